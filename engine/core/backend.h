@@ -1,0 +1,154 @@
+/* backend.h: the one interface behind which the CPU and CUDA backends sit.
+ *
+ * A backend is a struct of function pointers plus a context pointer (as in
+ * ggml).  The CPU backend is the reference; every other backend is tested
+ * op by op against it.  All pointers passed to ops are backend memory
+ * (obtained from alloc) unless the name says _host.  Ops run in order on the
+ * backend's stream; `synchronize` waits for them.  Layouts are row-major:
+ * images NCHW, linear weights [out, in], convolution weights
+ * [c_out, c_in, kh, kw] (PyTorch's).
+ *
+ * Gradients are OVERWRITTEN by backward ops (never accumulated); the network
+ * adds branch gradients with `add`.  Ops whose output may alias an input say
+ * so.  An op a backend lacks is NULL and the wrapper reports
+ * CP_ERR_UNSUPPORTED.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct
+{
+  int n;                /* batch */
+  int c_in, h_in, w_in;
+  int c_out, h_out, w_out;
+  int kh, kw;
+  int stride, pad;      /* same in both directions (ResNet-18 needs no more) */
+} CpConvDesc;
+
+/* Fills h_out and w_out from the other fields. */
+void cp_conv_desc_init (CpConvDesc *d, int n, int c_in, int h_in, int w_in,
+                        int c_out, int kh, int kw, int stride, int pad);
+
+typedef struct CpBackend CpBackend;
+
+struct CpBackend
+{
+  const char *name;   /* "cpu", "cuda" */
+  void       *ctx;
+
+  void      (*destroy)  (CpBackend *be);
+
+  /* Memory.  alloc returns NULL (with @error set) on failure; memory is not
+   * zeroed. */
+  void     *(*alloc)    (CpBackend *be, size_t bytes, CpError *error);
+  void      (*free)     (CpBackend *be, void *ptr);
+  CpStatus  (*upload)   (CpBackend *be, void *dst, const void *src_host, size_t bytes, CpError *error);
+  CpStatus  (*download) (CpBackend *be, void *dst_host, const void *src, size_t bytes, CpError *error);
+  CpStatus  (*copy)     (CpBackend *be, void *dst, const void *src, size_t bytes, CpError *error);
+  CpStatus  (*zero)     (CpBackend *be, void *dst, size_t bytes, CpError *error);
+  CpStatus  (*synchronize) (CpBackend *be, CpError *error);
+
+  /* Convolution without bias.  x (n, c_in, h_in, w_in), w (c_out, c_in, kh,
+   * kw), y (n, c_out, h_out, w_out). */
+  CpStatus  (*conv2d_forward)         (CpBackend *be, const CpConvDesc *d, const float *x, const float *w, float *y);
+  CpStatus  (*conv2d_backward_data)   (CpBackend *be, const CpConvDesc *d, const float *dy, const float *w, float *dx);
+  CpStatus  (*conv2d_backward_filter) (CpBackend *be, const CpConvDesc *d, const float *x, const float *dy, float *dw);
+
+  /* Batch norm over (n, c, hw): statistics per channel over n*hw values.
+   * Training: normalise with the batch mean and biased variance, save mean
+   * and 1/sqrt(var+eps) (c each), and update the running statistics with
+   * running = (1-momentum)*running + momentum*batch, using the UNBIASED
+   * variance for running_var (PyTorch).  y may alias x.  Inference uses the
+   * running statistics. */
+  CpStatus  (*batchnorm_forward_train) (CpBackend *be, int n, int c, int hw, const float *x,
+                                        const float *gamma, const float *beta,
+                                        float *running_mean, float *running_var,
+                                        float momentum, float eps,
+                                        float *y, float *save_mean, float *save_invstd);
+  CpStatus  (*batchnorm_forward_infer) (CpBackend *be, int n, int c, int hw, const float *x,
+                                        const float *gamma, const float *beta,
+                                        const float *running_mean, const float *running_var,
+                                        float eps, float *y);
+  /* Backward of the training-mode forward.  dx may alias dy. */
+  CpStatus  (*batchnorm_backward)      (CpBackend *be, int n, int c, int hw, const float *x,
+                                        const float *dy, const float *gamma,
+                                        const float *save_mean, const float *save_invstd,
+                                        float *dx, float *dgamma, float *dbeta);
+
+  /* y = max(x, 0); y may alias x.  Backward uses the output y:
+   * dx = dy where y > 0 else 0; dx may alias dy. */
+  CpStatus  (*relu_forward)  (CpBackend *be, size_t count, const float *x, float *y);
+  CpStatus  (*relu_backward) (CpBackend *be, size_t count, const float *y, const float *dy, float *dx);
+
+  /* Max pool (n, c, h, w) -> (n, c, h_out, w_out) with a square kernel;
+   * padding counts as -inf.  indices (same count as y) records the flat
+   * h*w position of each maximum for the backward pass (first maximum wins
+   * on ties).  Backward overwrites all of dx. */
+  CpStatus  (*maxpool_forward)  (CpBackend *be, int n, int c, int h, int w, int kernel, int stride, int pad,
+                                 const float *x, float *y, int32_t *indices);
+  CpStatus  (*maxpool_backward) (CpBackend *be, int n, int c, int h, int w, int kernel, int stride, int pad,
+                                 const float *dy, const int32_t *indices, float *dx);
+
+  /* Global average pool (n, c, hw) -> (n, c). */
+  CpStatus  (*avgpool_forward)  (CpBackend *be, int n, int c, int hw, const float *x, float *y);
+  CpStatus  (*avgpool_backward) (CpBackend *be, int n, int c, int hw, const float *dy, float *dx);
+
+  /* y (n, out) = x (n, in) w(out, in)^T + b (b may be NULL).  Backward: dx
+   * may be NULL (first layer), db may be NULL when there is no bias. */
+  CpStatus  (*linear_forward)  (CpBackend *be, int n, int in, int out, const float *x, const float *w,
+                                const float *b, float *y);
+  CpStatus  (*linear_backward) (CpBackend *be, int n, int in, int out, const float *x, const float *w,
+                                const float *dy, float *dx, float *dw, float *db);
+
+  /* y = a + b elementwise; y may alias a or b (residual add and its
+   * backward, where the gradient simply flows to both branches). */
+  CpStatus  (*add) (CpBackend *be, size_t count, const float *a, const float *b, float *y);
+
+  /* Mean softmax cross-entropy over n rows of `classes` logits with int32
+   * labels (backend memory).  Writes the mean loss to *loss_host (host
+   * memory; the call synchronises) and, when dlogits is not NULL, the
+   * gradient of the mean loss: (softmax - onehot) / n. */
+  CpStatus  (*softmax_cross_entropy) (CpBackend *be, int n, int classes, const float *logits,
+                                      const int32_t *labels, float *loss_host, float *dlogits);
+
+  /* SGD with momentum and weight decay, PyTorch semantics (dampening 0,
+   * no Nesterov): g = grad + weight_decay * param; buf = momentum * buf + g;
+   * param -= lr * buf.  buf must start at zero. */
+  CpStatus  (*sgd_update) (CpBackend *be, size_t count, float *param, const float *grad, float *momentum_buf,
+                           float lr, float momentum, float weight_decay);
+
+  /* Row-major GEMM: C (m, n) = alpha * op(A) op(B) + beta * C, where op(A)
+   * is (m, k) and op(B) is (k, n); trans_* select the transpose. */
+  CpStatus  (*gemm) (CpBackend *be, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                     const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
+  /* Divides each of the n rows of x (n, dim) by its L2 norm (rows of zeros
+   * stay zero); y may alias x. */
+  CpStatus  (*l2_normalize_rows) (CpBackend *be, int n, int dim, const float *x, float *y);
+};
+
+/* Creates the CPU reference backend (always available). */
+CpBackend *cp_backend_cpu_new  (CpError *error);
+
+/* Creates the CUDA backend on @device.  Returns NULL with a message naming
+ * the problem (not built with CUDA, no driver, no device, out of memory). */
+CpBackend *cp_backend_cuda_new (int device, CpError *error);
+
+/* "cpu", "cuda" or "auto" (CUDA when a GPU works, else the CPU).  With
+ * "auto", @notice (may be NULL) receives code CP_OK and an empty message
+ * when CUDA was used or a one-line reason when it fell back to the CPU. */
+CpBackend *cp_backend_open     (const char *name, CpError *notice, CpError *error);
+
+void       cp_backend_free     (CpBackend *be);
+
+#ifdef __cplusplus
+}
+#endif
