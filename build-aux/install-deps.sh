@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs everything CutPaste Inspector needs to build, run and test on
+# Debian 12 (as root; uses sudo when run as another user).
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+
+PACKAGES=(
+  # toolchain and build system
+  gcc pkg-config meson ninja-build
+  # engine
+  libopenblas-dev
+  # images, datasets, plots, command line
+  libglib2.0-dev libgdk-pixbuf-2.0-dev libcairo2-dev libpango1.0-dev
+  # desktop application
+  libgtk-4-dev libadwaita-1-dev gettext desktop-file-utils appstream
+  librsvg2-common fonts-noto-cjk
+  # headless GUI tests and screenshots
+  xvfb xauth imagemagick
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "Installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
