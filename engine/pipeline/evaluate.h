@@ -1,0 +1,93 @@
+/* evaluate.h: scoring a category's test images with a trained model
+ * (SPEC section 6): per-image scores and verdicts, image AUROC, ROC curve,
+ * embeddings for t-SNE, and the CSV / Markdown result files.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "model.h"
+#include "pipeline-error.h"
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  char    *path;          /* image file */
+  int      label;         /* 0 = test/good, 1 = any other test folder */
+  char    *defect_type;   /* folder name under test/ ("good", "scratch", ...) */
+  double   score;         /* Mahalanobis distance */
+  gboolean anomalous;     /* verdict: score > model threshold */
+} CpEvalImage;
+
+typedef struct
+{
+  double fpr;
+  double tpr;
+  double threshold;       /* score at which this point is reached */
+} CpRocPoint;
+
+typedef struct
+{
+  gboolean with_train_embeddings;  /* embed train/good too (for t-SNE) */
+  int      augmented_samples;      /* embed this many CutPaste and as many scar samples (0 = none) */
+  guint64  seed;                   /* for choosing augmented samples */
+} CpEvalOptions;
+
+void cp_eval_options_init (CpEvalOptions *opts);
+
+typedef struct
+{
+  char       *category;
+  GArray     *images;          /* CpEvalImage, test images that were scored */
+  double      auroc;           /* NaN when test/ lacks good or defect images */
+  GArray     *roc;             /* CpRocPoint from (0,0) to (1,1) */
+  double      threshold;       /* the model's threshold used for verdicts */
+  int         false_rejects;   /* good images called anomalous */
+  int         misses;          /* defect images called good */
+  float      *test_embeddings; /* images->len x 512, L2-normalised, same order */
+  float      *train_embeddings;/* n_train x 512 (with_train_embeddings) or NULL */
+  int         n_train;
+  float      *aug_embeddings;  /* n_aug x 512 or NULL */
+  int        *aug_labels;      /* 1 = CutPaste, 2 = scar */
+  int         n_aug;
+  GPtrArray  *skipped_images;  /* char *: "PATH: reason" */
+  double      seconds;
+} CpEvalResult;
+
+void cp_eval_result_init  (CpEvalResult *result);
+void cp_eval_result_clear (CpEvalResult *result);
+
+/* Called with the number of images scored so far and the total. */
+typedef void (*CpEvalProgressFunc) (int done, int total, gpointer user_data);
+
+/* Scores DATA_DIR/CATEGORY/test/<defect>/*; @opts may be NULL (defaults).
+ * A missing test/ folder is CP_PIPELINE_ERROR_DATA; unreadable images are
+ * skipped and listed. */
+gboolean cp_evaluate_category (const char          *data_dir,
+                               const char          *category,
+                               CpModel             *model,
+                               const CpEvalOptions *opts,
+                               CpEvalProgressFunc   progress,
+                               gpointer             user_data,
+                               const volatile int  *cancel,
+                               CpEvalResult        *result,
+                               GError             **error);
+
+/* Image AUROC of @scores against @labels (1 = anomalous), ties counted as
+ * half; NaN when either class is empty.  @roc (may be NULL) receives the
+ * ROC points. */
+double   cp_eval_auroc (const double *scores, const int *labels, int n, GArray *roc);
+
+/* path,label,defect_type,score,verdict: one row per image, atomic write. */
+gboolean cp_eval_write_csv (const CpEvalResult *result, const char *path, GError **error);
+
+/* Per-category summary with the mean AUROC: Markdown table as text
+ * (newly allocated), and files (either path may be NULL), atomic writes. */
+char    *cp_eval_summary_markdown (CpEvalResult *const *results, int n);
+gboolean cp_eval_write_summary    (CpEvalResult *const *results, int n,
+                                   const char *markdown_path,
+                                   const char *csv_path,
+                                   GError    **error);
+
+G_END_DECLS

@@ -1,0 +1,136 @@
+/* train.h: training one CutPaste model per category (SPEC sections 1-6, 9).
+ *
+ * cp_train_category () runs synchronously on the caller's thread: the GTK
+ * app calls it from its worker thread, the command line from main.  It
+ * decodes and caches train/good once, trains the network with the chosen
+ * self-supervision variant, embeds train/good, picks the pass/fail
+ * threshold by k-fold on good images only, fits the Gaussian, measures the
+ * image AUROC on test/ when there is one, and saves
+ * MODEL_DIR/<category>.safetensors atomically.  An old model is replaced
+ * only after the new one is complete: a failed or cancelled run never
+ * touches it.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "pipeline-error.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  CP_TRAIN_VARIANT_3WAY,     /* normal / CutPaste / scar: three classes (default) */
+  CP_TRAIN_VARIANT_BINARY,   /* normal / CutPaste */
+  CP_TRAIN_VARIANT_SCAR,     /* normal / scar */
+  CP_TRAIN_VARIANT_UNION,    /* normal / 50-50 CutPaste or scar */
+} CpTrainVariant;
+
+/* "3way", "binary", "scar", "union". */
+const char *cp_train_variant_to_string   (CpTrainVariant variant);
+/* FALSE for an unknown name. */
+gboolean    cp_train_variant_from_string (const char *name, CpTrainVariant *variant);
+
+/* All strings are borrowed: they must outlive the cp_train_category () call.
+ * Fill with cp_train_options_init () first, then override fields. */
+typedef struct
+{
+  const char    *data_dir;          /* dataset root holding <category>/train/good */
+  const char    *category;          /* folder name under data_dir */
+  CpTrainVariant variant;
+  int            steps;             /* SGD steps */
+  int            batch_size;        /* images per view; a step sees 3B (3way) or 2B */
+  int            image_size;        /* S: images are resized to S x S; multiple of 32 */
+  double         lr;                /* initial lr; cosine decay to 0 over all steps */
+  double         momentum;          /* 0.9 */
+  double         weight_decay;      /* 3e-5 */
+  int            head_layers;       /* 512-wide head layers before the 128 (default 1) */
+  guint64        seed;              /* one generator for init, sampling and augmentation */
+  const char    *device;            /* "auto", "cpu" or "cuda" */
+  const char    *weights_path;      /* ImageNet ResNet-18 safetensors, or NULL (from scratch) */
+  int            freeze_steps;      /* with weights_path: backbone frozen this many steps (20) */
+  const char    *model_dir;         /* output folder (created when missing) */
+  int            checkpoint_every;  /* steps between checkpoints; 0 = none */
+  gboolean       resume;            /* continue from MODEL_DIR/.<category>.checkpoint.safetensors */
+  double         false_reject_rate; /* target rate of good parts called anomalous (0.01) */
+  int            kfold;             /* folds for the threshold (5) */
+  gboolean       evaluate_test;     /* measure image AUROC on test/ when present (TRUE) */
+  int            threads;           /* BLAS threads; 0 = leave the library default */
+} CpTrainOptions;
+
+/* Fills @opts with the defaults of @profile:
+ *  - "paper": the reference: S = 256, B = 32 per view, 10000 steps, lr 0.03.
+ *  - "quick": the CPU default, tuned to train a synthetic category in a few
+ *    minutes on two cores (see the values in train.c and the report).
+ * NULL means "quick".  Returns FALSE (opts still filled with "quick") for
+ * an unknown profile name. */
+gboolean    cp_train_options_init (CpTrainOptions *opts, const char *profile);
+
+typedef enum
+{
+  CP_TRAIN_PHASE_LOADING,     /* decoding and caching train/good */
+  CP_TRAIN_PHASE_TRAINING,    /* SGD steps */
+  CP_TRAIN_PHASE_FITTING,     /* embedding train/good, threshold, Gaussian */
+  CP_TRAIN_PHASE_EVALUATING,  /* scoring test/ for the AUROC */
+  CP_TRAIN_PHASE_SAVING,      /* writing the model */
+} CpTrainPhase;
+
+const char *cp_train_phase_to_string (CpTrainPhase phase);
+
+typedef struct
+{
+  CpTrainPhase phase;
+  int          step;              /* steps done (TRAINING), else items done in this phase */
+  int          total_steps;       /* steps (TRAINING), else items in this phase */
+  double       loss;              /* loss of the last step (NaN before the first) */
+  double       lr;                /* lr used by the last step */
+  double       images_per_sec;    /* training images (all views) per second, recent average */
+  double       eta_seconds;       /* estimated time left in this phase (NaN if unknown) */
+  double       data_wait_seconds; /* total time the network waited for batches */
+  double       elapsed_seconds;   /* since cp_train_category () started */
+} CpTrainProgress;
+
+/* Called on the thread that runs cp_train_category (): at every training
+ * step and a few times per other phase.  Must be quick. */
+typedef void (*CpTrainProgressFunc) (const CpTrainProgress *progress, gpointer user_data);
+
+typedef struct
+{
+  char      *model_path;          /* file written (owned) */
+  double     auroc;               /* image AUROC on test/, NaN when there is no test set */
+  double     threshold;           /* pass/fail threshold stored in the model */
+  double     false_reject_rate;
+  double     seconds;             /* wall time of the whole run */
+  int        steps;               /* steps trained (including resumed ones) */
+  double     final_loss;
+  int        train_images;        /* images in train/good actually used */
+  int        test_images;         /* test images scored (0 without a test set) */
+  GPtrArray *skipped_images;      /* char *: "PATH: reason" for each unreadable image */
+  GArray    *loss_history;        /* float: loss of every step, for the loss curve */
+  char      *device_name;         /* backend that trained: "cpu" or "cuda" */
+  char      *notice;              /* e.g. why "auto" fell back to the CPU, or NULL */
+} CpTrainResult;
+
+void        cp_train_result_init  (CpTrainResult *result);
+/* Frees what the result owns and re-initialises it. */
+void        cp_train_result_clear (CpTrainResult *result);
+
+/* Trains one category.  @progress may be NULL; @cancel may be NULL, else it
+ * is read at every step (and between images while loading and fitting):
+ * non-zero stops the run with CP_PIPELINE_ERROR_CANCELLED, leaving any old
+ * model and the last checkpoint intact.  A NaN/Inf loss stops with
+ * CP_PIPELINE_ERROR_NUMERIC (the last checkpoint is kept).  @result is
+ * filled on success (init it first; it may hold skipped_images on error). */
+gboolean    cp_train_category     (const CpTrainOptions *opts,
+                                   CpTrainProgressFunc   progress,
+                                   gpointer              user_data,
+                                   const volatile int   *cancel,
+                                   CpTrainResult        *result,
+                                   GError              **error);
+
+/* MODEL_DIR/<category>.safetensors (newly allocated). */
+char       *cp_train_model_path      (const char *model_dir, const char *category);
+/* MODEL_DIR/.<category>.checkpoint.safetensors (newly allocated). */
+char       *cp_train_checkpoint_path (const char *model_dir, const char *category);
+
+G_END_DECLS
