@@ -1,0 +1,107 @@
+/* cpu-private.h: internals of the CPU backend shared by its op files and
+ * by the op tests (which compare the fast convolution with the direct
+ * loops declared here).
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Alignment of every buffer the backend hands out: one cache line, which
+ * is also what AVX-512 loads would want. */
+#define CP_CPU_ALIGNMENT 64
+
+/* Per-backend state.  The convolution workspace is kept between calls so
+ * that a training step does not malloc and fault in megabytes per layer;
+ * its size is bounded by the convolution tiling, never by the batch. */
+typedef struct
+{
+  float  *workspace;
+  size_t  workspace_floats;
+} CpCpuContext;
+
+/* Returns a workspace of at least @floats floats (contents undefined), or
+ * NULL when memory runs out. */
+float   *cp_cpu_workspace (CpBackend *be, size_t floats);
+
+/* Checks that a descriptor is self-consistent (positive sizes, h_out and
+ * w_out as cp_conv_desc_init computes them). */
+CpStatus cp_cpu_conv_desc_check (const CpConvDesc *d);
+
+/* Fast convolution: im2col / col2im over column tiles + cblas_sgemm. */
+CpStatus cp_cpu_conv2d_forward         (CpBackend *be, const CpConvDesc *d, const float *x,
+                                        const float *w, float *y);
+CpStatus cp_cpu_conv2d_backward_data   (CpBackend *be, const CpConvDesc *d, const float *dy,
+                                        const float *w, float *dx);
+CpStatus cp_cpu_conv2d_backward_filter (CpBackend *be, const CpConvDesc *d, const float *x,
+                                        const float *dy, float *dw);
+
+/* The plain direct-loop convolution (double accumulators) that the fast one
+ * is tested against.  Same semantics as the backend ops. */
+void     cp_cpu_conv2d_reference_forward         (const CpConvDesc *d, const float *x,
+                                                  const float *w, float *y);
+void     cp_cpu_conv2d_reference_backward_data   (const CpConvDesc *d, const float *dy,
+                                                  const float *w, float *dx);
+void     cp_cpu_conv2d_reference_backward_filter (const CpConvDesc *d, const float *x,
+                                                  const float *dy, float *dw);
+
+/* Batch norm (cpu-batchnorm.c). */
+CpStatus cp_cpu_batchnorm_forward_train (CpBackend *be, int n, int c, int hw, const float *x,
+                                         const float *gamma, const float *beta,
+                                         float *running_mean, float *running_var,
+                                         float momentum, float eps,
+                                         float *y, float *save_mean, float *save_invstd);
+CpStatus cp_cpu_batchnorm_forward_infer (CpBackend *be, int n, int c, int hw, const float *x,
+                                         const float *gamma, const float *beta,
+                                         const float *running_mean, const float *running_var,
+                                         float eps, float *y);
+CpStatus cp_cpu_batchnorm_backward      (CpBackend *be, int n, int c, int hw, const float *x,
+                                         const float *dy, const float *gamma,
+                                         const float *save_mean, const float *save_invstd,
+                                         float *dx, float *dgamma, float *dbeta);
+
+/* Pooling (cpu-pool.c). */
+CpStatus cp_cpu_maxpool_forward  (CpBackend *be, int n, int c, int h, int w, int kernel, int stride,
+                                  int pad, const float *x, float *y, int32_t *indices);
+CpStatus cp_cpu_maxpool_backward (CpBackend *be, int n, int c, int h, int w, int kernel, int stride,
+                                  int pad, const float *dy, const int32_t *indices, float *dx);
+CpStatus cp_cpu_avgpool_forward  (CpBackend *be, int n, int c, int hw, const float *x, float *y);
+CpStatus cp_cpu_avgpool_backward (CpBackend *be, int n, int c, int hw, const float *dy, float *dx);
+
+/* Fully connected layer and GEMM (cpu-linear.c). */
+CpStatus cp_cpu_linear_forward  (CpBackend *be, int n, int in, int out, const float *x,
+                                 const float *w, const float *b, float *y);
+CpStatus cp_cpu_linear_backward (CpBackend *be, int n, int in, int out, const float *x,
+                                 const float *w, const float *dy, float *dx, float *dw, float *db);
+CpStatus cp_cpu_gemm            (CpBackend *be, int trans_a, int trans_b, int m, int n, int k,
+                                 float alpha, const float *a, int lda, const float *b, int ldb,
+                                 float beta, float *c, int ldc);
+
+/* Elementwise ops (cpu-elementwise.c). */
+CpStatus cp_cpu_relu_forward      (CpBackend *be, size_t count, const float *x, float *y);
+CpStatus cp_cpu_relu_backward     (CpBackend *be, size_t count, const float *y, const float *dy,
+                                   float *dx);
+CpStatus cp_cpu_add               (CpBackend *be, size_t count, const float *a, const float *b,
+                                   float *y);
+CpStatus cp_cpu_l2_normalize_rows (CpBackend *be, int n, int dim, const float *x, float *y);
+
+/* Loss (cpu-loss.c) and optimiser (cpu-sgd.c). */
+CpStatus cp_cpu_softmax_cross_entropy (CpBackend *be, int n, int classes, const float *logits,
+                                       const int32_t *labels, float *loss_host, float *dlogits);
+CpStatus cp_cpu_sgd_update            (CpBackend *be, size_t count, float *param,
+                                       const float *grad, float *momentum_buf, float lr,
+                                       float momentum, float weight_decay);
+
+/* Elementwise loops only pay for OpenMP's fork/join above this many
+ * elements. */
+#define CP_CPU_PARALLEL_MIN 32768
+
+#ifdef __cplusplus
+}
+#endif
