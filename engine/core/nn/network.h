@@ -121,6 +121,33 @@ double         cp_network_forward_flops (const CpNetwork *net, int height, int w
  * momentum, activations, workspaces). */
 size_t         cp_network_memory_bytes (const CpNetwork *net);
 
+/* ---- additions (owner nn) ---- */
+
+/* cp_network_init that reports allocation and upload failures. */
+CpStatus       cp_network_init_checked (CpNetwork *net, CpRng *rng, CpError *error);
+
+/* Trained floats of the backbone alone; they come first in the gradient
+ * and momentum arrays, the head's and classifier's after them. */
+size_t         cp_network_backbone_weight_count (const CpNetwork *net);
+
+/* Makes the following backward passes also compute the gradient of the
+ * loss with respect to the input images (gradient checks, saliency); off
+ * by default since it costs one more convolution.  The result, (n, 3, h,
+ * w) backend memory, is NULL until such a backward has run and is valid
+ * until the next forward. */
+void           cp_network_set_input_grad (CpNetwork *net, int enabled);
+const float   *cp_network_input_grad    (const CpNetwork *net);
+
+/* Activation bytes a training step must keep for its backward pass at n
+ * images of height x width (conv outputs, BN and ReLU outputs, block
+ * outputs, pool indices, BN batch statistics, head activations), counted
+ * from the layer shapes. */
+size_t         cp_network_saved_activation_bytes (const CpNetwork *net, int n, int height,
+                                                  int width);
+/* Bytes of the whole activation arena at that size: the saved tensors plus
+ * the gradient scratch buffers. */
+size_t         cp_network_arena_bytes  (const CpNetwork *net, int n, int height, int width);
+
 #ifdef __cplusplus
 }
 #endif
