@@ -1,13 +1,153 @@
-/* cmd-eval.c: placeholder until the 'eval' command lands (owner replaces it). */
-#include <stdio.h>
+/* cmd-eval.c: `cutpaste eval`: image AUROC of trained models on test/. */
+#include "config.h"
 
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "cli-common.h"
 #include "commands.h"
+#include "eval-plots.h"
+#include "pipeline/pipeline.h"
 
 int
 cp_cmd_eval (int argc, char **argv)
 {
-  (void) argc;
-  (void) argv;
-  fprintf (stderr, "cutpaste eval: not implemented yet\n");
-  return 1;
+  g_autofree char *data_dir = NULL, *type = NULL, *model_dir = NULL, *plots_dir = NULL;
+  g_autofree char *csv_path = NULL, *device = NULL, *summary_path = NULL;
+  GOptionEntry entries[] = {
+    { "data-dir", 0, 0, G_OPTION_ARG_FILENAME, &data_dir, "Dataset root (MVTec AD layout)", "DIR" },
+    { "type", 0, 0, G_OPTION_ARG_STRING, &type, "Categories: CAT[,CAT...] or all", "CAT" },
+    { "model-dir", 0, 0, G_OPTION_ARG_FILENAME, &model_dir, "Folder of <category>.safetensors models", "DIR" },
+    { "save-plots", 0, 0, G_OPTION_ARG_FILENAME, &plots_dir, "Write ROC, histogram and t-SNE PNGs here", "DIR" },
+    { "csv", 0, 0, G_OPTION_ARG_FILENAME, &csv_path, "Per-image scores (path,label,defect_type,score,verdict)", "FILE" },
+    { "summary", 0, 0, G_OPTION_ARG_FILENAME, &summary_path, "Summary table: FILE.md and FILE.csv", "FILE" },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device, "auto (default), cpu or cuda", "DEV" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("- score test images and report image AUROC");
+  g_auto (GStrv) categories = NULL;
+  g_autoptr (GPtrArray) results = g_ptr_array_new ();
+  g_autoptr (GString) all_csv = NULL;
+  int failures = 0;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_description (context,
+    "Prints '<category> AUC: 0.xxxx' per category, then a Markdown table with the mean.\n"
+    "With several categories, --csv gets one file per category: FILE with the\n"
+    "category inserted before the extension.  Exit status: 0 ok, 1 failed, 2 usage.");
+  if (!cp_cli_parse (context, "eval", &argc, &argv))
+    return CP_EXIT_USAGE;
+  if (argc > 1)
+    {
+      cp_cli_error ("eval", "unexpected argument '%s'", argv[1]);
+      return CP_EXIT_USAGE;
+    }
+  if (data_dir == NULL || type == NULL || model_dir == NULL)
+    {
+      cp_cli_error ("eval", "--data-dir, --type and --model-dir are required (see 'cutpaste eval --help')");
+      return CP_EXIT_USAGE;
+    }
+  categories = cp_cli_expand_categories ("eval", data_dir, type);
+  if (categories == NULL)
+    return CP_EXIT_FAILED;
+  if (plots_dir && g_mkdir_with_parents (plots_dir, 0755) != 0)
+    {
+      int e = errno;
+      cp_cli_error ("eval", "cannot create %s: %s", plots_dir, g_strerror (e));
+      return CP_EXIT_FAILED;
+    }
+
+  for (int i = 0; categories[i]; i++)
+    {
+      g_autofree char *model_path = cp_train_model_path (model_dir, categories[i]);
+      g_autoptr (CpModel) model = NULL;
+      g_autoptr (GError) error = NULL;
+      CpEvalResult *result = g_new0 (CpEvalResult, 1);
+      CpEvalOptions opts;
+
+      cp_eval_result_init (result);
+      model = cp_model_load (model_path, device ? device : "auto", &error);
+      if (model == NULL)
+        {
+          cp_cli_error ("eval", "%s: %s", categories[i], error->message);
+          failures++;
+          cp_eval_result_clear (result);
+          g_free (result);
+          continue;
+        }
+      cp_eval_options_init (&opts);
+      opts.with_train_embeddings = plots_dir != NULL;
+      opts.augmented_samples = plots_dir != NULL ? 50 : 0;
+      if (!cp_evaluate_category (data_dir, categories[i], model, &opts, NULL, NULL, NULL, result, &error))
+        {
+          cp_cli_error ("eval", "%s: %s", categories[i], error->message);
+          failures++;
+          cp_eval_result_clear (result);
+          g_free (result);
+          continue;
+        }
+      for (guint k = 0; k < result->skipped_images->len; k++)
+        cp_cli_error ("eval", "skipped %s", (char *) result->skipped_images->pdata[k]);
+      if (isnan (result->auroc))
+        printf ("%s AUC: n/a (test/ needs good and defect images)\n", categories[i]);
+      else
+        printf ("%s AUC: %.4f\n", categories[i], result->auroc);
+      if (result->skipped_images->len)
+        printf ("%s: %u images skipped\n", categories[i], result->skipped_images->len);
+      fflush (stdout);
+
+      if (csv_path)
+        {
+          g_autofree char *path = NULL;
+          if (g_strv_length (categories) == 1)
+            path = g_strdup (csv_path);
+          else
+            {
+              const char *dot = strrchr (csv_path, '.');
+              const char *slash = strrchr (csv_path, '/');
+              if (dot && (!slash || dot > slash))
+                path = g_strdup_printf ("%.*s-%s%s", (int) (dot - csv_path), csv_path, categories[i], dot);
+              else
+                path = g_strdup_printf ("%s-%s", csv_path, categories[i]);
+            }
+          if (!cp_eval_write_csv (result, path, &error))
+            {
+              cp_cli_error ("eval", "%s", error->message);
+              failures++;
+            }
+        }
+      if (plots_dir && !cp_eval_save_plots (result, plots_dir, &error))
+        {
+          cp_cli_error ("eval", "%s: plots: %s", categories[i], error->message);
+          failures++;
+        }
+      g_ptr_array_add (results, result);
+    }
+
+  if (results->len > 0)
+    {
+      g_autofree char *table = cp_eval_summary_markdown ((CpEvalResult *const *) results->pdata, (int) results->len);
+      printf ("\n%s", table);
+      if (summary_path)
+        {
+          g_autofree char *md = g_strdup_printf ("%s.md", summary_path);
+          g_autofree char *csv = g_strdup_printf ("%s.csv", summary_path);
+          g_autoptr (GError) error = NULL;
+          if (!cp_eval_write_summary ((CpEvalResult *const *) results->pdata, (int) results->len, md, csv, &error))
+            {
+              cp_cli_error ("eval", "%s", error->message);
+              failures++;
+            }
+        }
+    }
+  for (guint i = 0; i < results->len; i++)
+    {
+      cp_eval_result_clear (results->pdata[i]);
+      g_free (results->pdata[i]);
+    }
+  return failures ? CP_EXIT_FAILED : CP_EXIT_OK;
 }

@@ -1,13 +1,116 @@
-/* cmd-predict.c: placeholder until the 'predict' command lands (owner replaces it). */
-#include <stdio.h>
+/* cmd-predict.c: `cutpaste predict`: score images with a trained model. */
+#include "config.h"
 
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli-common.h"
 #include "commands.h"
+#include "pipeline/pipeline.h"
+
+static void
+print_json_string (const char *s)
+{
+  putchar ('"');
+  for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+    {
+      if (*p == '"' || *p == '\\')
+        printf ("\\%c", *p);
+      else if (*p < 0x20)
+        printf ("\\u%04x", *p);
+      else
+        putchar (*p);
+    }
+  putchar ('"');
+}
 
 int
 cp_cmd_predict (int argc, char **argv)
 {
-  (void) argc;
-  (void) argv;
-  fprintf (stderr, "cutpaste predict: not implemented yet\n");
-  return 1;
+  g_autofree char *model_path = NULL, *threshold_text = NULL, *device = NULL;
+  gboolean json = FALSE;
+  GOptionEntry entries[] = {
+    { "model", 0, 0, G_OPTION_ARG_FILENAME, &model_path, "Model file written by 'cutpaste train'", "FILE" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "One JSON object per line", NULL },
+    { "threshold", 0, 0, G_OPTION_ARG_STRING, &threshold_text, "Override the model's pass/fail threshold", "T" },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device, "auto (default), cpu or cuda", "DEV" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("IMAGE... - score images with a trained model");
+  g_autoptr (CpModel) model = NULL;
+  g_autoptr (GError) error = NULL;
+  double threshold = NAN;
+  int n, skipped = 0, anomalous = 0;
+  g_autofree double *scores = NULL;
+  g_autofree char **messages = NULL;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_description (context,
+    "Prints one line per image: path, score (Mahalanobis distance) and verdict\n"
+    "(anomalous when the score is above the threshold).  Unreadable images are\n"
+    "reported and skipped.  Exit status: 0 ok, 1 failed (or an image was skipped), 2 usage.");
+  if (!cp_cli_parse (context, "predict", &argc, &argv))
+    return CP_EXIT_USAGE;
+  if (model_path == NULL)
+    {
+      cp_cli_error ("predict", "--model is required (see 'cutpaste predict --help')");
+      return CP_EXIT_USAGE;
+    }
+  if (argc < 2)
+    {
+      cp_cli_error ("predict", "no images given");
+      return CP_EXIT_USAGE;
+    }
+  if (threshold_text && !cp_cli_parse_double (threshold_text, &threshold))
+    {
+      cp_cli_error ("predict", "--threshold must be a number (got '%s')", threshold_text);
+      return CP_EXIT_USAGE;
+    }
+
+  model = cp_model_load (model_path, device ? device : "auto", &error);
+  if (model == NULL)
+    {
+      cp_cli_error ("predict", "%s", error->message);
+      return CP_EXIT_FAILED;
+    }
+  if (threshold_text)
+    cp_model_set_threshold (model, threshold);
+  threshold = cp_model_get_threshold (model);
+
+  n = argc - 1;
+  scores = g_new (double, n);
+  messages = g_new0 (char *, n);
+  if (!cp_model_score_files (model, (const char *const *) argv + 1, n, scores, NULL, messages, NULL, &error))
+    {
+      cp_cli_error ("predict", "%s", error->message);
+      return CP_EXIT_FAILED;
+    }
+  for (int i = 0; i < n; i++)
+    {
+      const char *path = argv[i + 1];
+      gboolean bad;
+
+      if (messages[i])
+        {
+          cp_cli_error ("predict", "skipped %s", messages[i]);
+          g_free (messages[i]);
+          skipped++;
+          continue;
+        }
+      bad = cp_model_is_anomalous (model, scores[i]);
+      anomalous += bad;
+      if (json)
+        {
+          printf ("{\"path\": ");
+          print_json_string (path);
+          printf (", \"score\": %.6f, \"threshold\": %.6f, \"verdict\": \"%s\"}\n", scores[i], threshold,
+                  bad ? "anomalous" : "good");
+        }
+      else
+        printf ("%s\t%.6f\t%s\n", path, scores[i], bad ? "anomalous" : "good");
+    }
+  fprintf (stderr, "cutpaste predict: %d images: %d good, %d anomalous, %d skipped (threshold %.6f)\n",
+           n, n - skipped - anomalous, anomalous, skipped, threshold);
+  return skipped ? CP_EXIT_FAILED : CP_EXIT_OK;
 }

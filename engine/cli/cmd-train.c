@@ -1,13 +1,237 @@
-/* cmd-train.c: placeholder until the 'train' command lands (owner replaces it). */
-#include <stdio.h>
+/* cmd-train.c: `cutpaste train`: one model per category. */
+#include "config.h"
 
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli-common.h"
 #include "commands.h"
+#include "pipeline/pipeline.h"
+
+/* Ctrl-C raises the cancel flag: the run stops at the next step and the
+ * old model (and the last checkpoint) stay as they were. */
+static volatile int train_cancel;
+
+static void
+on_sigint (int sig)
+{
+  (void) sig;
+  if (train_cancel)
+    _exit (130);   /* a second Ctrl-C stops at once */
+  train_cancel = 1;
+}
+
+typedef struct
+{
+  const char *category;
+  gboolean    tty;
+  gint64      last_line_us;
+  int         last_len;
+} ProgressState;
+
+static void
+format_duration (double seconds, char *buf, size_t size)
+{
+  if (!isfinite (seconds) || seconds < 0)
+    g_strlcpy (buf, "?", size);
+  else if (seconds < 60)
+    g_snprintf (buf, size, "%.0fs", seconds);
+  else if (seconds < 3600)
+    g_snprintf (buf, size, "%dm%02ds", (int) seconds / 60, (int) seconds % 60);
+  else
+    g_snprintf (buf, size, "%dh%02dm", (int) seconds / 3600, ((int) seconds / 60) % 60);
+}
+
+static void
+on_progress (const CpTrainProgress *p, gpointer user_data)
+{
+  ProgressState *st = user_data;
+  char eta[32];
+  g_autofree char *line = NULL;
+  gint64 now = g_get_monotonic_time ();
+  gboolean last = p->step == p->total_steps;
+
+  if (p->phase == CP_TRAIN_PHASE_TRAINING)
+    {
+      format_duration (p->eta_seconds, eta, sizeof eta);
+      line = g_strdup_printf ("%s: step %d/%d  loss %.4f  lr %.5f  %.1f img/s  ETA %s  (waited for data %.1fs)",
+                              st->category, p->step, p->total_steps, p->loss, p->lr,
+                              p->images_per_sec, eta, p->data_wait_seconds);
+    }
+  else
+    line = g_strdup_printf ("%s: %s %d/%d", st->category, cp_train_phase_to_string (p->phase),
+                            p->step, p->total_steps);
+
+  if (st->tty)
+    {
+      /* One line rewritten in place, at most 10 times a second. */
+      if (!last && now - st->last_line_us < 100000)
+        return;
+      printf ("\r%s%*s", line, MAX (0, st->last_len - (int) strlen (line)), "");
+      st->last_len = (int) strlen (line);
+      fflush (stdout);
+    }
+  else
+    {
+      /* Logs: a line every 10 seconds and at the end of each phase. */
+      if (!last && now - st->last_line_us < 10 * G_USEC_PER_SEC && p->step != 1)
+        return;
+      printf ("%s\n", line);
+      fflush (stdout);
+    }
+  st->last_line_us = now;
+}
 
 int
 cp_cmd_train (int argc, char **argv)
 {
-  (void) argc;
-  (void) argv;
-  fprintf (stderr, "cutpaste train: not implemented yet\n");
-  return 1;
+  g_autofree char *data_dir = NULL, *type = NULL, *variant = NULL, *steps = NULL, *epochs = NULL;
+  g_autofree char *batch = NULL, *size = NULL, *lr = NULL, *head = NULL, *seed = NULL;
+  g_autofree char *device = NULL, *weights = NULL, *model_dir = NULL, *profile = NULL;
+  g_autofree char *frr = NULL, *checkpoint_every = NULL;
+  gboolean resume = FALSE;
+  GOptionEntry entries[] = {
+    { "data-dir", 0, 0, G_OPTION_ARG_FILENAME, &data_dir, "Dataset root (MVTec AD layout)", "DIR" },
+    { "type", 0, 0, G_OPTION_ARG_STRING, &type, "Categories: CAT[,CAT...] or all", "CAT" },
+    { "variant", 0, 0, G_OPTION_ARG_STRING, &variant, "Self-supervision: 3way (default), binary, scar, union", "V" },
+    { "steps", 0, 0, G_OPTION_ARG_STRING, &steps, "Training steps", "N" },
+    { "epochs", 0, 0, G_OPTION_ARG_STRING, &epochs, "Alias of --steps (the reference calls steps epochs)", "N" },
+    { "batch-size", 0, 0, G_OPTION_ARG_STRING, &batch, "Images per view per step", "B" },
+    { "image-size", 0, 0, G_OPTION_ARG_STRING, &size, "Image side S (multiple of 32)", "S" },
+    { "lr", 0, 0, G_OPTION_ARG_STRING, &lr, "Initial learning rate (cosine decay to 0)", "X" },
+    { "head-layers", 0, 0, G_OPTION_ARG_STRING, &head, "512-wide projection head layers (default 1)", "N" },
+    { "seed", 0, 0, G_OPTION_ARG_STRING, &seed, "Random seed (default 0)", "N" },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device, "auto (default), cpu or cuda", "DEV" },
+    { "weights", 0, 0, G_OPTION_ARG_FILENAME, &weights, "ImageNet ResNet-18 safetensors to start from", "FILE" },
+    { "model-dir", 0, 0, G_OPTION_ARG_FILENAME, &model_dir, "Where models are written (default: models)", "DIR" },
+    { "profile", 0, 0, G_OPTION_ARG_STRING, &profile, "Defaults: quick (CPU, default) or paper", "P" },
+    { "resume", 0, 0, G_OPTION_ARG_NONE, &resume, "Continue from the category's checkpoint", NULL },
+    { "false-reject-rate", 0, 0, G_OPTION_ARG_STRING, &frr, "Target rate of good parts rejected (default 0.01)", "R" },
+    { "checkpoint-every", 0, 0, G_OPTION_ARG_STRING, &checkpoint_every, "Steps between checkpoints (0 = none)", "N" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("- train CutPaste models, one per category");
+  g_auto (GStrv) categories = NULL;
+  CpTrainOptions opts;
+  ProgressState state = { 0 };
+  int failures = 0, n_categories;
+  struct sigaction sa = { 0 };
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_description (context,
+    "Writes MODEL_DIR/<category>.safetensors for each category; an existing model is\n"
+    "replaced only when the new one is complete.  Exit status: 0 ok, 1 failed, 2 usage.");
+  if (!cp_cli_parse (context, "train", &argc, &argv))
+    return CP_EXIT_USAGE;
+  if (argc > 1)
+    {
+      cp_cli_error ("train", "unexpected argument '%s'", argv[1]);
+      return CP_EXIT_USAGE;
+    }
+  if (data_dir == NULL || type == NULL)
+    {
+      cp_cli_error ("train", "--data-dir and --type are required (see 'cutpaste train --help')");
+      return CP_EXIT_USAGE;
+    }
+  if (!cp_train_options_init (&opts, profile))
+    {
+      cp_cli_error ("train", "unknown profile '%s' (expected quick or paper)", profile);
+      return CP_EXIT_USAGE;
+    }
+#define USAGE(...) do { cp_cli_error ("train", __VA_ARGS__); return CP_EXIT_USAGE; } while (0)
+  if (steps && epochs)
+    USAGE ("give --steps or --epochs, not both");
+  if (epochs)
+    steps = g_steal_pointer (&epochs);
+  if (steps && (!cp_cli_parse_int (steps, &opts.steps) || opts.steps < 1))
+    USAGE ("--steps must be a positive integer (got '%s')", steps);
+  if (batch && (!cp_cli_parse_int (batch, &opts.batch_size) || opts.batch_size < 1))
+    USAGE ("--batch-size must be a positive integer (got '%s')", batch);
+  if (size && (!cp_cli_parse_int (size, &opts.image_size) || opts.image_size < 32
+               || opts.image_size > 1024 || opts.image_size % 32 != 0))
+    USAGE ("--image-size must be a multiple of 32 between 32 and 1024 (got '%s')", size);
+  if (lr && (!cp_cli_parse_double (lr, &opts.lr) || opts.lr <= 0))
+    USAGE ("--lr must be a positive number (got '%s')", lr);
+  if (head && (!cp_cli_parse_int (head, &opts.head_layers) || opts.head_layers < 0 || opts.head_layers > 8))
+    USAGE ("--head-layers must be between 0 and 8 (got '%s')", head);
+  if (seed && !cp_cli_parse_u64 (seed, &opts.seed))
+    USAGE ("--seed must be a non-negative integer (got '%s')", seed);
+  if (frr && (!cp_cli_parse_double (frr, &opts.false_reject_rate) || opts.false_reject_rate < 0
+              || opts.false_reject_rate >= 1))
+    USAGE ("--false-reject-rate must be in [0, 1) (got '%s')", frr);
+  if (checkpoint_every && (!cp_cli_parse_int (checkpoint_every, &opts.checkpoint_every)
+                           || opts.checkpoint_every < 0))
+    USAGE ("--checkpoint-every must be a non-negative integer (got '%s')", checkpoint_every);
+  if (variant && !cp_train_variant_from_string (variant, &opts.variant))
+    USAGE ("unknown --variant '%s' (expected 3way, binary, scar or union)", variant);
+  if (device && strcmp (device, "auto") != 0 && strcmp (device, "cpu") != 0 && strcmp (device, "cuda") != 0)
+    USAGE ("unknown --device '%s' (expected auto, cpu or cuda)", device);
+#undef USAGE
+  if (device)
+    opts.device = device;
+  if (model_dir)
+    opts.model_dir = model_dir;
+  opts.data_dir = data_dir;
+  opts.weights_path = weights;
+  opts.resume = resume;
+
+  categories = cp_cli_expand_categories ("train", data_dir, type);
+  if (categories == NULL)
+    return CP_EXIT_FAILED;
+  n_categories = (int) g_strv_length (categories);
+
+  sa.sa_handler = on_sigint;
+  sigemptyset (&sa.sa_mask);
+  sigaction (SIGINT, &sa, NULL);
+  state.tty = isatty (STDOUT_FILENO);
+
+  for (int i = 0; categories[i] && !train_cancel; i++)
+    {
+      CpTrainResult result;
+      g_autoptr (GError) error = NULL;
+
+      opts.category = categories[i];
+      state.category = categories[i];
+      state.last_line_us = 0;
+      state.last_len = 0;
+      cp_train_result_init (&result);
+      if (!cp_train_category (&opts, on_progress, &state, &train_cancel, &result, &error))
+        {
+          if (state.tty && state.last_len)
+            printf ("\n");
+          for (guint k = 0; k < result.skipped_images->len; k++)
+            cp_cli_error ("train", "skipped %s", (char *) result.skipped_images->pdata[k]);
+          cp_cli_error ("train", "%s: %s", categories[i], error->message);
+          failures++;
+          cp_train_result_clear (&result);
+          /* A category that does not exist stops the whole run: the user
+           * mistyped something, training the rest would hide it. */
+          if (g_error_matches (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_DATA) && n_categories > 1
+              && !g_file_test (data_dir, G_FILE_TEST_IS_DIR))
+            break;
+          continue;
+        }
+      if (state.tty && state.last_len)
+        printf ("\n");
+      if (result.notice)
+        printf ("%s: note: %s\n", categories[i], result.notice);
+      for (guint k = 0; k < result.skipped_images->len; k++)
+        printf ("%s: skipped %s\n", categories[i], (char *) result.skipped_images->pdata[k]);
+      printf ("%s: wrote %s (%d steps, %d train images, %u skipped, threshold %.4f, %s, %.0fs)\n",
+              categories[i], result.model_path, result.steps, result.train_images,
+              result.skipped_images->len, result.threshold, result.device_name, result.seconds);
+      if (!isnan (result.auroc))
+        printf ("%s AUC: %.4f\n", categories[i], result.auroc);
+      fflush (stdout);
+      cp_train_result_clear (&result);
+    }
+  if (train_cancel)
+    {
+      cp_cli_error ("train", "interrupted; existing models were left unchanged");
+      return CP_EXIT_FAILED;
+    }
+  return failures ? CP_EXIT_FAILED : CP_EXIT_OK;
 }

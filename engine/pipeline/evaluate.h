@@ -61,7 +61,7 @@ void cp_eval_result_clear (CpEvalResult *result);
 /* Called with the number of images scored so far and the total. */
 typedef void (*CpEvalProgressFunc) (int done, int total, gpointer user_data);
 
-/* Scores DATA_DIR/CATEGORY/test/<defect>/*; @opts may be NULL (defaults).
+/* Scores every image under DATA_DIR/CATEGORY/test/<defect>; @opts may be NULL (defaults).
  * A missing test/ folder is CP_PIPELINE_ERROR_DATA; unreadable images are
  * skipped and listed. */
 gboolean cp_evaluate_category (const char          *data_dir,

@@ -1,0 +1,442 @@
+/* model.c: loading, checking, scoring with and saving trained models. */
+#include "model.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/io/safetensors.h"
+#include "pipeline-private.h"
+
+struct _CpModel
+{
+  char          *path;
+  CpBackend     *be;
+  CpNetwork     *net;
+  CpGde         *gde;
+  float         *device_buf;   /* CP_PIPELINE_EMBED_BATCH input images */
+  GHashTable    *metadata;     /* char * -> char *, as read (threshold updated on set) */
+  char          *category;
+  char          *variant;
+  char          *created;
+  int            image_size;
+  int            head_layers;
+  int            steps;
+  guint64        seed;
+  double         threshold;
+  double         false_reject_rate;
+  double         auroc;
+};
+
+static int
+parse_int (const char *text, int fallback)
+{
+  gint64 v;
+  char *end = NULL;
+
+  if (text == NULL)
+    return fallback;
+  v = g_ascii_strtoll (text, &end, 10);
+  if (end == text || *end != '\0' || v < G_MININT || v > G_MAXINT)
+    return fallback;
+  return (int) v;
+}
+
+static double
+parse_double (const char *text, double fallback)
+{
+  double v;
+  char *end = NULL;
+
+  if (text == NULL)
+    return fallback;
+  v = g_ascii_strtod (text, &end);
+  if (end == text || *end != '\0')
+    return fallback;
+  return v;
+}
+
+void
+cp_model_free (CpModel *model)
+{
+  if (model == NULL)
+    return;
+  if (model->device_buf)
+    model->be->free (model->be, model->device_buf);
+  cp_network_free (model->net);
+  cp_gde_free (model->gde);
+  if (model->be)
+    cp_backend_free (model->be);
+  g_clear_pointer (&model->metadata, g_hash_table_unref);
+  g_free (model->path);
+  g_free (model->category);
+  g_free (model->variant);
+  g_free (model->created);
+  g_free (model);
+}
+
+static gboolean
+model_error (GError **error, const char *path, const char *format, ...) G_GNUC_PRINTF (3, 4);
+
+static gboolean
+model_error (GError **error, const char *path, const char *format, ...)
+{
+  va_list args;
+  g_autofree char *msg = NULL;
+
+  va_start (args, format);
+  msg = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_MODEL, "%s: %s", path, msg);
+  return FALSE;
+}
+
+/* Counts the 512-wide head layers from the tensors: the head is
+ * [Linear, BN, ReLU] per width, so Linear k sits at "head.<3k>.weight". */
+static int
+count_head_linears (const CpSafetensors *st)
+{
+  int k = 0;
+
+  for (;;)
+    {
+      g_autofree char *name = g_strdup_printf ("head.%d.weight", 3 * k);
+      if (cp_safetensors_find (st, name) == NULL)
+        return k;
+      k++;
+    }
+}
+
+CpModel *
+cp_model_load (const char *path, const char *device, GError **error)
+{
+  g_autoptr (CpModel) model = g_new0 (CpModel, 1);
+  CpSafetensors *st;
+  CpError err = { 0 };
+  const char *format, *version;
+  const CpTensorInfo *out_w, *mean_info, *prec_info;
+  int linears, meta_head;
+  CpNetworkConfig config;
+  g_autofree float *mean = NULL, *precision = NULL;
+
+  model->path = g_strdup (path);
+  model->auroc = NAN;
+  st = cp_safetensors_open (path, &err);
+  if (st == NULL)
+    {
+      g_set_error (error, CP_PIPELINE_ERROR,
+                   err.code == CP_ERR_IO ? CP_PIPELINE_ERROR_IO : CP_PIPELINE_ERROR_MODEL,
+                   "cannot read model %s", err.message);
+      return NULL;
+    }
+
+  model->metadata = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  for (int i = 0; i < cp_safetensors_metadata_count (st); i++)
+    g_hash_table_insert (model->metadata, g_strdup (cp_safetensors_metadata_key (st, i)),
+                         g_strdup (cp_safetensors_metadata_value (st, i)));
+
+  /* A file without our format name is accepted (the reference's state dict
+   * carries no metadata) but one naming another format or a newer version
+   * is refused rather than misread. */
+  format = cp_safetensors_metadata (st, "format");
+  version = cp_safetensors_metadata (st, "format_version");
+  if (format != NULL && strcmp (format, CP_MODEL_FORMAT) != 0)
+    {
+      model_error (error, path, "format is '%s', expected '%s'", format, CP_MODEL_FORMAT);
+      goto fail;
+    }
+  if (version != NULL && (parse_int (version, -1) < 1 || parse_int (version, -1) > CP_MODEL_FORMAT_VERSION))
+    {
+      model_error (error, path, "format_version %s is not supported (this program reads up to %d)",
+                   version, CP_MODEL_FORMAT_VERSION);
+      goto fail;
+    }
+
+  model->image_size = parse_int (cp_safetensors_metadata (st, "image_size"), 256);
+  if (model->image_size < 32 || model->image_size > 1024 || model->image_size % 32 != 0)
+    {
+      model_error (error, path, "image_size %s is not a multiple of 32 between 32 and 1024",
+                   cp_safetensors_metadata (st, "image_size"));
+      goto fail;
+    }
+
+  linears = count_head_linears (st);
+  if (linears < 1)
+    {
+      model_error (error, path, "no projection head (tensor head.0.weight is missing)");
+      goto fail;
+    }
+  meta_head = parse_int (cp_safetensors_metadata (st, "head_layers"), linears - 1);
+  if (meta_head != linears - 1)
+    {
+      model_error (error, path, "head_layers is %d in the metadata but the tensors hold %d head layers",
+                   meta_head, linears - 1);
+      goto fail;
+    }
+  model->head_layers = meta_head;
+
+  out_w = cp_safetensors_find (st, "out.weight");
+  if (out_w == NULL || out_w->ndim != 2 || out_w->shape[0] < 2 || out_w->shape[0] > 3)
+    {
+      model_error (error, path, "tensor out.weight is missing or not [2 or 3, 128]");
+      goto fail;
+    }
+
+  mean_info = cp_safetensors_find (st, "gde.mean");
+  prec_info = cp_safetensors_find (st, "gde.precision");
+  if (mean_info == NULL || prec_info == NULL)
+    {
+      model_error (error, path, "no Gaussian (gde.mean / gde.precision): not a trained model");
+      goto fail;
+    }
+  mean = g_new (float, CP_EMBEDDING_DIM);
+  precision = g_new (float, (gsize) CP_EMBEDDING_DIM * CP_EMBEDDING_DIM);
+  {
+    int64_t s1[1] = { CP_EMBEDDING_DIM }, s2[2] = { CP_EMBEDDING_DIM, CP_EMBEDDING_DIM };
+    if (cp_safetensors_read_f32 (st, "gde.mean", s1, 1, mean, &err) != CP_OK
+        || cp_safetensors_read_f32 (st, "gde.precision", s2, 2, precision, &err) != CP_OK)
+      {
+        model_error (error, path, "%s", err.message);
+        goto fail;
+      }
+  }
+  model->gde = cp_gde_new_from_f32 (mean, precision, CP_EMBEDDING_DIM, &err);
+  if (model->gde == NULL)
+    {
+      model_error (error, path, "%s", err.message);
+      goto fail;
+    }
+
+  {
+    g_autofree char *notice = NULL;
+    model->be = cp_pipeline_open_backend (device, &notice, error);
+    if (model->be == NULL)
+      goto fail;
+  }
+  config.head_layers = model->head_layers;
+  config.num_classes = (int) out_w->shape[0];
+  model->net = cp_network_new (model->be, &config, &err);
+  if (model->net == NULL || cp_network_load (model->net, st, CP_LOAD_ALL, &err) != CP_OK)
+    {
+      model_error (error, path, "%s", err.message);
+      goto fail;
+    }
+  model->device_buf = model->be->alloc (model->be, (size_t) CP_PIPELINE_EMBED_BATCH * 3
+                                        * model->image_size * model->image_size * sizeof (float), &err);
+  if (model->device_buf == NULL)
+    {
+      cp_pipeline_set_error (error, &err);
+      goto fail;
+    }
+
+  model->category = g_strdup (cp_safetensors_metadata (st, "category"));
+  if (model->category == NULL)
+    model->category = g_path_get_basename (path);
+  model->variant = g_strdup (cp_safetensors_metadata (st, "variant"));
+  if (model->variant == NULL)
+    model->variant = g_strdup (config.num_classes == 3 ? "3way" : "binary");
+  model->created = g_strdup (cp_safetensors_metadata (st, "created"));
+  if (model->created == NULL)
+    model->created = g_strdup ("");
+  model->steps = parse_int (cp_safetensors_metadata (st, "steps"), 0);
+  model->seed = g_ascii_strtoull (cp_safetensors_metadata (st, "seed") ? cp_safetensors_metadata (st, "seed") : "0",
+                                  NULL, 10);
+  model->threshold = parse_double (cp_safetensors_metadata (st, "threshold"), NAN);
+  model->false_reject_rate = parse_double (cp_safetensors_metadata (st, "false_reject_rate"), NAN);
+  model->auroc = parse_double (cp_safetensors_metadata (st, "auroc"), NAN);
+  cp_safetensors_close (st);
+  return g_steal_pointer (&model);
+
+fail:
+  cp_safetensors_close (st);
+  return NULL;
+}
+
+const char *cp_model_get_path (const CpModel *model) { return model->path; }
+const char *cp_model_get_category (const CpModel *model) { return model->category; }
+const char *cp_model_get_variant (const CpModel *model) { return model->variant; }
+int cp_model_get_image_size (const CpModel *model) { return model->image_size; }
+int cp_model_get_head_layers (const CpModel *model) { return model->head_layers; }
+int cp_model_get_steps (const CpModel *model) { return model->steps; }
+guint64 cp_model_get_seed (const CpModel *model) { return model->seed; }
+double cp_model_get_threshold (const CpModel *model) { return model->threshold; }
+double cp_model_get_false_reject_rate (const CpModel *model) { return model->false_reject_rate; }
+double cp_model_get_auroc (const CpModel *model) { return model->auroc; }
+const char *cp_model_get_created (const CpModel *model) { return model->created; }
+const char *cp_model_get_device_name (const CpModel *model) { return model->be->name; }
+
+const char *
+cp_model_get_metadata (const CpModel *model, const char *key)
+{
+  return g_hash_table_lookup (model->metadata, key);
+}
+
+gboolean
+cp_model_is_anomalous (const CpModel *model, double score)
+{
+  /* Without a threshold (a reference model) nothing is called anomalous
+   * rather than everything. */
+  return !isnan (model->threshold) && score > model->threshold;
+}
+
+void
+cp_model_set_threshold (CpModel *model, double threshold)
+{
+  model->threshold = threshold;
+  g_hash_table_insert (model->metadata, g_strdup ("threshold"), cp_pipeline_format_double (threshold));
+}
+
+/* Scores @n tensors already prepared in @tensors (host). */
+static gboolean
+score_tensors (CpModel *model, const float *tensors, int n, double *scores, float *embeddings,
+               GError **error)
+{
+  g_autofree float *emb = g_new (float, (gsize) n * CP_EMBEDDING_DIM);
+  CpError err = { 0 };
+
+  if (!cp_pipeline_embed_tensors (model->net, model->device_buf, tensors, n, model->image_size,
+                                  emb, error))
+    return FALSE;
+  if (cp_gde_score (model->gde, emb, n, scores, &err) != CP_OK)
+    return cp_pipeline_set_error (error, &err);
+  if (embeddings)
+    {
+      memcpy (embeddings, emb, (gsize) n * CP_EMBEDDING_DIM * sizeof (float));
+      cp_embeddings_l2_normalize (embeddings, n, CP_EMBEDDING_DIM);
+    }
+  return TRUE;
+}
+
+static void
+image_to_model_tensor (const CpModel *model, const CpImage *image, float *dst)
+{
+  int s = model->image_size;
+
+  if (image->width == s && image->height == s)
+    cp_image_to_tensor (image, dst);
+  else
+    {
+      g_autoptr (CpImage) resized = cp_image_resize_bicubic (image, s, s);
+      cp_image_to_tensor (resized, dst);
+    }
+}
+
+gboolean
+cp_model_score_images (CpModel *model, const CpImage *const *images, int n, double *scores,
+                       float *embeddings, GError **error)
+{
+  size_t per_image = (size_t) 3 * model->image_size * model->image_size;
+  g_autofree float *tensors = NULL;
+
+  if (n <= 0)
+    return TRUE;
+  tensors = g_new (float, per_image * CP_PIPELINE_EMBED_BATCH);
+  for (int start = 0; start < n; start += CP_PIPELINE_EMBED_BATCH)
+    {
+      int count = MIN (CP_PIPELINE_EMBED_BATCH, n - start);
+
+      for (int i = 0; i < count; i++)
+        image_to_model_tensor (model, images[start + i], tensors + i * per_image);
+      if (!score_tensors (model, tensors, count, scores + start,
+                          embeddings ? embeddings + (gsize) start * CP_EMBEDDING_DIM : NULL, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+cp_model_score_files (CpModel *model, const char *const *paths, int n, double *scores,
+                      float *embeddings, char **messages, const volatile int *cancel,
+                      GError **error)
+{
+  size_t per_image = (size_t) 3 * model->image_size * model->image_size;
+  g_autofree float *tensors = g_new (float, per_image * CP_PIPELINE_EMBED_BATCH);
+  int index[CP_PIPELINE_EMBED_BATCH];
+  double batch_scores[CP_PIPELINE_EMBED_BATCH];
+  g_autofree float *batch_emb = g_new (float, (gsize) CP_PIPELINE_EMBED_BATCH * CP_EMBEDDING_DIM);
+  int filled = 0;
+
+  for (int i = 0; i <= n; i++)
+    {
+      if (i < n)
+        {
+          g_autoptr (CpImage) image = NULL;
+          g_autoptr (GError) local = NULL;
+
+          if (cp_pipeline_cancelled (cancel))
+            {
+              g_set_error_literal (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CANCELLED, "cancelled");
+              return FALSE;
+            }
+          if (messages)
+            messages[i] = NULL;
+          scores[i] = NAN;
+          if (embeddings)
+            memset (embeddings + (gsize) i * CP_EMBEDDING_DIM, 0, CP_EMBEDDING_DIM * sizeof (float));
+          if (!cp_image_load_resized (paths[i], model->image_size, &image, &local))
+            {
+              if (messages)
+                messages[i] = g_strdup (local->message);
+              continue;
+            }
+          cp_image_to_tensor (image, tensors + filled * per_image);
+          index[filled++] = i;
+        }
+      if (filled == CP_PIPELINE_EMBED_BATCH || (i == n && filled > 0))
+        {
+          if (!score_tensors (model, tensors, filled, batch_scores, batch_emb, error))
+            return FALSE;
+          for (int k = 0; k < filled; k++)
+            {
+              scores[index[k]] = batch_scores[k];
+              if (embeddings)
+                memcpy (embeddings + (gsize) index[k] * CP_EMBEDDING_DIM,
+                        batch_emb + (gsize) k * CP_EMBEDDING_DIM, CP_EMBEDDING_DIM * sizeof (float));
+            }
+          filled = 0;
+        }
+    }
+  return TRUE;
+}
+
+gboolean
+cp_model_score_image_file (CpModel *model, const char *path, double *score, GError **error)
+{
+  g_autoptr (CpImage) image = NULL;
+
+  if (!cp_image_load_resized (path, model->image_size, &image, error))
+    return FALSE;
+  return cp_model_score_images (model, (const CpImage *const *) &image, 1, score, NULL, error);
+}
+
+static int
+compare_keys (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+gboolean
+cp_model_save (CpModel *model, const char *path, GError **error)
+{
+  g_autoptr (GPtrArray) pairs = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_hash_table_insert (model->metadata, g_strdup ("format"), g_strdup (CP_MODEL_FORMAT));
+  g_hash_table_insert (model->metadata, g_strdup ("format_version"),
+                       g_strdup_printf ("%d", CP_MODEL_FORMAT_VERSION));
+  g_autoptr (GPtrArray) keys = g_ptr_array_new ();
+
+  g_hash_table_iter_init (&iter, model->metadata);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    g_ptr_array_add (keys, key);
+  /* Sorted keys: the same model always gives the same bytes. */
+  g_ptr_array_sort (keys, compare_keys);
+  for (guint i = 0; i < keys->len; i++)
+    {
+      g_ptr_array_add (pairs, keys->pdata[i]);
+      g_ptr_array_add (pairs, g_hash_table_lookup (model->metadata, keys->pdata[i]));
+    }
+  g_ptr_array_add (pairs, NULL);
+  g_ptr_array_add (pairs, NULL);
+  return cp_pipeline_save_model (model->net, model->gde, (const char *const *) pairs->pdata, path, error);
+}

@@ -1,0 +1,873 @@
+/* train.c: one CutPaste model per category, from images to model file.
+ *
+ * Determinism: the network is initialised from the seed; the batch of step
+ * t is drawn from a generator seeded from (seed, t) alone.  So the batch a
+ * worker thread prepares never depends on thread timing, and a resumed run
+ * needs nothing but the step number, the weights, BN statistics and the
+ * momentum buffers to continue exactly where the interrupted run was.
+ */
+#include "train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "core/augment/cutpaste.h"
+#include "core/density/auroc.h"
+#include "core/density/threshold.h"
+#include "core/io/safetensors.h"
+#include "core/nn/schedule.h"
+#include "data/dataset.h"
+#include "model.h"
+#include "pipeline-private.h"
+
+#define CHECKPOINT_FORMAT "cutpaste-inspector-checkpoint"
+
+const char *
+cp_train_variant_to_string (CpTrainVariant variant)
+{
+  return cp_augment_variant_to_string ((CpAugmentVariant) variant);
+}
+
+gboolean
+cp_train_variant_from_string (const char *name, CpTrainVariant *variant)
+{
+  CpAugmentVariant v;
+
+  if (name == NULL || !cp_augment_variant_from_string (name, &v))
+    return FALSE;
+  *variant = (CpTrainVariant) v;
+  return TRUE;
+}
+
+const char *
+cp_train_phase_to_string (CpTrainPhase phase)
+{
+  static const char *const names[] = { "loading", "training", "fitting", "evaluating", "saving" };
+
+  return (unsigned) phase < G_N_ELEMENTS (names) ? names[phase] : "?";
+}
+
+gboolean
+cp_train_options_init (CpTrainOptions *opts, const char *profile)
+{
+  gboolean known = TRUE;
+
+  memset (opts, 0, sizeof *opts);
+  opts->variant = CP_TRAIN_VARIANT_3WAY;
+  opts->momentum = 0.9;
+  opts->weight_decay = 3e-5;
+  opts->head_layers = 1;
+  opts->seed = 0;
+  opts->device = "auto";
+  opts->freeze_steps = 20;
+  opts->model_dir = "models";
+  opts->false_reject_rate = CP_THRESHOLD_DEFAULT_FALSE_REJECT_RATE;
+  opts->kfold = CP_THRESHOLD_DEFAULT_FOLDS;
+  opts->evaluate_test = TRUE;
+  opts->lr = 0.03;
+
+  if (profile != NULL && strcmp (profile, "paper") == 0)
+    {
+      opts->image_size = 256;
+      opts->batch_size = 32;
+      opts->steps = 10000;
+      opts->checkpoint_every = 500;
+      return TRUE;
+    }
+  if (profile != NULL && strcmp (profile, "quick") != 0)
+    known = FALSE;
+  /* Quick: small images and batches so that a synthetic category trains
+   * in a few minutes on two CPU cores; tuned with real runs (see the
+   * pipeline report).  */
+  opts->image_size = 64;
+  opts->batch_size = 8;
+  opts->steps = 300;
+  opts->checkpoint_every = 100;
+  return known;
+}
+
+void
+cp_train_result_init (CpTrainResult *result)
+{
+  memset (result, 0, sizeof *result);
+  result->auroc = NAN;
+  result->threshold = NAN;
+  result->final_loss = NAN;
+  result->skipped_images = g_ptr_array_new_with_free_func (g_free);
+  result->loss_history = g_array_new (FALSE, FALSE, sizeof (float));
+}
+
+void
+cp_train_result_clear (CpTrainResult *result)
+{
+  g_free (result->model_path);
+  g_free (result->device_name);
+  g_free (result->notice);
+  if (result->skipped_images)
+    g_ptr_array_unref (result->skipped_images);
+  if (result->loss_history)
+    g_array_unref (result->loss_history);
+  cp_train_result_init (result);
+}
+
+char *
+cp_train_model_path (const char *model_dir, const char *category)
+{
+  g_autofree char *name = g_strdup_printf ("%s.safetensors", category);
+
+  return g_build_filename (model_dir, name, NULL);
+}
+
+char *
+cp_train_checkpoint_path (const char *model_dir, const char *category)
+{
+  g_autofree char *name = g_strdup_printf (".%s.checkpoint.safetensors", category);
+
+  return g_build_filename (model_dir, name, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+
+typedef struct
+{
+  const CpTrainOptions *opts;
+  CpTrainProgressFunc   progress_cb;
+  gpointer              user_data;
+  const volatile int   *cancel;
+  CpTrainResult        *result;
+  gint64                start_us;
+
+  CpBackend            *be;
+  CpNetwork            *net;
+  CpImageCache         *cache;
+  CpAugmentConfig       aug;
+  int                   views;
+  guint64               data_seed;
+
+  /* Two host batches: the worker fills one while the network reads the other. */
+  uint8_t              *aug_pixels;      /* (views * B, S, S, 3) scratch of the worker */
+  float                *host_images[2];  /* (views * B, 3, S, S) */
+  int32_t              *host_labels[2];  /* views * B */
+  float                *dev_images;      /* backend memory */
+  int32_t              *dev_labels;
+} Trainer;
+
+static void
+report (Trainer *t, CpTrainPhase phase, int step, int total, double loss, double lr,
+        double ips, double eta, double wait)
+{
+  CpTrainProgress p;
+
+  if (t->progress_cb == NULL)
+    return;
+  p.phase = phase;
+  p.step = step;
+  p.total_steps = total;
+  p.loss = loss;
+  p.lr = lr;
+  p.images_per_sec = ips;
+  p.eta_seconds = eta;
+  p.data_wait_seconds = wait;
+  p.elapsed_seconds = (g_get_monotonic_time () - t->start_us) / 1e6;
+  t->progress_cb (&p, t->user_data);
+}
+
+static gboolean
+set_cancelled (GError **error)
+{
+  g_set_error_literal (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CANCELLED, "training cancelled");
+  return FALSE;
+}
+
+/* Builds the batch of step @step into slot @slot. */
+typedef struct
+{
+  Trainer  *t;
+  int       step;
+  int       slot;
+  CpStatus  status;
+  CpError   error;
+} BatchJob;
+
+static uint64_t
+step_seed (guint64 data_seed, int step)
+{
+  return data_seed ^ ((uint64_t) (step + 1) * 0xD1B54A32D192ED03ULL);
+}
+
+static void
+build_batch (BatchJob *job)
+{
+  Trainer *t = job->t;
+  const CpTrainOptions *o = t->opts;
+  int b = o->batch_size, s = o->image_size;
+  size_t n = t->cache->n;
+  const uint8_t *sources[b];
+  size_t per_image = (size_t) s * s * 3;
+  size_t per_tensor = (size_t) 3 * s * s;
+  CpRng rng;
+
+  cp_rng_seed (&rng, step_seed (t->data_seed, job->step));
+  /* Sources without repeats inside a step when the set is large enough
+   * (a partial Fisher-Yates shuffle), with repeats otherwise. */
+  {
+    g_autofree size_t *perm = g_new (size_t, n);
+    for (size_t i = 0; i < n; i++)
+      perm[i] = i;
+    for (int i = 0; i < b; i++)
+      {
+        size_t pick;
+        if ((size_t) i < n)
+          {
+            size_t j = i + (size_t) cp_rng_int_range (&rng, 0, (int64_t) (n - 1 - i));
+            size_t tmp = perm[i];
+            perm[i] = perm[j];
+            perm[j] = tmp;
+            pick = perm[i];
+          }
+        else
+          pick = (size_t) cp_rng_int_range (&rng, 0, (int64_t) n - 1);
+        sources[i] = cp_image_cache_image (t->cache, pick);
+      }
+  }
+  job->status = cp_augment_batch (&t->aug, &rng, sources, b, s, t->aug_pixels,
+                                  t->host_labels[job->slot], NULL, &job->error);
+  if (job->status != CP_OK)
+    return;
+  for (int i = 0; i < t->views * b; i++)
+    cp_rgb_to_tensor (t->aug_pixels + i * per_image, s, s,
+                      t->host_images[job->slot] + i * per_tensor);
+}
+
+static gpointer
+build_batch_thread (gpointer data)
+{
+  build_batch (data);
+  return NULL;
+}
+
+/* ---- checkpoints ---------------------------------------------------- */
+
+static gboolean
+save_checkpoint (Trainer *t, int step, const char *path, GError **error)
+{
+  const CpTrainOptions *o = t->opts;
+  CpSafetensorsWriter *w = cp_safetensors_writer_new ();
+  size_t count = cp_network_weight_count (t->net);
+  g_autofree float *momentum = g_new (float, count);
+  int64_t mshape[1] = { (int64_t) count };
+  int64_t lshape[1] = { step };
+  CpError err = { 0 };
+  gboolean ok = FALSE;
+  g_autofree char *s_step = g_strdup_printf ("%d", step);
+  g_autofree char *s_seed = g_strdup_printf ("%" G_GUINT64_FORMAT, o->seed);
+  g_autofree char *s_size = g_strdup_printf ("%d", o->image_size);
+  g_autofree char *s_head = g_strdup_printf ("%d", o->head_layers);
+  g_autofree char *s_batch = g_strdup_printf ("%d", o->batch_size);
+  g_autofree char *s_steps = g_strdup_printf ("%d", o->steps);
+  g_autofree char *s_lr = cp_pipeline_format_double (o->lr);
+  g_autofree char *s_ntrain = g_strdup_printf ("%zu", t->cache->n);
+  const char *meta[] = {
+    "format", CHECKPOINT_FORMAT, "step", s_step, "seed", s_seed, "image_size", s_size,
+    "head_layers", s_head, "batch_size", s_batch, "steps", s_steps, "lr", s_lr,
+    "variant", cp_train_variant_to_string (o->variant), "train_images", s_ntrain,
+    "pretrained", o->weights_path ? "yes" : "no", NULL
+  };
+
+  if (t->be->download (t->be, momentum, cp_network_momentum (t->net), count * sizeof (float), &err) != CP_OK
+      || cp_network_save (t->net, w, &err) != CP_OK
+      || cp_safetensors_writer_add (w, "optimizer.momentum", CP_DTYPE_F32, mshape, 1, momentum, &err) != CP_OK
+      || (step > 0 && cp_safetensors_writer_add (w, "train.loss", CP_DTYPE_F32, lshape, 1,
+                                                 t->result->loss_history->data, &err) != CP_OK))
+    goto out;
+  for (int i = 0; meta[i]; i += 2)
+    if (cp_safetensors_writer_set_metadata (w, meta[i], meta[i + 1], &err) != CP_OK)
+      goto out;
+  if (cp_safetensors_writer_save (w, path, &err) != CP_OK)
+    goto out;
+  ok = TRUE;
+out:
+  cp_safetensors_writer_free (w);
+  if (!ok)
+    g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_IO, "cannot write checkpoint %s: %s",
+                 path, err.message);
+  return ok;
+}
+
+/* Refuses a checkpoint made with other settings: continuing it would
+ * silently train something else than asked. */
+static gboolean
+check_meta (const CpSafetensors *st, const char *path, const char *key, const char *expected,
+            GError **error)
+{
+  const char *value = cp_safetensors_metadata (st, key);
+
+  if (value == NULL || strcmp (value, expected) != 0)
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_MODEL,
+                   "checkpoint %s was made with %s %s but this run asks for %s; "
+                   "use the same settings or train without --resume",
+                   path, key, value ? value : "(none)", expected);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+load_checkpoint (Trainer *t, const char *path, int *step, GError **error)
+{
+  const CpTrainOptions *o = t->opts;
+  CpError err = { 0 };
+  CpSafetensors *st = cp_safetensors_open (path, &err);
+  size_t count = cp_network_weight_count (t->net);
+  g_autofree float *momentum = NULL;
+  int64_t mshape[1] = { (int64_t) count };
+  gboolean ok = FALSE;
+  g_autofree char *s_seed = g_strdup_printf ("%" G_GUINT64_FORMAT, o->seed);
+  g_autofree char *s_size = g_strdup_printf ("%d", o->image_size);
+  g_autofree char *s_head = g_strdup_printf ("%d", o->head_layers);
+  g_autofree char *s_batch = g_strdup_printf ("%d", o->batch_size);
+  g_autofree char *s_steps = g_strdup_printf ("%d", o->steps);
+  g_autofree char *s_lr = cp_pipeline_format_double (o->lr);
+  g_autofree char *s_ntrain = g_strdup_printf ("%zu", t->cache->n);
+  gint64 saved_step;
+
+  if (st == NULL)
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_MODEL, "cannot resume: %s", err.message);
+      return FALSE;
+    }
+  if (!check_meta (st, path, "format", CHECKPOINT_FORMAT, error)
+      || !check_meta (st, path, "seed", s_seed, error)
+      || !check_meta (st, path, "image_size", s_size, error)
+      || !check_meta (st, path, "head_layers", s_head, error)
+      || !check_meta (st, path, "batch_size", s_batch, error)
+      || !check_meta (st, path, "steps", s_steps, error)
+      || !check_meta (st, path, "lr", s_lr, error)
+      || !check_meta (st, path, "variant", cp_train_variant_to_string (o->variant), error)
+      || !check_meta (st, path, "train_images", s_ntrain, error)
+      || !check_meta (st, path, "pretrained", o->weights_path ? "yes" : "no", error))
+    goto out;
+  saved_step = g_ascii_strtoll (cp_safetensors_metadata (st, "step"), NULL, 10);
+  if (saved_step < 0 || saved_step > o->steps)
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_MODEL,
+                   "checkpoint %s: step %" G_GINT64_FORMAT " is out of range", path, saved_step);
+      goto out;
+    }
+  momentum = g_new (float, count);
+  if (cp_network_load (t->net, st, CP_LOAD_ALL, &err) != CP_OK
+      || cp_safetensors_read_f32 (st, "optimizer.momentum", mshape, 1, momentum, &err) != CP_OK
+      || t->be->upload (t->be, cp_network_momentum (t->net), momentum, count * sizeof (float), &err) != CP_OK)
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_MODEL, "cannot resume from %s: %s",
+                   path, err.message);
+      goto out;
+    }
+  if (saved_step > 0)
+    {
+      int64_t lshape[1] = { saved_step };
+      g_array_set_size (t->result->loss_history, saved_step);
+      if (cp_safetensors_read_f32 (st, "train.loss", lshape, 1,
+                                   (float *) t->result->loss_history->data, &err) != CP_OK)
+        {
+          g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_MODEL, "cannot resume from %s: %s",
+                       path, err.message);
+          goto out;
+        }
+    }
+  *step = (int) saved_step;
+  ok = TRUE;
+out:
+  cp_safetensors_close (st);
+  return ok;
+}
+
+/* ---- phases ------------------------------------------------------------ */
+
+typedef struct
+{
+  Trainer *t;
+} LoadProgress;
+
+static gboolean
+load_progress (size_t done, size_t total, gpointer user_data)
+{
+  Trainer *t = user_data;
+
+  report (t, CP_TRAIN_PHASE_LOADING, (int) done, (int) total, NAN, NAN, NAN, NAN, 0);
+  return !cp_pipeline_cancelled (t->cancel);
+}
+
+static gboolean
+validate_options (const CpTrainOptions *o, GError **error)
+{
+#define BAD(...) do { g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_INVALID, __VA_ARGS__); return FALSE; } while (0)
+  if (o->data_dir == NULL || o->category == NULL || o->model_dir == NULL)
+    BAD ("data folder, category and model folder are required");
+  if (o->category[0] == '\0' || strchr (o->category, '/') || strcmp (o->category, "..") == 0)
+    BAD ("invalid category name '%s'", o->category);
+  if (o->steps < 1)
+    BAD ("steps must be at least 1 (got %d)", o->steps);
+  if (o->batch_size < 1 || o->batch_size > 4096)
+    BAD ("batch size must be between 1 and 4096 (got %d)", o->batch_size);
+  if (o->image_size < 32 || o->image_size > 1024 || o->image_size % 32 != 0)
+    BAD ("image size must be a multiple of 32 between 32 and 1024 (got %d)", o->image_size);
+  if (!(o->lr > 0 && o->lr < 10))
+    BAD ("learning rate must be in (0, 10) (got %g)", o->lr);
+  if (o->head_layers < 0 || o->head_layers > 8)
+    BAD ("head layers must be between 0 and 8 (got %d)", o->head_layers);
+  if (!(o->false_reject_rate >= 0 && o->false_reject_rate < 1))
+    BAD ("false-reject rate must be in [0, 1) (got %g)", o->false_reject_rate);
+  if ((unsigned) o->variant > CP_TRAIN_VARIANT_UNION)
+    BAD ("unknown variant %d", (int) o->variant);
+  if (o->checkpoint_every < 0)
+    BAD ("checkpoint interval must not be negative");
+#undef BAD
+  return TRUE;
+}
+
+/* Embeds every cached training image (inference mode). */
+static gboolean
+embed_cache (Trainer *t, float *embeddings, GError **error)
+{
+  int s = t->opts->image_size;
+  size_t per_image = (size_t) s * s * 3, per_tensor = (size_t) 3 * s * s;
+  g_autofree float *tensors = g_new (float, per_tensor * CP_PIPELINE_EMBED_BATCH);
+  int n = (int) t->cache->n;
+
+  for (int start = 0; start < n; start += CP_PIPELINE_EMBED_BATCH)
+    {
+      int count = MIN (CP_PIPELINE_EMBED_BATCH, n - start);
+
+      if (cp_pipeline_cancelled (t->cancel))
+        return set_cancelled (error);
+      for (int i = 0; i < count; i++)
+        cp_rgb_to_tensor (t->cache->pixels + (size_t) (start + i) * per_image, s, s,
+                          tensors + i * per_tensor);
+      if (!cp_pipeline_embed_tensors (t->net, t->dev_images, tensors, count, s,
+                                      embeddings + (size_t) start * CP_EMBEDDING_DIM, error))
+        return FALSE;
+      report (t, CP_TRAIN_PHASE_FITTING, start + count, n, NAN, NAN, NAN, NAN, 0);
+    }
+  return TRUE;
+}
+
+/* Scores test/ with the fitted Gaussian and returns its image AUROC (NaN
+ * without a test set holding both classes). */
+static gboolean
+measure_auroc (Trainer *t, const CpCategory *cat, const CpGde *gde, double *auroc, GError **error)
+{
+  int s = t->opts->image_size;
+  size_t per_tensor = (size_t) 3 * s * s;
+  int n = (int) cat->n_test;
+  g_autofree float *tensors = g_new (float, per_tensor * CP_PIPELINE_EMBED_BATCH);
+  g_autofree float *emb = g_new (float, (gsize) CP_PIPELINE_EMBED_BATCH * CP_EMBEDDING_DIM);
+  g_autofree double *scores = g_new (double, MAX (n, 1));
+  g_autofree uint8_t *labels = g_new (uint8_t, MAX (n, 1));
+  int filled = 0, scored = 0;
+  CpError err = { 0 };
+
+  *auroc = NAN;
+  if (cat->n_test_good == 0 || cat->n_test_defect == 0)
+    return TRUE;
+  for (int i = 0; i <= n; i++)
+    {
+      if (i < n)
+        {
+          g_autoptr (CpImage) image = NULL;
+          g_autoptr (GError) local = NULL;
+
+          if (cp_pipeline_cancelled (t->cancel))
+            return set_cancelled (error);
+          if (!cp_image_load_resized (cat->test[i].path, s, &image, &local))
+            {
+              g_ptr_array_add (t->result->skipped_images, g_strdup (local->message));
+              continue;
+            }
+          cp_image_to_tensor (image, tensors + filled * per_tensor);
+          labels[scored + filled] = cat->test[i].label == CP_LABEL_DEFECT;
+          filled++;
+        }
+      if (filled == CP_PIPELINE_EMBED_BATCH || (i == n && filled > 0))
+        {
+          if (!cp_pipeline_embed_tensors (t->net, t->dev_images, tensors, filled, s, emb, error))
+            return FALSE;
+          if (cp_gde_score (gde, emb, filled, scores + scored, &err) != CP_OK)
+            return cp_pipeline_set_error (error, &err);
+          scored += filled;
+          filled = 0;
+          report (t, CP_TRAIN_PHASE_EVALUATING, scored, n, NAN, NAN, NAN, NAN, 0);
+        }
+    }
+  t->result->test_images = scored;
+  {
+    gboolean has[2] = { FALSE, FALSE };
+    for (int i = 0; i < scored; i++)
+      has[labels[i]] = TRUE;
+    if (!has[0] || !has[1])
+      return TRUE;
+  }
+  if (cp_auroc (scores, labels, scored, auroc, &err) != CP_OK)
+    return cp_pipeline_set_error (error, &err);
+  return TRUE;
+}
+
+static gboolean
+train_loop (Trainer *t, int first_step, const char *checkpoint_path, GError **error)
+{
+  const CpTrainOptions *o = t->opts;
+  int n_images = t->views * o->batch_size;
+  size_t tensor_bytes = (size_t) n_images * 3 * o->image_size * o->image_size * sizeof (float);
+  BatchJob jobs[2];
+  GThread *worker = NULL;
+  double wait = 0, step_time_avg = NAN;
+  gint64 last_us = g_get_monotonic_time ();
+  CpError err = { 0 };
+  int slot = 0;
+
+  /* The first batch is built here; then each step's batch is built while
+   * the previous one trains. */
+  jobs[0] = (BatchJob) { t, first_step, 0, CP_OK, { 0 } };
+  if (first_step < o->steps)
+    build_batch (&jobs[0]);
+
+  for (int step = first_step; step < o->steps; step++)
+    {
+      BatchJob *job = &jobs[slot];
+      int freeze = o->weights_path != NULL && step < o->freeze_steps;
+      double lr = cp_lr_cosine (o->lr, step, o->steps);
+      float loss = NAN;
+      gint64 now;
+      gboolean failed;
+
+      if (job->status != CP_OK)
+        return cp_pipeline_set_error (error, &job->error);
+      if (cp_pipeline_cancelled (t->cancel))
+        return set_cancelled (error);
+
+      if (t->be->upload (t->be, t->dev_images, t->host_images[slot], tensor_bytes, &err) != CP_OK
+          || t->be->upload (t->be, t->dev_labels, t->host_labels[slot], n_images * sizeof (int32_t), &err) != CP_OK)
+        return cp_pipeline_set_error (error, &err);
+
+      if (step + 1 < o->steps)
+        {
+          jobs[1 - slot] = (BatchJob) { t, step + 1, 1 - slot, CP_OK, { 0 } };
+          worker = g_thread_new ("cp-batch", build_batch_thread, &jobs[1 - slot]);
+        }
+
+      failed = cp_network_forward (t->net, t->dev_images, n_images, o->image_size, o->image_size,
+                                   TRUE, &err) != CP_OK
+               || cp_network_loss_backward (t->net, t->dev_labels, TRUE, freeze, &loss, &err) != CP_OK;
+      if (!failed && !isfinite (loss))
+        {
+          if (worker)
+            g_thread_join (worker);
+          g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_NUMERIC,
+                       "the loss became %s at step %d (learning rate %g too high?); "
+                       "the model was not written%s", isnan (loss) ? "NaN" : "infinite", step + 1, lr,
+                       checkpoint_path ? ", the last checkpoint is kept" : "");
+          return FALSE;
+        }
+      if (!failed)
+        failed = cp_network_sgd_step (t->net, (float) lr, (float) o->momentum, (float) o->weight_decay,
+                                      freeze, &err) != CP_OK;
+      if (worker)
+        {
+          gint64 before = g_get_monotonic_time ();
+          g_thread_join (worker);
+          worker = NULL;
+          wait += (g_get_monotonic_time () - before) / 1e6;
+        }
+      if (failed)
+        return cp_pipeline_set_error (error, &err);
+
+      g_array_append_val (t->result->loss_history, loss);
+      now = g_get_monotonic_time ();
+      {
+        double dt = (now - last_us) / 1e6;
+        step_time_avg = isnan (step_time_avg) ? dt : 0.9 * step_time_avg + 0.1 * dt;
+      }
+      last_us = now;
+      report (t, CP_TRAIN_PHASE_TRAINING, step + 1, o->steps, loss, lr, n_images / step_time_avg,
+              step_time_avg * (o->steps - step - 1), wait);
+
+      if (checkpoint_path && o->checkpoint_every > 0 && (step + 1) % o->checkpoint_every == 0
+          && step + 1 < o->steps)
+        if (!save_checkpoint (t, step + 1, checkpoint_path, error))
+          return FALSE;
+      slot = 1 - slot;
+    }
+  return TRUE;
+}
+
+static void
+trainer_clear (Trainer *t)
+{
+  if (t->be)
+    {
+      if (t->dev_images)
+        t->be->free (t->be, t->dev_images);
+      if (t->dev_labels)
+        t->be->free (t->be, t->dev_labels);
+    }
+  cp_network_free (t->net);
+  if (t->be)
+    cp_backend_free (t->be);
+  g_clear_pointer (&t->cache, cp_image_cache_free);
+  g_free (t->aug_pixels);
+  for (int i = 0; i < 2; i++)
+    {
+      g_free (t->host_images[i]);
+      g_free (t->host_labels[i]);
+    }
+}
+
+gboolean
+cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpointer user_data,
+                   const volatile int *cancel, CpTrainResult *result, GError **error)
+{
+  Trainer t = { 0 };
+  g_autoptr (CpCategory) cat = NULL;
+  g_autofree char *checkpoint_path = NULL;
+  g_autofree char *model_path = NULL;
+  g_autofree float *embeddings = NULL;
+  g_autoptr (GError) local = NULL;
+  CpNetworkConfig config;
+  CpError err = { 0 };
+  CpRng rng;
+  CpGde *gde = NULL;
+  CpThresholdOptions th_opts;
+  CpThresholdResult th = { 0 };
+  int first_step = 0;
+  gboolean ok = FALSE;
+  double auroc = NAN;
+
+  t.opts = opts;
+  t.progress_cb = progress;
+  t.user_data = user_data;
+  t.cancel = cancel;
+  t.result = result;
+  t.start_us = g_get_monotonic_time ();
+
+  if (!validate_options (opts, error))
+    return FALSE;
+
+  /* Data first: a missing category should fail before a device opens. */
+  cat = cp_dataset_scan_category (opts->data_dir, opts->category, &local);
+  if (cat == NULL)
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_DATA, "category '%s': %s",
+                   opts->category, local->message);
+      return FALSE;
+    }
+  if (cat->n_train == 0)
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_DATA,
+                   "category '%s': %s/%s/train/good holds no images", opts->category,
+                   opts->data_dir, opts->category);
+      return FALSE;
+    }
+
+  if (g_mkdir_with_parents (opts->model_dir, 0755) != 0)
+    {
+      int e = errno;
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_IO, "cannot create model folder %s: %s",
+                   opts->model_dir, g_strerror (e));
+      return FALSE;
+    }
+  model_path = cp_train_model_path (opts->model_dir, opts->category);
+  checkpoint_path = cp_train_checkpoint_path (opts->model_dir, opts->category);
+  if (opts->resume && !g_file_test (checkpoint_path, G_FILE_TEST_EXISTS))
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_DATA,
+                   "cannot resume: no checkpoint %s", checkpoint_path);
+      return FALSE;
+    }
+
+  /* Decode and resize train/good once. */
+  {
+    g_autofree const char **paths = g_new (const char *, cat->n_train);
+    for (size_t i = 0; i < cat->n_train; i++)
+      paths[i] = cat->train[i].path;
+    report (&t, CP_TRAIN_PHASE_LOADING, 0, (int) cat->n_train, NAN, NAN, NAN, NAN, 0);
+    t.cache = cp_image_cache_new (paths, cat->n_train, opts->image_size, 0, load_progress, &t, NULL, &local);
+    if (t.cache == NULL)
+      {
+        if (cp_pipeline_cancelled (cancel))
+          set_cancelled (error);
+        else
+          g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_DATA, "category '%s': %s",
+                       opts->category, local->message);
+        goto out;
+      }
+    for (size_t i = 0; i < t.cache->n_failed; i++)
+      g_ptr_array_add (result->skipped_images,
+                       g_strdup_printf ("%s: %s", t.cache->failed_paths[i], t.cache->failed_reasons[i]));
+    result->train_images = (int) t.cache->n;
+  }
+
+  /* Network and generator. */
+  {
+    g_autofree char *notice = NULL;
+    t.be = cp_pipeline_open_backend (opts->device, &notice, error);
+    if (t.be == NULL)
+      goto out;
+    result->device_name = g_strdup (t.be->name);
+    result->notice = g_steal_pointer (&notice);
+  }
+  cp_augment_config_init (&t.aug, (CpAugmentVariant) opts->variant);
+  t.views = cp_augment_variant_num_views ((CpAugmentVariant) opts->variant);
+  config.head_layers = opts->head_layers;
+  config.num_classes = cp_augment_variant_num_classes ((CpAugmentVariant) opts->variant);
+  t.net = cp_network_new (t.be, &config, &err);
+  if (t.net == NULL)
+    {
+      cp_pipeline_set_error (error, &err);
+      goto out;
+    }
+  cp_rng_seed (&rng, opts->seed);
+  cp_network_init (t.net, &rng);
+  t.data_seed = cp_rng_next_u64 (&rng);
+  if (opts->weights_path && !opts->resume)
+    {
+      CpSafetensors *st = cp_safetensors_open (opts->weights_path, &err);
+      if (st == NULL || cp_network_load (t.net, st, CP_LOAD_BACKBONE, &err) != CP_OK)
+        {
+          g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_MODEL,
+                       "cannot use pretrained weights: %s", err.message);
+          cp_safetensors_close (st);
+          goto out;
+        }
+      cp_safetensors_close (st);
+    }
+
+  {
+    int n_images = t.views * opts->batch_size;
+    size_t px = (size_t) n_images * opts->image_size * opts->image_size * 3;
+
+    t.aug_pixels = g_try_malloc (px);
+    for (int i = 0; i < 2; i++)
+      {
+        t.host_images[i] = g_try_malloc (px * sizeof (float));
+        t.host_labels[i] = g_new0 (int32_t, n_images);
+      }
+    /* The same device buffer later holds embedding batches. */
+    t.dev_images = t.be->alloc (t.be, MAX (px, (size_t) CP_PIPELINE_EMBED_BATCH * opts->image_size
+                                               * opts->image_size * 3) * sizeof (float), &err);
+    t.dev_labels = t.dev_images ? t.be->alloc (t.be, n_images * sizeof (int32_t), &err) : NULL;
+    if (t.aug_pixels == NULL || t.host_images[0] == NULL || t.host_images[1] == NULL)
+      {
+        g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_FAILED,
+                     "out of memory for batches of %d images of %d x %d", n_images,
+                     opts->image_size, opts->image_size);
+        goto out;
+      }
+    if (t.dev_labels == NULL)
+      {
+        cp_pipeline_set_error (error, &err);
+        goto out;
+      }
+  }
+
+  if (opts->resume && !load_checkpoint (&t, checkpoint_path, &first_step, error))
+    goto out;
+
+  if (!train_loop (&t, first_step, opts->checkpoint_every > 0 ? checkpoint_path : NULL, error))
+    goto out;
+  result->steps = opts->steps;
+  if (result->loss_history->len > 0)
+    result->final_loss = g_array_index (result->loss_history, float, result->loss_history->len - 1);
+
+  /* Density: embed train/good, threshold by k-fold, Gaussian on all. */
+  embeddings = g_new (float, t.cache->n * CP_EMBEDDING_DIM);
+  if (!embed_cache (&t, embeddings, error))
+    goto out;
+  if (t.cache->n < 3)
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_DATA,
+                   "category '%s': %zu readable train/good images; at least 3 are needed to fit "
+                   "the Gaussian and choose a threshold", opts->category, t.cache->n);
+      goto out;
+    }
+  cp_threshold_options_init (&th_opts);
+  th_opts.folds = opts->kfold > 0 ? opts->kfold : CP_THRESHOLD_DEFAULT_FOLDS;
+  th_opts.target_false_reject_rate = opts->false_reject_rate;
+  if (cp_threshold_fit (embeddings, (int) t.cache->n, CP_EMBEDDING_DIM, &th_opts, &th, &err) != CP_OK
+      || (gde = cp_gde_fit (embeddings, (int) t.cache->n, CP_EMBEDDING_DIM, &err)) == NULL)
+    {
+      cp_pipeline_set_error (error, &err);
+      goto out;
+    }
+  result->threshold = th.threshold;
+  result->false_reject_rate = opts->false_reject_rate;
+
+  if (opts->evaluate_test && !measure_auroc (&t, cat, gde, &auroc, error))
+    goto out;
+  result->auroc = auroc;
+
+  /* Save: the writer renames a complete temp file over the old model. */
+  report (&t, CP_TRAIN_PHASE_SAVING, 0, 1, NAN, NAN, NAN, NAN, 0);
+  if (cp_pipeline_cancelled (cancel))
+    {
+      set_cancelled (error);
+      goto out;
+    }
+  {
+    g_autofree char *s_size = g_strdup_printf ("%d", opts->image_size);
+    g_autofree char *s_head = g_strdup_printf ("%d", opts->head_layers);
+    g_autofree char *s_steps = g_strdup_printf ("%d", opts->steps);
+    g_autofree char *s_batch = g_strdup_printf ("%d", opts->batch_size);
+    g_autofree char *s_seed = g_strdup_printf ("%" G_GUINT64_FORMAT, opts->seed);
+    g_autofree char *s_lr = cp_pipeline_format_double (opts->lr);
+    g_autofree char *s_threshold = cp_pipeline_format_double (th.threshold);
+    g_autofree char *s_frr = cp_pipeline_format_double (opts->false_reject_rate);
+    g_autofree char *s_auroc = cp_pipeline_format_double (auroc);
+    g_autofree char *s_version = g_strdup_printf ("%d", CP_MODEL_FORMAT_VERSION);
+    g_autofree char *s_ntrain = g_strdup_printf ("%zu", t.cache->n);
+    g_autofree char *created = NULL;
+    const char *deterministic = g_getenv ("CP_DETERMINISTIC_DATE");
+
+    /* Tests that compare model files byte for byte fix the date. */
+    created = deterministic ? g_strdup (deterministic) : cp_pipeline_now_iso8601 ();
+    {
+      /* Keys in sorted order: the file's bytes depend only on the run. */
+      const char *meta[] = {
+        "auroc", s_auroc,
+        "batch_size", s_batch,
+        "category", opts->category,
+        "created", created,
+        "false_reject_rate", s_frr,
+        "format", CP_MODEL_FORMAT,
+        "format_version", s_version,
+        "head_layers", s_head,
+        "image_size", s_size,
+        "lr", s_lr,
+        "pretrained", opts->weights_path ? "imagenet" : "none",
+        "seed", s_seed,
+        "steps", s_steps,
+        "threshold", s_threshold,
+        "train_images", s_ntrain,
+        "variant", cp_train_variant_to_string (opts->variant),
+        NULL, NULL
+      };
+      if (!cp_pipeline_save_model (t.net, gde, meta, model_path, error))
+        goto out;
+    }
+  }
+  /* The finished model supersedes the checkpoint. */
+  g_unlink (checkpoint_path);
+  result->model_path = g_steal_pointer (&model_path);
+  report (&t, CP_TRAIN_PHASE_SAVING, 1, 1, NAN, NAN, NAN, NAN, 0);
+  ok = TRUE;
+
+out:
+  result->seconds = (g_get_monotonic_time () - t.start_us) / 1e6;
+  cp_threshold_result_clear (&th);
+  cp_gde_free (gde);
+  trainer_clear (&t);
+  return ok;
+}
