@@ -57,30 +57,75 @@ cp_json_format_double (char   *buf,
                        size_t  size,
                        double  value)
 {
-  char tmp[64];
+  char sci[40], digits[24], out[48];
   locale_t previous;
-  int n = 0;
+  size_t nd = 0, n = 0;
+  int exponent;
+  const char *e;
 
   if (!isfinite (value))
     return snprintf (buf, size, "%s", isnan (value) ? "nan" : value > 0 ? "inf" : "-inf");
 
+  /* The fewest significant digits that read back to the same double. */
   previous = c_locale_push ();
-  /* The shortest precision that reads back to the same double. */
-  for (int precision = 1; precision <= 17; precision++)
+  for (int precision = 0; precision <= 16; precision++)
     {
-      n = snprintf (tmp, sizeof tmp, "%.*g", precision, value);
-      if (strtod (tmp, NULL) == value)
+      snprintf (sci, sizeof sci, "%.*e", precision, value);
+      if (strtod (sci, NULL) == value)
         break;
     }
   c_locale_pop (previous);
 
-  /* Keep the value a double for readers that distinguish 1 from 1.0. */
-  if (strpbrk (tmp, ".eE") == NULL && (size_t) n + 2 < sizeof tmp)
+  /* sci is "-d.ddde+XX": split it into digits and exponent, then lay it out
+   * as Python's repr() does: fixed notation for 1e-4 <= |v| < 1e16. */
+  for (const char *c = sci; *c != '\0' && *c != 'e'; c++)
+    if (*c >= '0' && *c <= '9')
+      digits[nd++] = *c;
+  digits[nd] = '\0';
+  e = strchr (sci, 'e');
+  exponent = e != NULL ? atoi (e + 1) : 0;
+
+  if (signbit (value))
+    out[n++] = '-';
+  if (exponent >= -4 && exponent < 16)
     {
-      memcpy (tmp + n, ".0", 3);
-      n += 2;
+      if (exponent < 0)
+        {
+          out[n++] = '0';
+          out[n++] = '.';
+          for (int i = 0; i < -exponent - 1; i++)
+            out[n++] = '0';
+          memcpy (out + n, digits, nd);
+          n += nd;
+        }
+      else
+        {
+          for (int i = 0; i <= exponent; i++)
+            out[n++] = (size_t) i < nd ? digits[i] : '0';
+          out[n++] = '.';
+          if ((size_t) exponent + 1 < nd)
+            {
+              memcpy (out + n, digits + exponent + 1, nd - (size_t) exponent - 1);
+              n += nd - (size_t) exponent - 1;
+            }
+          else
+            out[n++] = '0';   /* "100.0": keep it a double for readers */
+        }
     }
-  return snprintf (buf, size, "%s", tmp);
+  else
+    {
+      out[n++] = digits[0];
+      if (nd > 1)
+        {
+          out[n++] = '.';
+          memcpy (out + n, digits + 1, nd - 1);
+          n += nd - 1;
+        }
+      n += (size_t) snprintf (out + n, sizeof out - n, "e%c%02d", exponent < 0 ? '-' : '+',
+                              exponent < 0 ? -exponent : exponent);
+    }
+  out[n] = '\0';
+  return snprintf (buf, size, "%s", out);
 }
 
 /* ------------------------------------------------------------------------ */
