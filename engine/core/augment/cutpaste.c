@@ -1,0 +1,484 @@
+/* cutpaste.c: CutPaste, CutPaste-Scar and the training batch. */
+#include "cutpaste.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIN_SIZE 16
+#define MAX_SIZE 16384   /* keeps size * size * 3 far from int overflow */
+
+void
+cp_augment_config_init (CpAugmentConfig *config,
+                        CpAugmentVariant variant)
+{
+  memset (config, 0, sizeof *config);
+  config->variant = variant;
+  config->image_jitter = 0.1;
+  config->patch_jitter = 0.1;
+  config->area_min = 0.02;
+  config->area_max = 0.15;
+  config->aspect_min = 0.3;
+  config->scar_w_min = 2.0;
+  config->scar_w_max = 16.0;
+  config->scar_h_min = 10.0;
+  config->scar_h_max = 25.0;
+  config->scar_angle_max = 45.0;
+}
+
+CpStatus
+cp_augment_config_validate (const CpAugmentConfig *config,
+                            CpError               *error)
+{
+  if (config == NULL)
+    return cp_error_set (error, CP_ERR_INVALID, "augment: config is NULL");
+  if (cp_augment_variant_to_string (config->variant) == NULL)
+    return cp_error_set (error, CP_ERR_INVALID, "augment: unknown variant %d",
+                         (int) config->variant);
+  /* The negated comparisons also reject NaN. */
+  if (!(config->image_jitter >= 0.0 && config->image_jitter <= 1.0)
+      || !(config->patch_jitter >= 0.0 && config->patch_jitter <= 1.0))
+    return cp_error_set (error, CP_ERR_INVALID,
+                         "augment: jitter strengths %g, %g must lie in [0, 1]",
+                         config->image_jitter, config->patch_jitter);
+  if (!(config->area_min > 0.0 && config->area_min <= config->area_max
+        && config->area_max <= 1.0))
+    return cp_error_set (error, CP_ERR_INVALID,
+                         "augment: area range [%g, %g] must lie in (0, 1]",
+                         config->area_min, config->area_max);
+  if (!(config->aspect_min > 0.0 && config->aspect_min <= 1.0))
+    return cp_error_set (error, CP_ERR_INVALID,
+                         "augment: aspect_min %g must lie in (0, 1]",
+                         config->aspect_min);
+  if (!(config->scar_w_min >= 1.0 && config->scar_w_min <= config->scar_w_max
+        && config->scar_w_max < MAX_SIZE)
+      || !(config->scar_h_min >= 1.0 && config->scar_h_min <= config->scar_h_max
+           && config->scar_h_max < MAX_SIZE))
+    return cp_error_set (error, CP_ERR_INVALID,
+                         "augment: scar sizes [%g, %g] x [%g, %g] must be >= 1 "
+                         "and ordered", config->scar_w_min, config->scar_w_max,
+                         config->scar_h_min, config->scar_h_max);
+  if (!(config->scar_angle_max >= 0.0 && config->scar_angle_max <= 180.0))
+    return cp_error_set (error, CP_ERR_INVALID,
+                         "augment: scar_angle_max %g must lie in [0, 180]",
+                         config->scar_angle_max);
+  return CP_OK;
+}
+
+static CpStatus
+check_size (int size, CpError *error)
+{
+  if (size < MIN_SIZE || size > MAX_SIZE)
+    return cp_error_set (error, CP_ERR_INVALID,
+                         "augment: image size %d outside [%d, %d]",
+                         size, MIN_SIZE, MAX_SIZE);
+  return CP_OK;
+}
+
+static int
+clamp_int (int v, int lo, int hi)
+{
+  return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* A uniform corner for an extent inside [0, size); when the extent does not
+ * fit, a uniform overhang instead, so the extent still covers the image. */
+static int
+draw_corner (CpRng *rng, int size, int extent)
+{
+  if (extent <= size)
+    return (int) cp_rng_int_range (rng, 0, size - extent);
+  return (int) cp_rng_int_range (rng, size - extent, 0);
+}
+
+/* Copies a w x h rectangle at (x, y) of a packed size x size image. */
+static void
+copy_rect (const uint8_t *image, int size, int x, int y, int w, int h,
+           uint8_t *patch)
+{
+  for (int r = 0; r < h; r++)
+    memcpy (patch + (size_t) r * w * 3,
+            image + ((size_t) (y + r) * size + x) * 3, (size_t) w * 3);
+}
+
+/* Image.rotate (angle, expand=True) of a w x h patch as Pillow computes it:
+ * an affine map from canvas coordinates back to patch coordinates, the
+ * canvas sized by the ceil/floor of the mapped corners. */
+typedef struct
+{
+  double a, b, c, d, e, f;   /* patch x = a X + b Y + c, y = d X + e Y + f */
+  int    w, h;               /* the patch */
+  int    cw, ch;             /* the expanded canvas */
+} RotateMap;
+
+static void
+rotate_map_init (RotateMap *m, int w, int h, double angle)
+{
+  /* Pillow first reduces the angle to [0, 360) and negates it, because the
+   * matrix maps output pixels back to input pixels. */
+  double deg = fmod (angle, 360.0);
+  double rad, cs, sn, cx = w / 2.0, cy = h / 2.0;
+  double xs[4] = { 0.0, w, w, 0.0 }, ys[4] = { 0.0, 0.0, h, h };
+  double min_x = INFINITY, max_x = -INFINITY, min_y = INFINITY, max_y = -INFINITY;
+  double tx, ty, c, f;
+
+  if (deg < 0.0)
+    deg += 360.0;
+  rad = -deg * M_PI / 180.0;
+  cs = cos (rad);
+  sn = sin (rad);
+  m->a = cs;
+  m->b = sn;
+  m->d = -sn;
+  m->e = cs;
+  /* Rotation about the patch centre. */
+  m->c = m->a * -cx + m->b * -cy + cx;
+  m->f = m->d * -cx + m->e * -cy + cy;
+  for (int i = 0; i < 4; i++)
+    {
+      double x = m->a * xs[i] + m->b * ys[i] + m->c;
+      double y = m->d * xs[i] + m->e * ys[i] + m->f;
+
+      min_x = fmin (min_x, x);
+      max_x = fmax (max_x, x);
+      min_y = fmin (min_y, y);
+      max_y = fmax (max_y, y);
+    }
+  m->w = w;
+  m->h = h;
+  m->cw = (int) (ceil (max_x) - floor (min_x));
+  m->ch = (int) (ceil (max_y) - floor (min_y));
+  /* Centre the patch in the larger canvas. */
+  tx = -(m->cw - w) / 2.0;
+  ty = -(m->ch - h) / 2.0;
+  c = m->a * tx + m->b * ty + m->c;
+  f = m->d * tx + m->e * ty + m->f;
+  m->c = c;
+  m->f = f;
+}
+
+/* Nearest neighbour: the canvas pixel's centre mapped back, floored.
+ * Returns 0 where the canvas pixel lies outside the rotated patch. */
+static inline int
+rotate_map_sample (const RotateMap *m, int cx, int cy, int *px, int *py)
+{
+  double X = cx + 0.5, Y = cy + 0.5;
+  double x = m->a * X + m->b * Y + m->c;
+  double y = m->d * X + m->e * Y + m->f;
+
+  if (x < 0.0 || y < 0.0)
+    return 0;
+  *px = (int) x;
+  *py = (int) y;
+  return *px < m->w && *py < m->h;
+}
+
+static void
+info_reset (CpAugmentInfo *info, CpAugmentKind kind)
+{
+  memset (info, 0, sizeof *info);
+  info->kind = kind;
+  cp_jitter_draw (NULL, 0.0, &info->image_jitter);
+  cp_jitter_draw (NULL, 0.0, &info->patch_jitter);
+}
+
+/* The work of cp_augment_cutpaste with caller-provided scratch of at least
+ * size * size * 3 bytes. */
+static void
+cutpaste_into (const CpAugmentConfig *config, CpRng *rng,
+               const uint8_t *image, int size, uint8_t *out,
+               uint8_t *scratch, CpAugmentInfo *info)
+{
+  double area, aspect, log_aspect;
+  int w, h;
+
+  area = cp_rng_uniform_range (rng, config->area_min, config->area_max)
+         * (double) size * (double) size;
+  log_aspect = log (config->aspect_min);
+  aspect = exp (cp_rng_uniform_range (rng, log_aspect, -log_aspect));
+  /* rint rounds half to even in the default mode, like Python's round. */
+  w = clamp_int ((int) rint (sqrt (area * aspect)), 1, size);
+  h = clamp_int ((int) rint (sqrt (area / aspect)), 1, size);
+
+  info->kind = CP_AUGMENT_KIND_CUTPASTE;
+  info->w = info->paste_w = w;
+  info->h = info->paste_h = h;
+  info->angle = 0.0;
+  info->src_x = draw_corner (rng, size, w);
+  info->src_y = draw_corner (rng, size, h);
+  copy_rect (image, size, info->src_x, info->src_y, w, h, scratch);
+  cp_jitter_draw (rng, config->patch_jitter, &info->patch_jitter);
+  cp_jitter_apply (&info->patch_jitter, scratch, w, h, (size_t) w * 3);
+  info->dst_x = draw_corner (rng, size, w);
+  info->dst_y = draw_corner (rng, size, h);
+
+  memcpy (out, image, (size_t) size * size * 3);
+  for (int r = 0; r < h; r++)
+    memcpy (out + ((size_t) (info->dst_y + r) * size + info->dst_x) * 3,
+            scratch + (size_t) r * w * 3, (size_t) w * 3);
+}
+
+static void
+scar_into (const CpAugmentConfig *config, CpRng *rng,
+           const uint8_t *image, int size, uint8_t *out,
+           uint8_t *scratch, CpAugmentInfo *info)
+{
+  RotateMap map;
+  int w, h;
+
+  /* Pillow's crop rounds the reference's float box, so the size is the
+   * rounded uniform draw. */
+  w = clamp_int ((int) rint (cp_rng_uniform_range (rng, config->scar_w_min,
+                                                   config->scar_w_max)), 1, size);
+  h = clamp_int ((int) rint (cp_rng_uniform_range (rng, config->scar_h_min,
+                                                   config->scar_h_max)), 1, size);
+  info->kind = CP_AUGMENT_KIND_SCAR;
+  info->w = w;
+  info->h = h;
+  info->src_x = draw_corner (rng, size, w);
+  info->src_y = draw_corner (rng, size, h);
+  copy_rect (image, size, info->src_x, info->src_y, w, h, scratch);
+  cp_jitter_draw (rng, config->patch_jitter, &info->patch_jitter);
+  cp_jitter_apply (&info->patch_jitter, scratch, w, h, (size_t) w * 3);
+
+  info->angle = cp_rng_uniform_range (rng, -config->scar_angle_max,
+                                      config->scar_angle_max);
+  rotate_map_init (&map, w, h, info->angle);
+  info->paste_w = map.cw;
+  info->paste_h = map.ch;
+  /* The rotated canvas, not the cut rectangle, must fit: x with the
+   * canvas width, y with its height. */
+  info->dst_x = draw_corner (rng, size, map.cw);
+  info->dst_y = draw_corner (rng, size, map.ch);
+
+  memcpy (out, image, (size_t) size * size * 3);
+  for (int cy = 0; cy < map.ch; cy++)
+    {
+      int oy = info->dst_y + cy;
+
+      if (oy < 0 || oy >= size)
+        continue;
+      for (int cx = 0; cx < map.cw; cx++)
+        {
+          int ox = info->dst_x + cx, px, py;
+
+          if (ox < 0 || ox >= size || !rotate_map_sample (&map, cx, cy, &px, &py))
+            continue;
+          memcpy (out + ((size_t) oy * size + ox) * 3,
+                  scratch + ((size_t) py * w + px) * 3, 3);
+        }
+    }
+}
+
+typedef void (*AugmentFn) (const CpAugmentConfig *, CpRng *, const uint8_t *,
+                           int, uint8_t *, uint8_t *, CpAugmentInfo *);
+
+static CpStatus
+augment_one (AugmentFn fn, const CpAugmentConfig *config, CpRng *rng,
+             const uint8_t *image, int size, uint8_t *out,
+             CpAugmentInfo *info, CpError *error)
+{
+  CpAugmentInfo local;
+  uint8_t *scratch;
+  CpStatus status;
+
+  if ((status = cp_augment_config_validate (config, error)) != CP_OK
+      || (status = check_size (size, error)) != CP_OK)
+    return status;
+  if (rng == NULL || image == NULL || out == NULL || image == out)
+    return cp_error_set (error, CP_ERR_INVALID,
+                         "augment: rng, image and a distinct out are required");
+  scratch = malloc ((size_t) size * size * 3);
+  if (scratch == NULL)
+    return cp_error_set (error, CP_ERR_NOMEM,
+                         "augment: no memory for a %d x %d patch", size, size);
+  if (info == NULL)
+    info = &local;
+  info_reset (info, CP_AUGMENT_KIND_NONE);
+  fn (config, rng, image, size, out, scratch, info);
+  free (scratch);
+  return CP_OK;
+}
+
+CpStatus
+cp_augment_cutpaste (const CpAugmentConfig *config,
+                     CpRng                 *rng,
+                     const uint8_t         *image,
+                     int                    size,
+                     uint8_t               *out,
+                     CpAugmentInfo         *info,
+                     CpError               *error)
+{
+  return augment_one (cutpaste_into, config, rng, image, size, out, info, error);
+}
+
+CpStatus
+cp_augment_scar (const CpAugmentConfig *config,
+                 CpRng                 *rng,
+                 const uint8_t         *image,
+                 int                    size,
+                 uint8_t               *out,
+                 CpAugmentInfo         *info,
+                 CpError               *error)
+{
+  return augment_one (scar_into, config, rng, image, size, out, info, error);
+}
+
+CpStatus
+cp_augment_batch (const CpAugmentConfig *config,
+                  CpRng                 *rng,
+                  const uint8_t *const  *sources,
+                  int                    batch,
+                  int                    size,
+                  uint8_t               *out,
+                  int32_t               *labels,
+                  CpAugmentInfo         *info,
+                  CpError               *error)
+{
+  size_t image_bytes;
+  int views;
+  uint8_t *scratch;
+  CpStatus status;
+
+  if ((status = cp_augment_config_validate (config, error)) != CP_OK
+      || (status = check_size (size, error)) != CP_OK)
+    return status;
+  if (batch < 1)
+    return cp_error_set (error, CP_ERR_INVALID,
+                         "augment: batch size %d must be at least 1", batch);
+  if (rng == NULL || sources == NULL || out == NULL)
+    return cp_error_set (error, CP_ERR_INVALID,
+                         "augment: rng, sources and out are required");
+  for (int i = 0; i < batch; i++)
+    if (sources[i] == NULL)
+      return cp_error_set (error, CP_ERR_INVALID,
+                           "augment: source image %d is NULL", i);
+
+  image_bytes = (size_t) size * size * 3;
+  views = cp_augment_variant_num_views (config->variant);
+  scratch = malloc (image_bytes);
+  if (scratch == NULL)
+    return cp_error_set (error, CP_ERR_NOMEM,
+                         "augment: no memory for a %d x %d patch", size, size);
+
+  for (int i = 0; i < batch; i++)
+    {
+      uint8_t *original = out + (size_t) i * image_bytes;
+      CpJitterParams jitter;
+      CpAugmentInfo views_info[3];
+
+      /* Every view of this image derives from the same jittered original,
+       * as in the reference (ColorJitter runs before CutPaste). */
+      memcpy (original, sources[i], image_bytes);
+      cp_jitter_draw (rng, config->image_jitter, &jitter);
+      cp_jitter_apply (&jitter, original, size, size, (size_t) size * 3);
+
+      for (int v = 0; v < views; v++)
+        info_reset (&views_info[v], CP_AUGMENT_KIND_NONE);
+
+      switch (config->variant)
+        {
+        case CP_AUGMENT_3WAY:
+          cutpaste_into (config, rng, original, size,
+                         out + ((size_t) batch + i) * image_bytes, scratch,
+                         &views_info[1]);
+          scar_into (config, rng, original, size,
+                     out + ((size_t) 2 * batch + i) * image_bytes, scratch,
+                     &views_info[2]);
+          break;
+        case CP_AUGMENT_BINARY:
+          cutpaste_into (config, rng, original, size,
+                         out + ((size_t) batch + i) * image_bytes, scratch,
+                         &views_info[1]);
+          break;
+        case CP_AUGMENT_SCAR:
+          scar_into (config, rng, original, size,
+                     out + ((size_t) batch + i) * image_bytes, scratch,
+                     &views_info[1]);
+          break;
+        case CP_AUGMENT_UNION:
+          (cp_rng_uniform (rng) < 0.5 ? cutpaste_into : scar_into)
+            (config, rng, original, size,
+             out + ((size_t) batch + i) * image_bytes, scratch, &views_info[1]);
+          break;
+        }
+
+      for (int v = 0; v < views; v++)
+        {
+          size_t slot = (size_t) v * batch + i;
+
+          if (labels != NULL)
+            labels[slot] = v;
+          if (info != NULL)
+            {
+              views_info[v].image_jitter = jitter;
+              info[slot] = views_info[v];
+            }
+        }
+    }
+  free (scratch);
+  return CP_OK;
+}
+
+CpStatus
+cp_augment_random_crop (CpRng         *rng,
+                        const uint8_t *image,
+                        int            width,
+                        int            height,
+                        int            crop,
+                        uint8_t       *out,
+                        int           *x,
+                        int           *y,
+                        CpError       *error)
+{
+  int cx, cy;
+
+  if (rng == NULL || image == NULL || out == NULL)
+    return cp_error_set (error, CP_ERR_INVALID,
+                         "augment: rng, image and out are required for a crop");
+  if (crop < 1 || crop > width || crop > height)
+    return cp_error_set (error, CP_ERR_INVALID,
+                         "augment: crop %d does not fit a %d x %d image",
+                         crop, width, height);
+  cx = (int) cp_rng_int_range (rng, 0, width - crop);
+  cy = (int) cp_rng_int_range (rng, 0, height - crop);
+  for (int r = 0; r < crop; r++)
+    memcpy (out + (size_t) r * crop * 3,
+            image + ((size_t) (cy + r) * width + cx) * 3, (size_t) crop * 3);
+  if (x != NULL)
+    *x = cx;
+  if (y != NULL)
+    *y = cy;
+  return CP_OK;
+}
+
+void
+cp_augment_info_mask (const CpAugmentInfo *info,
+                      int                  size,
+                      uint8_t             *mask)
+{
+  memset (mask, 0, (size_t) size * size);
+  if (info->kind == CP_AUGMENT_KIND_CUTPASTE)
+    {
+      for (int y = info->dst_y; y < info->dst_y + info->paste_h; y++)
+        for (int x = info->dst_x; x < info->dst_x + info->paste_w; x++)
+          if (x >= 0 && x < size && y >= 0 && y < size)
+            mask[(size_t) y * size + x] = 255;
+    }
+  else if (info->kind == CP_AUGMENT_KIND_SCAR)
+    {
+      RotateMap map;
+
+      /* The same map as the paste, so the mask is its coverage exactly. */
+      rotate_map_init (&map, info->w, info->h, info->angle);
+      for (int cy = 0; cy < map.ch; cy++)
+        for (int cx = 0; cx < map.cw; cx++)
+          {
+            int x = info->dst_x + cx, y = info->dst_y + cy, px, py;
+
+            if (x >= 0 && x < size && y >= 0 && y < size
+                && rotate_map_sample (&map, cx, cy, &px, &py))
+              mask[(size_t) y * size + x] = 255;
+          }
+    }
+}
