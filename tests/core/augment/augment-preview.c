@@ -2,7 +2,7 @@
  *
  *   augment-preview IN.ppm OUT.ppm [SIZE [VARIANT [SEED [COLUMNS]]]]
  *
- * Reads a binary PPM (P6, maxval 255), box-resizes it to SIZE x SIZE
+ * Reads a binary PPM (P6, 8 or 16 bits), box-resizes it to SIZE x SIZE
  * (default 256), builds COLUMNS (default 4) batch entries of VARIANT
  * (default 3way) from it with SEED and writes one row per view (originals,
  * CutPaste, scar) as a PPM, plus OUT.outline.ppm where the edge of each
@@ -53,15 +53,26 @@ read_ppm (const char *path, int *width, int *height)
   if (fscanf (f, "%d", height) != 1)
     goto out;
   skip_space_and_comments (f);
-  if (fscanf (f, "%d", &maxval) != 1 || maxval != 255 || *width < 1 || *height < 1)
+  if (fscanf (f, "%d", &maxval) != 1 || maxval < 1 || maxval > 65535
+      || *width < 1 || *height < 1 || *width > 16384 || *height > 16384)
     goto out;
   fgetc (f);   /* the single whitespace before the raster */
-  data = malloc ((size_t) *width * *height * 3);
-  if (data && fread (data, 3, (size_t) *width * *height, f) != (size_t) *width * *height)
-    {
-      free (data);
-      data = NULL;
-    }
+  {
+    size_t count = (size_t) *width * *height * 3;
+    int wide = maxval > 255;   /* two big-endian bytes a sample */
+    uint8_t *raw = malloc (count * (wide ? 2 : 1));
+
+    if (raw != NULL && fread (raw, wide ? 2 : 1, count, f) == count)
+      {
+        data = malloc (count);
+        for (size_t i = 0; data != NULL && i < count; i++)
+          {
+            unsigned v = wide ? (unsigned) raw[2 * i] << 8 | raw[2 * i + 1] : raw[i];
+            data[i] = (uint8_t) ((v * 255u + (unsigned) maxval / 2) / (unsigned) maxval);
+          }
+      }
+    free (raw);
+  }
 out:
   fclose (f);
   return data;
@@ -144,7 +155,7 @@ main (int argc, char **argv)
   in = read_ppm (argv[1], &w, &h);
   if (in == NULL)
     {
-      fprintf (stderr, "%s: not a readable binary PPM with maxval 255\n", argv[1]);
+      fprintf (stderr, "%s: not a readable binary PPM (P6)\n", argv[1]);
       return 1;
     }
   img = malloc ((size_t) size * size * 3);
