@@ -77,7 +77,10 @@ cpu_destroy (CpBackend *be)
   CpCpuContext *ctx = be->ctx;
 
   if (ctx != NULL)
-    free (ctx->workspace);
+    {
+      cp_cpu_pool_free (ctx->pool);
+      free (ctx->workspace);
+    }
   free (ctx);
   free (be);
 }
@@ -116,6 +119,9 @@ cp_backend_cpu_new (CpError *error)
       cp_error_set (error, CP_ERR_NOMEM, "cpu backend: out of memory");
       return NULL;
     }
+
+  /* Without worker threads the backend still works, on one core. */
+  ctx->pool = cp_cpu_pool_new ();
 
   be->name = "cpu";
   be->ctx = ctx;

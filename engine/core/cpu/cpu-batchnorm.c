@@ -1,13 +1,26 @@
 /* cpu-batchnorm.c: batch normalisation over (n, c, hw), PyTorch semantics.
  *
- * Channels are independent, so they are shared among the threads.  The
- * per-channel sums run over up to n*hw = 1.5 million values at S = 256, so
- * they are accumulated in double: a float sum would lose several digits of
- * the mean and variance.
+ * Channels are independent, so they are shared among the backend's
+ * threads.  The per-channel sums run over up to n*hw = 1.5 million values
+ * at S = 256, so they are accumulated in double across planes (float only
+ * within a plane, where the loop vectorises): a float sum over the whole
+ * channel would lose several digits of the mean and variance.
  */
 #include "cpu-private.h"
 
 #include <math.h>
+
+/* Arguments of one batch-norm call, shared with the worker threads. */
+typedef struct
+{
+  int          n, c, hw;
+  const float *x, *dy, *gamma, *beta;
+  float       *running_mean, *running_var;
+  const float *save_mean_in, *save_invstd_in;
+  float        momentum, eps;
+  float       *y, *save_mean, *save_invstd;
+  float       *dx, *dgamma, *dbeta;
+} BnJob;
 
 static int
 bn_args_ok (int n, int c, int hw)
@@ -15,26 +28,15 @@ bn_args_ok (int n, int c, int hw)
   return n > 0 && c > 0 && hw > 0;
 }
 
-CpStatus
-cp_cpu_batchnorm_forward_train (CpBackend *be, int n, int c, int hw, const float *x,
-                                const float *gamma, const float *beta,
-                                float *running_mean, float *running_var,
-                                float momentum, float eps,
-                                float *y, float *save_mean, float *save_invstd)
+static void
+bn_train_channels (void *arg, size_t begin, size_t end)
 {
+  const BnJob *j = arg;
+  const int n = j->n, c = j->c, hw = j->hw;
   const size_t m = (size_t) n * hw;
+  const float *x = j->x;
 
-  (void) be;
-  if (!bn_args_ok (n, c, hw) || x == NULL || gamma == NULL || beta == NULL || y == NULL
-      || save_mean == NULL || save_invstd == NULL)
-    return CP_ERR_INVALID;
-  /* PyTorch refuses to train on a single value per channel: the unbiased
-   * variance would divide by zero. */
-  if (m < 2)
-    return CP_ERR_INVALID;
-
-#pragma omp parallel for schedule(dynamic, 1) if (m * c >= CP_CPU_PARALLEL_MIN)
-  for (int ch = 0; ch < c; ch++)
+  for (size_t ch = begin; ch < end; ch++)
     {
       double sum = 0.0, sq = 0.0, mean, var;
       float fmean, invstd, scale, shift;
@@ -65,27 +67,73 @@ cp_cpu_batchnorm_forward_train (CpBackend *be, int n, int c, int hw, const float
           sq += part;
         }
       var = sq / (double) m;
-      invstd = (float) (1.0 / sqrt (var + (double) eps));
-      save_mean[ch] = fmean;
-      save_invstd[ch] = invstd;
-      if (running_mean != NULL)
-        running_mean[ch] = (1.0f - momentum) * running_mean[ch] + momentum * fmean;
-      if (running_var != NULL)
-        running_var[ch] = (1.0f - momentum) * running_var[ch]
-                          + momentum * (float) (var * (double) m / (double) (m - 1));
+      invstd = (float) (1.0 / sqrt (var + (double) j->eps));
+      j->save_mean[ch] = fmean;
+      j->save_invstd[ch] = invstd;
+      if (j->running_mean != NULL)
+        j->running_mean[ch] = (1.0f - j->momentum) * j->running_mean[ch] + j->momentum * fmean;
+      if (j->running_var != NULL)
+        j->running_var[ch] = (1.0f - j->momentum) * j->running_var[ch]
+                             + j->momentum * (float) (var * (double) m / (double) (m - 1));
 
-      scale = gamma[ch] * invstd;
-      shift = beta[ch] - fmean * scale;
+      scale = j->gamma[ch] * invstd;
+      shift = j->beta[ch] - fmean * scale;
       for (int b = 0; b < n; b++)
         {
           const float *xs = x + ((size_t) b * c + ch) * hw;
-          float *ys = y + ((size_t) b * c + ch) * hw;
+          float *ys = j->y + ((size_t) b * c + ch) * hw;
 
           for (int i = 0; i < hw; i++)
             ys[i] = xs[i] * scale + shift;
         }
     }
+}
+
+CpStatus
+cp_cpu_batchnorm_forward_train (CpBackend *be, int n, int c, int hw, const float *x,
+                                const float *gamma, const float *beta,
+                                float *running_mean, float *running_var,
+                                float momentum, float eps,
+                                float *y, float *save_mean, float *save_invstd)
+{
+  const size_t m = (size_t) n * hw;
+
+  if (!bn_args_ok (n, c, hw) || x == NULL || gamma == NULL || beta == NULL || y == NULL
+      || save_mean == NULL || save_invstd == NULL)
+    return CP_ERR_INVALID;
+  /* PyTorch refuses to train on a single value per channel: the unbiased
+   * variance would divide by zero. */
+  if (m < 2)
+    return CP_ERR_INVALID;
+
+  {
+    BnJob j = { n, c, hw, x, NULL, gamma, beta, running_mean, running_var, NULL, NULL,
+                momentum, eps, y, save_mean, save_invstd, NULL, NULL, NULL };
+
+    cp_cpu_parallel_for (be, (size_t) c, m * c >= CP_CPU_PARALLEL_MIN, bn_train_channels, &j);
+  }
   return CP_OK;
+}
+
+/* Planes (image, channel) are independent in inference. */
+static void
+bn_infer_planes (void *arg, size_t begin, size_t end)
+{
+  const BnJob *j = arg;
+  const int c = j->c, hw = j->hw;
+
+  for (size_t plane = begin; plane < end; plane++)
+    {
+      const size_t ch = plane % (size_t) c;
+      float invstd = (float) (1.0 / sqrt ((double) j->running_var[ch] + (double) j->eps));
+      float scale = j->gamma[ch] * invstd;
+      float shift = j->beta[ch] - j->running_mean[ch] * scale;
+      const float *xs = j->x + plane * hw;
+      float *ys = j->y + plane * hw;
+
+      for (int i = 0; i < hw; i++)
+        ys[i] = xs[i] * scale + shift;
+    }
 }
 
 CpStatus
@@ -94,48 +142,31 @@ cp_cpu_batchnorm_forward_infer (CpBackend *be, int n, int c, int hw, const float
                                 const float *running_mean, const float *running_var,
                                 float eps, float *y)
 {
-  (void) be;
   if (!bn_args_ok (n, c, hw) || x == NULL || gamma == NULL || beta == NULL || y == NULL
       || running_mean == NULL || running_var == NULL)
     return CP_ERR_INVALID;
 
-#pragma omp parallel for collapse(2) schedule(static) if ((size_t) n * c * hw >= CP_CPU_PARALLEL_MIN)
-  for (int b = 0; b < n; b++)
-    for (int ch = 0; ch < c; ch++)
-      {
-        float invstd = (float) (1.0 / sqrt ((double) running_var[ch] + (double) eps));
-        float scale = gamma[ch] * invstd;
-        float shift = beta[ch] - running_mean[ch] * scale;
-        const float *xs = x + ((size_t) b * c + ch) * hw;
-        float *ys = y + ((size_t) b * c + ch) * hw;
+  {
+    BnJob j = { n, c, hw, x, NULL, gamma, beta, (float *) running_mean, (float *) running_var,
+                NULL, NULL, 0.0f, eps, y, NULL, NULL, NULL, NULL, NULL };
 
-        for (int i = 0; i < hw; i++)
-          ys[i] = xs[i] * scale + shift;
-      }
+    cp_cpu_parallel_for (be, (size_t) n * c, (size_t) n * c * hw >= CP_CPU_PARALLEL_MIN,
+                         bn_infer_planes, &j);
+  }
   return CP_OK;
 }
 
-/* With xhat = (x - mean) * invstd and m values per channel:
- *   dbeta  = sum dy
- *   dgamma = sum dy * xhat
- *   dx     = gamma * invstd * (dy - dbeta/m - xhat * dgamma/m)          */
-CpStatus
-cp_cpu_batchnorm_backward (CpBackend *be, int n, int c, int hw, const float *x,
-                           const float *dy, const float *gamma,
-                           const float *save_mean, const float *save_invstd,
-                           float *dx, float *dgamma, float *dbeta)
+static void
+bn_backward_channels (void *arg, size_t begin, size_t end)
 {
+  const BnJob *j = arg;
+  const int n = j->n, c = j->c, hw = j->hw;
   const size_t m = (size_t) n * hw;
+  const float *x = j->x, *dy = j->dy;
 
-  (void) be;
-  if (!bn_args_ok (n, c, hw) || x == NULL || dy == NULL || gamma == NULL || save_mean == NULL
-      || save_invstd == NULL || dx == NULL)
-    return CP_ERR_INVALID;
-
-#pragma omp parallel for schedule(dynamic, 1) if (m * c >= CP_CPU_PARALLEL_MIN)
-  for (int ch = 0; ch < c; ch++)
+  for (size_t ch = begin; ch < end; ch++)
     {
-      const float mean = save_mean[ch], invstd = save_invstd[ch];
+      const float mean = j->save_mean_in[ch], invstd = j->save_invstd_in[ch];
       double sum_dy = 0.0, sum_dy_xc = 0.0;
       float k_mean, k_xhat, scale;
 
@@ -153,24 +184,48 @@ cp_cpu_batchnorm_backward (CpBackend *be, int n, int c, int hw, const float *x,
           sum_dy += p_dy;
           sum_dy_xc += p_dy_xc;
         }
-      if (dbeta != NULL)
-        dbeta[ch] = (float) sum_dy;
-      if (dgamma != NULL)
-        dgamma[ch] = (float) (sum_dy_xc * invstd);
+      if (j->dbeta != NULL)
+        j->dbeta[ch] = (float) sum_dy;
+      if (j->dgamma != NULL)
+        j->dgamma[ch] = (float) (sum_dy_xc * invstd);
 
       /* dx = scale * (dy - k_mean - (x - mean) * k_xhat) */
-      scale = gamma[ch] * invstd;
+      scale = j->gamma[ch] * invstd;
       k_mean = (float) (sum_dy / (double) m);
       k_xhat = (float) (sum_dy_xc * (double) invstd * (double) invstd / (double) m);
       for (int b = 0; b < n; b++)
         {
           const float *xs = x + ((size_t) b * c + ch) * hw;
           const float *dys = dy + ((size_t) b * c + ch) * hw;
-          float *dxs = dx + ((size_t) b * c + ch) * hw;
+          float *dxs = j->dx + ((size_t) b * c + ch) * hw;
 
           for (int i = 0; i < hw; i++)
             dxs[i] = scale * (dys[i] - k_mean - (xs[i] - mean) * k_xhat);
         }
     }
+}
+
+/* With xhat = (x - mean) * invstd and m values per channel:
+ *   dbeta  = sum dy
+ *   dgamma = sum dy * xhat
+ *   dx     = gamma * invstd * (dy - dbeta/m - xhat * dgamma/m)          */
+CpStatus
+cp_cpu_batchnorm_backward (CpBackend *be, int n, int c, int hw, const float *x,
+                           const float *dy, const float *gamma,
+                           const float *save_mean, const float *save_invstd,
+                           float *dx, float *dgamma, float *dbeta)
+{
+  const size_t m = (size_t) n * hw;
+
+  if (!bn_args_ok (n, c, hw) || x == NULL || dy == NULL || gamma == NULL || save_mean == NULL
+      || save_invstd == NULL || dx == NULL)
+    return CP_ERR_INVALID;
+
+  {
+    BnJob j = { n, c, hw, x, dy, gamma, NULL, NULL, NULL, save_mean, save_invstd, 0.0f, 0.0f,
+                NULL, NULL, NULL, dx, dgamma, dbeta };
+
+    cp_cpu_parallel_for (be, (size_t) c, m * c >= CP_CPU_PARALLEL_MIN, bn_backward_channels, &j);
+  }
   return CP_OK;
 }

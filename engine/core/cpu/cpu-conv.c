@@ -8,9 +8,9 @@
  * a tile so that the GEMM still has a useful width.  The workspace therefore
  * depends on the layer shape only, never on the batch.
  *
- * The unfolding loops run under OpenMP; sgemm (OpenBLAS, with its own
- * threads) is always called from outside a parallel region so the two
- * thread pools never run at the same time.
+ * The unfolding loops run on the backend's thread pool (cpu-threads.c);
+ * sgemm (OpenBLAS, with its own threads) is called between them, never from
+ * a worker, so the two pools never compete for the cores.
  */
 #include "cpu-private.h"
 
@@ -86,160 +86,218 @@ conv_plan (const CpConvDesc *d, CpConvPlan *p)
     }
 }
 
-/* Unfolds the patches of output pixels [p0, p1) of image @img into columns
- * [col_off, col_off + p1 - p0) of @col (leading dimension @ldcol).  Rows are
- * independent, so they are shared among the threads. */
+/* Unfolds row @r = (ci, ki, kj) of the patches of output pixels [p0, p1)
+ * of image @img into out[0, p1 - p0). */
 static void
-im2col_range (const CpConvDesc *d, const float *img, size_t p0, size_t p1, float *col,
-              size_t ldcol, size_t col_off)
+im2col_row (const CpConvDesc *d, const float *img, int r, size_t p0, size_t p1, float *out)
 {
   const int kk = d->kh * d->kw;
-  const int rows = d->c_in * kk;
+  const int ci = r / kk, ki = (r % kk) / d->kw, kj = r % d->kw;
+  const float *plane = img + (size_t) ci * d->h_in * d->w_in;
+  const int shift = kj - d->pad;
+  /* Output columns whose input column iw = ow*s + shift is inside the
+   * image: [ow_lo, ow_hi). */
+  int ow_lo = shift < 0 ? (-shift + d->stride - 1) / d->stride : 0;
+  int ow_hi = d->w_in - 1 - shift >= 0 ? (d->w_in - 1 - shift) / d->stride + 1 : 0;
+  size_t p = p0;
 
-#pragma omp parallel for schedule(static) if (rows * (p1 - p0) >= 16384)
-  for (int r = 0; r < rows; r++)
+  if (ow_hi > d->w_out)
+    ow_hi = d->w_out;
+  if (ow_lo > ow_hi)
+    ow_lo = ow_hi;
+
+  while (p < p1)
     {
-      int ci = r / kk;
-      int ki = (r % kk) / d->kw;
-      int kj = r % d->kw;
-      const float *plane = img + (size_t) ci * d->h_in * d->w_in;
-      float *out = col + (size_t) r * ldcol + col_off;
-      /* Output columns whose input column iw = ow*s - pad + kj is inside
-       * the image: [ow_lo, ow_hi). */
-      int ow_lo = d->pad - kj > 0 ? (d->pad - kj + d->stride - 1) / d->stride : 0;
-      int ow_hi = d->w_in - 1 + d->pad - kj >= 0
-                  ? (d->w_in - 1 + d->pad - kj) / d->stride + 1 : 0;
-      size_t p = p0;
+      int oh = (int) (p / d->w_out);
+      int ow_a = (int) (p % d->w_out);
+      int ow_b = (size_t) (d->w_out - ow_a) < p1 - p ? d->w_out : ow_a + (int) (p1 - p);
+      int ih = oh * d->stride - d->pad + ki;
+      float *o = out + (p - p0);   /* o[ow - ow_a] is output column ow */
 
-      if (ow_hi > d->w_out)
-        ow_hi = d->w_out;
-      if (ow_lo > ow_hi)
-        ow_lo = ow_hi;
-
-      while (p < p1)
+      if (ih < 0 || ih >= d->h_in)
         {
-          int oh = (int) (p / d->w_out);
-          int ow_a = (int) (p % d->w_out);
-          int ow_b = (size_t) (d->w_out - ow_a) < p1 - p ? d->w_out : ow_a + (int) (p1 - p);
-          int ih = oh * d->stride - d->pad + ki;
-          float *o = out + (p - p0);   /* o[ow - ow_a] is this row's column */
+          memset (o, 0, (size_t) (ow_b - ow_a) * sizeof (float));
+        }
+      else
+        {
+          const float *src = plane + (size_t) ih * d->w_in;
+          int lo = ow_lo > ow_a ? ow_lo : ow_a;
+          int hi = ow_hi < ow_b ? ow_hi : ow_b;
 
-          if (ih < 0 || ih >= d->h_in)
+          if (lo > hi)
+            lo = hi;
+          for (int ow = ow_a; ow < lo; ow++)
+            o[ow - ow_a] = 0.0f;
+          if (d->stride == 1)
+            memcpy (o + (lo - ow_a), src + (lo + shift), (size_t) (hi - lo) * sizeof (float));
+          else if (d->stride == 2)
             {
-              memset (o, 0, (size_t) (ow_b - ow_a) * sizeof (float));
+              /* The stride-2 layers of ResNet: a fixed stride lets the
+               * compiler unroll the gather. */
+              const float *s2 = src + shift;
+              float *o2 = o - ow_a;
+
+              for (int ow = lo; ow < hi; ow++)
+                o2[ow] = s2[2 * ow];
             }
           else
-            {
-              /* Input column of output column ow: ow*s + shift, >= 0 for
-               * ow >= lo. */
-              const float *src = plane + (size_t) ih * d->w_in;
-              const int shift = kj - d->pad;
-              int lo = ow_lo > ow_a ? ow_lo : ow_a;
-              int hi = ow_hi < ow_b ? ow_hi : ow_b;
-
-              if (lo > hi)
-                lo = hi;
-              for (int ow = ow_a; ow < lo; ow++)
-                o[ow - ow_a] = 0.0f;
-              if (d->stride == 1)
-                memcpy (o + (lo - ow_a), src + (lo + shift), (size_t) (hi - lo) * sizeof (float));
-              else
-                for (int ow = lo; ow < hi; ow++)
-                  o[ow - ow_a] = src[ow * d->stride + shift];
-              for (int ow = hi > ow_a ? hi : ow_a; ow < ow_b; ow++)
-                o[ow - ow_a] = 0.0f;
-            }
-          p += (size_t) (ow_b - ow_a);
+            for (int ow = lo; ow < hi; ow++)
+              o[ow - ow_a] = src[ow * d->stride + shift];
+          for (int ow = hi > ow_a ? hi : ow_a; ow < ow_b; ow++)
+            o[ow - ow_a] = 0.0f;
         }
+      p += (size_t) (ow_b - ow_a);
     }
 }
 
-/* Adds columns [col_off, col_off + p1 - p0) of @col back into output pixels
- * [p0, p1) of image gradient @img (the transpose of im2col_range).  Threads
- * own whole input channels, so no two write the same element. */
+/* Adds the rows of input channel @ci of an unfolded matrix (columns
+ * in[0, p1 - p0), leading dimension @ldcol) back into output pixels
+ * [p0, p1) of image gradient @img: the transpose of im2col_row. */
 static void
-col2im_range (const CpConvDesc *d, const float *col, size_t ldcol, size_t col_off, size_t p0,
-              size_t p1, float *img)
+col2im_channel (const CpConvDesc *d, const float *col, size_t ldcol, int ci, size_t p0,
+                size_t p1, float *img)
 {
-  const int kk = d->kh * d->kw;
+  float *plane = img + (size_t) ci * d->h_in * d->w_in;
 
-#pragma omp parallel for schedule(static) if ((size_t) d->c_in * kk * (p1 - p0) >= 16384)
-  for (int ci = 0; ci < d->c_in; ci++)
-    {
-      float *plane = img + (size_t) ci * d->h_in * d->w_in;
+  for (int ki = 0; ki < d->kh; ki++)
+    for (int kj = 0; kj < d->kw; kj++)
+      {
+        const int r = (ci * d->kh + ki) * d->kw + kj;
+        const float *in = col + (size_t) r * ldcol;
+        const int shift = kj - d->pad;
+        int ow_lo = shift < 0 ? (-shift + d->stride - 1) / d->stride : 0;
+        int ow_hi = d->w_in - 1 - shift >= 0 ? (d->w_in - 1 - shift) / d->stride + 1 : 0;
+        size_t p = p0;
 
-      for (int ki = 0; ki < d->kh; ki++)
-        for (int kj = 0; kj < d->kw; kj++)
+        if (ow_hi > d->w_out)
+          ow_hi = d->w_out;
+        if (ow_lo > ow_hi)
+          ow_lo = ow_hi;
+
+        while (p < p1)
           {
-            int r = (ci * d->kh + ki) * d->kw + kj;
-            const float *in = col + (size_t) r * ldcol + col_off;
-            int ow_lo = d->pad - kj > 0 ? (d->pad - kj + d->stride - 1) / d->stride : 0;
-            int ow_hi = d->w_in - 1 + d->pad - kj >= 0
-                        ? (d->w_in - 1 + d->pad - kj) / d->stride + 1 : 0;
-            size_t p = p0;
+            int oh = (int) (p / d->w_out);
+            int ow_a = (int) (p % d->w_out);
+            int ow_b = (size_t) (d->w_out - ow_a) < p1 - p ? d->w_out : ow_a + (int) (p1 - p);
+            int ih = oh * d->stride - d->pad + ki;
+            const float *c = in + (p - p0);   /* c[ow - ow_a] */
 
-            if (ow_hi > d->w_out)
-              ow_hi = d->w_out;
-            if (ow_lo > ow_hi)
-              ow_lo = ow_hi;
-
-            while (p < p1)
+            if (ih >= 0 && ih < d->h_in)
               {
-                int oh = (int) (p / d->w_out);
-                int ow_a = (int) (p % d->w_out);
-                int ow_b = (size_t) (d->w_out - ow_a) < p1 - p ? d->w_out : ow_a + (int) (p1 - p);
-                int ih = oh * d->stride - d->pad + ki;
-                const float *c = in + (p - p0);   /* c[ow - ow_a] */
+                float *dst = plane + (size_t) ih * d->w_in;
+                int lo = ow_lo > ow_a ? ow_lo : ow_a;
+                int hi = ow_hi < ow_b ? ow_hi : ow_b;
 
-                if (ih >= 0 && ih < d->h_in)
+                if (d->stride == 1)
                   {
-                    float *dst = plane + (size_t) ih * d->w_in;
-                    const int shift = kj - d->pad;
-                    int lo = ow_lo > ow_a ? ow_lo : ow_a;
-                    int hi = ow_hi < ow_b ? ow_hi : ow_b;
+                    float *dd = dst + (lo + shift);
+                    const float *cc = c + (lo - ow_a);
 
-                    if (d->stride == 1)
-                      {
-                        float *dd = dst + (lo + shift);
-                        const float *cc = c + (lo - ow_a);
-
-                        for (int i = 0; i < hi - lo; i++)
-                          dd[i] += cc[i];
-                      }
-                    else
-                      for (int ow = lo; ow < hi; ow++)
-                        dst[ow * d->stride + shift] += c[ow - ow_a];
+                    for (int i = 0; i < hi - lo; i++)
+                      dd[i] += cc[i];
                   }
-                p += (size_t) (ow_b - ow_a);
+                else
+                  for (int ow = lo; ow < hi; ow++)
+                    dst[ow * d->stride + shift] += c[ow - ow_a];
               }
+            p += (size_t) (ow_b - ow_a);
           }
-    }
+      }
 }
 
-/* Unfolds tile @t into @col (K, width), returning the width. */
-static size_t
-unfold_tile (const CpConvDesc *d, const CpConvPlan *p, const float *x, size_t t, float *col)
+/* One tile's worth of unfolding or folding: output pixels [p0, p1) of
+ * each of the @g_count images starting at @images, against a (K, width)
+ * matrix whose columns hold image g at [g * (p1 - p0), (g + 1) * (p1 - p0)). */
+typedef struct
 {
+  const CpConvDesc *d;
+  const float      *x;       /* unfold: first image */
+  float            *dx;      /* fold: first image gradient */
+  float            *col;
+  size_t            width;
+  size_t            p0, p1;
+  int               g_count;
+} TileJob;
+
+/* Rows are independent: threads share them. */
+static void
+unfold_rows (void *arg, size_t begin, size_t end)
+{
+  const TileJob *j = arg;
+  const size_t image = (size_t) j->d->c_in * j->d->h_in * j->d->w_in;
+
+  for (size_t r = begin; r < end; r++)
+    for (int g = 0; g < j->g_count; g++)
+      im2col_row (j->d, j->x + g * image, (int) r, j->p0, j->p1,
+                  j->col + r * j->width + (size_t) g * (j->p1 - j->p0));
+}
+
+/* Threads own whole input channels, so no two add into the same pixel. */
+static void
+fold_channels (void *arg, size_t begin, size_t end)
+{
+  const TileJob *j = arg;
+  const size_t image = (size_t) j->d->c_in * j->d->h_in * j->d->w_in;
+
+  for (size_t ci = begin; ci < end; ci++)
+    for (int g = 0; g < j->g_count; g++)
+      col2im_channel (j->d, j->col + (size_t) g * (j->p1 - j->p0), j->width, (int) ci, j->p0,
+                      j->p1, j->dx + g * image);
+}
+
+/* The images, pixel range and width of tile @t. */
+static void
+tile_bounds (const CpConvDesc *d, const CpConvPlan *p, size_t t, TileJob *j)
+{
+  j->d = d;
   if (p->grouped)
     {
       int b0 = (int) t * p->group;
-      int g_count = d->n - b0 < p->group ? d->n - b0 : p->group;
-      size_t width = (size_t) g_count * p->hw;
 
-      for (int g = 0; g < g_count; g++)
-        im2col_range (d, x + (size_t) (b0 + g) * d->c_in * p->hw_in, 0, p->hw, col, width,
-                      (size_t) g * p->hw);
-      return width;
+      j->g_count = d->n - b0 < p->group ? d->n - b0 : p->group;
+      j->p0 = 0;
+      j->p1 = p->hw;
+      j->x = NULL;
+      j->dx = NULL;
+      j->width = (size_t) j->g_count * p->hw;
     }
   else
     {
-      size_t b = t / p->tiles_per_image;
-      size_t p0 = (t % p->tiles_per_image) * p->tile;
-      size_t p1 = p0 + p->tile < p->hw ? p0 + p->tile : p->hw;
-
-      im2col_range (d, x + b * d->c_in * p->hw_in, p0, p1, col, p1 - p0, 0);
-      return p1 - p0;
+      j->g_count = 1;
+      j->p0 = (t % p->tiles_per_image) * p->tile;
+      j->p1 = j->p0 + p->tile < p->hw ? j->p0 + p->tile : p->hw;
+      j->width = j->p1 - j->p0;
     }
+}
+
+static size_t
+tile_first_image (const CpConvPlan *p, size_t t)
+{
+  return p->grouped ? t * (size_t) p->group : t / p->tiles_per_image;
+}
+
+/* Unfolds tile @t of @x into @col. */
+static void
+unfold_tile (CpBackend *be, const CpConvDesc *d, const CpConvPlan *p, const float *x, size_t t,
+             float *col, TileJob *j)
+{
+  tile_bounds (d, p, t, j);
+  j->x = x + tile_first_image (p, t) * d->c_in * p->hw_in;
+  j->col = col;
+  cp_cpu_parallel_for (be, p->k, p->k * j->width >= 16384, unfold_rows, j);
+}
+
+/* Adds the unfolded gradient @col of tile @t into @dx. */
+static void
+fold_tile (CpBackend *be, const CpConvDesc *d, const CpConvPlan *p, float *col, size_t t,
+           float *dx)
+{
+  TileJob j;
+
+  tile_bounds (d, p, t, &j);
+  j.dx = dx + tile_first_image (p, t) * d->c_in * p->hw_in;
+  j.col = col;
+  cp_cpu_parallel_for (be, (size_t) d->c_in, p->k * j.width >= 16384, fold_channels, &j);
 }
 
 static size_t
@@ -252,21 +310,41 @@ tile_count (const CpConvDesc *d, const CpConvPlan *p)
 
 /* Copies the (c, hw) planes of @g_count consecutive images into one
  * (c, g_count*hw) matrix, or back when @to_images. */
-static void
-regroup (int g_count, int c, size_t hw, float *images, float *matrix, int to_images)
+typedef struct
 {
-#pragma omp parallel for schedule(static) if ((size_t) g_count * c * hw >= 65536)
-  for (int ch = 0; ch < c; ch++)
-    for (int g = 0; g < g_count; g++)
-      {
-        float *img = images + ((size_t) g * c + ch) * hw;
-        float *mat = matrix + (size_t) ch * g_count * hw + (size_t) g * hw;
+  int     g_count;
+  size_t  hw;
+  size_t  c;
+  float  *images;
+  float  *matrix;
+  int     to_images;
+} RegroupJob;
 
-        if (to_images)
-          memcpy (img, mat, hw * sizeof (float));
+static void
+regroup_channels (void *arg, size_t begin, size_t end)
+{
+  const RegroupJob *j = arg;
+
+  for (size_t ch = begin; ch < end; ch++)
+    for (int g = 0; g < j->g_count; g++)
+      {
+        float *img = j->images + ((size_t) g * j->c + ch) * j->hw;
+        float *mat = j->matrix + ch * j->g_count * j->hw + (size_t) g * j->hw;
+
+        if (j->to_images)
+          memcpy (img, mat, j->hw * sizeof (float));
         else
-          memcpy (mat, img, hw * sizeof (float));
+          memcpy (mat, img, j->hw * sizeof (float));
       }
+}
+
+static void
+regroup (CpBackend *be, int g_count, int c, size_t hw, float *images, float *matrix,
+         int to_images)
+{
+  RegroupJob j = { g_count, hw, (size_t) c, images, matrix, to_images };
+
+  cp_cpu_parallel_for (be, (size_t) c, (size_t) g_count * c * hw >= 65536, regroup_channels, &j);
 }
 
 CpStatus
@@ -288,38 +366,37 @@ cp_cpu_conv2d_forward (CpBackend *be, const CpConvDesc *d, const float *x, const
 
   for (size_t t = 0; t < tiles; t++)
     {
+      size_t b = tile_first_image (&p, t);
+      TileJob j;
+
       if (p.grouped)
         {
-          size_t width = unfold_tile (d, &p, x, t, col);
-          int b0 = (int) t * p.group;
-
-          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, d->c_out, (int) width,
-                       (int) p.k, 1.0f, w, (int) p.k, col, (int) width, 0.0f, tmp, (int) width);
-          regroup ((int) (width / p.hw), d->c_out, p.hw,
-                   y + (size_t) b0 * d->c_out * p.hw, tmp, 1);
+          unfold_tile (be, d, &p, x, t, col, &j);
+          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, d->c_out, (int) j.width,
+                       (int) p.k, 1.0f, w, (int) p.k, col, (int) j.width, 0.0f, tmp,
+                       (int) j.width);
+          regroup (be, j.g_count, d->c_out, p.hw, y + b * d->c_out * p.hw, tmp, 1);
         }
       else
         {
-          size_t b = t / p.tiles_per_image;
-          size_t p0 = (t % p.tiles_per_image) * p.tile;
-          size_t p1 = p0 + p.tile < p.hw ? p0 + p.tile : p.hw;
           const float *src;
           size_t ld;
 
           if (p.pointwise)
             {
-              src = x + b * d->c_in * p.hw_in + p0;
+              tile_bounds (d, &p, t, &j);
+              src = x + b * d->c_in * p.hw_in + j.p0;
               ld = p.hw;
             }
           else
             {
-              unfold_tile (d, &p, x, t, col);
+              unfold_tile (be, d, &p, x, t, col, &j);
               src = col;
-              ld = p1 - p0;
+              ld = j.width;
             }
-          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, d->c_out, (int) (p1 - p0),
+          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, d->c_out, (int) j.width,
                        (int) p.k, 1.0f, w, (int) p.k, src, (int) ld, 0.0f,
-                       y + b * d->c_out * p.hw + p0, (int) p.hw);
+                       y + b * d->c_out * p.hw + j.p0, (int) p.hw);
         }
     }
   return CP_OK;
@@ -349,41 +426,35 @@ cp_cpu_conv2d_backward_data (CpBackend *be, const CpConvDesc *d, const float *dy
 
   for (size_t t = 0; t < tiles; t++)
     {
+      size_t b = tile_first_image (&p, t);
+      TileJob j;
+
+      tile_bounds (d, &p, t, &j);
       if (p.grouped)
         {
-          int b0 = (int) t * p.group;
-          int g_count = d->n - b0 < p.group ? d->n - b0 : p.group;
-          size_t width = (size_t) g_count * p.hw;
-
-          regroup (g_count, d->c_out, p.hw, (float *) (dy + (size_t) b0 * d->c_out * p.hw), tmp, 0);
-          cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int) p.k, (int) width, d->c_out,
-                       1.0f, w, (int) p.k, tmp, (int) width, 0.0f, col, (int) width);
+          regroup (be, j.g_count, d->c_out, p.hw, (float *) (dy + b * d->c_out * p.hw), tmp, 0);
+          cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int) p.k, (int) j.width,
+                       d->c_out, 1.0f, w, (int) p.k, tmp, (int) j.width, 0.0f, col,
+                       (int) j.width);
           if (p.pointwise)
-            regroup (g_count, d->c_in, p.hw, dx + (size_t) b0 * d->c_in * p.hw_in, col, 1);
+            regroup (be, j.g_count, d->c_in, p.hw, dx + b * d->c_in * p.hw_in, col, 1);
           else
-            for (int g = 0; g < g_count; g++)
-              col2im_range (d, col, width, (size_t) g * p.hw, 0, p.hw,
-                            dx + (size_t) (b0 + g) * d->c_in * p.hw_in);
+            fold_tile (be, d, &p, col, t, dx);
         }
       else
         {
-          size_t b = t / p.tiles_per_image;
-          size_t p0 = (t % p.tiles_per_image) * p.tile;
-          size_t p1 = p0 + p.tile < p.hw ? p0 + p.tile : p.hw;
-          const float *dyb = dy + b * d->c_out * p.hw + p0;
+          const float *dyb = dy + b * d->c_out * p.hw + j.p0;
 
           if (p.pointwise)
-            {
-              cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int) p.k, (int) (p1 - p0),
-                           d->c_out, 1.0f, w, (int) p.k, dyb, (int) p.hw, 0.0f,
-                           dx + b * d->c_in * p.hw_in + p0, (int) p.hw_in);
-            }
+            cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int) p.k, (int) j.width,
+                         d->c_out, 1.0f, w, (int) p.k, dyb, (int) p.hw, 0.0f,
+                         dx + b * d->c_in * p.hw_in + j.p0, (int) p.hw_in);
           else
             {
-              cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int) p.k, (int) (p1 - p0),
+              cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int) p.k, (int) j.width,
                            d->c_out, 1.0f, w, (int) p.k, dyb, (int) p.hw, 0.0f, col,
-                           (int) (p1 - p0));
-              col2im_range (d, col, p1 - p0, 0, p0, p1, dx + b * d->c_in * p.hw_in);
+                           (int) j.width);
+              fold_tile (be, d, &p, col, t, dx);
             }
         }
     }
@@ -411,38 +482,36 @@ cp_cpu_conv2d_backward_filter (CpBackend *be, const CpConvDesc *d, const float *
     {
       /* The first tile overwrites dw, the others accumulate into it. */
       float beta = t == 0 ? 0.0f : 1.0f;
+      size_t b = tile_first_image (&p, t);
+      TileJob j;
 
       if (p.grouped)
         {
-          int b0 = (int) t * p.group;
-          size_t width = unfold_tile (d, &p, x, t, col);
-
-          regroup ((int) (width / p.hw), d->c_out, p.hw,
-                   (float *) (dy + (size_t) b0 * d->c_out * p.hw), tmp, 0);
-          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, d->c_out, (int) p.k, (int) width,
-                       1.0f, tmp, (int) width, col, (int) width, beta, dw, (int) p.k);
+          unfold_tile (be, d, &p, x, t, col, &j);
+          regroup (be, j.g_count, d->c_out, p.hw, (float *) (dy + b * d->c_out * p.hw), tmp, 0);
+          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, d->c_out, (int) p.k,
+                       (int) j.width, 1.0f, tmp, (int) j.width, col, (int) j.width, beta, dw,
+                       (int) p.k);
         }
       else
         {
-          size_t b = t / p.tiles_per_image;
-          size_t p0 = (t % p.tiles_per_image) * p.tile;
-          size_t p1 = p0 + p.tile < p.hw ? p0 + p.tile : p.hw;
           const float *src;
           size_t ld;
 
           if (p.pointwise)
             {
-              src = x + b * d->c_in * p.hw_in + p0;
+              tile_bounds (d, &p, t, &j);
+              src = x + b * d->c_in * p.hw_in + j.p0;
               ld = p.hw;
             }
           else
             {
-              unfold_tile (d, &p, x, t, col);
+              unfold_tile (be, d, &p, x, t, col, &j);
               src = col;
-              ld = p1 - p0;
+              ld = j.width;
             }
           cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, d->c_out, (int) p.k,
-                       (int) (p1 - p0), 1.0f, dy + b * d->c_out * p.hw + p0, (int) p.hw, src,
+                       (int) j.width, 1.0f, dy + b * d->c_out * p.hw + j.p0, (int) p.hw, src,
                        (int) ld, beta, dw, (int) p.k);
         }
     }

@@ -1,12 +1,23 @@
 /* cpu-pool.c: max pooling with a square kernel and global average pooling.
  *
  * Every (image, channel) plane is independent, so planes are shared among
- * the threads.
+ * the backend's threads.
  */
 #include "cpu-private.h"
 
 #include <math.h>
 #include <string.h>
+
+/* Arguments of one pooling call, shared with the worker threads. */
+typedef struct
+{
+  int            h, w, kernel, stride, pad, ho, wo;
+  const float   *x, *dy;
+  float         *y, *dx;
+  int32_t       *indices;
+  const int32_t *indices_in;
+  int            hw;
+} PoolJob;
 
 static int
 maxpool_out (int size, int kernel, int stride, int pad)
@@ -23,25 +34,18 @@ maxpool_args_ok (int n, int c, int h, int w, int kernel, int stride, int pad)
          && 2 * pad <= kernel && h + 2 * pad >= kernel && w + 2 * pad >= kernel;
 }
 
-CpStatus
-cp_cpu_maxpool_forward (CpBackend *be, int n, int c, int h, int w, int kernel, int stride,
-                        int pad, const float *x, float *y, int32_t *indices)
+static void
+maxpool_forward_planes (void *arg, size_t begin, size_t end)
 {
-  int ho, wo;
+  const PoolJob *j = arg;
+  const int h = j->h, w = j->w, kernel = j->kernel, stride = j->stride, pad = j->pad;
+  const int ho = j->ho, wo = j->wo;
 
-  (void) be;
-  if (!maxpool_args_ok (n, c, h, w, kernel, stride, pad) || x == NULL || y == NULL
-      || indices == NULL)
-    return CP_ERR_INVALID;
-  ho = maxpool_out (h, kernel, stride, pad);
-  wo = maxpool_out (w, kernel, stride, pad);
-
-#pragma omp parallel for schedule(static) if ((size_t) n * c * h * w >= CP_CPU_PARALLEL_MIN)
-  for (int plane = 0; plane < n * c; plane++)
+  for (size_t plane = begin; plane < end; plane++)
     {
-      const float *xs = x + (size_t) plane * h * w;
-      float *ys = y + (size_t) plane * ho * wo;
-      int32_t *is = indices + (size_t) plane * ho * wo;
+      const float *xs = j->x + (size_t) plane * h * w;
+      float *ys = j->y + (size_t) plane * ho * wo;
+      int32_t *is = j->indices + (size_t) plane * ho * wo;
 
       for (int oh = 0; oh < ho; oh++)
         {
@@ -77,28 +81,40 @@ cp_cpu_maxpool_forward (CpBackend *be, int n, int c, int h, int w, int kernel, i
             }
         }
     }
-  return CP_OK;
 }
 
 CpStatus
-cp_cpu_maxpool_backward (CpBackend *be, int n, int c, int h, int w, int kernel, int stride,
-                         int pad, const float *dy, const int32_t *indices, float *dx)
+cp_cpu_maxpool_forward (CpBackend *be, int n, int c, int h, int w, int kernel, int stride,
+                        int pad, const float *x, float *y, int32_t *indices)
 {
   int ho, wo;
 
-  (void) be;
-  if (!maxpool_args_ok (n, c, h, w, kernel, stride, pad) || dy == NULL || dx == NULL
+  if (!maxpool_args_ok (n, c, h, w, kernel, stride, pad) || x == NULL || y == NULL
       || indices == NULL)
     return CP_ERR_INVALID;
   ho = maxpool_out (h, kernel, stride, pad);
   wo = maxpool_out (w, kernel, stride, pad);
 
-#pragma omp parallel for schedule(static) if ((size_t) n * c * h * w >= CP_CPU_PARALLEL_MIN)
-  for (int plane = 0; plane < n * c; plane++)
+  {
+    PoolJob j = { h, w, kernel, stride, pad, ho, wo, x, NULL, y, NULL, indices, NULL, 0 };
+
+    cp_cpu_parallel_for (be, (size_t) n * c, (size_t) n * c * h * w >= CP_CPU_PARALLEL_MIN,
+                         maxpool_forward_planes, &j);
+  }
+  return CP_OK;
+}
+
+static void
+maxpool_backward_planes (void *arg, size_t begin, size_t end)
+{
+  const PoolJob *j = arg;
+  const int h = j->h, w = j->w, ho = j->ho, wo = j->wo;
+
+  for (size_t plane = begin; plane < end; plane++)
     {
-      float *dxs = dx + (size_t) plane * h * w;
-      const float *dys = dy + (size_t) plane * ho * wo;
-      const int32_t *is = indices + (size_t) plane * ho * wo;
+      float *dxs = j->dx + (size_t) plane * h * w;
+      const float *dys = j->dy + (size_t) plane * ho * wo;
+      const int32_t *is = j->indices_in + (size_t) plane * ho * wo;
 
       memset (dxs, 0, (size_t) h * w * sizeof (float));
       /* Overlapping windows (kernel > stride) may pick the same input, so
@@ -111,46 +127,88 @@ cp_cpu_maxpool_backward (CpBackend *be, int n, int c, int h, int w, int kernel, 
             dxs[i] += dys[o];
         }
     }
+}
+
+CpStatus
+cp_cpu_maxpool_backward (CpBackend *be, int n, int c, int h, int w, int kernel, int stride,
+                         int pad, const float *dy, const int32_t *indices, float *dx)
+{
+  int ho, wo;
+
+  if (!maxpool_args_ok (n, c, h, w, kernel, stride, pad) || dy == NULL || dx == NULL
+      || indices == NULL)
+    return CP_ERR_INVALID;
+  ho = maxpool_out (h, kernel, stride, pad);
+  wo = maxpool_out (w, kernel, stride, pad);
+
+  {
+    PoolJob j = { h, w, kernel, stride, pad, ho, wo, NULL, dy, NULL, dx, NULL, indices, 0 };
+
+    cp_cpu_parallel_for (be, (size_t) n * c, (size_t) n * c * h * w >= CP_CPU_PARALLEL_MIN,
+                         maxpool_backward_planes, &j);
+  }
   return CP_OK;
+}
+
+static void
+avgpool_forward_planes (void *arg, size_t begin, size_t end)
+{
+  const PoolJob *j = arg;
+
+  for (size_t plane = begin; plane < end; plane++)
+    {
+      const float *xs = j->x + plane * j->hw;
+      double sum = 0.0;
+
+      for (int i = 0; i < j->hw; i++)
+        sum += xs[i];
+      j->y[plane] = (float) (sum / j->hw);
+    }
+}
+
+static void
+avgpool_backward_planes (void *arg, size_t begin, size_t end)
+{
+  const PoolJob *j = arg;
+  const float inv = 1.0f / (float) j->hw;
+
+  for (size_t plane = begin; plane < end; plane++)
+    {
+      float g = j->dy[plane] * inv;
+      float *dxs = j->dx + plane * j->hw;
+
+      for (int i = 0; i < j->hw; i++)
+        dxs[i] = g;
+    }
 }
 
 CpStatus
 cp_cpu_avgpool_forward (CpBackend *be, int n, int c, int hw, const float *x, float *y)
 {
-  (void) be;
   if (n <= 0 || c <= 0 || hw <= 0 || x == NULL || y == NULL)
     return CP_ERR_INVALID;
 
-#pragma omp parallel for schedule(static) if ((size_t) n * c * hw >= CP_CPU_PARALLEL_MIN)
-  for (int plane = 0; plane < n * c; plane++)
-    {
-      const float *xs = x + (size_t) plane * hw;
-      double sum = 0.0;
+  {
+    PoolJob j = { 0, 0, 0, 0, 0, 0, 0, x, NULL, y, NULL, NULL, NULL, hw };
 
-      for (int i = 0; i < hw; i++)
-        sum += xs[i];
-      y[plane] = (float) (sum / hw);
-    }
+    cp_cpu_parallel_for (be, (size_t) n * c, (size_t) n * c * hw >= CP_CPU_PARALLEL_MIN,
+                         avgpool_forward_planes, &j);
+  }
   return CP_OK;
 }
 
 CpStatus
 cp_cpu_avgpool_backward (CpBackend *be, int n, int c, int hw, const float *dy, float *dx)
 {
-  const float inv = 1.0f / (float) hw;
 
-  (void) be;
   if (n <= 0 || c <= 0 || hw <= 0 || dy == NULL || dx == NULL)
     return CP_ERR_INVALID;
 
-#pragma omp parallel for schedule(static) if ((size_t) n * c * hw >= CP_CPU_PARALLEL_MIN)
-  for (int plane = 0; plane < n * c; plane++)
-    {
-      float g = dy[plane] * inv;
-      float *dxs = dx + (size_t) plane * hw;
+  {
+    PoolJob j = { 0, 0, 0, 0, 0, 0, 0, NULL, dy, NULL, dx, NULL, NULL, hw };
 
-      for (int i = 0; i < hw; i++)
-        dxs[i] = g;
-    }
+    cp_cpu_parallel_for (be, (size_t) n * c, (size_t) n * c * hw >= CP_CPU_PARALLEL_MIN,
+                         avgpool_backward_planes, &j);
+  }
   return CP_OK;
 }

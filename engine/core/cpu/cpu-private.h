@@ -17,14 +17,30 @@ extern "C" {
  * is also what AVX-512 loads would want. */
 #define CP_CPU_ALIGNMENT 64
 
+/* The backend's worker threads (cpu-threads.c). */
+typedef struct CpCpuPool CpCpuPool;
+
+/* Runs fn (arg, begin, end) over a static split of [0, count) among the
+ * pool's threads, or as one call fn (arg, 0, count) when @parallel is 0
+ * (too little work to be worth waking the workers). */
+typedef void (*CpCpuRangeFn) (void *arg, size_t begin, size_t end);
+
+CpCpuPool *cp_cpu_pool_new     (void);
+void       cp_cpu_pool_free    (CpCpuPool *pool);
+int        cp_cpu_pool_threads (const CpCpuPool *pool);
+
 /* Per-backend state.  The convolution workspace is kept between calls so
  * that a training step does not malloc and fault in megabytes per layer;
  * its size is bounded by the convolution tiling, never by the batch. */
 typedef struct
 {
-  float  *workspace;
-  size_t  workspace_floats;
+  float     *workspace;
+  size_t     workspace_floats;
+  CpCpuPool *pool;            /* NULL: everything runs on the caller */
 } CpCpuContext;
+
+void     cp_cpu_parallel_for (CpBackend *be, size_t count, int parallel, CpCpuRangeFn fn,
+                              void *arg);
 
 /* Returns a workspace of at least @floats floats (contents undefined), or
  * NULL when memory runs out. */
@@ -98,8 +114,8 @@ CpStatus cp_cpu_sgd_update            (CpBackend *be, size_t count, float *param
                                        const float *grad, float *momentum_buf, float lr,
                                        float momentum, float weight_decay);
 
-/* Elementwise loops only pay for OpenMP's fork/join above this many
- * elements. */
+/* Elementwise loops only pay for waking the worker threads (tens of
+ * microseconds) above this many elements. */
 #define CP_CPU_PARALLEL_MIN 32768
 
 #ifdef __cplusplus

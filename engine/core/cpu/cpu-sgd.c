@@ -7,24 +7,38 @@
  */
 #include "cpu-private.h"
 
+typedef struct
+{
+  float       *param, *buf;
+  const float *grad;
+  float        lr, momentum, weight_decay;
+} SgdJob;
+
+static void
+sgd_range (void *arg, size_t begin, size_t end)
+{
+  const SgdJob *j = arg;
+
+  for (size_t i = begin; i < end; i++)
+    {
+      float g = j->grad[i] + j->weight_decay * j->param[i];
+      float v = j->momentum * j->buf[i] + g;
+
+      j->buf[i] = v;
+      j->param[i] -= j->lr * v;
+    }
+}
+
 CpStatus
 cp_cpu_sgd_update (CpBackend *be, size_t count, float *param, const float *grad,
                    float *momentum_buf, float lr, float momentum, float weight_decay)
 {
-  (void) be;
+  SgdJob j = { param, momentum_buf, grad, lr, momentum, weight_decay };
+
   if (count == 0)
     return CP_OK;
   if (param == NULL || grad == NULL || momentum_buf == NULL)
     return CP_ERR_INVALID;
-
-#pragma omp parallel for simd schedule(static) if (count >= CP_CPU_PARALLEL_MIN)
-  for (size_t i = 0; i < count; i++)
-    {
-      float g = grad[i] + weight_decay * param[i];
-      float v = momentum * momentum_buf[i] + g;
-
-      momentum_buf[i] = v;
-      param[i] -= lr * v;
-    }
+  cp_cpu_parallel_for (be, count, count >= CP_CPU_PARALLEL_MIN, sgd_range, &j);
   return CP_OK;
 }
