@@ -320,7 +320,7 @@ parse_tensor (CpSafetensors *st,
     }
   if (begin_end[0] > begin_end[1])
     return parse_fail (st, error, "tensor '%s': data_offsets [%" PRId64 ", %" PRId64
-                       "] begin after end", name, begin_end[0], begin_end[1]);
+                       "] begin is after end", name, begin_end[0], begin_end[1]);
   if ((uint64_t) begin_end[1] > st->data_size)
     return parse_fail (st, error, "tensor '%s': data_offsets [%" PRId64 ", %" PRId64
                        "] go beyond the end of the data section (%" PRIu64 " bytes)",

@@ -94,7 +94,7 @@ io_test_write (const char *path,
 
   if (f == NULL)
     return false;
-  ok = fwrite (data, 1, size, f) == size;
+  ok = size == 0 || fwrite (data, 1, size, f) == size;
   return fclose (f) == 0 && ok;
 }
 
