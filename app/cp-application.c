@@ -1,0 +1,193 @@
+/* cp-application.c: application actions, accelerators and shared state. */
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include "cp-application.h"
+#include "cp-preferences-window.h"
+#include "cp-window.h"
+
+struct _CpApplication
+{
+  AdwApplication  parent_instance;
+
+  GSettings      *settings;   /* owned */
+  CpWorker       *worker;     /* owned; created on startup */
+};
+
+G_DEFINE_FINAL_TYPE (CpApplication, cp_application, ADW_TYPE_APPLICATION)
+
+static void
+cp_application_activate (GApplication *app)
+{
+  GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (app));
+
+  if (window == NULL)
+    window = GTK_WINDOW (cp_window_new (CP_APPLICATION (app)));
+  gtk_window_present (window);
+}
+
+static void
+on_preferences (GSimpleAction *action,
+                GVariant      *parameter,
+                gpointer       user_data)
+{
+  CpApplication *self = user_data;
+  GtkWindow *parent = gtk_application_get_active_window (GTK_APPLICATION (self));
+  GtkWidget *prefs = cp_preferences_window_new (self->settings);
+
+  gtk_window_set_transient_for (GTK_WINDOW (prefs), parent);
+  gtk_window_present (GTK_WINDOW (prefs));
+}
+
+static void
+on_about (GSimpleAction *action,
+          GVariant      *parameter,
+          gpointer       user_data)
+{
+  CpApplication *self = user_data;
+  GtkWindow *parent = gtk_application_get_active_window (GTK_APPLICATION (self));
+  const char *developers[] = { "The CutPaste Inspector developers", NULL };
+  GtkWidget *about;
+
+  about = g_object_new (ADW_TYPE_ABOUT_WINDOW,
+                        "transient-for", parent,
+                        "application-name", _("CutPaste Inspector"),
+                        "application-icon", APPLICATION_ID,
+                        "version", PACKAGE_VERSION,
+                        "developer-name", _("The CutPaste Inspector developers"),
+                        "developers", developers,
+                        "license-type", GTK_LICENSE_MIT_X11,
+                        "website", "https://github.com/cutpaste/inspector",
+                        "issue-url", "https://github.com/cutpaste/inspector/issues",
+                        /* Translators: put your names here, one per line. */
+                        "translator-credits", _("translator-credits"),
+                        "comments", _("Self-supervised anomaly detection with CutPaste "
+                                      "(Li, Sohn, Yoon and Pfister, CVPR 2021)."),
+                        NULL);
+  gtk_window_present (GTK_WINDOW (about));
+}
+
+static void
+on_shortcuts (GSimpleAction *action,
+              GVariant      *parameter,
+              gpointer       user_data)
+{
+  CpApplication *self = user_data;
+  GtkWindow *parent = gtk_application_get_active_window (GTK_APPLICATION (self));
+  g_autoptr(GtkBuilder) builder =
+    gtk_builder_new_from_resource ("/io/github/cutpaste/Inspector/help-overlay.ui");
+  GtkWindow *shortcuts = GTK_WINDOW (gtk_builder_get_object (builder, "help_overlay"));
+
+  gtk_window_set_transient_for (shortcuts, parent);
+  gtk_window_present (shortcuts);
+}
+
+static void
+on_quit (GSimpleAction *action,
+         GVariant      *parameter,
+         gpointer       user_data)
+{
+  CpApplication *self = user_data;
+  GList *copy = g_list_copy (gtk_application_get_windows (GTK_APPLICATION (self)));
+
+  /* Closing the windows lets each cancel its jobs first. */
+  for (GList *l = copy; l != NULL; l = l->next)
+    gtk_window_destroy (l->data);
+  g_list_free (copy);
+  g_application_quit (G_APPLICATION (self));
+}
+
+static const GActionEntry app_actions[] = {
+  { "preferences", on_preferences },
+  { "about", on_about },
+  { "shortcuts", on_shortcuts },
+  { "quit", on_quit },
+};
+
+static void
+cp_application_startup (GApplication *app)
+{
+  CpApplication *self = CP_APPLICATION (app);
+  struct { const char *action; const char *accels[3]; } accels[] = {
+    { "app.preferences", { "<Control>comma", NULL } },
+    { "app.shortcuts", { "<Control>question", NULL } },
+    { "app.quit", { "<Control>q", NULL } },
+    { "win.open-dataset", { "<Control>o", NULL } },
+    { "win.train", { "<Control>t", NULL } },
+    { "win.train-all", { "<Control><Shift>t", NULL } },
+    { "win.cancel", { "Escape", NULL } },
+    { "win.inspect-open", { "<Control>i", NULL } },
+    { "win.export-plots", { "<Control>e", NULL } },
+    { "win.export-csv", { "<Control><Shift>e", NULL } },
+  };
+
+  G_APPLICATION_CLASS (cp_application_parent_class)->startup (app);
+
+  g_action_map_add_action_entries (G_ACTION_MAP (self), app_actions,
+                                   G_N_ELEMENTS (app_actions), self);
+  for (gsize i = 0; i < G_N_ELEMENTS (accels); i++)
+    gtk_application_set_accels_for_action (GTK_APPLICATION (self), accels[i].action,
+                                           accels[i].accels);
+  self->worker = cp_worker_new ();
+}
+
+static void
+cp_application_shutdown (GApplication *app)
+{
+  CpApplication *self = CP_APPLICATION (app);
+
+  if (self->worker != NULL)
+    cp_worker_shutdown (self->worker);
+  G_APPLICATION_CLASS (cp_application_parent_class)->shutdown (app);
+}
+
+static void
+cp_application_dispose (GObject *object)
+{
+  CpApplication *self = CP_APPLICATION (object);
+
+  g_clear_object (&self->worker);
+  g_clear_object (&self->settings);
+  G_OBJECT_CLASS (cp_application_parent_class)->dispose (object);
+}
+
+static void
+cp_application_class_init (CpApplicationClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GApplicationClass *app_class = G_APPLICATION_CLASS (klass);
+
+  object_class->dispose = cp_application_dispose;
+  app_class->activate = cp_application_activate;
+  app_class->startup = cp_application_startup;
+  app_class->shutdown = cp_application_shutdown;
+}
+
+static void
+cp_application_init (CpApplication *self)
+{
+  self->settings = g_settings_new (APPLICATION_ID);
+}
+
+CpApplication *
+cp_application_new (void)
+{
+  return g_object_new (CP_TYPE_APPLICATION,
+                       "application-id", APPLICATION_ID,
+                       "flags", G_APPLICATION_DEFAULT_FLAGS,
+                       "resource-base-path", "/io/github/cutpaste/Inspector",
+                       NULL);
+}
+
+GSettings *
+cp_application_get_settings (CpApplication *self)
+{
+  return self->settings;
+}
+
+CpWorker *
+cp_application_get_worker (CpApplication *self)
+{
+  return self->worker;
+}

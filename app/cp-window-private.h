@@ -1,0 +1,145 @@
+/* cp-window-private.h: the window's state, shared by its per-page files
+ * (cp-window-dataset.c, -train.c, -augment.c, -inspect.c, -eval.c). */
+#pragma once
+
+#include <adwaita.h>
+
+#include "pipeline/evaluate.h"
+#include "cp-plot-view.h"
+#include "cp-window.h"
+#include "cp-worker.h"
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  char           *name;
+  CpCategoryState state;
+  int             n_train;
+  int             n_test;
+  double          auroc;        /* NaN when unknown */
+  double          threshold;    /* NaN when there is no model */
+  int             image_size;   /* of the model, 0 when none */
+  char           *created;      /* ISO 8601 from the model, or NULL */
+  char           *problem;      /* why the model cannot be used, or NULL */
+} CpCategoryInfo;
+
+void cp_category_info_free (gpointer data);
+
+typedef struct
+{
+  char      *path;
+  GdkTexture *thumbnail;  /* owned, may be NULL */
+  double     score;       /* NaN until scored */
+  char      *error;       /* NULL when fine */
+  GtkWidget *row;         /* borrowed: lives in inspect_list */
+} CpInspectItem;
+
+struct _CpWindow
+{
+  AdwApplicationWindow parent_instance;
+
+  /* owned references */
+  GSettings        *settings;
+  CpWorker         *worker;
+
+  /* template widgets */
+  AdwToastOverlay  *toast_overlay;
+  AdwViewStack     *stack;
+  AdwViewSwitcherTitle *switcher_title;
+  GtkDropDown      *category_dropdown;
+  GtkStringList    *category_names;
+  GtkStack         *dataset_stack;
+  AdwStatusPage    *empty_page;
+  GtkWidget        *sample_button;
+  GtkLabel         *dataset_label;
+  GtkListBox       *category_list;
+  GtkLabel         *models_label;
+  AdwComboRow      *train_profile_row;
+  GtkWidget        *train_steps_spin;
+  GtkWidget        *train_batch_spin;
+  GtkWidget        *train_size_spin;
+  AdwComboRow      *train_device_row;
+  GtkProgressBar   *train_progress;
+  GtkLabel         *train_status;
+  CpPlotView       *loss_view;
+  GtkLabel         *augment_seed_label;
+  GtkGrid          *augment_grid;
+  GtkWidget        *inspect_box;
+  GtkScale         *threshold_scale;
+  GtkAdjustment    *threshold_adjustment;
+  GtkLabel         *threshold_stats;
+  GtkListBox       *inspect_list;
+  GtkPicture       *inspect_picture;
+  GtkLabel         *inspect_caption;
+  GtkLabel         *eval_label;
+  CpPlotView       *roc_view;
+  CpPlotView       *hist_view;
+  CpPlotView       *tsne_view;
+
+  /* dataset */
+  char             *data_dir;
+  char             *model_dir;
+  char             *dataset_error;
+  GPtrArray        *categories;      /* CpCategoryInfo * */
+  char             *category;        /* selected category name */
+  gboolean          syncing_dropdown;
+
+  /* training */
+  char             *training_category;
+  GArray           *losses;          /* float, of the category training now */
+  int               loss_total_steps;
+
+  /* augmentations */
+  guint64           augment_seed;
+
+  /* inspection */
+  GPtrArray        *inspect_items;   /* CpInspectItem * */
+  double            model_threshold; /* NaN without a model */
+
+  /* evaluation of the selected category (also feeds the threshold stats) */
+  CpEvalResult     *eval;
+  char             *eval_category;
+  float            *tsne_xy;         /* (n_points, 2) */
+  int              *tsne_kind;       /* (n_points) see cp-window-eval.c */
+  int               tsne_points;
+};
+
+CpCategoryInfo *cp_window_find_category      (CpWindow *self, const char *name);
+void            cp_window_toast              (CpWindow *self, const char *message);
+char           *cp_window_model_path         (CpWindow *self, const char *category);
+void            cp_window_update_actions     (CpWindow *self);
+
+/* cp-window-dataset.c */
+void cp_window_dataset_init        (CpWindow *self);
+void cp_window_dataset_refresh     (CpWindow *self);
+void cp_window_dataset_open_dialog (CpWindow *self);
+void cp_window_dataset_create_sample (CpWindow *self);
+void cp_window_dataset_rebuild_list (CpWindow *self);
+
+/* cp-window-train.c */
+void cp_window_train_init          (CpWindow *self);
+void cp_window_train_start         (CpWindow *self, gboolean all);
+void cp_window_train_cancel        (CpWindow *self);
+
+/* cp-window-augment.c */
+void cp_window_augment_init        (CpWindow *self);
+void cp_window_augment_refresh     (CpWindow *self, gboolean new_seed);
+
+/* cp-window-inspect.c */
+void cp_window_inspect_init        (CpWindow *self);
+void cp_window_inspect_open_dialog (CpWindow *self);
+void cp_window_inspect_clear       (CpWindow *self);
+void cp_window_inspect_category_changed (CpWindow *self);
+void cp_window_inspect_update_threshold (CpWindow *self);
+void cp_window_inspect_free        (CpWindow *self);
+
+/* cp-window-eval.c */
+void cp_window_eval_init           (CpWindow *self);
+void cp_window_eval_run            (CpWindow *self);
+void cp_window_eval_clear          (CpWindow *self);
+void cp_window_eval_export_plots   (CpWindow *self);
+void cp_window_eval_export_csv     (CpWindow *self);
+void cp_window_eval_set_threshold  (CpWindow *self, double threshold);
+
+G_END_DECLS

@@ -1,0 +1,58 @@
+/* cp-window.h: the main window: dataset, training, augmentations,
+ * inspection and evaluation pages.
+ *
+ * The functions below beyond cp_window_new () exist so that tests (and the
+ * screenshot script) can drive the real window without a pointer.
+ */
+#pragma once
+
+#include <adwaita.h>
+
+#include "cp-application.h"
+
+G_BEGIN_DECLS
+
+#define CP_TYPE_WINDOW (cp_window_get_type ())
+G_DECLARE_FINAL_TYPE (CpWindow, cp_window, CP, WINDOW, AdwApplicationWindow)
+
+typedef enum
+{
+  CP_CATEGORY_STATE_NOT_TRAINED,
+  CP_CATEGORY_STATE_TRAINING,
+  CP_CATEGORY_STATE_TRAINED,
+  CP_CATEGORY_STATE_MODEL_ERROR,   /* a model file exists but cannot be used */
+} CpCategoryState;
+
+CpWindow        *cp_window_new                 (CpApplication *app);
+
+/* Opens @path as the dataset (and remembers it); the scan runs on the
+ * engine thread. */
+void             cp_window_open_data_dir       (CpWindow      *self,
+                                                const char    *path);
+const char      *cp_window_get_model_dir       (CpWindow      *self);
+void             cp_window_select_category     (CpWindow      *self,
+                                                const char    *name);
+CpCategoryState  cp_window_get_category_state  (CpWindow      *self,
+                                                const char    *name);
+/* The message shown for the dataset (layout errors), or NULL. */
+const char      *cp_window_get_dataset_error   (CpWindow      *self);
+
+/* The drop handler of the inspection page: @value holds a GdkFileList. */
+gboolean         cp_window_handle_drop         (CpWindow      *self,
+                                                const GValue  *value);
+guint            cp_window_get_inspect_count   (CpWindow      *self);
+/* Row @index: its file, its score (NaN until scored or on error) and its
+ * error message (NULL when it was scored). */
+gboolean         cp_window_get_inspect_row     (CpWindow      *self,
+                                                guint          index,
+                                                const char   **path,
+                                                double        *score,
+                                                const char   **error);
+
+/* "loss", "roc", "hist" or "tsne". */
+GtkWidget       *cp_window_get_plot            (CpWindow      *self,
+                                                const char    *name);
+void             cp_window_show_page           (CpWindow      *self,
+                                                const char    *name);
+
+G_END_DECLS
