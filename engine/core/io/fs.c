@@ -20,7 +20,7 @@ cp_read_file (const char  *path,
               CpError     *error)
 {
   struct stat st;
-  char *buf = NULL;
+  char *buf;
   size_t length = 0, capacity;
   int fd;
 
@@ -54,30 +54,23 @@ cp_read_file (const char  *path,
                            (intmax_t) st.st_size, max_size);
     }
 
-  /* Regular files are read in one allocation of the stat size; pipes and
-   * files that grow while being read fall back to doubling. */
-  capacity = S_ISREG (st.st_mode) ? (size_t) st.st_size + 1 : 65536;
+  /* Regular files are read into one allocation of the stat size (plus the
+   * NUL); a probe read then confirms the end.  Pipes, procfs files (stat
+   * size 0) and files that grow while being read fall back to doubling. */
+  capacity = S_ISREG (st.st_mode) && st.st_size > 0 ? (size_t) st.st_size + 1 : 4096;
+  buf = malloc (capacity);
+  if (buf == NULL)
+    {
+      close (fd);
+      return cp_error_set (error, CP_ERR_NOMEM, "%s: out of memory reading %zu bytes", path,
+                           capacity);
+    }
   for (;;)
     {
-      ssize_t n;
+      char probe[4096];
+      size_t room = capacity - 1 - length;
+      ssize_t n = read (fd, room > 0 ? buf + length : probe, room > 0 ? room : sizeof probe);
 
-      if (buf == NULL || length + 1 >= capacity)
-        {
-          char *bigger;
-
-          if (buf != NULL)
-            capacity = capacity > SIZE_MAX / 2 ? SIZE_MAX : capacity * 2;
-          bigger = realloc (buf, capacity);
-          if (bigger == NULL)
-            {
-              free (buf);
-              close (fd);
-              return cp_error_set (error, CP_ERR_NOMEM, "%s: out of memory reading %zu bytes",
-                                   path, capacity);
-            }
-          buf = bigger;
-        }
-      n = read (fd, buf + length, capacity - 1 - length);
       if (n < 0)
         {
           int e = errno;
@@ -90,14 +83,34 @@ cp_read_file (const char  *path,
         }
       if (n == 0)
         break;
-      length += (size_t) n;
-      if (length > max_size)
+      if (length + (size_t) n > max_size)
         {
           free (buf);
           close (fd);
           return cp_error_set (error, CP_ERR_NOMEM,
                                "%s: file exceeds the limit of %zu bytes", path, max_size);
         }
+      if (room == 0)
+        {
+          /* The buffer was full: grow it and keep the probed bytes. */
+          size_t bigger_cap = capacity > SIZE_MAX / 2 ? SIZE_MAX : capacity * 2;
+          char *bigger;
+
+          while (bigger_cap - 1 - length < (size_t) n)
+            bigger_cap *= 2;
+          bigger = realloc (buf, bigger_cap);
+          if (bigger == NULL)
+            {
+              free (buf);
+              close (fd);
+              return cp_error_set (error, CP_ERR_NOMEM, "%s: out of memory reading %zu bytes",
+                                   path, bigger_cap);
+            }
+          buf = bigger;
+          capacity = bigger_cap;
+          memcpy (buf + length, probe, (size_t) n);
+        }
+      length += (size_t) n;
     }
   close (fd);
   buf[length] = '\0';
