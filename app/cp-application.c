@@ -4,6 +4,7 @@
 #include <glib/gi18n.h>
 
 #include "cp-application.h"
+#include "cp-resources.h"
 #include "cp-preferences-window.h"
 #include "cp-window.h"
 
@@ -167,6 +168,13 @@ cp_application_class_init (CpApplicationClass *klass)
 static void
 cp_application_init (CpApplication *self)
 {
+  static gsize registered = 0;
+
+  if (g_once_init_enter (&registered))
+    {
+      cp_register_resource ();
+      g_once_init_leave (&registered, 1);
+    }
   self->settings = g_settings_new (APPLICATION_ID);
 }
 
