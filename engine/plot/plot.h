@@ -27,6 +27,9 @@ typedef struct
 } CpPlotRoc;
 
 void cp_plot_roc_draw (cairo_t *cr, int width, int height, const CpPlotRoc *roc);
+/* Where the point (@fpr, @tpr) lands in a drawing of @width x @height. */
+void cp_plot_roc_to_pixel (const CpPlotRoc *roc, int width, int height, double fpr, double tpr,
+                           double *x, double *y);
 
 /* ---- score histogram ---- */
 
@@ -73,6 +76,10 @@ void cp_plot_tsne_draw (cairo_t *cr, int width, int height, const CpPlotTsne *ts
  * @height, or -1 when none lies within @max_distance pixels. */
 int  cp_plot_tsne_hit  (const CpPlotTsne *tsne, int width, int height, double x, double y,
                         double max_distance);
+/* Where point @index is drawn; FALSE when it is not drawn (NaN, bad kind,
+ * out of range). */
+gboolean cp_plot_tsne_to_pixel (const CpPlotTsne *tsne, int width, int height, size_t index,
+                                double *x, double *y);
 
 /* ---- training loss ---- */
 
