@@ -2,25 +2,33 @@
  *
  * The output pixels of the whole batch form n * h_out * w_out columns.  They
  * are processed a tile at a time: the tile's patches are unfolded into a
- * (K = c_in*kh*kw, T) matrix that stays small (CP_CPU_CONV_TILE_FLOATS), and
- * one sgemm per tile does the arithmetic.  A large image is cut into several
+ * (K = c_in*kh*kw, T) matrix that stays small (cp_cpu_conv_tile_floats),
+ * and one sgemm per tile does the arithmetic.  A large image is cut into several
  * tiles; small images (the deep layers, 8x8 or 16x16) are grouped several to
  * a tile so that the GEMM still has a useful width.  The workspace therefore
  * depends on the layer shape only, never on the batch.
  *
- * The unfolding loops run on the backend's thread pool (cpu-threads.c);
- * sgemm (OpenBLAS, with its own threads) is called between them, never from
- * a worker, so the two pools never compete for the cores.
+ * The threads of the backend's pool (cpu-threads.c) each take whole tiles:
+ * unfold into a private workspace, then a single-threaded sgemm (OpenBLAS's
+ * own threads are switched off for the call, so the two pools never compete
+ * for the cores).  The workspace is one tile per thread.
  */
 #include "cpu-private.h"
 
 #include <cblas.h>
+#include <stdatomic.h>
 #include <string.h>
 
-/* Floats of unfolded patches per tile: 2M floats = 8 MiB, about what the
- * last-level cache of a small CPU holds, wide enough for efficient GEMMs at
- * every ResNet-18 shape. */
-#define CP_CPU_CONV_TILE_FLOATS ((size_t) 2 * 1024 * 1024)
+/* Floats of unfolded patches per tile and thread (the bench sweeps it):
+ * 512K floats = 2 MiB, which stays in a share of the last-level cache
+ * while keeping every ResNet-18 GEMM wide enough to run at full speed. */
+static size_t cp_cpu_conv_tile_floats = (size_t) 512 * 1024;
+
+void
+cp_cpu_conv_set_tile_floats (size_t floats)
+{
+  cp_cpu_conv_tile_floats = floats > 4096 ? floats : 4096;
+}
 
 /* The tiling of one layer. */
 typedef struct
@@ -50,7 +58,7 @@ cp_cpu_conv_desc_check (const CpConvDesc *d)
 }
 
 static void
-conv_plan (const CpConvDesc *d, CpConvPlan *p)
+conv_plan (const CpConvDesc *d, CpConvPlan *p, int n_threads)
 {
   size_t target;
 
@@ -59,7 +67,7 @@ conv_plan (const CpConvDesc *d, CpConvPlan *p)
   p->hw_in = (size_t) d->h_in * d->w_in;
   p->pointwise = d->kh == 1 && d->kw == 1 && d->stride == 1 && d->pad == 0;
 
-  target = CP_CPU_CONV_TILE_FLOATS / p->k;
+  target = cp_cpu_conv_tile_floats / p->k;
   /* Even for huge K keep enough columns for the GEMM to be worth it. */
   if (target < 128)
     target = 128;
@@ -79,8 +87,11 @@ conv_plan (const CpConvDesc *d, CpConvPlan *p)
     {
       p->grouped = 1;
       p->group = (int) (target / p->hw);
-      if (p->group > d->n)
-        p->group = d->n;
+      /* At least two tiles per thread, so that the threads stay busy. */
+      if (p->group > d->n / (2 * n_threads))
+        p->group = d->n / (2 * n_threads);
+      if (p->group < 1)
+        p->group = 1;
       p->tiles_per_image = 1;
       p->tile = (size_t) p->group * p->hw;
     }
@@ -205,99 +216,109 @@ col2im_channel (const CpConvDesc *d, const float *col, size_t ldcol, int ci, siz
       }
 }
 
-/* One tile's worth of unfolding or folding: output pixels [p0, p1) of
- * each of the @g_count images starting at @images, against a (K, width)
- * matrix whose columns hold image g at [g * (p1 - p0), (g + 1) * (p1 - p0)). */
-typedef struct
-{
-  const CpConvDesc *d;
-  const float      *x;       /* unfold: first image */
-  float            *dx;      /* fold: first image gradient */
-  float            *col;
-  size_t            width;
-  size_t            p0, p1;
-  int               g_count;
-} TileJob;
-
-/* Rows are independent: threads share them. */
+/* Unfolds output pixels [p0, p1) of @g_count consecutive images (from
+ * @x) into @col (K, width): image g at columns [g * (p1 - p0), ...). */
 static void
-unfold_rows (void *arg, size_t begin, size_t end)
+unfold (const CpConvDesc *d, const float *x, int g_count, size_t p0, size_t p1, float *col,
+        size_t width)
 {
-  const TileJob *j = arg;
-  const size_t image = (size_t) j->d->c_in * j->d->h_in * j->d->w_in;
+  const size_t k = (size_t) d->c_in * d->kh * d->kw;
+  const size_t image = (size_t) d->c_in * d->h_in * d->w_in;
 
-  for (size_t r = begin; r < end; r++)
-    for (int g = 0; g < j->g_count; g++)
-      im2col_row (j->d, j->x + g * image, (int) r, j->p0, j->p1,
-                  j->col + r * j->width + (size_t) g * (j->p1 - j->p0));
+  for (size_t r = 0; r < k; r++)
+    for (int g = 0; g < g_count; g++)
+      im2col_row (d, x + g * image, (int) r, p0, p1, col + r * width + (size_t) g * (p1 - p0));
 }
 
-/* Threads own whole input channels, so no two add into the same pixel. */
+/* Adds @col (K, width), laid out as unfold() writes it, into the gradient
+ * @dx of @g_count consecutive images. */
 static void
-fold_channels (void *arg, size_t begin, size_t end)
+fold (const CpConvDesc *d, const float *col, size_t width, int g_count, size_t p0, size_t p1,
+      float *dx)
 {
-  const TileJob *j = arg;
-  const size_t image = (size_t) j->d->c_in * j->d->h_in * j->d->w_in;
+  const size_t image = (size_t) d->c_in * d->h_in * d->w_in;
 
-  for (size_t ci = begin; ci < end; ci++)
-    for (int g = 0; g < j->g_count; g++)
-      col2im_channel (j->d, j->col + (size_t) g * (j->p1 - j->p0), j->width, (int) ci, j->p0,
-                      j->p1, j->dx + g * image);
+  for (int ci = 0; ci < d->c_in; ci++)
+    for (int g = 0; g < g_count; g++)
+      col2im_channel (d, col + (size_t) g * (p1 - p0), width, ci, p0, p1, dx + g * image);
+}
+
+/* Copies the (c, hw) planes of @g_count consecutive images into one
+ * (c, g_count*hw) matrix, or back when @to_images. */
+static void
+regroup (int g_count, int c, size_t hw, float *images, float *matrix, int to_images)
+{
+  for (int ch = 0; ch < c; ch++)
+    for (int g = 0; g < g_count; g++)
+      {
+        float *img = images + ((size_t) g * c + ch) * hw;
+        float *mat = matrix + (size_t) ch * g_count * hw + (size_t) g * hw;
+
+        if (to_images)
+          memcpy (img, mat, hw * sizeof (float));
+        else
+          memcpy (mat, img, hw * sizeof (float));
+      }
+}
+
+/* One convolution call, shared by the threads.  Each thread takes tasks
+ * (tiles, or whole images for backward data) from an atomic counter and
+ * works in its own slice of the workspace: unfold, then a single-threaded
+ * sgemm.  No thread ever waits for another inside a call, which matters on
+ * a loaded machine where a barrier per tile costs a time slice. */
+typedef struct ConvJob ConvJob;
+typedef void (*ConvTaskFn) (ConvJob *j, size_t task, float *ws, int thread);
+
+struct ConvJob
+{
+  const CpConvDesc *d;
+  CpConvPlan        p;
+  const float      *x, *w, *dy;
+  float            *y, *dx, *dw;
+  float            *work;
+  size_t            per_thread;           /* floats of workspace per thread */
+  ConvTaskFn        task;
+  size_t            count;                /* tasks */
+  atomic_size_t     next;
+  int               touched[CP_CPU_MAX_THREADS];  /* backward filter */
+  int               n_threads;
+};
+
+static void
+conv_worker (void *arg, size_t begin, size_t end)
+{
+  ConvJob *j = arg;
+
+  for (size_t t = begin; t < end; t++)
+    for (;;)
+      {
+        size_t task = atomic_fetch_add (&j->next, 1);
+
+        if (task >= j->count)
+          break;
+        j->task (j, task, j->work + t * j->per_thread, (int) t);
+      }
 }
 
 /* The images, pixel range and width of tile @t. */
 static void
-tile_bounds (const CpConvDesc *d, const CpConvPlan *p, size_t t, TileJob *j)
+tile_bounds (const CpConvPlan *p, int n, size_t t, size_t *b, int *g_count, size_t *p0,
+             size_t *p1)
 {
-  j->d = d;
   if (p->grouped)
     {
-      int b0 = (int) t * p->group;
-
-      j->g_count = d->n - b0 < p->group ? d->n - b0 : p->group;
-      j->p0 = 0;
-      j->p1 = p->hw;
-      j->x = NULL;
-      j->dx = NULL;
-      j->width = (size_t) j->g_count * p->hw;
+      *b = t * (size_t) p->group;
+      *g_count = n - (int) *b < p->group ? n - (int) *b : p->group;
+      *p0 = 0;
+      *p1 = p->hw;
     }
   else
     {
-      j->g_count = 1;
-      j->p0 = (t % p->tiles_per_image) * p->tile;
-      j->p1 = j->p0 + p->tile < p->hw ? j->p0 + p->tile : p->hw;
-      j->width = j->p1 - j->p0;
+      *b = t / p->tiles_per_image;
+      *g_count = 1;
+      *p0 = (t % p->tiles_per_image) * p->tile;
+      *p1 = *p0 + p->tile < p->hw ? *p0 + p->tile : p->hw;
     }
-}
-
-static size_t
-tile_first_image (const CpConvPlan *p, size_t t)
-{
-  return p->grouped ? t * (size_t) p->group : t / p->tiles_per_image;
-}
-
-/* Unfolds tile @t of @x into @col. */
-static void
-unfold_tile (CpBackend *be, const CpConvDesc *d, const CpConvPlan *p, const float *x, size_t t,
-             float *col, TileJob *j)
-{
-  tile_bounds (d, p, t, j);
-  j->x = x + tile_first_image (p, t) * d->c_in * p->hw_in;
-  j->col = col;
-  cp_cpu_parallel_for (be, p->k, p->k * j->width >= 16384, unfold_rows, j);
-}
-
-/* Adds the unfolded gradient @col of tile @t into @dx. */
-static void
-fold_tile (CpBackend *be, const CpConvDesc *d, const CpConvPlan *p, float *col, size_t t,
-           float *dx)
-{
-  TileJob j;
-
-  tile_bounds (d, p, t, &j);
-  j.dx = dx + tile_first_image (p, t) * d->c_in * p->hw_in;
-  j.col = col;
-  cp_cpu_parallel_for (be, (size_t) d->c_in, p->k * j.width >= 16384, fold_channels, &j);
 }
 
 static size_t
@@ -308,212 +329,273 @@ tile_count (const CpConvDesc *d, const CpConvPlan *p)
   return (size_t) d->n * p->tiles_per_image;
 }
 
-/* Copies the (c, hw) planes of @g_count consecutive images into one
- * (c, g_count*hw) matrix, or back when @to_images. */
-typedef struct
-{
-  int     g_count;
-  size_t  hw;
-  size_t  c;
-  float  *images;
-  float  *matrix;
-  int     to_images;
-} RegroupJob;
-
 static void
-regroup_channels (void *arg, size_t begin, size_t end)
+forward_task (ConvJob *j, size_t t, float *ws, int thread)
 {
-  const RegroupJob *j = arg;
+  const CpConvDesc *d = j->d;
+  const CpConvPlan *p = &j->p;
+  float *col = ws, *tmp = ws + p->k * p->tile;
+  size_t b, p0, p1, width;
+  int g_count;
 
-  for (size_t ch = begin; ch < end; ch++)
-    for (int g = 0; g < j->g_count; g++)
+  (void) thread;
+  tile_bounds (p, d->n, t, &b, &g_count, &p0, &p1);
+  width = (size_t) g_count * (p1 - p0);
+  if (p->grouped)
+    {
+      unfold (d, j->x + b * d->c_in * p->hw_in, g_count, p0, p1, col, width);
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, d->c_out, (int) width, (int) p->k,
+                   1.0f, j->w, (int) p->k, col, (int) width, 0.0f, tmp, (int) width);
+      regroup (g_count, d->c_out, p->hw, j->y + b * d->c_out * p->hw, tmp, 1);
+    }
+  else
+    {
+      const float *src = col;
+      size_t ld = width;
+
+      if (p->pointwise)
+        {
+          src = j->x + b * d->c_in * p->hw_in + p0;
+          ld = p->hw;
+        }
+      else
+        unfold (d, j->x + b * d->c_in * p->hw_in, 1, p0, p1, col, width);
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, d->c_out, (int) width, (int) p->k,
+                   1.0f, j->w, (int) p->k, src, (int) ld, 0.0f, j->y + b * d->c_out * p->hw + p0,
+                   (int) p->hw);
+    }
+}
+
+/* Task @i: tile i when grouped, else image i with all its tiles (tiles of
+ * one image overlap in dx through the kernel's halo, so one thread must
+ * own the whole image). */
+static void
+backward_data_task (ConvJob *j, size_t i, float *ws, int thread)
+{
+  const CpConvDesc *d = j->d;
+  const CpConvPlan *p = &j->p;
+  float *col = ws, *tmp = ws + p->k * p->tile;
+  size_t b, p0, p1, width;
+  int g_count;
+
+  (void) thread;
+  if (p->grouped)
+    {
+      float *dxb;
+
+      tile_bounds (p, d->n, i, &b, &g_count, &p0, &p1);
+      width = (size_t) g_count * p->hw;
+      dxb = j->dx + b * d->c_in * p->hw_in;
+      regroup (g_count, d->c_out, p->hw, (float *) (j->dy + b * d->c_out * p->hw), tmp, 0);
+      cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int) p->k, (int) width, d->c_out,
+                   1.0f, j->w, (int) p->k, tmp, (int) width, 0.0f, col, (int) width);
+      if (p->pointwise)
+        regroup (g_count, d->c_in, p->hw, dxb, col, 1);
+      else
+        {
+          /* fold adds; pixels no window touches (stride > kernel) stay 0. */
+          memset (dxb, 0, (size_t) g_count * d->c_in * p->hw_in * sizeof (float));
+          fold (d, col, width, g_count, 0, p->hw, dxb);
+        }
+      return;
+    }
+
+  b = i;
+  if (!p->pointwise)
+    memset (j->dx + b * d->c_in * p->hw_in, 0, (size_t) d->c_in * p->hw_in * sizeof (float));
+  for (size_t t = b * p->tiles_per_image; t < (b + 1) * p->tiles_per_image; t++)
+    {
+      const float *dyb;
+
+      tile_bounds (p, d->n, t, &b, &g_count, &p0, &p1);
+      width = p1 - p0;
+      dyb = j->dy + b * d->c_out * p->hw + p0;
+      if (p->pointwise)
+        cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int) p->k, (int) width, d->c_out,
+                     1.0f, j->w, (int) p->k, dyb, (int) p->hw, 0.0f,
+                     j->dx + b * d->c_in * p->hw_in + p0, (int) p->hw_in);
+      else
+        {
+          cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int) p->k, (int) width,
+                       d->c_out, 1.0f, j->w, (int) p->k, dyb, (int) p->hw, 0.0f, col,
+                       (int) width);
+          fold (d, col, width, 1, p0, p1, j->dx + b * d->c_in * p->hw_in);
+        }
+    }
+}
+
+/* Thread 0 accumulates straight into dw, the others into a private copy
+ * that is added in at the end. */
+static void
+backward_filter_task (ConvJob *j, size_t t, float *ws, int thread)
+{
+  const CpConvDesc *d = j->d;
+  const CpConvPlan *p = &j->p;
+  float *col = ws, *tmp = ws + p->k * p->tile;
+  float *dst = thread == 0 ? j->dw : tmp + (size_t) d->c_out * p->tile;
+  float beta = j->touched[thread] ? 1.0f : 0.0f;
+  const float *src = col, *dyb = tmp;
+  size_t b, p0, p1, width, ld, ld_dy;
+  int g_count;
+
+  tile_bounds (p, d->n, t, &b, &g_count, &p0, &p1);
+  width = (size_t) g_count * (p1 - p0);
+  ld = width;
+  ld_dy = width;
+  if (p->grouped)
+    {
+      unfold (d, j->x + b * d->c_in * p->hw_in, g_count, p0, p1, col, width);
+      regroup (g_count, d->c_out, p->hw, (float *) (j->dy + b * d->c_out * p->hw), tmp, 0);
+    }
+  else
+    {
+      if (p->pointwise)
+        {
+          src = j->x + b * d->c_in * p->hw_in + p0;
+          ld = p->hw;
+        }
+      else
+        unfold (d, j->x + b * d->c_in * p->hw_in, 1, p0, p1, col, width);
+      dyb = j->dy + b * d->c_out * p->hw + p0;
+      ld_dy = p->hw;
+    }
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, d->c_out, (int) p->k, (int) width, 1.0f,
+               dyb, (int) ld_dy, src, (int) ld, beta, dst, (int) p->k);
+  j->touched[thread] = 1;
+}
+
+/* dw = (thread 0's sum, if any) + the other threads' private sums. */
+static void
+reduce_filter (void *arg, size_t begin, size_t end)
+{
+  ConvJob *j = arg;
+  const size_t offset = j->p.k * j->p.tile + (size_t) j->d->c_out * j->p.tile;
+
+  if (!j->touched[0])
+    memset (j->dw + begin, 0, (end - begin) * sizeof (float));
+  for (int t = 1; t < j->n_threads; t++)
+    if (j->touched[t])
       {
-        float *img = j->images + ((size_t) g * j->c + ch) * j->hw;
-        float *mat = j->matrix + ch * j->g_count * j->hw + (size_t) g * j->hw;
+        const float *part = j->work + (size_t) t * j->per_thread + offset;
 
-        if (j->to_images)
-          memcpy (img, mat, j->hw * sizeof (float));
-        else
-          memcpy (mat, img, j->hw * sizeof (float));
+        for (size_t i = begin; i < end; i++)
+          j->dw[i] += part[i];
       }
 }
 
-static void
-regroup (CpBackend *be, int g_count, int c, size_t hw, float *images, float *matrix,
-         int to_images)
+/* OpenBLAS must run single-threaded while our threads each call it; its
+ * own setting is restored afterwards for everything else. */
+static int
+blas_threads_single (void)
 {
-  RegroupJob j = { g_count, hw, (size_t) c, images, matrix, to_images };
+#ifdef CP_CPU_HAVE_OPENBLAS_THREADS
+  int saved = openblas_get_num_threads ();
 
-  cp_cpu_parallel_for (be, (size_t) c, (size_t) g_count * c * hw >= 65536, regroup_channels, &j);
+  if (saved != 1)
+    openblas_set_num_threads (1);
+  return saved;
+#else
+  return 1;
+#endif
+}
+
+static void
+blas_threads_restore (int saved)
+{
+#ifdef CP_CPU_HAVE_OPENBLAS_THREADS
+  if (saved != 1)
+    openblas_set_num_threads (saved);
+#else
+  (void) saved;
+#endif
+}
+
+static CpStatus
+conv_run (CpBackend *be, ConvJob *j, ConvTaskFn task, size_t count, int filter)
+{
+  const CpConvDesc *d = j->d;
+  int n_threads = cp_cpu_pool_threads (((CpCpuContext *) be->ctx)->pool);
+  int saved;
+
+  conv_plan (d, &j->p, n_threads);
+  j->task = task;
+  j->count = count == 0 ? tile_count (d, &j->p) : count;
+  j->n_threads = n_threads;
+  atomic_init (&j->next, 0);
+  memset (j->touched, 0, sizeof j->touched);
+  /* col (K, tile) + tmp (c_out, tile) [+ private dw (c_out, K)], rounded
+   * to whole cache lines. */
+  j->per_thread = j->p.k * j->p.tile + (size_t) d->c_out * j->p.tile
+                  + (filter ? (size_t) d->c_out * j->p.k : 0);
+  j->per_thread = (j->per_thread + 15) / 16 * 16;
+  j->work = cp_cpu_workspace (be, j->per_thread * (size_t) n_threads);
+  if (j->work == NULL)
+    return CP_ERR_NOMEM;
+
+  if (n_threads < 2)
+    {
+      /* One thread: OpenBLAS may use its own threads inside sgemm. */
+      conv_worker (j, 0, 1);
+    }
+  else
+    {
+      saved = blas_threads_single ();
+      cp_cpu_parallel_for (be, (size_t) n_threads, 1, conv_worker, j);
+      blas_threads_restore (saved);
+    }
+  if (filter)
+    {
+      size_t nw = (size_t) d->c_out * j->p.k;
+
+      cp_cpu_parallel_for (be, nw, n_threads > 1 && nw >= CP_CPU_PARALLEL_MIN, reduce_filter, j);
+    }
+  return CP_OK;
 }
 
 CpStatus
 cp_cpu_conv2d_forward (CpBackend *be, const CpConvDesc *d, const float *x, const float *w,
                        float *y)
 {
-  CpConvPlan p;
-  float *col, *tmp;
-  size_t tiles;
+  ConvJob j = { 0 };
 
   if (cp_cpu_conv_desc_check (d) != CP_OK || x == NULL || w == NULL || y == NULL)
     return CP_ERR_INVALID;
-  conv_plan (d, &p);
-  col = cp_cpu_workspace (be, p.k * p.tile + (size_t) d->c_out * p.tile);
-  if (col == NULL)
-    return CP_ERR_NOMEM;
-  tmp = col + p.k * p.tile;
-  tiles = tile_count (d, &p);
-
-  for (size_t t = 0; t < tiles; t++)
-    {
-      size_t b = tile_first_image (&p, t);
-      TileJob j;
-
-      if (p.grouped)
-        {
-          unfold_tile (be, d, &p, x, t, col, &j);
-          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, d->c_out, (int) j.width,
-                       (int) p.k, 1.0f, w, (int) p.k, col, (int) j.width, 0.0f, tmp,
-                       (int) j.width);
-          regroup (be, j.g_count, d->c_out, p.hw, y + b * d->c_out * p.hw, tmp, 1);
-        }
-      else
-        {
-          const float *src;
-          size_t ld;
-
-          if (p.pointwise)
-            {
-              tile_bounds (d, &p, t, &j);
-              src = x + b * d->c_in * p.hw_in + j.p0;
-              ld = p.hw;
-            }
-          else
-            {
-              unfold_tile (be, d, &p, x, t, col, &j);
-              src = col;
-              ld = j.width;
-            }
-          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, d->c_out, (int) j.width,
-                       (int) p.k, 1.0f, w, (int) p.k, src, (int) ld, 0.0f,
-                       y + b * d->c_out * p.hw + j.p0, (int) p.hw);
-        }
-    }
-  return CP_OK;
+  j.d = d;
+  j.x = x;
+  j.w = w;
+  j.y = y;
+  return conv_run (be, &j, forward_task, 0, 0);
 }
 
 CpStatus
 cp_cpu_conv2d_backward_data (CpBackend *be, const CpConvDesc *d, const float *dy, const float *w,
                              float *dx)
 {
+  ConvJob j = { 0 };
   CpConvPlan p;
-  float *col, *tmp;
-  size_t tiles;
 
   if (cp_cpu_conv_desc_check (d) != CP_OK || dy == NULL || w == NULL || dx == NULL)
     return CP_ERR_INVALID;
-  conv_plan (d, &p);
-  col = cp_cpu_workspace (be, p.k * p.tile + (size_t) d->c_out * p.tile);
-  if (col == NULL)
-    return CP_ERR_NOMEM;
-  tmp = col + p.k * p.tile;
-  tiles = tile_count (d, &p);
-
-  /* col2im adds; input pixels no window touches (stride > kernel) must end
-   * up zero too. */
-  if (!p.pointwise)
-    memset (dx, 0, (size_t) d->n * d->c_in * p.hw_in * sizeof (float));
-
-  for (size_t t = 0; t < tiles; t++)
-    {
-      size_t b = tile_first_image (&p, t);
-      TileJob j;
-
-      tile_bounds (d, &p, t, &j);
-      if (p.grouped)
-        {
-          regroup (be, j.g_count, d->c_out, p.hw, (float *) (dy + b * d->c_out * p.hw), tmp, 0);
-          cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int) p.k, (int) j.width,
-                       d->c_out, 1.0f, w, (int) p.k, tmp, (int) j.width, 0.0f, col,
-                       (int) j.width);
-          if (p.pointwise)
-            regroup (be, j.g_count, d->c_in, p.hw, dx + b * d->c_in * p.hw_in, col, 1);
-          else
-            fold_tile (be, d, &p, col, t, dx);
-        }
-      else
-        {
-          const float *dyb = dy + b * d->c_out * p.hw + j.p0;
-
-          if (p.pointwise)
-            cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int) p.k, (int) j.width,
-                         d->c_out, 1.0f, w, (int) p.k, dyb, (int) p.hw, 0.0f,
-                         dx + b * d->c_in * p.hw_in + j.p0, (int) p.hw_in);
-          else
-            {
-              cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int) p.k, (int) j.width,
-                           d->c_out, 1.0f, w, (int) p.k, dyb, (int) p.hw, 0.0f, col,
-                           (int) j.width);
-              fold_tile (be, d, &p, col, t, dx);
-            }
-        }
-    }
-  return CP_OK;
+  j.d = d;
+  j.dy = dy;
+  j.w = w;
+  j.dx = dx;
+  /* Tasks: tiles when grouped, else whole images. */
+  conv_plan (d, &p, cp_cpu_pool_threads (((CpCpuContext *) be->ctx)->pool));
+  return conv_run (be, &j, backward_data_task, p.grouped ? tile_count (d, &p) : (size_t) d->n, 0);
 }
 
 CpStatus
 cp_cpu_conv2d_backward_filter (CpBackend *be, const CpConvDesc *d, const float *x,
                                const float *dy, float *dw)
 {
-  CpConvPlan p;
-  float *col, *tmp;
-  size_t tiles;
+  ConvJob j = { 0 };
 
   if (cp_cpu_conv_desc_check (d) != CP_OK || x == NULL || dy == NULL || dw == NULL)
     return CP_ERR_INVALID;
-  conv_plan (d, &p);
-  col = cp_cpu_workspace (be, p.k * p.tile + (size_t) d->c_out * p.tile);
-  if (col == NULL)
-    return CP_ERR_NOMEM;
-  tmp = col + p.k * p.tile;
-  tiles = tile_count (d, &p);
-
-  for (size_t t = 0; t < tiles; t++)
-    {
-      /* The first tile overwrites dw, the others accumulate into it. */
-      float beta = t == 0 ? 0.0f : 1.0f;
-      size_t b = tile_first_image (&p, t);
-      TileJob j;
-
-      if (p.grouped)
-        {
-          unfold_tile (be, d, &p, x, t, col, &j);
-          regroup (be, j.g_count, d->c_out, p.hw, (float *) (dy + b * d->c_out * p.hw), tmp, 0);
-          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, d->c_out, (int) p.k,
-                       (int) j.width, 1.0f, tmp, (int) j.width, col, (int) j.width, beta, dw,
-                       (int) p.k);
-        }
-      else
-        {
-          const float *src;
-          size_t ld;
-
-          if (p.pointwise)
-            {
-              tile_bounds (d, &p, t, &j);
-              src = x + b * d->c_in * p.hw_in + j.p0;
-              ld = p.hw;
-            }
-          else
-            {
-              unfold_tile (be, d, &p, x, t, col, &j);
-              src = col;
-              ld = j.width;
-            }
-          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, d->c_out, (int) p.k,
-                       (int) j.width, 1.0f, dy + b * d->c_out * p.hw + j.p0, (int) p.hw, src,
-                       (int) ld, beta, dw, (int) p.k);
-        }
-    }
-  return CP_OK;
+  j.d = d;
+  j.x = x;
+  j.dy = dy;
+  j.dw = dw;
+  return conv_run (be, &j, backward_filter_task, 0, 1);
 }

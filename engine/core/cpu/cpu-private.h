@@ -17,6 +17,9 @@ extern "C" {
  * is also what AVX-512 loads would want. */
 #define CP_CPU_ALIGNMENT 64
 
+/* Most threads a backend's pool starts. */
+#define CP_CPU_MAX_THREADS 64
+
 /* The backend's worker threads (cpu-threads.c). */
 typedef struct CpCpuPool CpCpuPool;
 
@@ -51,6 +54,8 @@ float   *cp_cpu_workspace (CpBackend *be, size_t floats);
 CpStatus cp_cpu_conv_desc_check (const CpConvDesc *d);
 
 /* Fast convolution: im2col / col2im over column tiles + cblas_sgemm. */
+/* Sets the floats of unfolded patches per tile and thread (benchmarks). */
+void     cp_cpu_conv_set_tile_floats   (size_t floats);
 CpStatus cp_cpu_conv2d_forward         (CpBackend *be, const CpConvDesc *d, const float *x,
                                         const float *w, float *y);
 CpStatus cp_cpu_conv2d_backward_data   (CpBackend *be, const CpConvDesc *d, const float *dy,

@@ -20,8 +20,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define CP_CPU_MAX_THREADS 64
-
 struct CpCpuPool
 {
   int              n_threads;    /* including the caller */

@@ -120,7 +120,9 @@ test_conv_edges (void)
 
 /* ResNet-18 layer types at a reduced size: the fast path has different
  * code for tiles within one image and for tiles grouping several images;
- * the 3x3 convolutions on 8x8 and 4x4 maps take the grouped one. */
+ * the 3x3 convolutions on 8x8 and 4x4 maps take the grouped one.  The
+ * test runs with whatever thread count the machine gives (CP_NUM_THREADS
+ * overrides it; 1, 2, 3 and 5 have been run). */
 static void
 test_conv_resnet_shapes (void)
 {
@@ -130,6 +132,11 @@ test_conv_resnet_shapes (void)
   check_shape (3, 16, 16, 16, 32, 1, 2, 0);    /* downsample */
   check_shape (5, 32, 8, 8, 32, 3, 1, 1);
   check_shape (5, 64, 4, 4, 64, 3, 1, 1);
+  /* Batches large enough for tiles of several images each (and so for
+   * threads that each sum part of the filter gradient). */
+  check_shape (12, 32, 4, 4, 16, 3, 1, 1);
+  check_shape (13, 8, 4, 5, 8, 1, 1, 0);
+  check_shape (17, 16, 6, 6, 8, 1, 2, 0);
 }
 
 /* A wide layer whose image is split into several tiles (the tile holds
