@@ -2,6 +2,7 @@
 #include "cutpaste.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,43 +102,73 @@ copy_rect (const uint8_t *image, int size, int x, int y, int w, int h,
             image + ((size_t) (y + r) * size + x) * 3, (size_t) w * 3);
 }
 
-/* Image.rotate (angle, expand=True) of a w x h patch as Pillow computes it:
- * an affine map from canvas coordinates back to patch coordinates, the
- * canvas sized by the ceil/floor of the mapped corners. */
+/* Image.rotate (angle, expand=True) of a w x h patch as Pillow computes it,
+ * so that scars match the reference pixel for pixel: an affine map from
+ * canvas pixel centres back to patch coordinates, built in double precision
+ * with Python's rounding of the matrix to 15 decimals, the canvas sized by
+ * the ceil/floor of the mapped corners, then evaluated (as Pillow's
+ * nearest-neighbour affine_fixed does) in 16.16 fixed point. */
 typedef struct
 {
-  double a, b, c, d, e, f;   /* patch x = a X + b Y + c, y = d X + e Y + f */
-  int    w, h;               /* the patch */
-  int    cw, ch;             /* the expanded canvas */
+  int64_t ax, bx, cx;   /* patch x = (ax X + bx Y + cx) >> 16 */
+  int64_t ay, by, cy;   /* patch y = (ay X + by Y + cy) >> 16 */
+  int     w, h;         /* the patch */
+  int     cw, ch;       /* the expanded canvas */
 } RotateMap;
+
+/* Python's round (x, 15): the exact binary value rounded to 15 decimals,
+ * read back to the nearest double.  printf and strtod are exact in glibc
+ * and share the locale's decimal point. */
+static double
+round15 (double x)
+{
+  char text[64];
+
+  snprintf (text, sizeof text, "%.15f", x);
+  return strtod (text, NULL);
+}
+
+/* Pillow's FIX (): floor (v * 65536 + 0.5). */
+static int64_t
+to_fixed (double v)
+{
+  return (int64_t) floor (v * 65536.0 + 0.5);
+}
+
+/* Floor of a 16.16 value, without relying on >> of a negative number. */
+static int64_t
+fixed_floor (int64_t v)
+{
+  return v >= 0 ? v >> 16 : -((-v + 65535) >> 16);
+}
 
 static void
 rotate_map_init (RotateMap *m, int w, int h, double angle)
 {
-  /* Pillow first reduces the angle to [0, 360) and negates it, because the
-   * matrix maps output pixels back to input pixels. */
+  /* Python: angle % 360 (non-negative), then -math.radians (angle), which
+   * multiplies by the rounded pi / 180. */
   double deg = fmod (angle, 360.0);
-  double rad, cs, sn, cx = w / 2.0, cy = h / 2.0;
+  double rad, a, b, c, d, e, f, cx = w / 2.0, cy = h / 2.0;
   double xs[4] = { 0.0, w, w, 0.0 }, ys[4] = { 0.0, 0.0, h, h };
   double min_x = INFINITY, max_x = -INFINITY, min_y = INFINITY, max_y = -INFINITY;
-  double tx, ty, c, f;
+  double tx, ty, c2, f2;
 
   if (deg < 0.0)
     deg += 360.0;
-  rad = -deg * M_PI / 180.0;
-  cs = cos (rad);
-  sn = sin (rad);
-  m->a = cs;
-  m->b = sn;
-  m->d = -sn;
-  m->e = cs;
-  /* Rotation about the patch centre. */
-  m->c = m->a * -cx + m->b * -cy + cx;
-  m->f = m->d * -cx + m->e * -cy + cy;
+  rad = -(deg * (M_PI / 180.0));
+  a = round15 (cos (rad));
+  b = round15 (sin (rad));
+  d = round15 (-sin (rad));
+  e = round15 (cos (rad));
+  /* Rotation about the patch centre (same operation order as Pillow). */
+  c = a * -cx + b * -cy + 0.0;
+  f = d * -cx + e * -cy + 0.0;
+  c += cx;
+  f += cy;
   for (int i = 0; i < 4; i++)
     {
-      double x = m->a * xs[i] + m->b * ys[i] + m->c;
-      double y = m->d * xs[i] + m->e * ys[i] + m->f;
+      double x = a * xs[i] + b * ys[i] + c;
+      double y = d * xs[i] + e * ys[i] + f;
 
       min_x = fmin (min_x, x);
       max_x = fmax (max_x, x);
@@ -151,26 +182,73 @@ rotate_map_init (RotateMap *m, int w, int h, double angle)
   /* Centre the patch in the larger canvas. */
   tx = -(m->cw - w) / 2.0;
   ty = -(m->ch - h) / 2.0;
-  c = m->a * tx + m->b * ty + m->c;
-  f = m->d * tx + m->e * ty + m->f;
-  m->c = c;
-  m->f = f;
+  c2 = a * tx + b * ty + c;
+  f2 = d * tx + e * ty + f;
+  m->ax = to_fixed (a);
+  m->bx = to_fixed (b);
+  m->ay = to_fixed (d);
+  m->by = to_fixed (e);
+  /* The offsets include the half pixel to the first pixel centre. */
+  m->cx = to_fixed (c2 + a * 0.5 + b * 0.5);
+  m->cy = to_fixed (f2 + d * 0.5 + e * 0.5);
 }
 
 /* Nearest neighbour: the canvas pixel's centre mapped back, floored.
  * Returns 0 where the canvas pixel lies outside the rotated patch. */
 static inline int
-rotate_map_sample (const RotateMap *m, int cx, int cy, int *px, int *py)
+rotate_map_sample (const RotateMap *m, int X, int Y, int *px, int *py)
 {
-  double X = cx + 0.5, Y = cy + 0.5;
-  double x = m->a * X + m->b * Y + m->c;
-  double y = m->d * X + m->e * Y + m->f;
+  int64_t x = fixed_floor (m->ax * X + m->bx * Y + m->cx);
+  int64_t y = fixed_floor (m->ay * X + m->by * Y + m->cy);
 
-  if (x < 0.0 || y < 0.0)
+  if (x < 0 || y < 0 || x >= m->w || y >= m->h)
     return 0;
   *px = (int) x;
   *py = (int) y;
-  return *px < m->w && *py < m->h;
+  return 1;
+}
+
+void
+cp_augment_rotated_size (int     w,
+                         int     h,
+                         double  angle,
+                         int    *canvas_w,
+                         int    *canvas_h)
+{
+  RotateMap map;
+
+  rotate_map_init (&map, w, h, angle);
+  *canvas_w = map.cw;
+  *canvas_h = map.ch;
+}
+
+void
+cp_augment_rotate_patch (const uint8_t *patch,
+                         int            w,
+                         int            h,
+                         double         angle,
+                         uint8_t       *canvas,
+                         uint8_t       *coverage)
+{
+  RotateMap map;
+
+  rotate_map_init (&map, w, h, angle);
+  for (int cy = 0; cy < map.ch; cy++)
+    for (int cx = 0; cx < map.cw; cx++)
+      {
+        size_t o = (size_t) cy * map.cw + cx;
+        int px, py, in = rotate_map_sample (&map, cx, cy, &px, &py);
+
+        if (coverage != NULL)
+          coverage[o] = in ? 255 : 0;
+        if (canvas != NULL)
+          {
+            if (in)
+              memcpy (canvas + 3 * o, patch + ((size_t) py * w + px) * 3, 3);
+            else
+              memset (canvas + 3 * o, 0, 3);
+          }
+      }
 }
 
 static void

@@ -15,11 +15,13 @@
  *  - scar w = round (U (2, 16)), h = round (U (10, 25)), which is what
  *    Pillow's crop does with the reference's float box (so 2, 16, 10 and 25
  *    come half as often as the sizes between), clamped to [1, size];
- *  - the scar is rotated as Image.rotate (angle, expand=True) with nearest
- *    neighbour does it (counter-clockwise for a positive angle, canvas
- *    ceil/floor of the rotated corners, pixel centres mapped back and
- *    floored), and its destination is drawn so that the whole rotated canvas
- *    lies inside the image (the reference swaps width and height there).
+ *  - the scar is rotated exactly as Pillow's Image.rotate (angle,
+ *    expand=True) with nearest neighbour does it (counter-clockwise for a
+ *    positive angle, canvas from the ceil/floor of the rotated corners,
+ *    pixel centres mapped back in 16.16 fixed point and floored; checked
+ *    pixel for pixel against Pillow), and its destination is drawn so that
+ *    the whole rotated canvas lies inside the image (the reference swaps
+ *    width and height there).
  *    Only when the canvas is larger than the image (size < ~31 with the
  *    default scar sizes) does the scar overhang the border and get clipped.
  */
@@ -129,6 +131,25 @@ CpStatus cp_augment_random_crop (CpRng        *rng,
                                  int          *x,
                                  int          *y,
                                  CpError      *error);
+
+/* The canvas of Image.rotate (@angle, expand=True) for a @w x @h patch. */
+void     cp_augment_rotated_size (int          w,
+                                  int          h,
+                                  double       angle,
+                                  int         *canvas_w,
+                                  int         *canvas_h);
+
+/* Rotates a packed @w x @h RGB @patch by @angle degrees counter-clockwise
+ * into @canvas (canvas_w x canvas_h x 3, see cp_augment_rotated_size; 0
+ * where uncovered) and @coverage (canvas_w x canvas_h, 255 where covered,
+ * else 0), as Pillow's nearest-neighbour rotate with expand=True.  Either
+ * output may be NULL. */
+void     cp_augment_rotate_patch (const uint8_t *patch,
+                                  int          w,
+                                  int          h,
+                                  double       angle,
+                                  uint8_t     *canvas,
+                                  uint8_t     *coverage);
 
 /* Writes into @mask (size x size) 255 where the view described by @info
  * took pasted pixels and 0 elsewhere: the destination rectangle for
