@@ -133,6 +133,67 @@ image_from_pixbuf (GdkPixbuf *pixbuf)
   return image;
 }
 
+/* Whether a PNG stream holds its chunks through IEND.  GdkPixbuf's
+ * incremental PNG loader returns the rows it got from a cut-off file
+ * without complaint; a walk over the chunk lengths finds the cut. */
+static gboolean
+png_is_complete (const guint8 *data,
+                 gsize         length)
+{
+  gsize pos = 8;
+
+  while (pos + 12 <= length)
+    {
+      guint32 n = ((guint32) data[pos] << 24) | ((guint32) data[pos + 1] << 16)
+                  | ((guint32) data[pos + 2] << 8) | data[pos + 3];
+
+      if (memcmp (data + pos + 4, "IEND", 4) == 0)
+        return TRUE;
+      if (n > length - pos - 12)
+        return FALSE;
+      pos += 12 + (gsize) n;
+    }
+  return FALSE;
+}
+
+/* Whether a JPEG stream reaches its end-of-image marker after the first
+ * start-of-scan.  libjpeg pads a cut-off scan with grey and only warns, so
+ * a truncated file would otherwise decode "successfully".  Inside the
+ * entropy-coded data a 0xFF byte is always followed by 0x00 or a restart
+ * marker, so FF D9 there can only be the real end. */
+static gboolean
+jpeg_is_complete (const guint8 *data,
+                  gsize         length)
+{
+  gsize pos = 2;
+
+  while (pos + 4 <= length)
+    {
+      guint8 marker;
+
+      if (data[pos] != 0xff)
+        return FALSE;
+      marker = data[pos + 1];
+      if (marker == 0xff)
+        {
+          pos++;  /* fill byte */
+          continue;
+        }
+      if (marker == 0xda)
+        {
+          for (gsize i = pos + 2; i + 1 < length; i++)
+            if (data[i] == 0xff && data[i + 1] == 0xd9)
+              return TRUE;
+          return FALSE;
+        }
+      if (marker == 0x01 || (marker >= 0xd0 && marker <= 0xd7))
+        pos += 2;
+      else
+        pos += 2 + (((gsize) data[pos + 2] << 8) | data[pos + 3]);
+    }
+  return FALSE;
+}
+
 gboolean
 cp_image_load (const char *path,
                CpImage   **out,
@@ -196,8 +257,19 @@ cp_image_load (const char *path,
       return FALSE;
     }
 
-  /* A loader fed the whole file reports truncation when it is closed,
-   * where gdk_pixbuf_new_from_file() would accept some short files. */
+  if ((strcmp (gdk_pixbuf_format_get_name (format), "png") == 0
+       && !png_is_complete ((const guint8 *) contents, length))
+      || (strcmp (gdk_pixbuf_format_get_name (format), "jpeg") == 0
+          && !jpeg_is_complete ((const guint8 *) contents, length)))
+    {
+      g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_CORRUPT,
+                   "%s: truncated or corrupt image: the %s data ends before its end marker",
+                   path, gdk_pixbuf_format_get_name (format));
+      return FALSE;
+    }
+
+  /* Our own loader rather than gdk_pixbuf_new_from_file(), to be able to
+   * refuse a size announced by the decoder before it allocates. */
   loader = gdk_pixbuf_loader_new_with_type (gdk_pixbuf_format_get_name (format), &local_error);
   if (loader == NULL)
     {

@@ -1,0 +1,645 @@
+/* test-image.c: decoding (formats, grey, alpha, 16-bit, bad files), the
+ * PIL-compatible resizes, normalisation and masks. */
+#include <math.h>
+#include <string.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <gdk-pixbuf/gdk-pixbuf.h>
+
+#include "data/image.h"
+#include "data/png-write.h"
+
+static char *tmp_dir;
+
+static char *
+tmp_path (const char *name)
+{
+  return g_build_filename (tmp_dir, name, NULL);
+}
+
+/* ---- an independent PNG writer: stored (uncompressed) deflate blocks, so
+ * it shares no code with png-write.c and can emit 16-bit samples. ------- */
+
+static guint32
+crc32_bytes (guint32 crc, const guint8 *p, gsize n)
+{
+  crc = ~crc;
+  for (gsize i = 0; i < n; i++)
+    {
+      crc ^= p[i];
+      for (int k = 0; k < 8; k++)
+        crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+    }
+  return ~crc;
+}
+
+static void
+be32 (GByteArray *a, guint32 v)
+{
+  guint8 b[4] = { v >> 24, v >> 16, v >> 8, v };
+  g_byte_array_append (a, b, 4);
+}
+
+static void
+chunk (GByteArray *out, const char *type, const guint8 *data, gsize n)
+{
+  g_autoptr (GByteArray) body = g_byte_array_new ();
+
+  g_byte_array_append (body, (const guint8 *) type, 4);
+  if (n)
+    g_byte_array_append (body, data, (guint) n);
+  be32 (out, (guint32) n);
+  g_byte_array_append (out, body->data, body->len);
+  be32 (out, crc32_bytes (0, body->data, body->len));
+}
+
+/* @samples: width * height * channels values, each < 2^depth. */
+static GBytes *
+png_stored (int width, int height, int depth, int colour_type, const guint16 *samples)
+{
+  int channels = colour_type == 0 ? 1 : colour_type == 2 ? 3 : colour_type == 4 ? 2 : 4;
+  int bps = depth / 8;
+  g_autoptr (GByteArray) raw = g_byte_array_new ();
+  g_autoptr (GByteArray) z = g_byte_array_new ();
+  GByteArray *out = g_byte_array_new ();
+  guint32 s1 = 1, s2 = 0;
+  guint8 ihdr[13] = { 0 };
+
+  for (int y = 0; y < height; y++)
+    {
+      guint8 zero = 0;
+      g_byte_array_append (raw, &zero, 1);
+      for (int i = 0; i < width * channels; i++)
+        {
+          guint16 v = samples[(gsize) y * width * channels + i];
+          guint8 b[2] = { v >> 8, v & 255 };
+          g_byte_array_append (raw, bps == 2 ? b : b + 1, bps);
+        }
+    }
+  for (guint i = 0; i < raw->len; i++)
+    {
+      s1 = (s1 + raw->data[i]) % 65521;
+      s2 = (s2 + s1) % 65521;
+    }
+  {
+    guint8 hdr[2] = { 0x78, 0x01 };
+    g_byte_array_append (z, hdr, 2);
+  }
+  for (guint pos = 0; pos < raw->len || pos == 0;)
+    {
+      guint n = MIN (65535u, raw->len - pos);
+      guint8 h[5] = { pos + n >= raw->len, n & 255, n >> 8, ~n & 255, (~n >> 8) & 255 };
+      g_byte_array_append (z, h, 5);
+      g_byte_array_append (z, raw->data + pos, n);
+      pos += n;
+      if (pos >= raw->len)
+        break;
+    }
+  be32 (z, (s2 << 16) | s1);
+
+  g_byte_array_append (out, (const guint8 *) "\x89PNG\r\n\x1a\n", 8);
+  ihdr[0] = width >> 24; ihdr[1] = width >> 16; ihdr[2] = width >> 8; ihdr[3] = width;
+  ihdr[4] = height >> 24; ihdr[5] = height >> 16; ihdr[6] = height >> 8; ihdr[7] = height;
+  ihdr[8] = depth;
+  ihdr[9] = colour_type;
+  chunk (out, "IHDR", ihdr, 13);
+  chunk (out, "IDAT", z->data, z->len);
+  chunk (out, "IEND", NULL, 0);
+  return g_byte_array_free_to_bytes (out);
+}
+
+static char *
+write_bytes (const char *name, GBytes *bytes)
+{
+  char *path = tmp_path (name);
+  gsize n;
+  const char *data = g_bytes_get_data (bytes, &n);
+
+  g_assert_true (g_file_set_contents (path, data, (gssize) n, NULL));
+  return path;
+}
+
+static gboolean pattern_smooth;
+
+/* Sharp per-channel detail for lossless formats; a smooth ramp for JPEG,
+ * whose chroma subsampling would otherwise dominate the comparison. */
+static guint8
+pattern (int x, int y, int c)
+{
+  if (pattern_smooth)
+    return (guint8) (x * 2 + y * 2 + c * 40);
+  return (guint8) ((x * 37 + y * 11 + c * 85 + ((x ^ y) & 7) * 13) & 255);
+}
+
+static GdkPixbuf *
+pattern_pixbuf (int width, int height)
+{
+  GdkPixbuf *pb = gdk_pixbuf_new (GDK_COLORSPACE_RGB, FALSE, 8, width, height);
+  guint8 *p = gdk_pixbuf_get_pixels (pb);
+  int stride = gdk_pixbuf_get_rowstride (pb);
+
+  for (int y = 0; y < height; y++)
+    for (int x = 0; x < width; x++)
+      for (int c = 0; c < 3; c++)
+        p[y * stride + x * 3 + c] = pattern (x, y, c);
+  return pb;
+}
+
+/* ---- formats ---------------------------------------------------------- */
+
+static void
+check_pattern (const CpImage *img, int width, int height, int tolerance, double mean_tolerance)
+{
+  double sum = 0.0;
+  int worst = 0;
+
+  g_assert_nonnull (img);
+  g_assert_cmpint (img->width, ==, width);
+  g_assert_cmpint (img->height, ==, height);
+  for (int y = 0; y < height; y++)
+    for (int x = 0; x < width; x++)
+      for (int c = 0; c < 3; c++)
+        {
+          int d = abs ((int) img->pixels[y * img->stride + x * 3 + c] - pattern (x, y, c));
+          worst = MAX (worst, d);
+          sum += d;
+        }
+  g_assert_cmpint (worst, <=, tolerance);
+  g_assert_cmpfloat (sum / (width * height * 3), <=, mean_tolerance);
+}
+
+static void
+test_formats (void)
+{
+  const struct { const char *type, *name; int tol; double mean_tol; } cases[] = {
+    { "png", "pattern.png", 0, 0.0 },
+    { "bmp", "pattern.bmp", 0, 0.0 },
+    { "tiff", "pattern.tif", 0, 0.0 },
+    /* JPEG is lossy even at quality 100. */
+    { "jpeg", "pattern.jpg", 6, 1.5 },
+  };
+
+  for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *path = tmp_path (cases[i].name);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (CpImage) img = NULL;
+      g_autoptr (GdkPixbuf) pb = NULL;
+      gboolean saved;
+
+      pattern_smooth = strcmp (cases[i].type, "jpeg") == 0;
+      pb = pattern_pixbuf (45, 31);
+
+      if (strcmp (cases[i].type, "jpeg") == 0)
+        saved = gdk_pixbuf_save (pb, path, "jpeg", &error, "quality", "100", NULL);
+      else
+        saved = gdk_pixbuf_save (pb, path, cases[i].type, &error, NULL);
+      g_assert_no_error (error);
+      g_assert_true (saved);
+      g_assert_true (cp_image_load (path, &img, &error));
+      g_assert_no_error (error);
+      g_test_message ("%s loaded", cases[i].type);
+      check_pattern (img, 45, 31, cases[i].tol, cases[i].mean_tol);
+    }
+  pattern_smooth = FALSE;
+}
+
+static void
+test_grey_and_alpha (void)
+{
+  int w = 13, h = 9;
+  g_autofree guint16 *grey = g_new (guint16, w * h);
+  g_autofree guint16 *rgba = g_new (guint16, w * h * 4);
+  g_autoptr (GBytes) grey_png = NULL;
+  g_autoptr (GBytes) rgba_png = NULL;
+  g_autofree char *grey_path = NULL;
+  g_autofree char *rgba_path = NULL;
+  g_autoptr (CpImage) a = NULL;
+  g_autoptr (CpImage) b = NULL;
+  g_autoptr (GError) error = NULL;
+
+  for (int i = 0; i < w * h; i++)
+    {
+      grey[i] = (guint16) ((i * 29) & 255);
+      for (int c = 0; c < 3; c++)
+        rgba[i * 4 + c] = (guint16) ((i * 7 + c * 50) & 255);
+      /* Transparent, half and opaque pixels: none may change colour. */
+      rgba[i * 4 + 3] = (guint16) (i % 3 == 0 ? 0 : i % 3 == 1 ? 128 : 255);
+    }
+  grey_png = png_stored (w, h, 8, 0, grey);
+  rgba_png = png_stored (w, h, 8, 6, rgba);
+  grey_path = write_bytes ("grey.png", grey_png);
+  rgba_path = write_bytes ("rgba.png", rgba_png);
+
+  g_assert_true (cp_image_load (grey_path, &a, &error));
+  g_assert_no_error (error);
+  for (int i = 0; i < w * h; i++)
+    for (int c = 0; c < 3; c++)
+      g_assert_cmpuint (a->pixels[(i / w) * a->stride + (i % w) * 3 + c], ==, grey[i]);
+
+  g_assert_true (cp_image_load (rgba_path, &b, &error));
+  g_assert_no_error (error);
+  for (int i = 0; i < w * h; i++)
+    for (int c = 0; c < 3; c++)
+      g_assert_cmpuint (b->pixels[(i / w) * b->stride + (i % w) * 3 + c], ==, rgba[i * 4 + c]);
+}
+
+/* 16-bit files arrive as 8-bit: the high byte (libpng's strip-16) or the
+ * rounded value; either is within one level of v / 257. */
+static void
+check_16bit (const CpImage *img, int w, int h, int channels, const guint16 *samples)
+{
+  g_assert_cmpint (img->width, ==, w);
+  g_assert_cmpint (img->height, ==, h);
+  for (int i = 0; i < w * h; i++)
+    for (int c = 0; c < 3; c++)
+      {
+        double expect = samples[i * channels + (channels == 1 ? 0 : c)] / 257.0;
+        double got = img->pixels[(i / w) * img->stride + (i % w) * 3 + c];
+        g_assert_cmpfloat (fabs (got - expect), <=, 1.0);
+      }
+}
+
+static void
+test_16bit (void)
+{
+  int w = 11, h = 7;
+  g_autofree guint16 *rgb = g_new (guint16, w * h * 3);
+  g_autofree guint16 *grey = g_new (guint16, w * h);
+  g_autoptr (GBytes) rgb_png = NULL;
+  g_autoptr (GBytes) grey_png = NULL;
+  g_autofree char *rgb_path = NULL;
+  g_autofree char *grey_path = NULL;
+  g_autofree char *tif_path = NULL;
+  g_autoptr (CpImage) a = NULL;
+  g_autoptr (CpImage) b = NULL;
+  g_autoptr (CpImage) t = NULL;
+  g_autoptr (GError) error = NULL;
+  guint16 tif_samples[8 * 6 * 3];
+
+  for (int i = 0; i < w * h; i++)
+    {
+      grey[i] = (guint16) ((i * 4099u) & 0xffff);
+      for (int c = 0; c < 3; c++)
+        rgb[i * 3 + c] = (guint16) ((i * 977u + c * 21011u) & 0xffff);
+    }
+  rgb_png = png_stored (w, h, 16, 2, rgb);
+  grey_png = png_stored (w, h, 16, 0, grey);
+  rgb_path = write_bytes ("rgb16.png", rgb_png);
+  grey_path = write_bytes ("grey16.png", grey_png);
+
+  g_assert_true (cp_image_load (rgb_path, &a, &error));
+  g_assert_no_error (error);
+  check_16bit (a, w, h, 3, rgb);
+  g_assert_true (cp_image_load (grey_path, &b, &error));
+  g_assert_no_error (error);
+  check_16bit (b, w, h, 1, grey);
+
+  /* A 16-bit TIFF written by ImageMagick (make-fixtures.py). */
+  for (int y = 0; y < 6; y++)
+    for (int x = 0; x < 8; x++)
+      for (int c = 0; c < 3; c++)
+        tif_samples[(y * 8 + x) * 3 + c] = (guint16) ((x * 7919 + y * 104729 + c * 31337) % 65536);
+  tif_path = g_build_filename (g_getenv ("CP_SOURCE_ROOT") ? g_getenv ("CP_SOURCE_ROOT") : "..",
+                               "tests", "data", "fixtures", "rgb16.tif", NULL);
+  g_assert_true (cp_image_load (tif_path, &t, &error));
+  g_assert_no_error (error);
+  check_16bit (t, 8, 6, 3, tif_samples);
+}
+
+/* ---- bad files ---------------------------------------------------------- */
+
+static void
+expect_failure (const char *path, CpDataError code, const char *needle)
+{
+  g_autoptr (GError) error = NULL;
+  CpImage *img = NULL;
+
+  g_assert_false (cp_image_load (path, &img, &error));
+  g_assert_null (img);
+  g_assert_error (error, CP_DATA_ERROR, (gint) code);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, path));
+  if (needle != NULL)
+    g_assert_nonnull (strstr (error->message, needle));
+}
+
+static char *
+write_file (const char *name, const void *data, gsize n)
+{
+  char *path = tmp_path (name);
+
+  g_assert_true (g_file_set_contents (path, data, (gssize) n, NULL));
+  return path;
+}
+
+static void
+test_bad_files (void)
+{
+  g_autoptr (GdkPixbuf) pb = pattern_pixbuf (120, 90);
+  g_autofree char *missing = tmp_path ("no-such-file.png");
+  g_autofree char *text = write_file ("text.png", "hello, not an image\n", 20);
+  g_autofree char *empty = write_file ("empty.png", "", 0);
+  g_autofree char *png_data = NULL;
+  g_autofree char *jpg_data = NULL;
+  gsize png_len = 0, jpg_len = 0;
+  g_autofree char *trunc_png = NULL;
+  g_autofree char *trunc_jpg = NULL;
+  g_autofree char *bad_crc = NULL;
+
+  expect_failure (missing, CP_DATA_ERROR_IO, NULL);
+  expect_failure (tmp_dir, CP_DATA_ERROR_IO, "folder");
+  expect_failure (text, CP_DATA_ERROR_NOT_IMAGE, "not an image");
+  expect_failure (empty, CP_DATA_ERROR_CORRUPT, "empty");
+
+  g_assert_true (gdk_pixbuf_save_to_buffer (pb, &png_data, &png_len, "png", NULL, NULL));
+  g_assert_true (gdk_pixbuf_save_to_buffer (pb, &jpg_data, &jpg_len, "jpeg", NULL, NULL));
+  trunc_png = write_file ("truncated.png", png_data, png_len / 2);
+  trunc_jpg = write_file ("truncated.jpg", jpg_data, jpg_len / 2);
+  expect_failure (trunc_png, CP_DATA_ERROR_CORRUPT, NULL);
+  expect_failure (trunc_jpg, CP_DATA_ERROR_CORRUPT, NULL);
+
+  /* Flip bytes in the middle of the image data: the chunk CRC fails. */
+  for (gsize i = png_len / 2; i < png_len / 2 + 16; i++)
+    png_data[i] ^= 0x5a;
+  bad_crc = write_file ("corrupt.png", png_data, png_len);
+  expect_failure (bad_crc, CP_DATA_ERROR_CORRUPT, NULL);
+}
+
+/* A PNG whose header claims @w x @h but holds almost no data: it must be
+ * refused from the header, before any pixel memory is allocated. */
+static void
+test_huge_header (void)
+{
+  const struct { guint32 w, h; } cases[] = { { 100000, 100000 }, { 20000, 10 }, { 12000, 12000 } };
+
+  for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GByteArray) png = g_byte_array_new ();
+      guint8 ihdr[13] = { 0 };
+      guint8 idat[] = { 0x78, 0x01, 0x01, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01 };
+      g_autofree char *name = g_strdup_printf ("huge-%u.png", cases[i].w);
+      g_autofree char *path = NULL;
+      g_autofree char *dims = g_strdup_printf ("%u x %u", cases[i].w, cases[i].h);
+
+      g_byte_array_append (png, (const guint8 *) "\x89PNG\r\n\x1a\n", 8);
+      ihdr[0] = cases[i].w >> 24; ihdr[1] = cases[i].w >> 16; ihdr[2] = cases[i].w >> 8; ihdr[3] = cases[i].w;
+      ihdr[4] = cases[i].h >> 24; ihdr[5] = cases[i].h >> 16; ihdr[6] = cases[i].h >> 8; ihdr[7] = cases[i].h;
+      ihdr[8] = 8;
+      ihdr[9] = 2;
+      chunk (png, "IHDR", ihdr, 13);
+      chunk (png, "IDAT", idat, sizeof idat);
+      chunk (png, "IEND", NULL, 0);
+      path = write_file (name, png->data, png->len);
+      expect_failure (path, CP_DATA_ERROR_TOO_LARGE, dims);
+    }
+}
+
+/* ---- resizing against PIL ------------------------------------------------ */
+
+static const struct { int sw, sh, dw, dh; } resize_cases[] = {
+  { 97, 61, 32, 32 },
+  { 97, 61, 130, 90 },
+  { 97, 61, 40, 61 },
+  { 97, 61, 97, 23 },
+  { 150, 150, 128, 128 },
+  { 61, 97, 7, 5 },
+  { 64, 48, 64, 48 },
+};
+
+/* Same formula as make-fixtures.py. */
+static guint8
+source_pixel (int x, int y, int c)
+{
+  guint32 h = (guint32) ((guint64) x * 2654435761u) ^ (guint32) (y * 40503) ^ (guint32) (c * 97);
+
+  h = (h >> 13) ^ h;
+  if (((x / 5) + (y / 7)) % 3 == 0)
+    return (h >> 3) & 255;
+  return (guint8) ((x * 3 + y * 2 + c * 60 + (((x / 9 + y / 9) % 2) ? 255 : 0)) & 255);
+}
+
+static void
+compare_with_pil (gboolean bicubic)
+{
+  g_autofree char *fixture = NULL;
+  g_autofree char *expected = NULL;
+  g_autoptr (GError) error = NULL;
+  gsize len = 0, offset = 0;
+  const char *root = g_getenv ("CP_SOURCE_ROOT");
+
+  fixture = g_build_filename (root ? root : "..", "tests", "data", "fixtures", "resize-pil.bin", NULL);
+  g_assert_true (g_file_get_contents (fixture, &expected, &len, &error));
+  g_assert_no_error (error);
+
+  for (size_t i = 0; i < G_N_ELEMENTS (resize_cases); i++)
+    {
+      int sw = resize_cases[i].sw, sh = resize_cases[i].sh;
+      int dw = resize_cases[i].dw, dh = resize_cases[i].dh;
+      gsize n = (gsize) dw * dh * 3;
+      g_autofree guint8 *src = g_new (guint8, (gsize) sh * (sw * 3 + 1));
+      g_autofree guint8 *dst = g_new (guint8, n);
+      const guint8 *want;
+      int mismatches = 0, worst = 0;
+
+      /* A stride wider than the row, to prove strides are honoured. */
+      for (int y = 0; y < sh; y++)
+        for (int x = 0; x < sw; x++)
+          for (int c = 0; c < 3; c++)
+            src[(gsize) y * (sw * 3 + 1) + x * 3 + c] = source_pixel (x, y, c);
+      g_assert_cmpuint (offset + 2 * n, <=, len);
+      want = (const guint8 *) expected + offset + (bicubic ? 0 : n);
+      if (bicubic)
+        cp_resize_bicubic_u8 (src, sw, sh, sw * 3 + 1, 3, dst, dw, dh, dw * 3);
+      else
+        cp_resize_nearest_u8 (src, sw, sh, sw * 3 + 1, 3, dst, dw, dh, dw * 3);
+      for (gsize j = 0; j < n; j++)
+        if (dst[j] != want[j])
+          {
+            mismatches++;
+            worst = MAX (worst, abs ((int) dst[j] - (int) want[j]));
+          }
+      g_test_message ("%s %dx%d -> %dx%d: %d of %zu samples differ from PIL (worst %d)",
+                      bicubic ? "bicubic" : "nearest", sw, sh, dw, dh, mismatches, n, worst);
+      g_assert_cmpint (mismatches, ==, 0);
+      offset += 2 * n;
+    }
+  g_assert_cmpuint (offset, ==, len);
+}
+
+static void
+test_resize_bicubic_pil (void)
+{
+  compare_with_pil (TRUE);
+}
+
+static void
+test_resize_nearest_pil (void)
+{
+  compare_with_pil (FALSE);
+}
+
+/* One channel works as each of three channels does. */
+static void
+test_resize_channels (void)
+{
+  int sw = 50, sh = 40, dw = 23, dh = 71;
+  g_autofree guint8 *rgb = g_new (guint8, sw * sh * 3);
+  g_autofree guint8 *grey = g_new (guint8, sw * sh);
+  g_autofree guint8 *out_rgb = g_new (guint8, dw * dh * 3);
+  g_autofree guint8 *out_grey = g_new (guint8, dw * dh);
+
+  for (int i = 0; i < sw * sh; i++)
+    for (int c = 0; c < 3; c++)
+      rgb[i * 3 + c] = source_pixel (i % sw, i / sw, c);
+  for (int c = 0; c < 3; c++)
+    {
+      for (int i = 0; i < sw * sh; i++)
+        grey[i] = rgb[i * 3 + c];
+      cp_resize_bicubic_u8 (rgb, sw, sh, sw * 3, 3, out_rgb, dw, dh, dw * 3);
+      cp_resize_bicubic_u8 (grey, sw, sh, sw, 1, out_grey, dw, dh, dw);
+      for (int i = 0; i < dw * dh; i++)
+        g_assert_cmpuint (out_grey[i], ==, out_rgb[i * 3 + c]);
+    }
+}
+
+static void
+test_load_resized (void)
+{
+  g_autoptr (GdkPixbuf) pb = pattern_pixbuf (300, 200);
+  g_autofree char *path = tmp_path ("big.png");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CpImage) full = NULL;
+  g_autoptr (CpImage) resized = NULL;
+  g_autoptr (CpImage) expect = NULL;
+
+  g_assert_true (gdk_pixbuf_save (pb, path, "png", NULL, NULL));
+  g_assert_true (cp_image_load (path, &full, &error));
+  g_assert_true (cp_image_load_resized (path, 64, &resized, &error));
+  g_assert_no_error (error);
+  expect = cp_image_resize_bicubic (full, 64, 64);
+  g_assert_cmpint (resized->width, ==, 64);
+  g_assert_cmpint (resized->height, ==, 64);
+  g_assert_cmpmem (resized->pixels, 64 * 64 * 3, expect->pixels, 64 * 64 * 3);
+  g_assert_false (cp_image_load_resized (path, 0, &resized, &error));
+  g_assert_error (error, CP_DATA_ERROR, CP_DATA_ERROR_INVALID);
+}
+
+/* ---- tensors and masks ------------------------------------------------- */
+
+static void
+test_to_tensor (void)
+{
+  static const double mean[3] = { 0.485, 0.456, 0.406 };
+  static const double std[3] = { 0.229, 0.224, 0.225 };
+  g_autoptr (CpImage) img = cp_image_new (5, 3);
+  g_autofree float *t = g_new (float, 3 * 5 * 3);
+  g_autofree float *t2 = g_new (float, 3 * 5 * 3);
+  g_autofree guint8 *packed = g_new (guint8, 5 * 3 * 3);
+
+  for (int y = 0; y < 3; y++)
+    for (int x = 0; x < 5; x++)
+      for (int c = 0; c < 3; c++)
+        img->pixels[y * img->stride + x * 3 + c] = (guint8) ((x * 60 + y * 100 + c * 30) % 256);
+  cp_image_to_tensor (img, t);
+  for (int c = 0; c < 3; c++)
+    for (int y = 0; y < 3; y++)
+      for (int x = 0; x < 5; x++)
+        {
+          double v = ((x * 60 + y * 100 + c * 30) % 256) / 255.0;
+          double expect = (v - mean[c]) / std[c];
+          g_assert_cmpfloat (fabs (t[c * 15 + y * 5 + x] - expect), <=, 1e-6);
+        }
+  /* The extremes: black and white in channel 0. */
+  g_assert_cmpfloat (fabs ((-0.485 / 0.229) - ((0 / 255.0 - 0.485) / 0.229)), <, 1e-12);
+  img->pixels[0] = 0;
+  img->pixels[1] = 255;
+  cp_image_to_tensor (img, t);
+  g_assert_cmpfloat (fabs (t[0] - (-0.485 / 0.229)), <=, 1e-6);
+  g_assert_cmpfloat (fabs (t[15] - ((1.0 - 0.456) / 0.224)), <=, 1e-6);
+
+  /* The packed-buffer variant agrees. */
+  for (int y = 0; y < 3; y++)
+    memcpy (packed + y * 15, img->pixels + y * img->stride, 15);
+  cp_rgb_to_tensor (packed, 5, 3, t2);
+  g_assert_cmpmem (t, 45 * sizeof (float), t2, 45 * sizeof (float));
+}
+
+static void
+test_mask_load (void)
+{
+  int w = 8, h = 4;
+  guint8 grey[8 * 4];
+  g_autofree char *path = tmp_path ("mask.png");
+  g_autofree char *rgb_path = tmp_path ("mask-rgb.png");
+  g_autoptr (GError) error = NULL;
+  g_autofree guint8 *m = NULL;
+  g_autofree guint8 *m2 = NULL;
+  g_autoptr (GdkPixbuf) pb = gdk_pixbuf_new (GDK_COLORSPACE_RGB, FALSE, 8, w, h);
+
+  /* Columns 0..7 hold 0, 127, 128, 255, 0, 200, 100, 255. */
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        static const guint8 col[8] = { 0, 127, 128, 255, 0, 200, 100, 255 };
+        grey[y * w + x] = col[x];
+        for (int c = 0; c < 3; c++)
+          gdk_pixbuf_get_pixels (pb)[y * gdk_pixbuf_get_rowstride (pb) + x * 3 + c] = col[x];
+      }
+  g_assert_true (cp_png_write (path, grey, w, h, w, 1, &error));
+  g_assert_true (gdk_pixbuf_save (pb, rgb_path, "png", NULL, NULL));
+
+  /* Nearest to 16 x 16: column x reads source column x / 2. */
+  g_assert_true (cp_mask_load (path, 16, &m, &error));
+  g_assert_no_error (error);
+  g_assert_true (cp_mask_load (rgb_path, 16, &m2, &error));
+  g_assert_cmpmem (m, 256, m2, 256);
+  for (int y = 0; y < 16; y++)
+    for (int x = 0; x < 16; x++)
+      {
+        int src = grey[(y / 4) * w + x / 2];
+        g_assert_cmpuint (m[y * 16 + x], ==, src > 127 ? 1 : 0);
+      }
+  g_clear_pointer (&m, g_free);
+  g_assert_false (cp_mask_load ("/nonexistent/mask.png", 16, &m, &error));
+  g_assert_error (error, CP_DATA_ERROR, CP_DATA_ERROR_IO);
+  g_assert_null (m);
+}
+
+int
+main (int argc, char **argv)
+{
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  tmp_dir = g_dir_make_tmp ("cp-test-image-XXXXXX", NULL);
+  g_assert_nonnull (tmp_dir);
+
+  g_test_add_func ("/data/image/formats", test_formats);
+  g_test_add_func ("/data/image/grey-and-alpha", test_grey_and_alpha);
+  g_test_add_func ("/data/image/16-bit", test_16bit);
+  g_test_add_func ("/data/image/bad-files", test_bad_files);
+  g_test_add_func ("/data/image/huge-header", test_huge_header);
+  g_test_add_func ("/data/image/resize-bicubic-pil", test_resize_bicubic_pil);
+  g_test_add_func ("/data/image/resize-nearest-pil", test_resize_nearest_pil);
+  g_test_add_func ("/data/image/resize-channels", test_resize_channels);
+  g_test_add_func ("/data/image/load-resized", test_load_resized);
+  g_test_add_func ("/data/image/to-tensor", test_to_tensor);
+  g_test_add_func ("/data/image/mask-load", test_mask_load);
+  status = g_test_run ();
+
+  {
+    g_autoptr (GDir) d = g_dir_open (tmp_dir, 0, NULL);
+    const char *name;
+
+    while (d && (name = g_dir_read_name (d)) != NULL)
+      {
+        g_autofree char *p = tmp_path (name);
+        g_unlink (p);
+      }
+    g_rmdir (tmp_dir);
+  }
+  g_free (tmp_dir);
+  return status;
+}
