@@ -831,8 +831,13 @@ cp_safetensors_read_f32 (const CpSafetensors *st,
   switch (info->dtype)
     {
     case CP_DTYPE_F32:
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+      /* The file's byte order is the host's: a plain copy. */
+      memcpy (dst, src, count * sizeof *dst);
+#else
       for (size_t i = 0; i < count; i++)
         dst[i] = bits_to_f32 (le32 (src + 4 * i));
+#endif
       break;
     case CP_DTYPE_F16:
       for (size_t i = 0; i < count; i++)
@@ -881,8 +886,12 @@ cp_safetensors_read_i64 (const CpSafetensors *st,
   switch (info->dtype)
     {
     case CP_DTYPE_I64:
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+      memcpy (dst, src, count * sizeof *dst);
+#else
       for (size_t i = 0; i < count; i++)
         dst[i] = (int64_t) read_le64 (src + 8 * i);
+#endif
       break;
     case CP_DTYPE_I32:
       for (size_t i = 0; i < count; i++)
