@@ -64,6 +64,10 @@ int                 cp_safetensors_count       (const CpSafetensors *st);
 const CpTensorInfo *cp_safetensors_info        (const CpSafetensors *st, int index);
 /* NULL when absent. */
 const CpTensorInfo *cp_safetensors_find        (const CpSafetensors *st, const char *name);
+/* Raw little-endian bytes of a tensor of @st (NULL for an info of another
+ * file).  The data section starts 8-byte aligned when the header length is
+ * a multiple of 8 (as every writer pads it), but a tensor is only as aligned
+ * as its offset: copy the bytes or use read_f32/read_i64 rather than cast. */
 const void         *cp_safetensors_data        (const CpSafetensors *st, const CpTensorInfo *info);
 
 /* Copies tensor @name into @dst as float32, converting F16, BF16 and F64.
