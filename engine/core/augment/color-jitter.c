@@ -2,6 +2,7 @@
 #include "color-jitter.h"
 
 #include <math.h>
+#include <string.h>
 
 /* Image.blend (degenerate, image, alpha) for one channel value.  Pillow
  * takes alpha as a C float and evaluates in single precision; the result is
@@ -228,6 +229,8 @@ cp_jitter_draw (CpRng          *rng,
   double low = strength < 1.0 ? 1.0 - strength : 0.0;
   double hue = strength < 0.5 ? strength : 0.5;
 
+  /* Zero the padding too, so that equal draws compare equal bytewise. */
+  memset (params, 0, sizeof *params);
   params->brightness = params->contrast = params->saturation = 1.0;
   params->hue = 0.0;
   for (int i = 0; i < 4; i++)

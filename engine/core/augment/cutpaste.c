@@ -2,6 +2,7 @@
 #include "cutpaste.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -402,20 +403,111 @@ cp_augment_scar (const CpAugmentConfig *config,
   return augment_one (scar_into, config, rng, image, size, out, info, error);
 }
 
-CpStatus
-cp_augment_batch (const CpAugmentConfig *config,
-                  CpRng                 *rng,
-                  const uint8_t *const  *sources,
-                  int                    batch,
-                  int                    size,
-                  uint8_t               *out,
-                  int32_t               *labels,
-                  CpAugmentInfo         *info,
-                  CpError               *error)
+/* All views of source image @i, from its own generator. */
+static void
+augment_image (const CpAugmentConfig *config, CpRng *rng,
+               const uint8_t *source, int batch, int i, int size,
+               uint8_t *out, int32_t *labels, CpAugmentInfo *info,
+               uint8_t *scratch)
 {
-  size_t image_bytes;
-  int views;
-  uint8_t *scratch;
+  size_t image_bytes = (size_t) size * size * 3;
+  int views = cp_augment_variant_num_views (config->variant);
+  uint8_t *original = out + (size_t) i * image_bytes;
+  uint8_t *view1 = out + ((size_t) batch + i) * image_bytes;
+  uint8_t *view2 = out + ((size_t) 2 * batch + i) * image_bytes;
+  CpJitterParams jitter;
+  CpAugmentInfo views_info[3];
+
+  /* Every view of this image derives from the same jittered original, as
+   * in the reference (ColorJitter runs before CutPaste). */
+  memcpy (original, source, image_bytes);
+  cp_jitter_draw (rng, config->image_jitter, &jitter);
+  cp_jitter_apply (&jitter, original, size, size, (size_t) size * 3);
+
+  for (int v = 0; v < views; v++)
+    info_reset (&views_info[v], CP_AUGMENT_KIND_NONE);
+  switch (config->variant)
+    {
+    case CP_AUGMENT_3WAY:
+      cutpaste_into (config, rng, original, size, view1, scratch, &views_info[1]);
+      scar_into (config, rng, original, size, view2, scratch, &views_info[2]);
+      break;
+    case CP_AUGMENT_BINARY:
+      cutpaste_into (config, rng, original, size, view1, scratch, &views_info[1]);
+      break;
+    case CP_AUGMENT_SCAR:
+      scar_into (config, rng, original, size, view1, scratch, &views_info[1]);
+      break;
+    case CP_AUGMENT_UNION:
+      if (cp_rng_uniform (rng) < 0.5)
+        cutpaste_into (config, rng, original, size, view1, scratch, &views_info[1]);
+      else
+        scar_into (config, rng, original, size, view1, scratch, &views_info[1]);
+      break;
+    }
+
+  for (int v = 0; v < views; v++)
+    {
+      size_t slot = (size_t) v * batch + i;
+
+      if (labels != NULL)
+        labels[slot] = v;
+      if (info != NULL)
+        {
+          views_info[v].image_jitter = jitter;
+          info[slot] = views_info[v];
+        }
+    }
+}
+
+typedef struct
+{
+  const CpAugmentConfig *config;
+  CpRng                 *rngs;     /* one per source image */
+  const uint8_t *const  *sources;
+  int                    batch, size, first, step;
+  uint8_t               *out;
+  int32_t               *labels;
+  CpAugmentInfo         *info;
+  int                    failed;   /* no memory for the scratch patch */
+} BatchStripe;
+
+/* Images first, first + step, ... of the batch. */
+static void *
+batch_stripe_run (void *data)
+{
+  BatchStripe *st = data;
+  uint8_t *scratch = malloc ((size_t) st->size * st->size * 3);
+
+  if (scratch == NULL)
+    {
+      st->failed = 1;
+      return NULL;
+    }
+  for (int i = st->first; i < st->batch; i += st->step)
+    augment_image (st->config, &st->rngs[i], st->sources[i], st->batch, i,
+                   st->size, st->out, st->labels, st->info, scratch);
+  free (scratch);
+  return NULL;
+}
+
+CpStatus
+cp_augment_batch_threaded (const CpAugmentConfig *config,
+                           CpRng                 *rng,
+                           const uint8_t *const  *sources,
+                           int                    batch,
+                           int                    size,
+                           uint8_t               *out,
+                           int32_t               *labels,
+                           CpAugmentInfo         *info,
+                           int                    n_threads,
+                           CpError               *error)
+{
+  BatchStripe stripes[CP_AUGMENT_MAX_THREADS];
+  pthread_t threads[CP_AUGMENT_MAX_THREADS];
+  int started[CP_AUGMENT_MAX_THREADS] = { 0 };
+  CpRng *rngs;
+  int failed = 0;
   CpStatus status;
 
   if ((status = cp_augment_config_validate (config, error)) != CP_OK
@@ -432,70 +524,57 @@ cp_augment_batch (const CpAugmentConfig *config,
       return cp_error_set (error, CP_ERR_INVALID,
                            "augment: source image %d is NULL", i);
 
-  image_bytes = (size_t) size * size * 3;
-  views = cp_augment_variant_num_views (config->variant);
-  scratch = malloc (image_bytes);
-  if (scratch == NULL)
+  /* One generator per image, split off in order before any work: the bytes
+   * then depend on the seed only, never on the number of threads. */
+  rngs = malloc (sizeof *rngs * (size_t) batch);
+  if (rngs == NULL)
+    return cp_error_set (error, CP_ERR_NOMEM, "augment: no memory for %d generators",
+                         batch);
+  for (int i = 0; i < batch; i++)
+    cp_rng_split (rng, &rngs[i]);
+
+  if (n_threads < 1)
+    n_threads = 1;
+  if (n_threads > CP_AUGMENT_MAX_THREADS)
+    n_threads = CP_AUGMENT_MAX_THREADS;
+  if (n_threads > batch)
+    n_threads = batch;
+  for (int t = 0; t < n_threads; t++)
+    stripes[t] = (BatchStripe) { config, rngs, sources, batch, size, t, n_threads,
+                                 out, labels, info, 0 };
+  /* Stripe 0 runs here; a thread that cannot start runs here too. */
+  for (int t = 1; t < n_threads; t++)
+    started[t] = pthread_create (&threads[t], NULL, batch_stripe_run, &stripes[t]) == 0;
+  batch_stripe_run (&stripes[0]);
+  for (int t = 1; t < n_threads; t++)
+    {
+      if (started[t])
+        pthread_join (threads[t], NULL);
+      else
+        batch_stripe_run (&stripes[t]);
+    }
+  for (int t = 0; t < n_threads; t++)
+    failed |= stripes[t].failed;
+  free (rngs);
+  if (failed)
     return cp_error_set (error, CP_ERR_NOMEM,
                          "augment: no memory for a %d x %d patch", size, size);
-
-  for (int i = 0; i < batch; i++)
-    {
-      uint8_t *original = out + (size_t) i * image_bytes;
-      CpJitterParams jitter;
-      CpAugmentInfo views_info[3];
-
-      /* Every view of this image derives from the same jittered original,
-       * as in the reference (ColorJitter runs before CutPaste). */
-      memcpy (original, sources[i], image_bytes);
-      cp_jitter_draw (rng, config->image_jitter, &jitter);
-      cp_jitter_apply (&jitter, original, size, size, (size_t) size * 3);
-
-      for (int v = 0; v < views; v++)
-        info_reset (&views_info[v], CP_AUGMENT_KIND_NONE);
-
-      switch (config->variant)
-        {
-        case CP_AUGMENT_3WAY:
-          cutpaste_into (config, rng, original, size,
-                         out + ((size_t) batch + i) * image_bytes, scratch,
-                         &views_info[1]);
-          scar_into (config, rng, original, size,
-                     out + ((size_t) 2 * batch + i) * image_bytes, scratch,
-                     &views_info[2]);
-          break;
-        case CP_AUGMENT_BINARY:
-          cutpaste_into (config, rng, original, size,
-                         out + ((size_t) batch + i) * image_bytes, scratch,
-                         &views_info[1]);
-          break;
-        case CP_AUGMENT_SCAR:
-          scar_into (config, rng, original, size,
-                     out + ((size_t) batch + i) * image_bytes, scratch,
-                     &views_info[1]);
-          break;
-        case CP_AUGMENT_UNION:
-          (cp_rng_uniform (rng) < 0.5 ? cutpaste_into : scar_into)
-            (config, rng, original, size,
-             out + ((size_t) batch + i) * image_bytes, scratch, &views_info[1]);
-          break;
-        }
-
-      for (int v = 0; v < views; v++)
-        {
-          size_t slot = (size_t) v * batch + i;
-
-          if (labels != NULL)
-            labels[slot] = v;
-          if (info != NULL)
-            {
-              views_info[v].image_jitter = jitter;
-              info[slot] = views_info[v];
-            }
-        }
-    }
-  free (scratch);
   return CP_OK;
+}
+
+CpStatus
+cp_augment_batch (const CpAugmentConfig *config,
+                  CpRng                 *rng,
+                  const uint8_t *const  *sources,
+                  int                    batch,
+                  int                    size,
+                  uint8_t               *out,
+                  int32_t               *labels,
+                  CpAugmentInfo         *info,
+                  CpError               *error)
+{
+  return cp_augment_batch_threaded (config, rng, sources, batch, size, out,
+                                    labels, info, 1, error);
 }
 
 CpStatus

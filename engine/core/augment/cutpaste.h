@@ -101,6 +101,8 @@ CpStatus cp_augment_scar     (const CpAugmentConfig *config,
                               CpAugmentInfo  *info,
                               CpError        *error);
 
+#define CP_AUGMENT_MAX_THREADS 64
+
 /* One training batch from @batch source images of @size x @size:
  * @out (views * batch, size, size, 3) holds [batch originals, batch
  * augmented (CutPaste; scar for the scar variant; either for union),
@@ -108,7 +110,8 @@ CpStatus cp_augment_scar     (const CpAugmentConfig *config,
  * (views * batch) is the view index (0, 1[, 2]).  Each original is first
  * colour-jittered as a whole (config->image_jitter) and every augmented
  * view of it is made from that jittered image.  @info (views * batch) may
- * be NULL.  The sources may repeat. */
+ * be NULL.  The sources may repeat.  Each image draws from its own
+ * generator, split off @rng in order (cp_rng_split) before any work. */
 CpStatus cp_augment_batch    (const CpAugmentConfig *config,
                               CpRng          *rng,
                               const uint8_t *const *sources,
@@ -118,6 +121,21 @@ CpStatus cp_augment_batch    (const CpAugmentConfig *config,
                               int32_t        *labels,
                               CpAugmentInfo  *info,
                               CpError        *error);
+
+/* cp_augment_batch with the images shared out over @n_threads threads
+ * (the caller's included, at most CP_AUGMENT_MAX_THREADS).  The bytes,
+ * labels and infos are identical to cp_augment_batch's for every thread
+ * count. */
+CpStatus cp_augment_batch_threaded (const CpAugmentConfig *config,
+                                    CpRng          *rng,
+                                    const uint8_t *const *sources,
+                                    int             batch,
+                                    int             size,
+                                    uint8_t        *out,
+                                    int32_t        *labels,
+                                    CpAugmentInfo  *info,
+                                    int             n_threads,
+                                    CpError        *error);
 
 /* A uniformly placed @crop x @crop window of a @width x @height image (the
  * patch model's 64 x 64 crops).  @x and @y (may be NULL) receive its

@@ -306,6 +306,29 @@ test_jitter_draw (void)
   free (b);
 }
 
+static int
+jitter_equal (const CpJitterParams *a, const CpJitterParams *b)
+{
+  return a->enabled == b->enabled && memcmp (a->order, b->order, sizeof a->order) == 0
+         && a->brightness == b->brightness && a->contrast == b->contrast
+         && a->saturation == b->saturation && a->hue == b->hue;
+}
+
+/* Field by field: struct padding is not part of the result. */
+static int
+infos_equal (const CpAugmentInfo *a, const CpAugmentInfo *b, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (a[i].kind != b[i].kind || a[i].src_x != b[i].src_x || a[i].src_y != b[i].src_y
+        || a[i].w != b[i].w || a[i].h != b[i].h || a[i].dst_x != b[i].dst_x
+        || a[i].dst_y != b[i].dst_y || a[i].paste_w != b[i].paste_w
+        || a[i].paste_h != b[i].paste_h || a[i].angle != b[i].angle
+        || !jitter_equal (&a[i].image_jitter, &b[i].image_jitter)
+        || !jitter_equal (&a[i].patch_jitter, &b[i].patch_jitter))
+      return 0;
+  return 1;
+}
+
 /* Counts pixels that differ and checks they all lie in @mask. */
 static int
 changed_outside_mask (const uint8_t *a, const uint8_t *b, const uint8_t *mask,
@@ -696,8 +719,7 @@ test_batch_layout (void)
                      || info[slot].kind == CP_AUGMENT_KIND_CUTPASTE);
             else
               CHECK (info[slot].kind == want);
-            CHECK (memcmp (&info[slot].image_jitter, &info[i].image_jitter,
-                           sizeof (CpJitterParams)) == 0);
+            CHECK (jitter_equal (&info[slot].image_jitter, &info[i].image_jitter));
             cp_augment_info_mask (&info[slot], S, mask);
             CHECK (changed_outside_mask (out + (size_t) i * bytes,
                                          out + slot * bytes, mask, S, &changed) == 0);
@@ -774,7 +796,22 @@ test_determinism (void)
       run_batch (variant, 123, B, S, src, b, lb, ib);
       CHECK (memcmp (a, b, n * bytes) == 0);
       CHECK (memcmp (la, lb, n * sizeof la[0]) == 0);
-      CHECK (memcmp (ia, ib, n * sizeof ia[0]) == 0);
+      CHECK (infos_equal (ia, ib, n));
+      /* Any number of threads gives the same bytes. */
+      for (int threads = 2; threads <= 7; threads += 5)
+        {
+          CpAugmentConfig cfg;
+          CpRng rng;
+
+          cp_augment_config_init (&cfg, variant);
+          cp_rng_seed (&rng, 123);
+          memset (b, 0, n * bytes);
+          CHECK (cp_augment_batch_threaded (&cfg, &rng, (const uint8_t *const *) src,
+                                            B, S, b, lb, ib, threads, NULL) == CP_OK);
+          CHECK_MSG (memcmp (a, b, n * bytes) == 0, "%d threads", threads);
+          CHECK (memcmp (la, lb, n * sizeof la[0]) == 0);
+          CHECK (infos_equal (ia, ib, n));
+        }
       run_batch (variant, 124, B, S, src, b, lb, ib);
       CHECK (memcmp (a, b, n * bytes) != 0);
       /* every block differs, not only the first */
@@ -1069,6 +1106,19 @@ test_batch_speed (void)
   printf ("# 3way batch B=%d S=%d: augment %.1f ms, to tensor %.1f ms\n", B, S,
           (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6,
           (t2.tv_sec - t1.tv_sec) * 1e3 + (t2.tv_nsec - t1.tv_nsec) / 1e6);
+  {
+    CpAugmentConfig cfg;
+    CpRng rng;
+
+    cp_augment_config_init (&cfg, CP_AUGMENT_3WAY);
+    cp_rng_seed (&rng, 9);
+    clock_gettime (CLOCK_MONOTONIC, &t0);
+    CHECK (cp_augment_batch_threaded (&cfg, &rng, (const uint8_t *const *) src, B, S,
+                                      out, labels, NULL, 2, NULL) == CP_OK);
+    clock_gettime (CLOCK_MONOTONIC, &t1);
+    printf ("# the same on 2 threads: %.1f ms\n",
+            (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+  }
   CHECK (isfinite (tensor[0]));
   for (int i = 0; i < B; i++)
     free (src[i]);
