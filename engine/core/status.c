@@ -39,7 +39,22 @@ cp_error_prefix (CpError    *error,
   vsnprintf (prefix, sizeof prefix, format, args);
   va_end (args);
   memcpy (old, error->message, sizeof old);
-  snprintf (error->message, sizeof error->message, "%s: %s", prefix, old);
+  /* Truncation is acceptable here: keep as much of both parts as fits. */
+  {
+    size_t capacity = sizeof error->message - 1;
+    size_t used = 0;
+    const char *parts[3] = { prefix, ": ", old };
+
+    for (int i = 0; i < 3; i++)
+      {
+        size_t len = strlen (parts[i]);
+        if (len > capacity - used)
+          len = capacity - used;
+        memcpy (error->message + used, parts[i], len);
+        used += len;
+      }
+    error->message[used] = '\0';
+  }
   return error->code;
 }
 
