@@ -945,6 +945,9 @@ cp_json_parse (const char         *text,
     ps.limits = *limits;
   else
     cp_json_limits_init (&ps.limits);
+  /* Parsing recurses once per level: bound it whatever the caller asks. */
+  if (ps.limits.max_depth > 1000)
+    ps.limits.max_depth = 1000;
   ps.error = error;
   if (error_offset != NULL)
     *error_offset = 0;

@@ -55,7 +55,7 @@ struct CpJson
 
 typedef struct
 {
-  int    max_depth;             /* nested arrays/objects; default 64 */
+  int    max_depth;             /* nested arrays/objects; default 64, at most 1000 */
   size_t max_input;             /* bytes of input; default 128 MiB */
   size_t max_nodes;             /* values in the tree; default 1 Mi */
   bool   allow_duplicate_keys;  /* default false: a repeated key is an error */
