@@ -132,7 +132,12 @@ scan_done (gpointer      result,
                          self->data_dir, error != NULL ? error->message : "");
       g_ptr_array_set_size (self->categories, 0);
       adw_status_page_set_title (self->empty_page, _("Not a Dataset"));
-      adw_status_page_set_description (self->empty_page, self->dataset_error);
+      {
+        g_autofree char *escaped = g_markup_escape_text (self->dataset_error, -1);
+
+        /* The description is markup; paths and messages are not. */
+        adw_status_page_set_description (self->empty_page, escaped);
+      }
     }
   else
     {
@@ -233,6 +238,7 @@ cp_window_dataset_rebuild_list (CpWindow *self)
       GtkWidget *row = adw_action_row_new ();
       const char *icon;
 
+      adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
       adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), info->name);
       adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
       switch (info->state)

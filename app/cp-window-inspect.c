@@ -30,6 +30,14 @@ typedef struct
   char      *model_error;  /* the model could not be loaded */
 } ScoreResult;
 
+/* Thumbnails of files that are not images are NULL. */
+static void
+unref_if_set (gpointer object)
+{
+  if (object != NULL)
+    g_object_unref (object);
+}
+
 static void
 score_job_free (gpointer data)
 {
@@ -71,7 +79,7 @@ score_run (CpWorkerJob        *worker_job,
   res->paths = g_ptr_array_ref (job->paths);
   res->scores = g_new (double, n);
   res->messages = g_new0 (char *, n);
-  res->thumbnails = g_ptr_array_new_with_free_func (g_object_unref);
+  res->thumbnails = g_ptr_array_new_with_free_func (unref_if_set);
   res->threshold = NAN;
   for (guint i = 0; i < n; i++)
     res->scores[i] = NAN;
@@ -145,6 +153,8 @@ update_row (CpWindow      *self,
   if (row == NULL)
     {
       row = adw_action_row_new ();
+      /* File names and error messages are plain text. */
+      adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
       image = gtk_image_new ();
       gtk_image_set_pixel_size (GTK_IMAGE (image), 48);
       adw_action_row_add_prefix (ADW_ACTION_ROW (row), image);
@@ -172,7 +182,7 @@ update_row (CpWindow      *self,
   gtk_widget_remove_css_class (verdict, "error");
   if (item->error != NULL)
     {
-      subtitle = g_markup_escape_text (item->error, -1);
+      subtitle = g_strdup (item->error);
       gtk_label_set_text (GTK_LABEL (verdict), _("ERROR"));
       gtk_widget_add_css_class (verdict, "error");
     }

@@ -1,0 +1,331 @@
+/* test-window.c: drives the real CutPaste Inspector window through its
+ * actions under a display (Xvfb in CI): open a synthetic dataset, train a
+ * tiny category, score dropped files (good, not an image, corrupt, empty
+ * folder), draw the plots, cancel a run and check the saved model did not
+ * change by one byte. */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+#include <gtk/gtk.h>
+
+#include "cp-application.h"
+#include "cp-plot-view.h"
+#include "cp-window.h"
+#include "cp-worker.h"
+#include "data/synth.h"
+#include "pipeline/train.h"
+
+#define CATEGORY "washer"
+
+static CpApplication *app;
+static CpWindow *window;
+static CpWorker *worker;
+static char *tmp_dir;
+static char *data_dir;
+
+static void
+wait_idle (void)
+{
+  cp_worker_wait_idle (worker);
+  /* Let the widgets catch up with what the results changed. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
+static void
+activate (const char *action)
+{
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), action, NULL));
+}
+
+static void
+use_tiny_settings (int steps)
+{
+  GSettings *settings = cp_application_get_settings (app);
+
+  g_settings_set_string (settings, "profile", "custom");
+  g_settings_set_string (settings, "device", "cpu");
+  g_settings_set_int (settings, "steps", steps);
+  g_settings_set_int (settings, "batch-size", 2);
+  g_settings_set_int (settings, "image-size", 32);
+}
+
+static void
+test_bad_folder (void)
+{
+  g_autofree char *empty = g_build_filename (tmp_dir, "not-a-dataset", NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (empty, 0755), ==, 0);
+  cp_window_open_data_dir (window, empty);
+  wait_idle ();
+  g_assert_nonnull (cp_window_get_dataset_error (window));
+  /* The message says what is expected, not only what went wrong. */
+  g_assert_nonnull (strstr (cp_window_get_dataset_error (window), "train/good"));
+  g_assert_false (gtk_widget_activate_action (GTK_WIDGET (window), "win.train", NULL) &&
+                  cp_window_get_category_state (window, CATEGORY) != CP_CATEGORY_STATE_NOT_TRAINED);
+}
+
+static void
+test_open_dataset (void)
+{
+  cp_window_open_data_dir (window, data_dir);
+  wait_idle ();
+  g_assert_null (cp_window_get_dataset_error (window));
+  g_assert_cmpint (cp_window_get_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_NOT_TRAINED);
+  cp_window_select_category (window, CATEGORY);
+  g_assert_true (g_str_has_prefix (cp_window_get_model_dir (window), tmp_dir));
+}
+
+static void
+test_train (void)
+{
+  g_autofree char *model = cp_train_model_path (cp_window_get_model_dir (window), CATEGORY);
+
+  use_tiny_settings (3);
+  activate ("win.train");
+  wait_idle ();
+  g_assert_true (g_file_test (model, G_FILE_TEST_IS_REGULAR));
+  g_assert_cmpint (cp_window_get_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
+}
+
+static GFile *
+write_file (const char *name, const void *bytes, gsize size)
+{
+  g_autofree char *path = g_build_filename (tmp_dir, name, NULL);
+
+  g_assert_true (g_file_set_contents (path, bytes, size, NULL));
+  return g_file_new_for_path (path);
+}
+
+static void
+test_drop (void)
+{
+  g_autofree char *good_path = g_build_filename (data_dir, CATEGORY, "test", "good", NULL);
+  g_autoptr(GDir) dir = g_dir_open (good_path, 0, NULL);
+  g_autofree char *first = NULL;
+  g_autofree char *png_bytes = NULL;
+  gsize png_size = 0;
+  g_autofree char *empty_path = g_build_filename (tmp_dir, "empty-folder", NULL);
+  GSList *files = NULL;
+  GdkFileList *list;
+  GValue value = G_VALUE_INIT;
+  guint n;
+
+  g_assert_nonnull (dir);
+  first = g_build_filename (good_path, g_dir_read_name (dir), NULL);
+  g_assert_true (g_file_get_contents (first, &png_bytes, &png_size, NULL));
+  g_assert_cmpuint (png_size, >, 100);
+  g_assert_cmpint (g_mkdir_with_parents (empty_path, 0755), ==, 0);
+
+  files = g_slist_append (files, g_file_new_for_path (first));
+  files = g_slist_append (files, write_file ("notes.txt", "not an image\n", 13));
+  /* A real PNG cut in half: a header that promises more than there is. */
+  files = g_slist_append (files, write_file ("truncated.png", png_bytes, png_size / 2));
+  files = g_slist_append (files, g_file_new_for_path (empty_path));
+  list = gdk_file_list_new_from_list (files);
+  g_value_init (&value, GDK_TYPE_FILE_LIST);
+  g_value_take_boxed (&value, list);
+
+  g_assert_true (cp_window_handle_drop (window, &value));
+  wait_idle ();
+  g_value_unset (&value);
+  g_slist_free_full (files, g_object_unref);
+
+  n = cp_window_get_inspect_count (window);
+  g_assert_cmpuint (n, ==, 4);
+  for (guint i = 0; i < n; i++)
+    {
+      const char *path, *error;
+      double score;
+
+      g_assert_true (cp_window_get_inspect_row (window, i, &path, &score, &error));
+      if (i == 0)
+        {
+          g_assert_null (error);
+          g_assert_true (isfinite (score));
+          g_assert_cmpfloat (score, >=, 0);
+        }
+      else
+        {
+          /* Every bad input is a row that says what is wrong. */
+          g_assert_nonnull (error);
+          g_assert_cmpstr (error, !=, "");
+          g_assert_true (isnan (score));
+        }
+    }
+}
+
+static gboolean
+texture_is_blank (GdkTexture *texture)
+{
+  int w = gdk_texture_get_width (texture), h = gdk_texture_get_height (texture);
+  g_autofree guchar *pixels = g_malloc ((gsize) w * h * 4);
+  gsize differing = 0;
+
+  gdk_texture_download (texture, pixels, w * 4);
+  for (gsize i = 1; i < (gsize) w * h; i++)
+    differing += memcmp (pixels + 4 * i, pixels, 4) != 0;
+  return differing < (gsize) w * h / 100;
+}
+
+static void
+check_plot_draws (const char *name)
+{
+  GtkWidget *plot = cp_window_get_plot (window, name);
+  GtkSnapshot *snapshot;
+  GskRenderNode *node;
+  GdkTexture *texture;
+  GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (window));
+  int w, h;
+
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  /* Wait until the page is on screen and has been laid out. */
+  while ((!gtk_widget_get_mapped (plot) || gtk_widget_get_width (plot) <= 0) &&
+         g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, FALSE);
+  g_assert_true (cp_plot_view_has_plot (CP_PLOT_VIEW (plot)));
+  w = gtk_widget_get_width (plot);
+  h = gtk_widget_get_height (plot);
+  g_assert_cmpint (w, >, 0);
+  g_assert_cmpint (h, >, 0);
+
+  /* Render the widget as its parent would, into a texture of our own. */
+  snapshot = gtk_snapshot_new ();
+  gtk_widget_snapshot_child (gtk_widget_get_parent (plot), plot, snapshot);
+  node = gtk_snapshot_free_to_node (snapshot);
+  g_assert_nonnull (node);
+  texture = gsk_renderer_render_texture (renderer, node, NULL);
+  g_assert_false (texture_is_blank (texture));
+  g_object_unref (texture);
+  gsk_render_node_unref (node);
+}
+
+static void
+test_plots (void)
+{
+  cp_window_show_page (window, "train");
+  check_plot_draws ("loss");
+  cp_window_show_page (window, "eval");
+  wait_idle ();
+  check_plot_draws ("roc");
+  check_plot_draws ("hist");
+  check_plot_draws ("tsne");
+}
+
+static void
+test_cancel_keeps_model (void)
+{
+  g_autofree char *model = cp_train_model_path (cp_window_get_model_dir (window), CATEGORY);
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  gsize before_size, after_size;
+  gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+
+  g_assert_true (g_file_get_contents (model, &before, &before_size, NULL));
+  use_tiny_settings (100000);
+  activate ("win.train");
+  /* Cancel once the run is really under way. */
+  while (cp_window_get_category_state (window, CATEGORY) != CP_CATEGORY_STATE_TRAINING &&
+         g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpint (cp_window_get_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINING);
+  activate ("win.cancel");
+  wait_idle ();
+
+  g_assert_true (g_file_get_contents (model, &after, &after_size, NULL));
+  g_assert_cmpuint (before_size, ==, after_size);
+  g_assert_true (memcmp (before, after, before_size) == 0);
+  g_assert_cmpint (cp_window_get_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
+}
+
+static void
+test_app_actions (void)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+  guint before = g_list_model_get_n_items (toplevels);
+
+  g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+  g_action_group_activate_action (G_ACTION_GROUP (app), "about", NULL);
+  g_action_group_activate_action (G_ACTION_GROUP (app), "shortcuts", NULL);
+  wait_idle ();
+  /* Preferences, About and Shortcuts each opened a window. */
+  g_assert_cmpuint (g_list_model_get_n_items (toplevels), ==, before + 3);
+}
+
+static void
+remove_tree (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        remove_tree (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+int
+main (int argc, char **argv)
+{
+  CpSynthOptions synth;
+  const char *categories[] = { CATEGORY, NULL };
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  tmp_dir = g_dir_make_tmp ("cp-app-test-XXXXXX", NULL);
+  g_assert_nonnull (tmp_dir);
+  /* Models go under the user data folder: keep them in the temp dir. */
+  g_setenv ("XDG_DATA_HOME", tmp_dir, TRUE);
+  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
+
+  g_test_init (&argc, &argv, NULL);
+  if (!gtk_init_check () || gdk_display_get_default () == NULL)
+    {
+      g_printerr ("no display: skipping\n");
+      remove_tree (tmp_dir);
+      return 77;
+    }
+
+  data_dir = g_build_filename (tmp_dir, "data", NULL);
+  cp_synth_options_init (&synth);
+  synth.categories = categories;
+  synth.size = 64;
+  synth.n_train = 10;
+  synth.n_test_good = 4;
+  synth.n_test_defect = 2;
+  if (!cp_synth_write (data_dir, &synth, NULL, NULL, &error))
+    g_error ("synthetic dataset: %s", error->message);
+
+  app = cp_application_new ();
+  g_assert_true (g_application_register (G_APPLICATION (app), NULL, NULL));
+  worker = cp_application_get_worker (app);
+  window = cp_window_new (app);
+  gtk_window_present (GTK_WINDOW (window));
+
+  g_test_add_func ("/app/window/bad-folder", test_bad_folder);
+  g_test_add_func ("/app/window/open-dataset", test_open_dataset);
+  g_test_add_func ("/app/window/train", test_train);
+  g_test_add_func ("/app/window/drop", test_drop);
+  g_test_add_func ("/app/window/plots", test_plots);
+  g_test_add_func ("/app/window/cancel-keeps-model", test_cancel_keeps_model);
+  g_test_add_func ("/app/window/app-actions", test_app_actions);
+  status = g_test_run ();
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  cp_worker_shutdown (worker);
+  g_object_unref (app);
+  remove_tree (tmp_dir);
+  g_free (data_dir);
+  g_free (tmp_dir);
+  return status;
+}
