@@ -488,11 +488,11 @@ weave_defect (Canvas     *c,
 
       b.cx = cp_rng_uniform_range (rng, margin, c->size - margin);
       b.cy = cp_rng_uniform_range (rng, margin, c->size - margin);
-      b.rx = cp_rng_uniform_range (rng, 9.0, 20.0) * k;
+      b.rx = cp_rng_uniform_range (rng, 12.0, 24.0) * k;
       b.ry = b.rx * cp_rng_uniform_range (rng, 0.6, 1.0);
       b.angle = cp_rng_uniform_range (rng, 0.0, M_PI);
       memcpy (b.tint, tints[t], sizeof b.tint);
-      b.strength = cp_rng_uniform_range (rng, 0.55, 0.8);
+      b.strength = cp_rng_uniform_range (rng, 0.65, 0.9);
       b.softness = 0.22;
       b.shape_seed = cp_rng_next_u32 (rng);
       return draw_blob (c, &b, FALSE);
