@@ -180,51 +180,63 @@ cp_tsne (const float *x, int n, int dim, const CpTsneOptions *options, CpRng *rn
       int report = opts.progress != NULL && ((iter + 1) % 50 == 0 || iter + 1 == opts.iterations);
       int want_kl = report || iter + 1 == opts.iterations;
 
-      /* Student-t kernel num_ij = 1 / (1 + |y_i - y_j|^2). */
+      /* Student-t kernel num_ij = 1 / (1 + |y_i - y_j|^2) for j > i only,
+       * in row i's upper part: rows are read and written contiguously and
+       * each pair is computed once. */
       for (int i = 0; i < n; i++)
         {
-          num[(size_t) i * n + i] = 0.0;
+          double yi0 = y[2 * i], yi1 = y[2 * i + 1], row_sum = 0.0;
+          double *nrow = num + (size_t) i * n;
+
           for (int j = i + 1; j < n; j++)
             {
-              double d0 = y[2 * i] - y[2 * j], d1 = y[2 * i + 1] - y[2 * j + 1];
+              double d0 = yi0 - y[2 * j], d1 = yi1 - y[2 * j + 1];
               double v = 1.0 / (1.0 + d0 * d0 + d1 * d1);
-              num[(size_t) i * n + j] = v;
-              num[(size_t) j * n + i] = v;
-              z += 2.0 * v;
+              nrow[j] = v;
+              row_sum += v;
             }
+          z += 2.0 * row_sum;
         }
       if (z < DBL_MIN)
         z = DBL_MIN;
 
-      /* dC/dy_i = 4 sum_j (e p_ij - q_ij) num_ij (y_i - y_j). */
+      /* dC/dy_i = 4 sum_j (e p_ij - q_ij) num_ij (y_i - y_j); each pair
+       * adds to y_i and, with the opposite sign, to y_j. */
+      memset (grad, 0, sizeof (double) * 2 * n);
       for (int i = 0; i < n; i++)
         {
-          double g0 = 0.0, g1 = 0.0;
+          double yi0 = y[2 * i], yi1 = y[2 * i + 1], g0 = 0.0, g1 = 0.0;
           const double *prow = p + (size_t) i * n, *nrow = num + (size_t) i * n;
+          double inv_z = 1.0 / z;
 
-          for (int j = 0; j < n; j++)
+          for (int j = i + 1; j < n; j++)
             {
-              double m = (exaggeration * prow[j] - nrow[j] / z) * nrow[j];
-              g0 += m * (y[2 * i] - y[2 * j]);
-              g1 += m * (y[2 * i + 1] - y[2 * j + 1]);
+              double m = (exaggeration * prow[j] - nrow[j] * inv_z) * nrow[j];
+              double f0 = m * (yi0 - y[2 * j]), f1 = m * (yi1 - y[2 * j + 1]);
+              g0 += f0;
+              g1 += f1;
+              grad[2 * j] -= f0;
+              grad[2 * j + 1] -= f1;
             }
-          grad[2 * i] = 4.0 * g0;
-          grad[2 * i + 1] = 4.0 * g1;
+          grad[2 * i] += g0;
+          grad[2 * i + 1] += g1;
         }
+      for (int k = 0; k < 2 * n; k++)
+        grad[k] *= 4.0;
 
       if (want_kl)
         {
           kl = 0.0;
+          /* P and Q are symmetric: twice the upper triangle. */
           for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++)
-              if (i != j)
-                {
-                  double pij = p[(size_t) i * n + j];
-                  double qij = num[(size_t) i * n + j] / z;
-                  if (qij < 1e-12)
-                    qij = 1e-12;
-                  kl += pij * log (pij / qij);
-                }
+            for (int j = i + 1; j < n; j++)
+              {
+                double pij = p[(size_t) i * n + j];
+                double qij = num[(size_t) i * n + j] / z;
+                if (qij < 1e-12)
+                  qij = 1e-12;
+                kl += 2.0 * pij * log (pij / qij);
+              }
         }
 
       for (int k = 0; k < 2 * n; k++)

@@ -65,8 +65,11 @@ check_case (const char *file)
   /* Covariance: a sum of products, 1e-12 relative. */
   rows = fixture_get (&fx, "cov_rows", 0);
   nrows = (int) rows->shape[0];
+  printf ("# %s: n %d, p %d, shrinkage %.6f (sklearn %.6f)\n", file, n, p, cp_gde_shrinkage (gde),
+          FIXTURE_F64 (&fx, "shrinkage")[0]);
   {
     double e = max_rel (cov, rows->data, (size_t) nrows * p, 1);
+    printf ("# %s: covariance error %.2g\n", file, e);
     CHECK_MSG (e < 1e-12, "%s: covariance rows differ by %.3g", file, e);
     e = max_rel (cov, FIXTURE_F64 (&fx, "cov_diag"), p, (size_t) p + 1);
     CHECK_MSG (e < 1e-12, "%s: covariance diagonal differs by %.3g", file, e);
@@ -76,6 +79,7 @@ check_case (const char *file)
   rows = fixture_get (&fx, "prec_rows", 0);
   {
     double e = max_rel (prec, rows->data, (size_t) nrows * p, 1);
+    printf ("# %s: precision error %.2g\n", file, e);
     CHECK_MSG (e < 1e-9, "%s: precision rows differ by %.3g", file, e);
     e = max_rel (prec, FIXTURE_F64 (&fx, "prec_diag"), p, (size_t) p + 1);
     CHECK_MSG (e < 1e-9, "%s: precision diagonal differs by %.3g", file, e);
@@ -87,8 +91,13 @@ check_case (const char *file)
   CHECK (cp_gde_score (gde, ta->data, nt, scores, &err) == CP_OK);
   {
     const double *ref = FIXTURE_F64 (&fx, "scores");
+    double worst = 0.0;
     for (int i = 0; i < nt; i++)
-      CHECK_CLOSE (scores[i], ref[i], 0.0, 1e-9);
+      {
+        CHECK_CLOSE (scores[i], ref[i], 0.0, 1e-9);
+        worst = fmax (worst, fabs (scores[i] - ref[i]) / ref[i]);
+      }
+    printf ("# %s: largest relative score error %.2g\n", file, worst);
   }
 
   /* The float32 model-file copy scores within float rounding. */
@@ -97,8 +106,13 @@ check_case (const char *file)
   if (loaded != NULL)
     {
       CHECK (cp_gde_score (loaded, ta->data, nt, scores_loaded, &err) == CP_OK);
+      double worst = 0.0;
       for (int i = 0; i < nt; i++)
-        CHECK_CLOSE (scores_loaded[i], scores[i], 0.0, 1e-3);
+        {
+          CHECK_CLOSE (scores_loaded[i], scores[i], 0.0, 1e-3);
+          worst = fmax (worst, fabs (scores_loaded[i] - scores[i]) / scores[i]);
+        }
+      printf ("# %s: float32 model copy, largest relative score change %.2g\n", file, worst);
       CHECK (cp_gde_covariance (loaded) == NULL);
       CHECK (cp_gde_rank (loaded) == -1);
       cp_gde_free (loaded);
