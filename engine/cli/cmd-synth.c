@@ -59,12 +59,14 @@ cp_cmd_synth (int argc, char **argv)
       { NULL }
     };
 
+    /* Usage lines read "cutpaste synth", not the bare argv[0] "synth". */
+    g_set_prgname ("cutpaste synth");
     context = g_option_context_new ("--out DIR - write a synthetic MVTec-layout dataset");
     g_option_context_add_main_entries (context, entries, NULL);
     description = g_strdup_printf ("Categories: %s.\n"
                                    "Each category gets train/good, test/good, test/<defect> and "
                                    "ground_truth/<defect>/<name>_mask.png.\n"
-                                   "The same seed and options give byte-identical files.", known);
+                                   "The same seed and options give byte-identical files.\n", known);
     g_option_context_set_description (context, description);
     if (!g_option_context_parse (context, &argc, &argv, &error))
       {

@@ -516,6 +516,9 @@ typedef struct
   int    bent;                      /* tooth bent aside, or -1 */
   double bend;                      /* its bend angle (radians) */
   uint32_t seed;
+  /* Cached trigonometry: the renderer asks for these per sample. */
+  double cos_rot, sin_rot;
+  double tooth_cos[16], tooth_sin[16];
 } Washer;
 
 typedef enum
@@ -563,8 +566,8 @@ tooth_nominal (const Washer *w,
                double        ly,
                Hit          *hit)
 {
-  double a = 2.0 * M_PI * t / w->n_teeth;
-  double tx = lx * cos (a) + ly * sin (a), ty = -lx * sin (a) + ly * cos (a);
+  double c = w->tooth_cos[t], s = w->tooth_sin[t];
+  double tx = lx * c + ly * s, ty = -lx * s + ly * c;
 
   hit->tooth = t;
   return in_tooth (w, tx, ty, hit);
@@ -577,8 +580,8 @@ tooth_actual (const Washer *w,
               double        ly,
               Hit          *hit)
 {
-  double a = 2.0 * M_PI * t / w->n_teeth;
-  double tx = lx * cos (a) + ly * sin (a), ty = -lx * sin (a) + ly * cos (a);
+  double c = w->tooth_cos[t], s = w->tooth_sin[t];
+  double tx = lx * c + ly * s, ty = -lx * s + ly * c;
 
   hit->tooth = t;
   if (t == w->missing)
@@ -607,10 +610,10 @@ washer_local (const Washer *w,
               double       *ly)
 {
   double dx = (x - w->cx) / w->scale, dy = (y - w->cy) / w->scale;
-  double c = cos (-w->rot), s = sin (-w->rot);
 
-  *lx = dx * c - dy * s;
-  *ly = dx * s + dy * c;
+  /* Rotation by -rot. */
+  *lx = dx * w->cos_rot + dy * w->sin_rot;
+  *ly = -dx * w->sin_rot + dy * w->cos_rot;
 }
 
 static Hit
@@ -671,6 +674,13 @@ washer_params (CpRng  *rng,
   w->stub = 0.0;
   w->bend = 0.0;
   w->seed = cp_rng_next_u32 (rng);
+  w->cos_rot = cos (w->rot);
+  w->sin_rot = sin (w->rot);
+  for (int t = 0; t < w->n_teeth; t++)
+    {
+      w->tooth_cos[t] = cos (2.0 * M_PI * t / w->n_teeth);
+      w->tooth_sin[t] = sin (2.0 * M_PI * t / w->n_teeth);
+    }
 }
 
 /* Brushed steel: concentric lathe marks on the body, straight grinding
@@ -693,8 +703,12 @@ washer_shade (const Washer *w,
     {
       double rings = 0.035 * sin (r / k * 1.9 + w->brush_phase)
                      + 0.06 * value_noise (w->seed + 41u, r / k * 2.5, theta * 3.0);
-      double highlight = 0.30 * pow (fabs (cos (theta - w->light_angle - M_PI / 2)), 8.0);
+      double h2 = cos (theta - w->light_angle - M_PI / 2), h4, highlight;
       double bevel = smoothstep (3.0 * k, 0.0, r - w->r_in);
+
+      h2 *= h2;
+      h4 = h2 * h2;
+      highlight = 0.30 * h4 * h4;  /* |cos|^8 */
 
       v = 0.55 + rings + highlight;
       v += bevel * 0.25 * cos (theta - w->light_angle + M_PI);
