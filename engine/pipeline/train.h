@@ -55,7 +55,6 @@ typedef struct
   double         false_reject_rate; /* target rate of good parts called anomalous (0.01) */
   int            kfold;             /* folds for the threshold (5) */
   gboolean       evaluate_test;     /* measure image AUROC on test/ when present (TRUE) */
-  int            threads;           /* BLAS threads; 0 = leave the library default */
 } CpTrainOptions;
 
 /* Fills @opts with the defaults of @profile:
