@@ -169,7 +169,7 @@ cp_plot_histogram_draw (cairo_t *cr, int width, int height, const CpPlotHistogra
   {
     PlotLegendEntry entries[3];
     int n = 0;
-    double *px = g_new (double, 9 * bins), *py = g_new (double, 9 * bins);
+    double *px = g_new (double, 9 * bins + 64), *py = g_new (double, 9 * bins + 64);
     size_t np = 0;
 
     snprintf (good_label, sizeof good_label, finite_good > 0 ? "Good (%zu)" : "No good images", finite_good);
@@ -190,6 +190,25 @@ cp_plot_histogram_draw (cairo_t *cr, int width, int height, const CpPlotHistogra
             px[np] = plot_x (&f, lo + (b + 0.5) * bin_w);
             py[np] = plot_y (&f, c * k / 8.0);
             np++;
+          }
+      }
+    /* The threshold line and its label must stay visible too. */
+    if (have_thr)
+      {
+        double x = plot_x (&f, hist->threshold), tw, th;
+        gboolean left_side;
+
+        plot_text_size (&f, thr_label, 0.9, TRUE, &tw, &th);
+        left_side = x + 6 * f.unit + tw > f.right;
+        for (int k = 0; k <= 40; k++)
+          {
+            px[np] = x;
+            py[np++] = f.top + (f.bottom - f.top) * k / 40.0;
+          }
+        for (int k = 0; k <= 10; k++)
+          {
+            px[np] = left_side ? x - tw * k / 10.0 : x + tw * k / 10.0;
+            py[np++] = f.top + 4 * f.unit + th / 2;
           }
       }
     plot_legend_auto (&f, entries, n, px, py, np);

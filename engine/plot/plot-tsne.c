@@ -60,20 +60,20 @@ point_marker (CpPlotPointKind kind)
 static int
 build_legend (const CpPlotTsne *t, PlotLegendEntry *entries, int max_entries, char (*labels)[96])
 {
-  gboolean present[5] = { FALSE };
-  gboolean *type_present;
+  size_t present[5] = { 0 };
+  size_t *type_present;
   int n = 0, types = t->defect_type != NULL && t->n_defect_names > 1 ? t->n_defect_names : 0;
   static const CpPlotPointKind order[] = { CP_PLOT_POINT_TEST_GOOD, CP_PLOT_POINT_TEST_DEFECT,
                                            CP_PLOT_POINT_TRAIN_GOOD, CP_PLOT_POINT_CUTPASTE, CP_PLOT_POINT_SCAR };
 
-  type_present = g_new0 (gboolean, MAX (types, 1));
+  type_present = g_new0 (size_t, MAX (types, 1));
   for (size_t i = 0; i < t->count; i++)
     if (point_valid (t, i))
       {
-        present[t->kinds[i]] = TRUE;
+        present[t->kinds[i]]++;
         if (t->kinds[i] == CP_PLOT_POINT_TEST_DEFECT && types > 0 && t->defect_type[i] >= 0
             && t->defect_type[i] < types)
-          type_present[t->defect_type[i]] = TRUE;
+          type_present[t->defect_type[i]]++;
       }
   for (int k = 0; k < 5 && n < max_entries; k++)
     {
@@ -86,13 +86,14 @@ build_legend (const CpPlotTsne *t, PlotLegendEntry *entries, int max_entries, ch
           for (int d = 0; d < types && n < max_entries; d++)
             if (type_present[d])
               {
-                snprintf (labels[n], 96, "Defect: %s", t->defect_names[d] ? t->defect_names[d] : "?");
+                snprintf (labels[n], 96, "Defect: %s (%zu)", t->defect_names[d] ? t->defect_names[d] : "?",
+                          type_present[d]);
                 entries[n] = (PlotLegendEntry) { labels[n], plot_defect_color (d), PLOT_SWATCH_MARKER, 2 };
                 n++;
               }
           continue;
         }
-      snprintf (labels[n], 96, "%s", kind_names[kind]);
+      snprintf (labels[n], 96, "%s (%zu)", kind_names[kind], present[kind]);
       entries[n] = (PlotLegendEntry) { labels[n], kind == CP_PLOT_POINT_TEST_DEFECT ? &plot_color_defect
                                                   : kind == CP_PLOT_POINT_TRAIN_GOOD ? &plot_color_train
                                                   : kind == CP_PLOT_POINT_TEST_GOOD ? &plot_color_good
