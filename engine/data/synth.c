@@ -886,6 +886,18 @@ washer_surface_point (CpRng        *rng,
 
 /* ---- one image ----------------------------------------------------------- */
 
+/* FNV-1a: our own string hash, so that the files of a seed do not depend
+ * on the hash function of the GLib version. */
+static uint64_t
+name_hash (const char *s)
+{
+  uint64_t h = 0xcbf29ce484222325ULL;
+
+  for (; *s != '\0'; s++)
+    h = (h ^ (uint8_t) *s) * 0x100000001b3ULL;
+  return h;
+}
+
 static uint64_t
 image_seed (guint64     seed,
             const char *category,
@@ -896,9 +908,9 @@ image_seed (guint64     seed,
   /* Mix every coordinate of the image into one 64-bit seed. */
   uint64_t h = seed * 0x9e3779b97f4a7c15ULL + 0x243f6a8885a308d3ULL;
 
-  h ^= g_str_hash (category) * 0xbf58476d1ce4e5b9ULL;
+  h ^= name_hash (category) * 0xbf58476d1ce4e5b9ULL;
   h = (h ^ (h >> 31)) * 0x94d049bb133111ebULL;
-  h ^= (uint64_t) g_str_hash (defect ? defect : "good") * 0x9e3779b97f4a7c15ULL;
+  h ^= name_hash (defect ? defect : "good") * 0x9e3779b97f4a7c15ULL;
   h = (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9ULL;
   h ^= ((uint64_t) split_id << 32) ^ (uint64_t) (uint32_t) index;
   h = (h ^ (h >> 32)) * 0xd6e8feb86659fd93ULL;

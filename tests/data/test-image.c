@@ -243,6 +243,27 @@ test_grey_and_alpha (void)
   for (int i = 0; i < w * h; i++)
     for (int c = 0; c < 3; c++)
       g_assert_cmpuint (b->pixels[(i / w) * b->stride + (i % w) * 3 + c], ==, rgba[i * 4 + c]);
+
+  /* Grey with alpha: grey replicated, alpha dropped. */
+  {
+    g_autofree guint16 *ga = g_new (guint16, w * h * 2);
+    g_autoptr (GBytes) ga_png = NULL;
+    g_autofree char *ga_path = NULL;
+    g_autoptr (CpImage) g = NULL;
+
+    for (int i = 0; i < w * h; i++)
+      {
+        ga[i * 2] = (guint16) ((i * 53) & 255);
+        ga[i * 2 + 1] = (guint16) (i % 2 ? 0 : 200);
+      }
+    ga_png = png_stored (w, h, 8, 4, ga);
+    ga_path = write_bytes ("grey-alpha.png", ga_png);
+    g_assert_true (cp_image_load (ga_path, &g, &error));
+    g_assert_no_error (error);
+    for (int i = 0; i < w * h; i++)
+      for (int c = 0; c < 3; c++)
+        g_assert_cmpuint (g->pixels[(i / w) * g->stride + (i % w) * 3 + c], ==, ga[i * 2]);
+  }
 }
 
 /* 16-bit files arrive as 8-bit: the high byte (libpng's strip-16) or the
