@@ -27,7 +27,7 @@ draw_loss (cairo_t *cr, int width, int height, gpointer data)
     loss[i] = g_array_index (d->losses, float, i);
   plot.loss = loss;
   plot.count = n;
-  plot.title = _("Training loss");
+  plot.title = NULL;   /* engine/plot names the plot itself */
   cp_plot_loss_draw (cr, width, height, &plot);
 }
 
@@ -90,7 +90,7 @@ cp_plots_set_roc (CpPlotView         *view,
     }
   d->count = n;
   d->auroc = eval->auroc;
-  d->title = g_strdup_printf (_("ROC · %s"), eval->category);
+  d->title = g_strdup (eval->category);
   cp_plot_view_set_funcs (view, draw_roc, NULL, d, roc_data_free);
 }
 
@@ -148,7 +148,7 @@ cp_plots_set_histogram (CpPlotView         *view,
       g_array_append_val (img->label == 0 ? d->good : d->defect, img->score);
     }
   d->threshold = threshold;
-  d->title = g_strdup_printf (_("Scores · %s"), eval->category);
+  d->title = g_strdup (eval->category);
   cp_plot_view_set_funcs (view, draw_hist, NULL, d, hist_data_free);
 }
 
@@ -243,7 +243,7 @@ cp_plots_set_tsne (CpPlotView         *view,
   d->test_index = g_new (int, n);
   d->defect_names = g_ptr_array_new_with_free_func (g_free);
   d->labels = g_ptr_array_new_with_free_func (g_free);
-  d->title = g_strdup_printf (_("t-SNE of the embeddings · %s"), eval->category);
+  d->title = g_strdup (eval->category);
   for (int i = 0; i < n; i++)
     {
       d->test_index[i] = -1;

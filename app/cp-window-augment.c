@@ -138,7 +138,7 @@ augment_done (gpointer      result,
       g_autoptr(GdkTexture) texture = gdk_texture_new_for_pixbuf (g_ptr_array_index (pixbufs, i));
       GtkWidget *picture = gtk_picture_new_for_paintable (GDK_PAINTABLE (texture));
 
-      gtk_widget_set_size_request (picture, 220, 220);
+      gtk_widget_set_size_request (picture, 192, 192);
       gtk_picture_set_can_shrink (GTK_PICTURE (picture), TRUE);
       gtk_widget_add_css_class (picture, "card");
       gtk_grid_attach (self->augment_grid, picture, i % 3, 1 + i / 3, 1, 1);

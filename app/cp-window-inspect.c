@@ -145,6 +145,10 @@ update_row (CpWindow      *self,
             CpInspectItem *item)
 {
   g_autofree char *base = g_path_get_basename (item->path);
+  g_autofree char *folder_path = g_path_get_dirname (item->path);
+  g_autofree char *folder = g_path_get_basename (folder_path);
+  /* MVTec names repeat (000.png in every folder): show the folder too. */
+  g_autofree char *title = g_build_filename (folder, base, NULL);
   g_autofree char *subtitle = NULL;
   GtkWidget *row = item->row;
   GtkWidget *image, *verdict;
@@ -171,7 +175,7 @@ update_row (CpWindow      *self,
   image = g_object_get_data (G_OBJECT (row), "cp-image");
   verdict = g_object_get_data (G_OBJECT (row), "cp-verdict");
 
-  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), base);
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
   if (item->thumbnail != NULL)
     gtk_image_set_from_paintable (GTK_IMAGE (image), GDK_PAINTABLE (item->thumbnail));
   else
@@ -577,4 +581,16 @@ cp_window_get_inspect_row (CpWindow    *self,
   if (error != NULL)
     *error = item->error;
   return TRUE;
+}
+
+void
+cp_window_select_inspect_row (CpWindow *self,
+                              guint     index)
+{
+  CpInspectItem *item;
+
+  if (index >= self->inspect_items->len)
+    return;
+  item = g_ptr_array_index (self->inspect_items, index);
+  gtk_list_box_select_row (self->inspect_list, GTK_LIST_BOX_ROW (item->row));
 }

@@ -49,6 +49,10 @@ gboolean         cp_window_get_inspect_row     (CpWindow      *self,
                                                 double        *score,
                                                 const char   **error);
 
+/* Selects row @index of the inspection list (shows it in the large view). */
+void             cp_window_select_inspect_row  (CpWindow      *self,
+                                                guint          index);
+
 /* "loss", "roc", "hist" or "tsne". */
 GtkWidget       *cp_window_get_plot            (CpWindow      *self,
                                                 const char    *name);

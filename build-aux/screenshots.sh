@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Takes a screenshot of every page of CutPaste Inspector on a synthetic
+# dataset, under Xvfb, into data/screenshots/ (and, with LANGUAGE=zh_CN,
+# into data/screenshots/zh_CN/).  Needs xvfb-run and ImageMagick's import;
+# Chinese needs fonts-noto-cjk.
+#
+#   build-aux/screenshots.sh [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build="${1:-_build}"
+if [ ! -d "$build" ]; then
+  meson setup "$build"
+fi
+ninja -C "$build" tests/app/screenshot-driver data/gschemas.compiled \
+  cutpaste-inspector-gmo >/dev/null
+
+# Translations are read from the build folder (po/<lang>/LC_MESSAGES).
+localedir="$PWD/$build/po"
+out="$PWD/data/screenshots"
+if [ -n "${LANGUAGE:-}" ] && [ "${LANGUAGE%%:*}" != "en" ]; then
+  out="$out/${LANGUAGE%%:*}"
+fi
+mkdir -p "$out"
+
+export GSK_RENDERER=cairo GTK_A11Y=none NO_AT_BRIDGE=1
+export GSETTINGS_BACKEND=memory GSETTINGS_SCHEMA_DIR="$PWD/$build/data"
+# gettext ignores LANGUAGE under the C locale.
+export LANG="${LANG:-C.UTF-8}"
+[ "$LANG" = "C" ] && export LANG=C.UTF-8
+
+xvfb-run -a -s "-screen 0 1100x760x24" \
+  "$build/tests/app/screenshot-driver" "$out" "$localedir"

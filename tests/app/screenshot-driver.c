@@ -1,0 +1,196 @@
+/* screenshot-driver.c: walks the real window through every page on a
+ * synthetic dataset and captures the screen after each one with
+ * ImageMagick's `import -window root`.  Run by build-aux/screenshots.sh
+ * under Xvfb; not a test.
+ *
+ *   screenshot-driver OUT_DIR [LOCALE_DIR]
+ */
+#include "config.h"
+
+#include <locale.h>
+#include <string.h>
+
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <gtk/gtk.h>
+
+#include "cp-application.h"
+#include "cp-window.h"
+#include "cp-worker.h"
+#include "data/synth.h"
+
+static CpApplication *app;
+static CpWindow *window;
+static CpWorker *worker;
+
+/* Lets the main loop draw for @ms milliseconds. */
+static void
+settle (int ms)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) ms * 1000;
+
+  while (g_get_monotonic_time () < end)
+    {
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      g_usleep (10000);
+    }
+}
+
+static void
+wait_idle (void)
+{
+  cp_worker_wait_idle (worker);
+  settle (500);
+}
+
+static void
+capture (const char *out_dir,
+         const char *name)
+{
+  g_autofree char *path = g_strdup_printf ("%s/%s.png", out_dir, name);
+  const char *argv[] = { "import", "-window", "root", path, NULL };
+  g_autoptr(GError) error = NULL;
+  int status = 0;
+
+  settle (800);
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+                     &status, &error) || !g_spawn_check_wait_status (status, &error))
+    g_error ("import %s: %s", path, error->message);
+  g_print ("wrote %s\n", path);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *tmp_dir = NULL;
+  g_autofree char *data_dir = NULL;
+  g_autoptr(GError) error = NULL;
+  CpSynthOptions synth;
+  GSettings *settings;
+  const char *out_dir;
+
+  if (argc < 2)
+    {
+      g_printerr ("usage: %s OUT_DIR [LOCALE_DIR]\n", argv[0]);
+      return 2;
+    }
+  out_dir = argv[1];
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, argc > 2 ? argv[2] : LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+
+  tmp_dir = g_dir_make_tmp ("cp-screenshots-XXXXXX", NULL);
+  g_setenv ("XDG_DATA_HOME", tmp_dir, TRUE);
+  if (!gtk_init_check ())
+    {
+      g_printerr ("no display\n");
+      return 77;
+    }
+
+  data_dir = g_build_filename (tmp_dir, "mvtec-like", NULL);
+  cp_synth_options_init (&synth);
+  synth.size = 128;
+  synth.n_train = 20;
+  synth.n_test_good = 10;
+  synth.n_test_defect = 4;
+  if (!cp_synth_write (data_dir, &synth, NULL, NULL, &error))
+    g_error ("synthetic dataset: %s", error->message);
+
+  app = cp_application_new ();
+  g_application_register (G_APPLICATION (app), NULL, NULL);
+  worker = cp_application_get_worker (app);
+  settings = cp_application_get_settings (app);
+  g_settings_set_string (settings, "device", "cpu");
+  g_settings_set_string (settings, "profile", "custom");
+  g_settings_set_int (settings, "steps", 80);
+  g_settings_set_int (settings, "batch-size", 4);
+  g_settings_set_int (settings, "image-size", 64);
+
+  window = cp_window_new (app);
+  gtk_window_present (GTK_WINDOW (window));
+  settle (1000);
+  capture (out_dir, "welcome");
+
+  cp_window_open_data_dir (window, data_dir);
+  wait_idle ();
+  cp_window_select_category (window, "washer");
+
+  /* Training: capture while it runs, when the curve has some length. */
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.train", NULL);
+  {
+    gint64 deadline = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
+
+    while (g_get_monotonic_time () < deadline)
+      {
+        g_main_context_iteration (NULL, TRUE);
+        if (cp_window_get_category_state (window, "washer") == CP_CATEGORY_STATE_TRAINING)
+          break;
+      }
+    settle (8000);
+  }
+  capture (out_dir, "training");
+  wait_idle ();
+
+  /* A second category, so the list shows both states' neighbours. */
+  cp_window_select_category (window, "weave");
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.train", NULL);
+  wait_idle ();
+  cp_window_select_category (window, "washer");
+  cp_window_show_page (window, "dataset");
+  wait_idle ();
+  capture (out_dir, "dataset");
+
+  cp_window_show_page (window, "augment");
+  wait_idle ();
+  capture (out_dir, "augmentations");
+
+  {
+    const char *picks[] = { "test/good", "test/scratch", "test/bent", "test/stain" };
+    GSList *files = NULL;
+    GValue value = G_VALUE_INIT;
+
+    for (gsize i = 0; i < G_N_ELEMENTS (picks); i++)
+      {
+        g_autofree char *dir = g_build_filename (data_dir, "washer", picks[i], NULL);
+        g_autoptr(GDir) handle = g_dir_open (dir, 0, NULL);
+        const char *name;
+        int taken = 0;
+
+        while (handle != NULL && (name = g_dir_read_name (handle)) != NULL && taken < 2)
+          {
+            g_autofree char *path = g_build_filename (dir, name, NULL);
+
+            files = g_slist_append (files, g_file_new_for_path (path));
+            taken++;
+          }
+      }
+    {
+      g_autofree char *bad = g_build_filename (tmp_dir, "readme.txt", NULL);
+
+      g_file_set_contents (bad, "not an image\n", -1, NULL);
+      files = g_slist_append (files, g_file_new_for_path (bad));
+    }
+    g_value_init (&value, GDK_TYPE_FILE_LIST);
+    g_value_take_boxed (&value, gdk_file_list_new_from_list (files));
+    cp_window_handle_drop (window, &value);
+    g_value_unset (&value);
+    g_slist_free_full (files, g_object_unref);
+    wait_idle ();
+    cp_window_select_inspect_row (window, 3);
+    capture (out_dir, "inspection");
+  }
+
+  cp_window_show_page (window, "eval");
+  wait_idle ();
+  capture (out_dir, "evaluation");
+
+  g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+  settle (500);
+  capture (out_dir, "preferences");
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  cp_worker_shutdown (worker);
+  return 0;
+}
