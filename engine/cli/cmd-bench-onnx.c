@@ -1,0 +1,362 @@
+/* cmd-bench-onnx.c: `cutpaste bench-onnx`: our CPU inference (embedding +
+ * score) against ONNX Runtime (Node.js) running the exported model.
+ *
+ * Both sides see the same batches of pseudo-random normalised images at
+ * the model's image size and use the same number of threads (our CPU
+ * pool via CP_NUM_THREADS, ORT's intraOpNumThreads).  ORT runs in a node
+ * child process with onnxruntime-node taken from --node-modules, so the
+ * engine itself never depends on it.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "cli-common.h"
+#include "commands.h"
+#include "core/backend.h"
+#include "core/density/gde.h"
+#include "core/io/json.h"
+#include "core/io/safetensors.h"
+#include "core/nn/network.h"
+#include "core/onnx/onnx-export.h"
+
+/* The ORT side: argv model, size, comma-separated batches, seconds,
+ * threads; prints a JSON array of {batch, runs, seconds, images_per_s}. */
+static const char ort_bench_js[] =
+  "'use strict';\n"
+  "const ort = require('onnxruntime-node');\n"
+  "const [model, sizeArg, batchesArg, secondsArg, threadsArg] = process.argv.slice(2);\n"
+  "function fill(data, seed) {\n"
+  "  let s = seed >>> 0;\n"
+  "  for (let i = 0; i < data.length; i++) {\n"
+  "    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;\n"
+  "    data[i] = (s / 4294967296) * 4 - 2;\n"
+  "  }\n"
+  "}\n"
+  "async function main() {\n"
+  "  const size = parseInt(sizeArg, 10), seconds = parseFloat(secondsArg);\n"
+  "  const threads = parseInt(threadsArg, 10);\n"
+  "  const session = await ort.InferenceSession.create(model, {\n"
+  "    intraOpNumThreads: threads, interOpNumThreads: 1,\n"
+  "    executionMode: 'sequential', graphOptimizationLevel: 'all' });\n"
+  "  const results = [];\n"
+  "  for (const batch of batchesArg.split(',').map(Number)) {\n"
+  "    const data = new Float32Array(batch * 3 * size * size);\n"
+  "    fill(data, 1234 + batch);\n"
+  "    const feeds = { image: new ort.Tensor('float32', data, [batch, 3, size, size]) };\n"
+  "    await session.run(feeds, ['embedding', 'score']);\n"
+  "    let runs = 0, elapsed = 0;\n"
+  "    const t0 = process.hrtime.bigint();\n"
+  "    do {\n"
+  "      await session.run(feeds, ['embedding', 'score']);\n"
+  "      runs++;\n"
+  "      elapsed = Number(process.hrtime.bigint() - t0) / 1e9;\n"
+  "    } while (elapsed < seconds || runs < 2);\n"
+  "    results.push({ batch, runs, seconds: elapsed, images_per_s: runs * batch / elapsed });\n"
+  "  }\n"
+  "  console.log(JSON.stringify(results));\n"
+  "}\n"
+  "main().catch((e) => { console.error(String(e && e.message || e)); process.exit(1); });\n";
+
+/* Same generator as the script, so both sides see the same numbers. */
+static void
+fill_images (float *data, size_t count, guint32 seed)
+{
+  guint32 s = seed;
+
+  for (size_t i = 0; i < count; i++)
+    {
+      s = s * 1664525u + 1013904223u;
+      data[i] = (float) ((double) s / 4294967296.0 * 4.0 - 2.0);
+    }
+}
+
+typedef struct
+{
+  CpBackend *be;
+  CpNetwork *net;
+  CpGde     *gde;
+} Ours;
+
+static gboolean
+ours_open (Ours *ours, const char *model_path, CpError *err)
+{
+  CpSafetensors *st = cp_safetensors_open (model_path, err);
+  const CpTensorInfo *out_w;
+  CpNetworkConfig config = { 0, 3 };
+  int64_t s1[1] = { CP_EMBEDDING_DIM }, s2[2] = { CP_EMBEDDING_DIM, CP_EMBEDDING_DIM };
+  g_autofree float *mean = g_new (float, CP_EMBEDDING_DIM);
+  g_autofree float *precision = g_new (float, CP_EMBEDDING_DIM * CP_EMBEDDING_DIM);
+  gboolean ok = FALSE;
+
+  memset (ours, 0, sizeof *ours);
+  if (st == NULL)
+    return FALSE;
+  for (;;)
+    {
+      g_autofree char *name = g_strdup_printf ("head.%d.weight", 3 * (config.head_layers + 1));
+      if (cp_safetensors_find (st, name) == NULL)
+        break;
+      config.head_layers++;
+    }
+  out_w = cp_safetensors_find (st, "out.weight");
+  if (out_w != NULL && out_w->ndim == 2)
+    config.num_classes = (int) out_w->shape[0];
+  if (cp_safetensors_read_f32 (st, "gde.mean", s1, 1, mean, err) != CP_OK
+      || cp_safetensors_read_f32 (st, "gde.precision", s2, 2, precision, err) != CP_OK
+      || (ours->gde = cp_gde_new_from_f32 (mean, precision, CP_EMBEDDING_DIM, err)) == NULL
+      || (ours->be = cp_backend_cpu_new (err)) == NULL
+      || (ours->net = cp_network_new (ours->be, &config, err)) == NULL
+      || cp_network_load (ours->net, st, CP_LOAD_ALL, err) != CP_OK)
+    goto out;
+  ok = TRUE;
+out:
+  cp_safetensors_close (st);
+  return ok;
+}
+
+static void
+ours_close (Ours *ours)
+{
+  cp_network_free (ours->net);
+  cp_gde_free (ours->gde);
+  if (ours->be)
+    cp_backend_free (ours->be);
+}
+
+/* One inference as the pipeline does it: upload, forward, download the
+ * embeddings, Mahalanobis scores. */
+static gboolean
+ours_run (Ours *ours, float *device_images, const float *images, int batch, int size,
+          float *embeddings, double *scores, CpError *err)
+{
+  return ours->be->upload (ours->be, device_images, images,
+                           (size_t) batch * 3 * size * size * sizeof (float), err) == CP_OK
+         && cp_network_forward (ours->net, device_images, batch, size, size, FALSE, err) == CP_OK
+         && ours->be->download (ours->be, embeddings, cp_network_embedding (ours->net),
+                                (size_t) batch * CP_EMBEDDING_DIM * sizeof (float), err) == CP_OK
+         && cp_gde_score (ours->gde, embeddings, batch, scores, err) == CP_OK;
+}
+
+static double
+ours_measure (Ours *ours, int batch, int size, double seconds, int *runs_out, CpError *err)
+{
+  size_t count = (size_t) batch * 3 * size * size;
+  g_autofree float *images = g_new (float, count);
+  g_autofree float *embeddings = g_new (float, (gsize) batch * CP_EMBEDDING_DIM);
+  g_autofree double *scores = g_new (double, batch);
+  float *device_images = ours->be->alloc (ours->be, count * sizeof (float), err);
+  gint64 t0;
+  double elapsed = 0.0;
+  int runs = 0;
+
+  if (device_images == NULL)
+    return -1.0;
+  fill_images (images, count, 1234u + (guint32) batch);
+  /* Warm-up: allocates the activations for this batch size. */
+  if (!ours_run (ours, device_images, images, batch, size, embeddings, scores, err))
+    goto fail;
+  t0 = g_get_monotonic_time ();
+  do
+    {
+      if (!ours_run (ours, device_images, images, batch, size, embeddings, scores, err))
+        goto fail;
+      runs++;
+      elapsed = (double) (g_get_monotonic_time () - t0) / 1e6;
+    }
+  while (elapsed < seconds || runs < 2);
+  ours->be->free (ours->be, device_images);
+  *runs_out = runs;
+  return runs * batch / elapsed;
+
+fail:
+  ours->be->free (ours->be, device_images);
+  return -1.0;
+}
+
+int
+cp_cmd_bench_onnx (int argc, char **argv)
+{
+  g_autofree char *model_path = NULL, *onnx_path = NULL, *node_modules = NULL, *node = NULL;
+  double seconds = 10.0;
+  int threads = 2;
+  GOptionEntry entries[] = {
+    { "model", 0, 0, G_OPTION_ARG_FILENAME, &model_path, "Model file written by 'cutpaste train'", "FILE" },
+    { "node-modules", 0, 0, G_OPTION_ARG_FILENAME, &node_modules,
+      "Folder holding onnxruntime-node (default: $CP_ORT_NODE_MODULES)", "DIR" },
+    { "node", 0, 0, G_OPTION_ARG_FILENAME, &node, "Node.js program (default: node)", "PROG" },
+    { "onnx", 0, 0, G_OPTION_ARG_FILENAME, &onnx_path, "Keep the exported model here (default: a temporary file)", "OUT.onnx" },
+    { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &seconds, "Minimum timed seconds per measurement (10)", "T" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "Threads on both sides (2)", "N" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("- our CPU inference against ONNX Runtime");
+  static const int batches[2] = { 1, 32 };
+  double ours_ips[2] = { 0, 0 }, ort_ips[2] = { 0, 0 };
+  int ours_runs[2] = { 0, 0 }, ort_runs[2] = { 0, 0 };
+  g_autofree char *tmpdir = NULL, *script = NULL, *ort_out = NULL, *ort_err = NULL;
+  g_autofree char *size_text = NULL, *seconds_text = NULL, *threads_text = NULL, *batches_text = NULL;
+  g_autofree char *threads_env = NULL;
+  g_autoptr (GError) gerror = NULL;
+  CpOnnxExportOptions opts = { PACKAGE_VERSION };
+  CpOnnxExportInfo info = { 0 };
+  CpError err = { 0 };
+  Ours ours;
+  int status = 0, size, result = CP_EXIT_FAILED;
+  char **envp = NULL;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_description (context,
+    "Exports the model to ONNX, then measures images per second at batch 1 and\n"
+    "batch 32 (the model's image size) for our CPU engine (forward + Mahalanobis\n"
+    "score) and for ONNX Runtime (onnxruntime-node, intraOpNumThreads = threads)\n"
+    "on the same inputs.  The last line is the ratio ORT / ours.\n"
+    "onnxruntime-node: (cd tests/onnx && ONNXRUNTIME_NODE_INSTALL=skip npm ci),\n"
+    "then --node-modules tests/onnx/node_modules.");
+  if (!cp_cli_parse (context, "bench-onnx", &argc, &argv))
+    return CP_EXIT_USAGE;
+  if (model_path == NULL)
+    {
+      cp_cli_error ("bench-onnx", "--model is required (see 'cutpaste bench-onnx --help')");
+      return CP_EXIT_USAGE;
+    }
+  if (!(seconds > 0.0 && seconds < 3600.0) || threads < 1 || threads > 64)
+    {
+      cp_cli_error ("bench-onnx", "--seconds must be in (0, 3600) and --threads in [1, 64]");
+      return CP_EXIT_USAGE;
+    }
+  if (node_modules == NULL && g_getenv ("CP_ORT_NODE_MODULES") != NULL)
+    node_modules = g_strdup (g_getenv ("CP_ORT_NODE_MODULES"));
+  if (node_modules == NULL || !g_file_test (node_modules, G_FILE_TEST_IS_DIR))
+    {
+      cp_cli_error ("bench-onnx", "no onnxruntime-node: pass --node-modules DIR (see --help)");
+      return CP_EXIT_USAGE;
+    }
+
+  /* Our CPU pool reads CP_NUM_THREADS when the backend is created. */
+  threads_text = g_strdup_printf ("%d", threads);
+  g_setenv ("CP_NUM_THREADS", threads_text, TRUE);
+
+  tmpdir = g_dir_make_tmp ("cutpaste-bench-onnx-XXXXXX", &gerror);
+  if (tmpdir == NULL)
+    {
+      cp_cli_error ("bench-onnx", "%s", gerror->message);
+      return CP_EXIT_FAILED;
+    }
+  if (onnx_path == NULL)
+    onnx_path = g_build_filename (tmpdir, "model.onnx", NULL);
+  script = g_build_filename (tmpdir, "ort-bench.js", NULL);
+  if (cp_onnx_export_file (model_path, onnx_path, &opts, &info, &err) != CP_OK)
+    {
+      cp_cli_error ("bench-onnx", "%s", err.message);
+      goto out;
+    }
+  if (!g_file_set_contents (script, ort_bench_js, -1, &gerror))
+    {
+      cp_cli_error ("bench-onnx", "%s", gerror->message);
+      goto out;
+    }
+  size = info.image_size;
+  printf ("model %s: image %d x %d, %d classes; %d threads; >= %.0f s per measurement\n",
+          model_path, size, size, info.num_classes, threads, seconds);
+  fflush (stdout);
+
+  if (!ours_open (&ours, model_path, &err))
+    {
+      cp_cli_error ("bench-onnx", "%s: %s", model_path, err.message);
+      ours_close (&ours);
+      goto out;
+    }
+  for (int i = 0; i < 2; i++)
+    {
+      ours_ips[i] = ours_measure (&ours, batches[i], size, seconds, &ours_runs[i], &err);
+      if (ours_ips[i] < 0)
+        {
+          cp_cli_error ("bench-onnx", "our inference failed: %s", err.message);
+          ours_close (&ours);
+          goto out;
+        }
+      printf ("ours  batch %2d: %8.2f images/s (%d runs)\n", batches[i], ours_ips[i], ours_runs[i]);
+      fflush (stdout);
+    }
+  /* Free our network's memory before ORT starts. */
+  ours_close (&ours);
+
+  {
+    const char *node_argv[8];
+    CpJsonDoc *doc = NULL;
+    const CpJson *root;
+    gboolean parsed = FALSE;
+
+    size_text = g_strdup_printf ("%d", size);
+    seconds_text = g_strdup_printf ("%g", seconds);
+    batches_text = g_strdup_printf ("%d,%d", batches[0], batches[1]);
+    node_argv[0] = node ? node : "node";
+    node_argv[1] = script;
+    node_argv[2] = onnx_path;
+    node_argv[3] = size_text;
+    node_argv[4] = batches_text;
+    node_argv[5] = seconds_text;
+    node_argv[6] = threads_text;
+    node_argv[7] = NULL;
+    envp = g_get_environ ();
+    envp = g_environ_setenv (envp, "NODE_PATH", node_modules, TRUE);
+    if (!g_spawn_sync (NULL, (char **) node_argv, envp, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                       &ort_out, &ort_err, &status, &gerror))
+      {
+        cp_cli_error ("bench-onnx", "cannot run %s: %s", node_argv[0], gerror->message);
+        goto out;
+      }
+    if (!g_spawn_check_wait_status (status, NULL))
+      {
+        cp_cli_error ("bench-onnx", "ONNX Runtime failed: %s", ort_err ? ort_err : "");
+        goto out;
+      }
+    doc = cp_json_parse (ort_out, strlen (ort_out), NULL, NULL, &err);
+    root = doc ? cp_json_doc_root (doc) : NULL;
+    if (root != NULL && root->type == CP_JSON_ARRAY && root->length == 2)
+      {
+        parsed = TRUE;
+        for (int i = 0; i < 2; i++)
+          {
+            const CpJson *ips = cp_json_object_get (root->items[i], "images_per_s");
+            const CpJson *runs = cp_json_object_get (root->items[i], "runs");
+
+            if (ips == NULL || runs == NULL)
+              parsed = FALSE;
+            else
+              {
+                ort_ips[i] = ips->number;
+                ort_runs[i] = (int) runs->number;
+              }
+          }
+      }
+    cp_json_doc_free (doc);
+    if (!parsed)
+      {
+        cp_cli_error ("bench-onnx", "unexpected output from the ORT script: %s", ort_out);
+        goto out;
+      }
+    for (int i = 0; i < 2; i++)
+      printf ("ORT   batch %2d: %8.2f images/s (%d runs)\n", batches[i], ort_ips[i], ort_runs[i]);
+  }
+  printf ("ratio ORT/ours: batch 1 %.2f, batch 32 %.2f\n", ort_ips[0] / ours_ips[0],
+          ort_ips[1] / ours_ips[1]);
+  result = CP_EXIT_OK;
+
+out:
+  g_strfreev (envp);
+  if (script)
+    g_remove (script);
+  {
+    g_autofree char *tmp_onnx = g_build_filename (tmpdir, "model.onnx", NULL);
+    g_remove (tmp_onnx);
+  }
+  g_rmdir (tmpdir);
+  return result;
+}
