@@ -151,6 +151,7 @@ cp_window_augment_refresh (CpWindow *self,
 {
   AugmentJob *job;
   g_autofree char *seed_text = NULL;
+  g_autofree char *seed_number = NULL;
 
   if (self->category == NULL || self->data_dir == NULL)
     {
@@ -160,7 +161,9 @@ cp_window_augment_refresh (CpWindow *self,
     }
   if (new_seed)
     self->augment_seed = g_random_int () | ((guint64) g_random_int () << 32);
-  seed_text = g_strdup_printf (_("%s · seed %" G_GUINT64_FORMAT), self->category, self->augment_seed);
+  seed_number = g_strdup_printf ("%" G_GUINT64_FORMAT, self->augment_seed);
+  /* Translators: the category, then the random seed of the previews. */
+  seed_text = g_strdup_printf (_("%s · seed %s"), self->category, seed_number);
   gtk_label_set_text (self->augment_seed_label, seed_text);
 
   job = g_new0 (AugmentJob, 1);

@@ -36,6 +36,7 @@ typedef struct
   int             count;
   CpTrainProgress progress;
   double          auroc;          /* MSG_CATEGORY_DONE */
+  double          threshold;
   char           *error;          /* MSG_CATEGORY_DONE, NULL on success */
   char           *notice;
 } TrainMsg;
@@ -150,6 +151,7 @@ train_run (CpWorkerJob        *worker_job,
         {
           summary->trained++;
           msg->auroc = result.auroc;
+          msg->threshold = result.threshold;
           msg->notice = g_strdup (result.notice);
         }
       else if (!g_error_matches (local, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CANCELLED))
@@ -218,8 +220,30 @@ train_progress (gpointer payload,
       else if (msg->notice != NULL)
         cp_window_toast (self, msg->notice);
       g_clear_pointer (&self->training_category, g_free);
-      /* The model file changed: read its metadata again. */
-      cp_window_dataset_refresh (self);
+      /* The engine thread is busy with the rest of the job, so a scan of
+       * the model files would wait for it: the message carries what the
+       * list shows.  A full scan follows when the job ends. */
+      {
+        CpCategoryInfo *info = cp_window_find_category (self, msg->category);
+
+        if (info != NULL && msg->error == NULL)
+          {
+            g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+
+            info->state = CP_CATEGORY_STATE_TRAINED;
+            info->auroc = msg->auroc;
+            info->threshold = msg->threshold;
+            info->image_size = g_settings_get_int (self->settings, "image-size");
+            g_clear_pointer (&info->problem, g_free);
+            g_free (info->created);
+            info->created = g_date_time_format_iso8601 (now);
+          }
+        else if (info != NULL)
+          /* A failed run left any older model in place. */
+          info->state = !isnan (info->threshold) ? CP_CATEGORY_STATE_TRAINED
+                                                 : CP_CATEGORY_STATE_NOT_TRAINED;
+        cp_window_dataset_rebuild_list (self);
+      }
       return;
     }
 
