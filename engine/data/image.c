@@ -202,6 +202,7 @@ cp_image_load (const char *path,
   g_autoptr (GError) local_error = NULL;
   g_autofree char *contents = NULL;
   g_autoptr (GdkPixbufLoader) loader = NULL;
+  g_autofree char *format_name = NULL;
   GdkPixbufFormat *format;
   GStatBuf st;
   SizeGuard guard = { FALSE, 0, 0 };
@@ -257,20 +258,19 @@ cp_image_load (const char *path,
       return FALSE;
     }
 
-  if ((strcmp (gdk_pixbuf_format_get_name (format), "png") == 0
-       && !png_is_complete ((const guint8 *) contents, length))
-      || (strcmp (gdk_pixbuf_format_get_name (format), "jpeg") == 0
-          && !jpeg_is_complete ((const guint8 *) contents, length)))
+  format_name = gdk_pixbuf_format_get_name (format);
+  if ((strcmp (format_name, "png") == 0 && !png_is_complete ((const guint8 *) contents, length))
+      || (strcmp (format_name, "jpeg") == 0 && !jpeg_is_complete ((const guint8 *) contents, length)))
     {
       g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_CORRUPT,
                    "%s: truncated or corrupt image: the %s data ends before its end marker",
-                   path, gdk_pixbuf_format_get_name (format));
+                   path, format_name);
       return FALSE;
     }
 
   /* Our own loader rather than gdk_pixbuf_new_from_file(), to be able to
    * refuse a size announced by the decoder before it allocates. */
-  loader = gdk_pixbuf_loader_new_with_type (gdk_pixbuf_format_get_name (format), &local_error);
+  loader = gdk_pixbuf_loader_new_with_type (format_name, &local_error);
   if (loader == NULL)
     {
       g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_NOT_IMAGE,

@@ -543,8 +543,13 @@ test_load_resized (void)
   g_assert_cmpint (resized->width, ==, 64);
   g_assert_cmpint (resized->height, ==, 64);
   g_assert_cmpmem (resized->pixels, 64 * 64 * 3, expect->pixels, 64 * 64 * 3);
-  g_assert_false (cp_image_load_resized (path, 0, &resized, &error));
-  g_assert_error (error, CP_DATA_ERROR, CP_DATA_ERROR_INVALID);
+  {
+    CpImage *none = NULL;
+
+    g_assert_false (cp_image_load_resized (path, 0, &none, &error));
+    g_assert_error (error, CP_DATA_ERROR, CP_DATA_ERROR_INVALID);
+    g_assert_null (none);
+  }
 }
 
 /* ---- tensors and masks ------------------------------------------------- */
