@@ -149,6 +149,7 @@ typedef struct
 
   /* Two host batches: the worker fills one while the network reads the other. */
   uint8_t              *aug_pixels;      /* (views * B, S, S, 3) scratch of the worker */
+  uint8_t              *crop_pixels;     /* (B, crop, crop, 3) with opts->crop_size */
   float                *host_images[2];  /* (views * B, 3, S, S) */
   int32_t              *host_labels[2];  /* views * B */
   float                *dev_images;      /* backend memory */
@@ -203,7 +204,7 @@ build_batch (BatchJob *job)
 {
   Trainer *t = job->t;
   const CpTrainOptions *o = t->opts;
-  int b = o->batch_size, s = o->image_size;
+  int b = o->batch_size, s = o->crop_size > 0 ? o->crop_size : o->image_size;
   size_t n = t->cache->n;
   const uint8_t *sources[b];
   size_t per_image = (size_t) s * s * 3;
@@ -233,6 +234,18 @@ build_batch (BatchJob *job)
         sources[i] = cp_image_cache_image (t->cache, pick);
       }
   }
+  /* Patch model: each source becomes a random crop, and everything after
+   * (jitter, CutPaste and scar sizes) works at the crop's size. */
+  if (o->crop_size > 0)
+    for (int i = 0; i < b; i++)
+      {
+        uint8_t *crop = t->crop_pixels + (size_t) i * per_image;
+        job->status = cp_augment_random_crop (&rng, sources[i], o->image_size, o->image_size,
+                                              s, crop, NULL, NULL, &job->error);
+        if (job->status != CP_OK)
+          return;
+        sources[i] = crop;
+      }
   job->status = cp_augment_batch (&t->aug, &rng, sources, b, s, t->aug_pixels,
                                   t->host_labels[job->slot], NULL, &job->error);
   if (job->status != CP_OK)
@@ -426,6 +439,9 @@ validate_options (const CpTrainOptions *o, GError **error)
     BAD ("unknown variant %d", (int) o->variant);
   if (o->checkpoint_every < 0)
     BAD ("checkpoint interval must not be negative");
+  if (o->crop_size != 0 && (o->crop_size < 32 || o->crop_size % 32 != 0 || o->crop_size > o->image_size))
+    BAD ("crop size must be a multiple of 32 between 32 and the image size %d (got %d)",
+         o->image_size, o->crop_size);
 #undef BAD
   return TRUE;
 }
@@ -521,7 +537,8 @@ train_loop (Trainer *t, int first_step, const char *checkpoint_path, GError **er
 {
   const CpTrainOptions *o = t->opts;
   int n_images = t->views * o->batch_size;
-  size_t tensor_bytes = (size_t) n_images * 3 * o->image_size * o->image_size * sizeof (float);
+  int side = o->crop_size > 0 ? o->crop_size : o->image_size;
+  size_t tensor_bytes = (size_t) n_images * 3 * side * side * sizeof (float);
   BatchJob jobs[2];
   GThread *worker = NULL;
   double wait = 0, step_time_avg = NAN;
@@ -559,7 +576,7 @@ train_loop (Trainer *t, int first_step, const char *checkpoint_path, GError **er
           worker = g_thread_new ("cp-batch", build_batch_thread, &jobs[1 - slot]);
         }
 
-      failed = cp_network_forward (t->net, t->dev_images, n_images, o->image_size, o->image_size,
+      failed = cp_network_forward (t->net, t->dev_images, n_images, side, side,
                                    TRUE, &err) != CP_OK
                || cp_network_loss_backward (t->net, t->dev_labels, TRUE, freeze, &loss, &err) != CP_OK;
       if (!failed && !isfinite (loss))
@@ -619,6 +636,7 @@ trainer_clear (Trainer *t)
     cp_backend_free (t->be);
   g_clear_pointer (&t->cache, cp_image_cache_free);
   g_free (t->aug_pixels);
+  g_free (t->crop_pixels);
   for (int i = 0; i < 2; i++)
     {
       g_free (t->host_images[i]);
@@ -681,6 +699,14 @@ cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpo
     }
   model_path = cp_train_model_path (opts->model_dir, opts->category);
   checkpoint_path = cp_train_checkpoint_path (opts->model_dir, opts->category);
+  if (opts->crop_size > 0)
+    {
+      /* The patch model trains beside the image model: its own checkpoint. */
+      g_autofree char *name = g_strdup_printf (".%s.patch%d.checkpoint.safetensors", opts->category,
+                                               opts->crop_size);
+      g_free (checkpoint_path);
+      checkpoint_path = g_build_filename (opts->model_dir, name, NULL);
+    }
   if (opts->resume && !g_file_test (checkpoint_path, G_FILE_TEST_EXISTS))
     {
       g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_DATA,
@@ -747,9 +773,12 @@ cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpo
 
   {
     int n_images = t.views * opts->batch_size;
-    size_t px = (size_t) n_images * opts->image_size * opts->image_size * 3;
+    int side = opts->crop_size > 0 ? opts->crop_size : opts->image_size;
+    size_t px = (size_t) n_images * side * side * 3;
 
     t.aug_pixels = g_try_malloc (px);
+    if (opts->crop_size > 0)
+      t.crop_pixels = g_malloc ((size_t) opts->batch_size * side * side * 3);
     for (int i = 0; i < 2; i++)
       {
         t.host_images[i] = g_try_malloc (px * sizeof (float));
@@ -781,6 +810,16 @@ cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpo
   result->steps = opts->steps;
   if (result->loss_history->len > 0)
     result->final_loss = g_array_index (result->loss_history, float, result->loss_history->len - 1);
+
+  if (opts->fit != NULL)
+    {
+      if (!opts->fit (t.net, t.cache->pixels, (int) t.cache->n, opts->image_size, opts, progress,
+                      user_data, cancel, result, error))
+        goto out;
+      g_unlink (checkpoint_path);
+      ok = TRUE;
+      goto out;
+    }
 
   /* Density: embed train/good, threshold by k-fold, Gaussian on all. */
   embeddings = g_new (float, t.cache->n * CP_EMBEDDING_DIM);

@@ -15,6 +15,7 @@
 #include <glib.h>
 
 #include "pipeline-error.h"
+#include "core/nn/network.h"
 
 G_BEGIN_DECLS
 
@@ -31,9 +32,30 @@ const char *cp_train_variant_to_string   (CpTrainVariant variant);
 /* FALSE for an unknown name. */
 gboolean    cp_train_variant_from_string (const char *name, CpTrainVariant *variant);
 
+typedef struct _CpTrainOptions CpTrainOptions;
+typedef struct _CpTrainResult CpTrainResult;
+typedef struct _CpTrainProgress CpTrainProgress;
+typedef void (*CpTrainProgressFunc) (const CpTrainProgress *progress, gpointer user_data);
+
+/* A replacement for the fitting and saving that follow the last step (owner
+ * localize: the patch model of SPEC 7 fits its own Gaussians).  It gets the
+ * trained network, the @n cached train/good images (n, size, size, 3), and
+ * must write the model file itself and set result->model_path (and, when it
+ * measures one, result->auroc).  @progress may be NULL. */
+typedef gboolean (*CpTrainFitFunc) (CpNetwork            *net,
+                                    const uint8_t        *images,
+                                    int                   n,
+                                    int                   size,
+                                    const CpTrainOptions *opts,
+                                    CpTrainProgressFunc   progress,
+                                    gpointer              progress_data,
+                                    const volatile int   *cancel,
+                                    CpTrainResult        *result,
+                                    GError              **error);
+
 /* All strings are borrowed: they must outlive the cp_train_category () call.
  * Fill with cp_train_options_init () first, then override fields. */
-typedef struct
+struct _CpTrainOptions
 {
   const char    *data_dir;          /* dataset root holding <category>/train/good */
   const char    *category;          /* folder name under data_dir */
@@ -55,7 +77,12 @@ typedef struct
   double         false_reject_rate; /* target rate of good parts called anomalous (0.01) */
   int            kfold;             /* folds for the threshold (5) */
   gboolean       evaluate_test;     /* measure image AUROC on test/ when present (TRUE) */
-} CpTrainOptions;
+  /* ---- additions (owner localize) ---- */
+  int            crop_size;         /* > 0: every step trains on random crop_size x crop_size
+                                     * crops of the S x S images, augmented at the crop's size
+                                     * (the patch model of SPEC 7; 64); 0: whole images */
+  CpTrainFitFunc fit;               /* NULL: Gaussian, threshold and model as described above */
+};
 
 /* Fills @opts with the defaults of @profile:
  *  - "paper": the reference: S = 256, B = 32 per view, 10000 steps, lr 0.03.
@@ -76,7 +103,7 @@ typedef enum
 
 const char *cp_train_phase_to_string (CpTrainPhase phase);
 
-typedef struct
+struct _CpTrainProgress
 {
   CpTrainPhase phase;
   int          step;              /* steps done (TRAINING), else items done in this phase */
@@ -87,13 +114,13 @@ typedef struct
   double       eta_seconds;       /* estimated time left in this phase (NaN if unknown) */
   double       data_wait_seconds; /* total time the network waited for batches */
   double       elapsed_seconds;   /* since cp_train_category () started */
-} CpTrainProgress;
+};
 
-/* Called on the thread that runs cp_train_category (): at every training
- * step and a few times per other phase.  Must be quick. */
-typedef void (*CpTrainProgressFunc) (const CpTrainProgress *progress, gpointer user_data);
+/* CpTrainProgressFunc is called on the thread that runs cp_train_category
+ * (): at every training step and a few times per other phase.  Must be
+ * quick. */
 
-typedef struct
+struct _CpTrainResult
 {
   char      *model_path;          /* file written (owned) */
   double     auroc;               /* image AUROC on test/, NaN when there is no test set */
@@ -108,7 +135,7 @@ typedef struct
   GArray    *loss_history;        /* float: loss of every step, for the loss curve */
   char      *device_name;         /* backend that trained: "cpu" or "cuda" */
   char      *notice;              /* e.g. why "auto" fell back to the CPU, or NULL */
-} CpTrainResult;
+};
 
 void        cp_train_result_init  (CpTrainResult *result);
 /* Frees what the result owns and re-initialises it. */
