@@ -82,6 +82,7 @@ struct _CpTrainOptions
                                      * crops of the S x S images, augmented at the crop's size
                                      * (the patch model of SPEC 7; 64); 0: whole images */
   CpTrainFitFunc fit;               /* NULL: Gaussian, threshold and model as described above */
+  gpointer       fit_data;          /* for @fit, which reads it from opts */
 };
 
 /* Fills @opts with the defaults of @profile:
