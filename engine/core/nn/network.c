@@ -25,7 +25,7 @@ cp_network_new (CpBackend *be, const CpNetworkConfig *config, CpError *error)
                     config->num_classes);
       return NULL;
     }
-  /* The fixed num_batches_tracked table holds 19 backbone BNs + the head's. */
+  /* The fixed num_batches_tracked table holds 20 backbone BNs + the head's. */
   if (config->head_layers < 0 || config->head_layers > 32)
     {
       cp_error_set (error, CP_ERR_INVALID, "network: head_layers must be in 0..32 (got %d)",
