@@ -7,6 +7,7 @@
 #include <glib.h>
 
 #include "commands.h"
+#include "data/image.h"
 #include "data/synth.h"
 
 static gboolean
@@ -119,7 +120,8 @@ cp_cmd_synth (int argc, char **argv)
       if (tty)
         fputc ('\n', stderr);
       fprintf (stderr, "cutpaste synth: %s\n", error->message);
-      return 1;
+      /* Out-of-range sizes and counts are usage errors, not failures. */
+      return g_error_matches (error, CP_DATA_ERROR, CP_DATA_ERROR_INVALID) ? 2 : 1;
     }
   printf ("wrote %s\n", out_dir);
   return 0;

@@ -532,6 +532,7 @@ test_cli (void)
                            NULL };
   const char *unknown[] = { "--out", out, "--categories", "bottle", NULL };
   const char *no_out[] = { "--seed", "3", NULL };
+  const char *bad_size[] = { "--out", out, "--size", "7", NULL };
   const char *weave_only[] = { "weave", NULL };
   g_autoptr (GError) error = NULL;
   CpSynthOptions o;
@@ -547,6 +548,7 @@ test_cli (void)
   g_assert_cmpint (run_cli (forced, NULL), ==, 0);
   g_assert_cmpint (run_cli (unknown, NULL), ==, 2);
   g_assert_cmpint (run_cli (no_out, NULL), ==, 2);
+  g_assert_cmpint (run_cli (bad_size, NULL), ==, 2);
 
   /* The command writes exactly what the library writes. */
   small_options (&o, 9);
