@@ -2,9 +2,9 @@
  *
  * Channels are independent, so they are shared among the backend's
  * threads.  The per-channel sums run over up to n*hw = 1.5 million values
- * at S = 256, so they are accumulated in double across planes (float only
- * within a plane, where the loop vectorises): a float sum over the whole
- * channel would lose several digits of the mean and variance.
+ * at S = 256, so they are accumulated in double across planes (in 16
+ * float lanes within a plane, where the loop vectorises): a float sum over
+ * the whole channel would lose several digits of the mean and variance.
  */
 #include "cpu-private.h"
 
@@ -42,30 +42,12 @@ bn_train_channels (void *arg, size_t begin, size_t end)
       float fmean, invstd, scale, shift;
 
       for (int b = 0; b < n; b++)
-        {
-          const float *xs = x + ((size_t) b * c + ch) * hw;
-          float part = 0.0f;
-
-          /* Float partial sums per plane (vectorisable), double across. */
-          for (int i = 0; i < hw; i++)
-            part += xs[i];
-          sum += part;
-        }
+        sum += cp_cpu_sum (x + ((size_t) b * c + ch) * hw, (size_t) hw);
       mean = sum / (double) m;
       fmean = (float) mean;
       /* Second pass about the mean: no cancellation as with E[x^2]-E[x]^2. */
       for (int b = 0; b < n; b++)
-        {
-          const float *xs = x + ((size_t) b * c + ch) * hw;
-          float part = 0.0f;
-
-          for (int i = 0; i < hw; i++)
-            {
-              float dv = xs[i] - fmean;
-              part += dv * dv;
-            }
-          sq += part;
-        }
+        sq += cp_cpu_sum_sq_dev (x + ((size_t) b * c + ch) * hw, (size_t) hw, fmean);
       var = sq / (double) m;
       invstd = (float) (1.0 / sqrt (var + (double) j->eps));
       j->save_mean[ch] = fmean;
@@ -172,17 +154,12 @@ bn_backward_channels (void *arg, size_t begin, size_t end)
 
       for (int b = 0; b < n; b++)
         {
-          const float *xs = x + ((size_t) b * c + ch) * hw;
-          const float *dys = dy + ((size_t) b * c + ch) * hw;
-          float p_dy = 0.0f, p_dy_xc = 0.0f;
+          double s, t;
 
-          for (int i = 0; i < hw; i++)
-            {
-              p_dy += dys[i];
-              p_dy_xc += dys[i] * (xs[i] - mean);
-            }
-          sum_dy += p_dy;
-          sum_dy_xc += p_dy_xc;
+          cp_cpu_sum_dy_dev (dy + ((size_t) b * c + ch) * hw, x + ((size_t) b * c + ch) * hw,
+                             (size_t) hw, mean, &s, &t);
+          sum_dy += s;
+          sum_dy_xc += t;
         }
       if (j->dbeta != NULL)
         j->dbeta[ch] = (float) sum_dy;

@@ -51,33 +51,48 @@ maxpool_forward_planes (void *arg, size_t begin, size_t end)
         {
           int h0 = oh * stride - pad;
           int h1 = h0 + kernel < h ? h0 + kernel : h;
+          float *yr = ys + (size_t) oh * wo;
+          int32_t *ir = is + (size_t) oh * wo;
 
           if (h0 < 0)
             h0 = 0;
+          /* Start from each window's first real element with -inf, so a
+           * window of -inf values still names a real element. */
           for (int ow = 0; ow < wo; ow++)
             {
               int w0 = ow * stride - pad;
-              int w1 = w0 + kernel < w ? w0 + kernel : w;
-              float best = -INFINITY;
-              int32_t best_i = -1;
 
-              if (w0 < 0)
-                w0 = 0;
-              /* Row-major scan with a strict '>' keeps the first maximum;
-               * a NaN wins (as in PyTorch) so that it propagates. */
-              for (int ih = h0; ih < h1; ih++)
-                for (int iw = w0; iw < w1; iw++)
-                  {
-                    float v = xs[ih * w + iw];
+              yr[ow] = -INFINITY;
+              ir[ow] = h0 * w + (w0 > 0 ? w0 : 0);
+            }
+          /* Visit each window's elements in row-major order, all windows
+           * of the row at once: the innermost loop runs over output
+           * columns, which are independent, so the compiler turns the
+           * selects into vector blends instead of a serial chain of
+           * mispredicted branches.  A strict '>' keeps the first maximum;
+           * a NaN wins (as in PyTorch) so that it propagates. */
+          for (int ih = h0; ih < h1; ih++)
+            {
+              const float *row = xs + (size_t) ih * w;
 
-                    if (best_i < 0 || v > best || (isnan (v) && !isnan (best)))
-                      {
-                        best = v;
-                        best_i = ih * w + iw;
-                      }
-                  }
-              ys[oh * wo + ow] = best;
-              is[oh * wo + ow] = best_i;
+              for (int kj = 0; kj < kernel; kj++)
+                {
+                  const int shift = kj - pad;
+                  int lo = shift < 0 ? (-shift + stride - 1) / stride : 0;
+                  int hi = w - 1 - shift >= 0 ? (w - 1 - shift) / stride + 1 : 0;
+
+                  if (hi > wo)
+                    hi = wo;
+                  for (int ow = lo; ow < hi; ow++)
+                    {
+                      const int iw = ow * stride + shift;
+                      const float v = row[iw], cur = yr[ow];
+                      const int better = (v > cur) | ((v != v) & (cur == cur));
+
+                      yr[ow] = better ? v : cur;
+                      ir[ow] = better ? ih * w + iw : ir[ow];
+                    }
+                }
             }
         }
     }
@@ -157,12 +172,7 @@ avgpool_forward_planes (void *arg, size_t begin, size_t end)
 
   for (size_t plane = begin; plane < end; plane++)
     {
-      const float *xs = j->x + plane * j->hw;
-      double sum = 0.0;
-
-      for (int i = 0; i < j->hw; i++)
-        sum += xs[i];
-      j->y[plane] = (float) (sum / j->hw);
+      j->y[plane] = (float) (cp_cpu_sum (j->x + plane * j->hw, (size_t) j->hw) / j->hw);
     }
 }
 

@@ -189,6 +189,64 @@ main (int argc, char **argv)
   printf ("\nResNet-18 convolutions of one training step (batch %d): %.1f GFLOP in %.2f s"
           " = %.1f GFLOP/s = %.0f%% of sgemm\n", batch, total_flops * 1e-9, total_time,
           total_flops / total_time * 1e-9, 100.0 * total_flops / total_time * 1e-9 / gemm);
+  /* The memory-bound ops at the largest activation after the stem
+   * (n, 64, 128, 128): GB/s of the bytes they must read and write. */
+  {
+    const int c = 64, h = 128, hw = h * h;
+    const size_t count = (size_t) batch * c * hw, pooled = (size_t) batch * c * 64 * 64;
+    float *x = random_buffer (&rng, count), *y = random_buffer (&rng, count);
+    float *dy = random_buffer (&rng, count), *p = random_buffer (&rng, pooled);
+    float *gamma = random_buffer (&rng, c), *beta = random_buffer (&rng, c);
+    float rm[64], rv[64], sm[64], si[64], dg[64], db[64];
+    int32_t *idx = malloc (pooled * sizeof (int32_t));
+    double t[6] = { 1e30, 1e30, 1e30, 1e30, 1e30, 1e30 };
+    const double mb = count * 4.0;
+
+    for (int i = 0; i < c; i++)
+      {
+        rm[i] = 0.0f;
+        rv[i] = 1.0f;
+      }
+    for (int r = 0; r < repeats; r++)
+      {
+        double t0 = now (), t1, t2, t3, t4, t5, t6;
+
+        be->batchnorm_forward_train (be, batch, c, hw, x, gamma, beta, rm, rv, 0.1f, 1e-5f, y,
+                                     sm, si);
+        t1 = now ();
+        be->batchnorm_backward (be, batch, c, hw, x, dy, gamma, sm, si, y, dg, db);
+        t2 = now ();
+        be->relu_forward (be, count, x, y);
+        t3 = now ();
+        be->relu_backward (be, count, x, dy, y);
+        t4 = now ();
+        be->maxpool_forward (be, batch, c, h, h, 3, 2, 1, x, p, idx);
+        t5 = now ();
+        be->maxpool_backward (be, batch, c, h, h, 3, 2, 1, p, idx, y);
+        t6 = now ();
+        if (t1 - t0 < t[0]) t[0] = t1 - t0;
+        if (t2 - t1 < t[1]) t[1] = t2 - t1;
+        if (t3 - t2 < t[2]) t[2] = t3 - t2;
+        if (t4 - t3 < t[3]) t[3] = t4 - t3;
+        if (t5 - t4 < t[4]) t[4] = t5 - t4;
+        if (t6 - t5 < t[5]) t[5] = t6 - t5;
+      }
+    /* Passes over the (n, 64, 128, 128) tensor: BN forward reads x three
+     * times and writes y; backward reads x and dy twice and writes dx. */
+    printf ("\nmemory-bound ops at (%d, 64, 128, 128), GB/s of compulsory traffic:\n", batch);
+    printf ("  batchnorm fwd %.1f  bwd %.1f  relu fwd %.1f  bwd %.1f  maxpool fwd %.1f  bwd %.1f\n",
+            4 * mb / t[0] * 1e-9, 5 * mb / t[1] * 1e-9, 2 * mb / t[2] * 1e-9,
+            3 * mb / t[3] * 1e-9, (mb + 2.25 * mb / 4) / t[4] * 1e-9,
+            (mb + 2.0 * mb / 4) / t[5] * 1e-9);
+    free (x);
+    free (y);
+    free (dy);
+    free (p);
+    free (gamma);
+    free (beta);
+    free (idx);
+  }
+
   cp_backend_free (be);
   return 0;
 }
