@@ -216,6 +216,15 @@ cp_window_get_category_state (CpWindow   *self,
 }
 
 const char *
+cp_window_get_category_problem (CpWindow   *self,
+                                const char *name)
+{
+  CpCategoryInfo *info = cp_window_find_category (self, name);
+
+  return info != NULL ? info->problem : NULL;
+}
+
+const char *
 cp_window_get_dataset_error (CpWindow *self)
 {
   return self->dataset_error;

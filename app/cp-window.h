@@ -34,6 +34,9 @@ void             cp_window_select_category     (CpWindow      *self,
                                                 const char    *name);
 CpCategoryState  cp_window_get_category_state  (CpWindow      *self,
                                                 const char    *name);
+/* Why the category's model file cannot be used, or NULL. */
+const char      *cp_window_get_category_problem (CpWindow     *self,
+                                                const char    *name);
 /* The message shown for the dataset (layout errors), or NULL. */
 const char      *cp_window_get_dataset_error   (CpWindow      *self);
 

@@ -15,6 +15,7 @@
 #include "cp-plot-view.h"
 #include "cp-window.h"
 #include "cp-worker.h"
+#include "core/io/safetensors.h"
 #include "data/synth.h"
 #include "pipeline/train.h"
 
@@ -242,6 +243,41 @@ test_cancel_keeps_model (void)
   g_assert_cmpint (cp_window_get_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
 }
 
+/* A model file of a future format version: the list says so, by version. */
+static void
+test_model_other_version (void)
+{
+  g_autofree char *train_dir = g_build_filename (data_dir, "other", "train", "good", NULL);
+  g_autofree char *src = g_build_filename (data_dir, CATEGORY, "train", "good", "000.png", NULL);
+  g_autofree char *dst = g_build_filename (train_dir, "000.png", NULL);
+  g_autofree char *model = cp_train_model_path (cp_window_get_model_dir (window), "other");
+  g_autofree char *bytes = NULL;
+  gsize size;
+  CpSafetensorsWriter *w = cp_safetensors_writer_new ();
+  CpError err = { 0 };
+  const float value = 1.0f;
+  const int64_t shape[1] = { 1 };
+  const char *problem;
+
+  g_assert_cmpint (g_mkdir_with_parents (train_dir, 0755), ==, 0);
+  g_assert_true (g_file_get_contents (src, &bytes, &size, NULL));
+  g_assert_true (g_file_set_contents (dst, bytes, size, NULL));
+  g_assert_cmpint (cp_safetensors_writer_add (w, "gde.mean", CP_DTYPE_F32, shape, 1, &value, &err), ==, CP_OK);
+  g_assert_cmpint (cp_safetensors_writer_set_metadata (w, "format", "cutpaste-inspector", &err), ==, CP_OK);
+  g_assert_cmpint (cp_safetensors_writer_set_metadata (w, "format_version", "99", &err), ==, CP_OK);
+  g_assert_cmpint (cp_safetensors_writer_save (w, model, &err), ==, CP_OK);
+  cp_safetensors_writer_free (w);
+
+  cp_window_open_data_dir (window, data_dir);
+  wait_idle ();
+  g_assert_cmpint (cp_window_get_category_state (window, "other"), ==, CP_CATEGORY_STATE_MODEL_ERROR);
+  problem = cp_window_get_category_problem (window, "other");
+  g_assert_nonnull (problem);
+  g_assert_nonnull (strstr (problem, "99"));
+  /* The good model of the other category is still usable. */
+  g_assert_cmpint (cp_window_get_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
+}
+
 static void
 test_app_actions (void)
 {
@@ -318,6 +354,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window/drop", test_drop);
   g_test_add_func ("/app/window/plots", test_plots);
   g_test_add_func ("/app/window/cancel-keeps-model", test_cancel_keeps_model);
+  g_test_add_func ("/app/window/model-other-version", test_model_other_version);
   g_test_add_func ("/app/window/app-actions", test_app_actions);
   status = g_test_run ();
 
