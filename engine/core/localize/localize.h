@@ -122,6 +122,12 @@ CpStatus        cp_patch_density_set     (CpPatchDensity *d, int g, const float 
 CpStatus        cp_patch_density_score   (const CpPatchDensity *d, const float *x, int dim,
                                           float *scores, CpError *error);
 
+/* Scores @n raw embeddings @x (n, dim) taken at grid locations (@loc_i[k],
+ * @loc_j[k]) under each location's Gaussian, into @scores (n). */
+CpStatus        cp_patch_density_score_at (const CpPatchDensity *d, const float *x, int n,
+                                           const int *loc_i, const int *loc_j, int dim,
+                                           float *scores, CpError *error);
+
 /* ---- upsampling ------------------------------------------------------- */
 
 /* @k x @k Gaussian of standard deviation @sigma centred on the middle of

@@ -211,13 +211,12 @@ cp_patch_density_set (CpPatchDensity *d, int g, const float *mean, const float *
 }
 
 CpStatus
-cp_patch_density_score (const CpPatchDensity *d, const float *x, int dim, float *scores,
-                        CpError *error)
+cp_patch_density_score_at (const CpPatchDensity *d, const float *x, int n, const int *loc_i,
+                           const int *loc_j, int dim, float *scores, CpError *error)
 {
-  int total = d->grid_h * d->grid_w;
-  double *out = malloc ((size_t) total * sizeof *out);
+  double *out = malloc ((size_t) (n > 0 ? n : 1) * sizeof *out);
   float *buf = NULL;
-  int *where = NULL;
+  int *where = NULL, *group = NULL;
   CpStatus status = CP_OK;
 
   if (out == NULL)
@@ -230,40 +229,72 @@ cp_patch_density_score (const CpPatchDensity *d, const float *x, int dim, float 
                              g, dim);
       }
   if (d->count == 1)
-    status = cp_gde_score (d->gdes[0], x, total, out, error);
-  else
     {
-      buf = malloc ((size_t) total * dim * sizeof *buf);
-      where = malloc ((size_t) total * sizeof *where);
-      if (buf == NULL || where == NULL)
-        status = cp_error_set (error, CP_ERR_NOMEM, "patch density: out of memory");
-      /* Locations of one block are gathered so each Gaussian scores them
-       * with one blocked call. */
-      for (int g = 0; g < d->count && status == CP_OK; g++)
-        {
-          int n = 0;
-          for (int i = 0; i < d->grid_h; i++)
-            for (int j = 0; j < d->grid_w; j++)
-              if (cp_patch_density_index (d, i, j) == g)
-                {
-                  int loc = i * d->grid_w + j;
-                  memcpy (buf + (size_t) n * dim, x + (size_t) loc * dim, (size_t) dim * sizeof *buf);
-                  where[n++] = loc;
-                }
-          if (n == 0)
-            continue;
-          /* @out is scratch here: this block's scores, then scattered. */
-          status = cp_gde_score (d->gdes[g], buf, n, out, error);
-          if (status == CP_OK)
-            for (int k = 0; k < n; k++)
-              scores[where[k]] = (float) out[k];
-        }
+      status = cp_gde_score (d->gdes[0], x, n, out, error);
+      for (int k = 0; status == CP_OK && k < n; k++)
+        scores[k] = (float) out[k];
+      free (out);
+      return status;
     }
-  if (status == CP_OK && d->count == 1)
-    for (int k = 0; k < total; k++)
-      scores[k] = (float) out[k];
+  buf = malloc ((size_t) (n > 0 ? n : 1) * dim * sizeof *buf);
+  where = malloc ((size_t) (n > 0 ? n : 1) * sizeof *where);
+  group = malloc ((size_t) (n > 0 ? n : 1) * sizeof *group);
+  if (buf == NULL || where == NULL || group == NULL)
+    status = cp_error_set (error, CP_ERR_NOMEM, "patch density: out of memory");
+  for (int k = 0; status == CP_OK && k < n; k++)
+    {
+      if (loc_i[k] < 0 || loc_i[k] >= d->grid_h || loc_j[k] < 0 || loc_j[k] >= d->grid_w)
+        status = cp_error_set (error, CP_ERR_INVALID,
+                               "patch density: location (%d, %d) is outside the %d x %d grid",
+                               loc_i[k], loc_j[k], d->grid_h, d->grid_w);
+      else
+        group[k] = cp_patch_density_index (d, loc_i[k], loc_j[k]);
+    }
+  /* Rows of one Gaussian are gathered so that it scores them with one
+   * blocked call; @out is scratch for that block's scores. */
+  for (int g = 0; g < d->count && status == CP_OK; g++)
+    {
+      int m = 0;
+      for (int k = 0; k < n; k++)
+        if (group[k] == g)
+          {
+            memcpy (buf + (size_t) m * dim, x + (size_t) k * dim, (size_t) dim * sizeof *buf);
+            where[m++] = k;
+          }
+      if (m == 0)
+        continue;
+      status = cp_gde_score (d->gdes[g], buf, m, out, error);
+      for (int k = 0; status == CP_OK && k < m; k++)
+        scores[where[k]] = (float) out[k];
+    }
   free (out);
   free (buf);
   free (where);
+  free (group);
+  return status;
+}
+
+CpStatus
+cp_patch_density_score (const CpPatchDensity *d, const float *x, int dim, float *scores,
+                        CpError *error)
+{
+  int total = d->grid_h * d->grid_w;
+  int *li = malloc ((size_t) total * sizeof *li), *lj = malloc ((size_t) total * sizeof *lj);
+  CpStatus status;
+
+  if (li == NULL || lj == NULL)
+    {
+      free (li);
+      free (lj);
+      return cp_error_set (error, CP_ERR_NOMEM, "patch density: out of memory");
+    }
+  for (int k = 0; k < total; k++)
+    {
+      li[k] = k / d->grid_w;
+      lj[k] = k % d->grid_w;
+    }
+  status = cp_patch_density_score_at (d, x, total, li, lj, dim, scores, error);
+  free (li);
+  free (lj);
   return status;
 }
