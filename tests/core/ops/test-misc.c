@@ -224,6 +224,22 @@ test_maxpool_padding_and_ties (void)
     CHECK (dxc[2] == 0.0f && dxc[5] == 0.0f && dxc[8] == 0.0f);
   }
 
+  /* A NaN in a window propagates (as in PyTorch), the first one wins. */
+  {
+    float xn[16];
+    float yn[4];
+    int32_t in[4];
+
+    memcpy (xn, x, sizeof xn);
+    xn[6] = NAN;    /* row 1, col 2: in windows (0,1) and (1,1) only */
+    xn[10] = NAN;   /* row 2, col 2: also in (1,1), after 6 */
+    CHECK (be->maxpool_forward (be, 1, 1, 4, 4, 3, 2, 1, xn, yn, in) == CP_OK);
+    CHECK (yn[0] == -3.0f && in[0] == 1);
+    CHECK (isnan (yn[1]) && in[1] == 6);
+    CHECK (yn[2] == -1.0f && in[2] == 8);
+    CHECK (isnan (yn[3]) && in[3] == 6);
+  }
+
   /* Padding over half the kernel is refused (as PyTorch does). */
   CHECK (be->maxpool_forward (be, 1, 1, 4, 4, 3, 2, 2, x, y, idx) == CP_ERR_INVALID);
 }
