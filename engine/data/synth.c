@@ -208,7 +208,7 @@ draw_stroke (Canvas       *c,
           }
         best = sqrt (best);
         /* Scratches are deepest in the middle and fade out at both ends. */
-        hw = s->half_width * (0.35 + 0.65 * sin (M_PI * best_t));
+        hw = MAX (0.6, s->half_width * (0.35 + 0.65 * sin (M_PI * best_t)));
         alpha = clamp01 (hw + 0.5 - best);
         if (alpha <= 0.0)
           continue;
@@ -332,7 +332,9 @@ weave_params (CpRng  *rng,
 {
   double tint = cp_rng_uniform_range (rng, -0.025, 0.025);
 
-  w->period = 9.0 * k * cp_rng_uniform_range (rng, 0.97, 1.03);
+  /* Threads stay at least 3 pixels apart in small images (below that the
+   * weave would alias into noise). */
+  w->period = MAX (3.0, 9.0 * k) * cp_rng_uniform_range (rng, 0.97, 1.03);
   w->angle = cp_rng_uniform_range (rng, -2.0, 2.0) * M_PI / 180.0;
   w->ox = cp_rng_uniform_range (rng, 0.0, 2.0 * w->period);
   w->oy = cp_rng_uniform_range (rng, 0.0, 2.0 * w->period);
@@ -470,8 +472,8 @@ weave_defect (Canvas     *c,
 
       stroke_random (rng, &s, cp_rng_uniform_range (rng, margin, c->size - margin),
                      cp_rng_uniform_range (rng, margin, c->size - margin),
-                     cp_rng_uniform_range (rng, 50.0, 100.0) * k);
-      s.half_width = cp_rng_uniform_range (rng, 1.0, 1.6) * k;
+                     MAX (12.0, cp_rng_uniform_range (rng, 50.0, 100.0) * k));
+      s.half_width = MAX (0.7, cp_rng_uniform_range (rng, 1.0, 1.6) * k);
       s.bright = cp_rng_uniform (rng) < 0.5;
       s.strength = s.bright ? 0.8 : 0.75;
       return draw_stroke (c, &s, FALSE);
@@ -488,7 +490,7 @@ weave_defect (Canvas     *c,
 
       b.cx = cp_rng_uniform_range (rng, margin, c->size - margin);
       b.cy = cp_rng_uniform_range (rng, margin, c->size - margin);
-      b.rx = cp_rng_uniform_range (rng, 12.0, 24.0) * k;
+      b.rx = MAX (3.0, cp_rng_uniform_range (rng, 12.0, 24.0) * k);
       b.ry = b.rx * cp_rng_uniform_range (rng, 0.6, 1.0);
       b.angle = cp_rng_uniform_range (rng, 0.0, M_PI);
       memcpy (b.tint, tints[t], sizeof b.tint);
@@ -877,7 +879,9 @@ washer_surface_point (CpRng        *rng,
                       double       *x,
                       double       *y)
 {
-  double r = cp_rng_uniform_range (rng, w->r_in + 9.0 * w->scale, w->r_ring - 9.0 * w->scale);
+  /* Away from both edges of the ring, also in small images. */
+  double margin = MIN (9.0 * w->r_in / 27.0, (w->r_ring - w->r_in) / 3.0);
+  double r = cp_rng_uniform_range (rng, w->r_in + margin, w->r_ring - margin);
   double a = cp_rng_uniform_range (rng, 0.0, 2.0 * M_PI);
 
   *x = w->cx + r * w->scale * cos (a);
@@ -1033,8 +1037,8 @@ cp_synth_render (const char *category,
               double x, y;
 
               washer_surface_point (&rng, &w, &x, &y);
-              stroke_random (&rng, &s, x, y, cp_rng_uniform_range (&rng, 22.0, 40.0) * c.k);
-              s.half_width = cp_rng_uniform_range (&rng, 0.7, 1.2) * c.k;
+              stroke_random (&rng, &s, x, y, MAX (8.0, cp_rng_uniform_range (&rng, 22.0, 40.0) * c.k));
+              s.half_width = MAX (0.6, cp_rng_uniform_range (&rng, 0.7, 1.2) * c.k);
               s.bright = cp_rng_uniform (&rng) < 0.5;
               s.strength = s.bright ? 0.8 : 0.65;
               marked = draw_stroke (&c, &s, TRUE);
@@ -1044,7 +1048,7 @@ cp_synth_render (const char *category,
               Blob b;
 
               washer_surface_point (&rng, &w, &b.cx, &b.cy);
-              b.rx = cp_rng_uniform_range (&rng, 6.0, 11.0) * c.k;
+              b.rx = MAX (2.5, cp_rng_uniform_range (&rng, 6.0, 11.0) * c.k);
               b.ry = b.rx * cp_rng_uniform_range (&rng, 0.6, 1.0);
               b.angle = cp_rng_uniform_range (&rng, 0.0, M_PI);
               /* Rust: brown-orange, dull. */

@@ -319,6 +319,38 @@ test_defects_visible (void)
     g_free (pool[g]);
 }
 
+/* Every defect leaves a mark at every size, down to the smallest (the
+ * pipeline tests train on 32 to 64 pixel images). */
+static void
+test_small_sizes (void)
+{
+  static const int sizes[] = { CP_SYNTH_MIN_SIZE, 48, 64, 100 };
+  g_autofree guint8 *rgb = g_new (guint8, 100 * 100 * 3);
+  g_autofree guint8 *mask = g_new (guint8, 100 * 100);
+
+  for (size_t si = 0; si < G_N_ELEMENTS (sizes); si++)
+    for (int k = 0; cp_synth_categories ()[k] != NULL; k++)
+      {
+        const char *name = cp_synth_categories ()[k];
+        const char *const *defects = cp_synth_defect_types (name);
+
+        for (int d = 0; defects[d] != NULL; d++)
+          for (int index = 0; index < 12; index++)
+            {
+              g_autoptr (GError) error = NULL;
+              int size = sizes[si], on = 0;
+
+              g_assert_true (cp_synth_render (name, 3, 1, defects[d], index, size, rgb, mask,
+                                              &error));
+              g_assert_no_error (error);
+              for (int j = 0; j < size * size; j++)
+                on += mask[j] != 0;
+              g_assert_cmpint (on, >=, 3);
+              g_assert_cmpint (on, <, size * size / 4);
+            }
+      }
+}
+
 /* Good images are not copies of one another. */
 static void
 test_good_vary (void)
@@ -601,6 +633,7 @@ main (int argc, char **argv)
   g_test_add_func ("/data/synth/determinism", test_determinism);
   g_test_add_func ("/data/synth/masks", test_masks);
   g_test_add_func ("/data/synth/defects-visible", test_defects_visible);
+  g_test_add_func ("/data/synth/small-sizes", test_small_sizes);
   g_test_add_func ("/data/synth/good-vary", test_good_vary);
   g_test_add_func ("/data/synth/overwrite", test_overwrite);
   g_test_add_func ("/data/synth/invalid", test_invalid);
