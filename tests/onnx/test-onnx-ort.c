@@ -328,6 +328,31 @@ test_export_matches_engine (void)
     printf ("# %s", out);
   }
 
+  /* The ONNX project's own checker, where python3-onnx is installed. */
+  {
+    g_autofree char *dir = g_path_get_dirname (ort_run_js);
+    g_autofree char *script = g_build_filename (dir, "onnx-check.py", NULL);
+    static const char *const pythons[] = { "python3", "/usr/bin/python3" };
+    gboolean checked = FALSE;
+
+    for (size_t i = 0; i < G_N_ELEMENTS (pythons) && !checked; i++)
+      {
+        const char *argv[] = { pythons[i], script, onnx_path, NULL };
+        g_autofree char *out = NULL, *err_text = NULL;
+        int status = -1;
+
+        /* 77: no onnx module; other codes but 1 (a Python exception):
+         * no usable interpreter under that name. */
+        if (!run (argv, NULL, &out, &err_text, &status) || (status != 0 && status != 1))
+          continue;
+        CHECK_MSG (status == 0, "onnx checker rejects the export: %s%s", out, err_text);
+        printf ("# %s", out);
+        checked = TRUE;
+      }
+    if (!checked)
+      printf ("# onnx checker not run (no python3 with the onnx module)\n");
+  }
+
   /* ONNX Runtime. */
   {
     g_autofree char *n_text = g_strdup_printf ("%d", N_TEST);
