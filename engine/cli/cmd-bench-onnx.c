@@ -188,7 +188,7 @@ cp_cmd_bench_onnx (int argc, char **argv)
   GOptionEntry entries[] = {
     { "model", 0, 0, G_OPTION_ARG_FILENAME, &model_path, "Model file written by 'cutpaste train'", "FILE" },
     { "node-modules", 0, 0, G_OPTION_ARG_FILENAME, &node_modules,
-      "Folder holding onnxruntime-node (default: $CP_ORT_NODE_MODULES)", "DIR" },
+      "Folder holding onnxruntime-node (default: $CP_ORT_NODE_MODULES, else tests/onnx/node_modules)", "DIR" },
     { "node", 0, 0, G_OPTION_ARG_FILENAME, &node, "Node.js program (default: node)", "PROG" },
     { "onnx", 0, 0, G_OPTION_ARG_FILENAME, &onnx_path, "Keep the exported model here (default: a temporary file)", "OUT.onnx" },
     { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &seconds, "Minimum timed seconds per measurement (10)", "T" },
@@ -232,6 +232,9 @@ cp_cmd_bench_onnx (int argc, char **argv)
     }
   if (node_modules == NULL && g_getenv ("CP_ORT_NODE_MODULES") != NULL)
     node_modules = g_strdup (g_getenv ("CP_ORT_NODE_MODULES"));
+  /* Where `npm ci` in tests/onnx puts it, run from the source root. */
+  if (node_modules == NULL && g_file_test ("tests/onnx/node_modules/onnxruntime-node", G_FILE_TEST_IS_DIR))
+    node_modules = g_strdup ("tests/onnx/node_modules");
   if (node_modules == NULL || !g_file_test (node_modules, G_FILE_TEST_IS_DIR))
     {
       cp_cli_error ("bench-onnx", "no onnxruntime-node: pass --node-modules DIR (see --help)");
