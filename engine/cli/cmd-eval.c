@@ -12,12 +12,14 @@
 #include "commands.h"
 #include "eval-plots.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/localize.h"
 
 int
 cp_cmd_eval (int argc, char **argv)
 {
   g_autofree char *data_dir = NULL, *type = NULL, *model_dir = NULL, *plots_dir = NULL;
   g_autofree char *csv_path = NULL, *device = NULL, *summary_path = NULL;
+  gboolean localize = FALSE;
   GOptionEntry entries[] = {
     { "data-dir", 0, 0, G_OPTION_ARG_FILENAME, &data_dir, "Dataset root (MVTec AD layout)", "DIR" },
     { "type", 0, 0, G_OPTION_ARG_STRING, &type, "Categories: CAT[,CAT...] or all", "CAT" },
@@ -26,6 +28,7 @@ cp_cmd_eval (int argc, char **argv)
     { "csv", 0, 0, G_OPTION_ARG_FILENAME, &csv_path, "Per-image scores (path,label,defect_type,score,verdict)", "FILE" },
     { "summary", 0, 0, G_OPTION_ARG_FILENAME, &summary_path, "Summary table: FILE.md and FILE.csv", "FILE" },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, "auto (default), cpu or cuda", "DEV" },
+    { "localize", 0, 0, G_OPTION_ARG_NONE, &localize, "Also pixel AUROC of <category>.patch.safetensors (and its own image AUROC)", NULL },
     { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- score test images and report image AUROC");
@@ -70,6 +73,42 @@ cp_cmd_eval (int argc, char **argv)
       CpEvalOptions opts;
 
       cp_eval_result_init (result);
+      if (localize)
+        {
+          /* The patch model: pixel AUROC over all test pixels, and the
+           * maxima of its maps as image scores. */
+          g_autofree char *patch_path = cp_patch_model_path (model_dir, categories[i]);
+          g_autoptr (CpPatchModel) patch = cp_patch_model_load (patch_path, device ? device : "auto", &error);
+          CpLocalizeEvalResult loc;
+
+          cp_localize_eval_result_init (&loc);
+          if (patch == NULL
+              || !cp_patch_model_evaluate (patch, data_dir, categories[i], NULL, NULL, NULL, &loc, &error))
+            {
+              cp_cli_error ("eval", "%s: %s", categories[i], error->message);
+              g_clear_error (&error);
+              failures++;
+            }
+          else
+            {
+              for (guint k = 0; k < loc.skipped_images->len; k++)
+                cp_cli_error ("eval", "skipped %s", (char *) loc.skipped_images->pdata[k]);
+              printf ("%s pixel AUC: %.4f\n", categories[i], loc.pixel_auroc);
+              if (!isnan (loc.image_auroc))
+                printf ("%s patch image AUC: %.4f\n", categories[i], loc.image_auroc);
+              printf ("%s: heatmap maximum inside the mask for %d of %d defect images, %.2fs per image\n",
+                      categories[i], loc.max_in_mask, loc.defect_with_mask, loc.seconds_per_image);
+              fflush (stdout);
+            }
+          cp_localize_eval_result_clear (&loc);
+          /* A patch model may be trained alone. */
+          if (!g_file_test (model_path, G_FILE_TEST_EXISTS))
+            {
+              cp_eval_result_clear (result);
+              g_free (result);
+              continue;
+            }
+        }
       model = cp_model_load (model_path, device ? device : "auto", &error);
       if (model == NULL)
         {

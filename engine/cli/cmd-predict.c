@@ -8,6 +8,7 @@
 #include "cli-common.h"
 #include "commands.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/localize.h"
 
 static void
 print_json_string (const char *s)
@@ -30,11 +31,13 @@ cp_cmd_predict (int argc, char **argv)
 {
   g_autofree char *model_path = NULL, *threshold_text = NULL, *device = NULL;
   gboolean json = FALSE;
+  g_autofree char *heatmap_dir = NULL;
   GOptionEntry entries[] = {
     { "model", 0, 0, G_OPTION_ARG_FILENAME, &model_path, "Model file written by 'cutpaste train'", "FILE" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "One JSON object per line", NULL },
     { "threshold", 0, 0, G_OPTION_ARG_STRING, &threshold_text, "Override the model's pass/fail threshold", "T" },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, "auto (default), cpu or cuda", "DEV" },
+    { "heatmap", 0, 0, G_OPTION_ARG_FILENAME, &heatmap_dir, "Write DIR/<image>.heatmap.png with the patch model beside --model", "DIR" },
     { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("IMAGE... - score images with a trained model");
@@ -109,6 +112,61 @@ cp_cmd_predict (int argc, char **argv)
         }
       else
         printf ("%s\t%.6f\t%s\n", path, scores[i], bad ? "anomalous" : "good");
+    }
+  if (heatmap_dir)
+    {
+      /* Localisation: the patch model beside the image model
+       * (X.patch.safetensors), one overlay PNG per image. */
+      g_autofree char *patch_path = cp_patch_model_path_for (model_path);
+      g_autoptr (CpPatchModel) patch = cp_patch_model_load (patch_path, device ? device : "auto", &error);
+      g_autoptr (GHashTable) used = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+      if (patch == NULL)
+        {
+          cp_cli_error ("predict", "%s", error->message);
+          return CP_EXIT_FAILED;
+        }
+      if (g_mkdir_with_parents (heatmap_dir, 0755) != 0)
+        {
+          cp_cli_error ("predict", "cannot create %s", heatmap_dir);
+          return CP_EXIT_FAILED;
+        }
+      for (int i = 0; i < n; i++)
+        {
+          g_autoptr (CpImage) image = NULL;
+          g_autoptr (GError) local = NULL;
+          g_autofree char *base = NULL, *name = NULL, *out = NULL;
+          const char *dot;
+          CpHeatmap heatmap;
+
+          if (isnan (scores[i]) || !cp_image_load (argv[i + 1], &image, &local))
+            continue;   /* already reported as skipped */
+          base = g_path_get_basename (argv[i + 1]);
+          dot = strrchr (base, '.');
+          name = g_strdup_printf ("%.*s.heatmap.png", dot ? (int) (dot - base) : (int) strlen (base), base);
+          /* MVTec names repeat across defect folders (000.png): the second
+           * one gets its folder's name in front. */
+          if (g_hash_table_contains (used, name))
+            {
+              g_autofree char *dir = g_path_get_dirname (argv[i + 1]);
+              g_autofree char *parent = g_path_get_basename (dir);
+              char *longer = g_strdup_printf ("%s-%s", parent, name);
+              g_free (name);
+              name = longer;
+            }
+          g_hash_table_add (used, g_strdup (name));
+          out = g_build_filename (heatmap_dir, name, NULL);
+          if (!cp_patch_model_heatmap (patch, image, &heatmap, NULL, &local)
+              || !cp_heatmap_write_png (&heatmap, out, &local))
+            {
+              cp_cli_error ("predict", "%s: %s", argv[i + 1], local->message);
+              skipped++;
+              continue;
+            }
+          fprintf (stderr, "cutpaste predict: %s: heatmap %s (map maximum %.4f)\n", argv[i + 1], out,
+                   heatmap.score);
+          cp_heatmap_clear (&heatmap);
+        }
     }
   fprintf (stderr, "cutpaste predict: %d images: %d good, %d anomalous, %d skipped (threshold %.6f)\n",
            n, n - skipped - anomalous, anomalous, skipped, threshold);
