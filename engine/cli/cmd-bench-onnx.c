@@ -179,10 +179,32 @@ fail:
   return -1.0;
 }
 
+#define MAX_BATCHES 8
+
+/* "1,32" -> {1, 32}; FALSE on anything but 1 to MAX_BATCHES sizes in
+ * [1, 256]. */
+static gboolean
+parse_batches (const char *text, int *batches, int *count)
+{
+  g_auto (GStrv) parts = g_strsplit (text, ",", -1);
+
+  *count = 0;
+  for (int i = 0; parts[i] != NULL; i++)
+    {
+      int b;
+
+      if (*count == MAX_BATCHES || !cp_cli_parse_int (parts[i], &b) || b < 1 || b > 256)
+        return FALSE;
+      batches[(*count)++] = b;
+    }
+  return *count > 0;
+}
+
 int
 cp_cmd_bench_onnx (int argc, char **argv)
 {
   g_autofree char *model_path = NULL, *onnx_path = NULL, *node_modules = NULL, *node = NULL;
+  g_autofree char *batches_option = NULL;
   double seconds = 10.0;
   int threads = 2;
   GOptionEntry entries[] = {
@@ -193,12 +215,14 @@ cp_cmd_bench_onnx (int argc, char **argv)
     { "onnx", 0, 0, G_OPTION_ARG_FILENAME, &onnx_path, "Keep the exported model here (default: a temporary file)", "OUT.onnx" },
     { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &seconds, "Minimum timed seconds per measurement (10)", "T" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "Threads on both sides (2)", "N" },
+    { "batches", 0, 0, G_OPTION_ARG_STRING, &batches_option, "Comma-separated batch sizes (1,32)", "LIST" },
     { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- our CPU inference against ONNX Runtime");
-  static const int batches[2] = { 1, 32 };
-  double ours_ips[2] = { 0, 0 }, ort_ips[2] = { 0, 0 };
-  int ours_runs[2] = { 0, 0 }, ort_runs[2] = { 0, 0 };
+  int batches[MAX_BATCHES], n_batches = 0;
+  double ours_ips[MAX_BATCHES] = { 0 }, ort_ips[MAX_BATCHES] = { 0 };
+  int ours_runs[MAX_BATCHES] = { 0 }, ort_runs[MAX_BATCHES] = { 0 };
+  GString *ratio = NULL;
   g_autofree char *tmpdir = NULL, *script = NULL, *ort_out = NULL, *ort_err = NULL;
   g_autofree char *size_text = NULL, *seconds_text = NULL, *threads_text = NULL, *batches_text = NULL;
   g_autofree char *threads_env = NULL;
@@ -213,7 +237,7 @@ cp_cmd_bench_onnx (int argc, char **argv)
   g_option_context_add_main_entries (context, entries, NULL);
   g_option_context_set_description (context,
     "Exports the model to ONNX, then measures images per second at batch 1 and\n"
-    "batch 32 (the model's image size) for our CPU engine (forward + Mahalanobis\n"
+    "batch 32 (--batches; the model's image size) for our CPU engine (forward + Mahalanobis\n"
     "score) and for ONNX Runtime (onnxruntime-node, intraOpNumThreads = threads)\n"
     "on the same inputs.  The last line is the ratio ORT / ours.\n"
     "onnxruntime-node: (cd tests/onnx && ONNXRUNTIME_NODE_INSTALL=skip npm ci),\n"
@@ -228,6 +252,12 @@ cp_cmd_bench_onnx (int argc, char **argv)
   if (!(seconds > 0.0 && seconds < 3600.0) || threads < 1 || threads > 64)
     {
       cp_cli_error ("bench-onnx", "--seconds must be in (0, 3600) and --threads in [1, 64]");
+      return CP_EXIT_USAGE;
+    }
+  if (!parse_batches (batches_option ? batches_option : "1,32", batches, &n_batches))
+    {
+      cp_cli_error ("bench-onnx", "--batches must list 1 to %d batch sizes in [1, 256], e.g. 1,32",
+                    MAX_BATCHES);
       return CP_EXIT_USAGE;
     }
   if (node_modules == NULL && g_getenv ("CP_ORT_NODE_MODULES") != NULL)
@@ -265,7 +295,7 @@ cp_cmd_bench_onnx (int argc, char **argv)
       goto out;
     }
   size = info.image_size;
-  printf ("model %s: image %d x %d, %d classes; %d threads; >= %.0f s per measurement\n",
+  printf ("model %s: image %d x %d, %d classes; %d threads; >= %g s per measurement\n",
           model_path, size, size, info.num_classes, threads, seconds);
   fflush (stdout);
 
@@ -275,7 +305,7 @@ cp_cmd_bench_onnx (int argc, char **argv)
       ours_close (&ours);
       goto out;
     }
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < n_batches; i++)
     {
       ours_ips[i] = ours_measure (&ours, batches[i], size, seconds, &ours_runs[i], &err);
       if (ours_ips[i] < 0)
@@ -298,7 +328,13 @@ cp_cmd_bench_onnx (int argc, char **argv)
 
     size_text = g_strdup_printf ("%d", size);
     seconds_text = g_strdup_printf ("%g", seconds);
-    batches_text = g_strdup_printf ("%d,%d", batches[0], batches[1]);
+    {
+      GString *list = g_string_new (NULL);
+
+      for (int i = 0; i < n_batches; i++)
+        g_string_append_printf (list, "%s%d", i ? "," : "", batches[i]);
+      batches_text = g_string_free (list, FALSE);
+    }
     node_argv[0] = node ? node : "node";
     node_argv[1] = script;
     node_argv[2] = onnx_path;
@@ -322,10 +358,10 @@ cp_cmd_bench_onnx (int argc, char **argv)
       }
     doc = cp_json_parse (ort_out, strlen (ort_out), NULL, NULL, &err);
     root = doc ? cp_json_doc_root (doc) : NULL;
-    if (root != NULL && root->type == CP_JSON_ARRAY && root->length == 2)
+    if (root != NULL && root->type == CP_JSON_ARRAY && root->length == (size_t) n_batches)
       {
         parsed = TRUE;
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < n_batches; i++)
           {
             const CpJson *ips = cp_json_object_get (root->items[i], "images_per_s");
             const CpJson *runs = cp_json_object_get (root->items[i], "runs");
@@ -345,11 +381,15 @@ cp_cmd_bench_onnx (int argc, char **argv)
         cp_cli_error ("bench-onnx", "unexpected output from the ORT script: %s", ort_out);
         goto out;
       }
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < n_batches; i++)
       printf ("ORT   batch %2d: %8.2f images/s (%d runs)\n", batches[i], ort_ips[i], ort_runs[i]);
   }
-  printf ("ratio ORT/ours: batch 1 %.2f, batch 32 %.2f\n", ort_ips[0] / ours_ips[0],
-          ort_ips[1] / ours_ips[1]);
+  ratio = g_string_new ("ratio ORT/ours:");
+  for (int i = 0; i < n_batches; i++)
+    g_string_append_printf (ratio, "%s batch %d %.2f", i ? "," : "", batches[i],
+                            ort_ips[i] / ours_ips[i]);
+  printf ("%s\n", ratio->str);
+  g_string_free (ratio, TRUE);
   result = CP_EXIT_OK;
 
 out:

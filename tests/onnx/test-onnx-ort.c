@@ -473,6 +473,31 @@ test_cli_refuses (void)
   }
 }
 
+/* bench-onnx runs both sides and ends with the ratio (tiny batches and
+ * times: this checks that it works, not the speed). */
+static void
+test_bench_onnx (void)
+{
+  g_autofree char *model_path = g_build_filename (workdir, "pcb.safetensors", NULL);
+  const char *argv[] = { cutpaste_exe, "bench-onnx", "--model", model_path, "--node-modules", node_modules,
+                         "--seconds", "0.01", "--batches", "1,2", NULL };
+  g_autofree char *out = NULL, *err_text = NULL;
+  int status = -1;
+  const char *last;
+
+  CHECK (run (argv, NULL, &out, &err_text, &status));
+  CHECK_MSG (status == 0, "bench-onnx failed: %s", err_text);
+  if (out == NULL)
+    return;
+  printf ("%s", out);
+  CHECK (strstr (out, "ours  batch  2:") != NULL && strstr (out, "ORT   batch  2:") != NULL);
+  g_strchomp (out);
+  last = strrchr (out, '\n');
+  last = last ? last + 1 : out;
+  CHECK_MSG (g_str_has_prefix (last, "ratio ORT/ours: batch 1 ") && strstr (last, ", batch 2 ") != NULL,
+             "last line: %s", last);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -490,5 +515,6 @@ main (int argc, char **argv)
   g_setenv ("CP_NUM_THREADS", "2", FALSE);
   RUN_TEST (test_export_matches_engine);
   RUN_TEST (test_cli_refuses);
+  RUN_TEST (test_bench_onnx);
   return harness_exit ();
 }
