@@ -303,7 +303,7 @@ typedef struct
   double fwd_flops;         /* per image */
   double infer_s, train_s;  /* per batch, mean of the timed repetitions */
   double infer_best, train_best;
-  double weights_mib, saved_mib, arena_mib, network_mib, rss_mib;
+  double weights_mib, saved_mib, arena_mib, infer_arena_mib, network_mib, rss_mib;
   float  loss;
 } SizeResult;
 
@@ -393,7 +393,8 @@ bench_size (CpBackend *be, CpNetwork *net, const BenchOptions *o, int size, CpRn
     all_params += cp_network_param (net, i)->count;
   r->weights_mib = (double) (all_params + 2 * weights) * sizeof (float) / 1048576.0;
   r->saved_mib = (double) cp_network_saved_activation_bytes (net, n, size, size) / 1048576.0;
-  r->arena_mib = (double) cp_network_arena_bytes (net, n, size, size) / 1048576.0;
+  r->arena_mib = (double) cp_network_arena_bytes (net, n, size, size, 1) / 1048576.0;
+  r->infer_arena_mib = (double) cp_network_arena_bytes (net, n, size, size, 0) / 1048576.0;
   r->network_mib = (double) cp_network_memory_bytes (net) / 1048576.0;
   r->rss_mib = peak_rss_mib ();
   status = 0;
@@ -516,17 +517,18 @@ cp_cmd_bench (int argc, char **argv)
 
   if (status == 0)
     {
-      printf ("\n(d) memory, MiB: parameters + grads + momentum, activations backward needs "
-              "(from shapes), the network's arena (saved + gradient scratch), "
-              "cp_network_memory_bytes, peak RSS (getrusage, whole process so far)\n");
-      printf ("    %5s  %12s  %11s  %11s  %11s  %13s  %13s\n", "S", "params+opt", "saved act",
-              "must keep", "arena", "network", "peak RSS");
+      printf ("\n(d) memory, MiB: parameters + grads + momentum; activations backward needs "
+              "(from shapes); their sum, what a step must keep; the network's training arena "
+              "(saved + gradient scratch) and inference arena; cp_network_memory_bytes; "
+              "peak RSS (getrusage, whole process so far)\n");
+      printf ("    %5s  %12s  %11s  %11s  %11s  %11s  %13s  %13s\n", "S", "params+opt",
+              "saved act", "must keep", "train arena", "infer arena", "network", "peak RSS");
       for (int i = 0; i < o.n_sizes; i++)
         {
           const SizeResult *r = &results[i];
-          printf ("    %5d  %12.1f  %11.1f  %11.1f  %11.1f  %13.1f  %13.1f\n", r->size,
+          printf ("    %5d  %12.1f  %11.1f  %11.1f  %11.1f  %11.1f  %13.1f  %13.1f\n", r->size,
                   r->weights_mib, r->saved_mib, r->weights_mib + r->saved_mib, r->arena_mib,
-                  r->network_mib, r->rss_mib);
+                  r->infer_arena_mib, r->network_mib, r->rss_mib);
         }
       printf ("    (the network holds the arena of the largest size run; peak RSS also counts "
               "the BLAS and convolution workspaces, the images and the sgemm matrices)\n\n");

@@ -44,6 +44,7 @@ typedef struct
   float       *c1, *b1;       /* conv1 output, bn1+relu output */
   float       *c2;            /* conv2 output (bn2 writes into out) */
   float       *cd;            /* downsample conv output */
+  float       *down_out;      /* downsample BN output (not kept) */
   float       *out;           /* relu (bn2 + shortcut) */
 } CpNetBlock;
 
@@ -110,6 +111,10 @@ struct CpNetwork
   float   *input_grad;             /* (n, 3, h, w) */
   int      want_input_grad;
   int      input_grad_valid;
+  /* Inference forwards use the training layout (every activation in its
+   * own slot) instead of the rotating buffers: for tests that check the
+   * compact layout against it, and for debugging. */
+  int      keep_activations;
 };
 
 /* network-params.c */
@@ -130,8 +135,8 @@ CpStatus cp_net_bn_forward    (CpNetwork *net, CpNetBn *bn, int n, int hw, const
                                float *y, int training, CpError *error);
 CpStatus cp_net_bn_backward   (CpNetwork *net, const CpNetBn *bn, int n, int hw, const float *x,
                                const float *dy, float *dx, CpError *error);
-CpStatus cp_net_block_forward (CpNetwork *net, CpNetBlock *b, int n, float *scratch,
-                               int training, CpError *error);
+CpStatus cp_net_block_forward (CpNetwork *net, CpNetBlock *b, int n, int training,
+                               CpError *error);
 /* Back-propagates the gradient of the block output held in scratch[*in]
  * to the block input; on return *in names the scratch buffer holding it. */
 CpStatus cp_net_block_backward (CpNetwork *net, const CpNetBlock *b, int n, int *in,

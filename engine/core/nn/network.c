@@ -196,22 +196,32 @@ conv_out_size (int in, int k, int stride, int pad)
   return (in + 2 * pad - k) / stride + 1;
 }
 
-/* Lays out every activation of a forward + backward at (n, h, w).  With
- * c->base NULL it only counts; otherwise it also points the layers at
- * their tensors.  Why this shape: each tensor backward reads (conv
- * outputs = BN inputs, relu outputs, block outputs, pool indices) gets
- * its own slot; gradients flow through three ping-pong buffers as large
- * as the largest activation. */
+/* Lays out every activation of a forward (+ backward when @training) at
+ * (n, h, w).  With c->base NULL it only counts; otherwise it also points
+ * the layers at their tensors.
+ *
+ * Training: each tensor backward reads (conv outputs = BN inputs, relu
+ * outputs, block outputs, pool indices) gets its own slot; gradients flow
+ * through three ping-pong buffers as large as the largest activation.
+ * Inference keeps nothing: the backbone runs in four rotating buffers of
+ * the largest activation's size, about a third of the training arena at
+ * ResNet-18's shapes, so embedding many images at once costs less. */
 static void
-plan (CpNetwork *net, Carver *c, int n, int h, int w)
+plan (CpNetwork *net, Carver *c, int n, int h, int w, int training)
 {
   const size_t F = sizeof (float);
   int h2 = conv_out_size (h, 7, 2, 3), w2 = conv_out_size (w, 7, 2, 3);
   int h4 = conv_out_size (h2, 3, 2, 1), w4 = conv_out_size (w2, 3, 2, 1);
   int hi = h4, wi = w4;
   size_t largest = (size_t) n * 64 * h2 * w2;
+  float *rot[4] = { NULL, NULL, NULL, NULL };
+  int xi = 2;
   const float *x;
   size_t count;
+
+  for (int i = 0; i < net->n_head; i++)
+    if ((size_t) n * net->head[i].linear.out > largest)
+      largest = (size_t) n * net->head[i].linear.out;
 
   carve_bn (c, &net->bn1);
   for (int i = 0; i < CP_NET_BLOCKS; i++)
@@ -224,11 +234,24 @@ plan (CpNetwork *net, Carver *c, int n, int h, int w)
   for (int i = 0; i < net->n_head; i++)
     carve_bn (c, &net->head[i].bn);
 
-  count = (size_t) n * 64 * h2 * w2;
-  CARVE (c, net->stem_conv, count * F, 1);
-  CARVE (c, net->stem_bn, count * F, 1);
   count = (size_t) n * 64 * h4 * w4;
-  CARVE (c, net->pool_out, count * F, 1);
+  if (training)
+    {
+      CARVE (c, net->stem_conv, (size_t) n * 64 * h2 * w2 * F, 1);
+      CARVE (c, net->stem_bn, (size_t) n * 64 * h2 * w2 * F, 1);
+      CARVE (c, net->pool_out, count * F, 1);
+    }
+  else
+    {
+      for (int i = 0; i < 4; i++)
+        CARVE (c, rot[i], largest * F, 0);
+      if (c->base != NULL)
+        {
+          net->stem_conv = rot[0];
+          net->stem_bn = rot[1];
+          net->pool_out = rot[xi];
+        }
+    }
   CARVE (c, net->pool_idx, count * sizeof (int32_t), 1);
 
   x = net->pool_out;
@@ -247,12 +270,30 @@ plan (CpNetwork *net, Carver *c, int n, int h, int w)
           b->w_out = wo;
           b->x = x;
         }
-      CARVE (c, b->c1, count * F, 1);
-      CARVE (c, b->b1, count * F, 1);
-      CARVE (c, b->c2, count * F, 1);
-      if (b->has_down)
-        CARVE (c, b->cd, count * F, 1);
-      CARVE (c, b->out, count * F, 1);
+      if (training)
+        {
+          CARVE (c, b->c1, count * F, 1);
+          CARVE (c, b->b1, count * F, 1);
+          CARVE (c, b->c2, count * F, 1);
+          if (b->has_down)
+            CARVE (c, b->cd, count * F, 1);
+          CARVE (c, b->out, count * F, 1);
+        }
+      else if (c->base != NULL)
+        {
+          /* x in rot[xi]; the three others hold, in turn, c1 then c2 then
+           * cd (o1), b1 then the downsample BN output (o3), and out (o2),
+           * which is the next block's input.  No op writes over its own
+           * input, so no backend needs in-place support. */
+          int o1 = (xi + 1) % 4, o2 = (xi + 2) % 4, o3 = (xi + 3) % 4;
+          b->c1 = rot[o1];
+          b->c2 = rot[o1];
+          b->cd = rot[o1];
+          b->b1 = rot[o3];
+          b->down_out = rot[o3];
+          b->out = rot[o2];
+          xi = o2;
+        }
       x = b->out;
       hi = ho;
       wi = wo;
@@ -265,14 +306,19 @@ plan (CpNetwork *net, Carver *c, int n, int h, int w)
       count = (size_t) n * hl->linear.out;
       CARVE (c, hl->lin_out, count * F, 1);
       CARVE (c, hl->bn_out, count * F, 1);
-      if (count > largest)
-        largest = count;
     }
   CARVE (c, net->logits, (size_t) n * net->config.num_classes * F, 1);
-  CARVE (c, net->dlogits, (size_t) n * net->config.num_classes * F, 0);
-  for (int i = 0; i < 3; i++)
-    CARVE (c, net->scratch[i], largest * F, 0);
-  CARVE (c, net->input_grad, (size_t) n * 3 * h * w * F, 0);
+  if (training)
+    {
+      CARVE (c, net->dlogits, (size_t) n * net->config.num_classes * F, 0);
+      for (int i = 0; i < 3; i++)
+        CARVE (c, net->scratch[i], largest * F, 0);
+      CARVE (c, net->input_grad, (size_t) n * 3 * h * w * F, 0);
+      /* The downsample BN output only feeds the sum: it borrows a
+       * gradient buffer, idle during the forward pass. */
+      for (int i = 0; c->base != NULL && i < CP_NET_BLOCKS; i++)
+        net->blocks[i].down_out = net->scratch[0];
+    }
 }
 
 size_t
@@ -280,26 +326,26 @@ cp_network_saved_activation_bytes (const CpNetwork *net, int n, int height, int 
 {
   Carver c = { NULL, 0, 0 };
 
-  plan ((CpNetwork *) net, &c, n, height, width);
+  plan ((CpNetwork *) net, &c, n, height, width, 1);
   return c.saved;
 }
 
 size_t
-cp_network_arena_bytes (const CpNetwork *net, int n, int height, int width)
+cp_network_arena_bytes (const CpNetwork *net, int n, int height, int width, int training)
 {
   Carver c = { NULL, 0, 0 };
 
-  plan ((CpNetwork *) net, &c, n, height, width);
+  plan ((CpNetwork *) net, &c, n, height, width, training);
   return c.off;
 }
 
 static CpStatus
-prepare_arena (CpNetwork *net, int n, int h, int w, CpError *error)
+prepare_arena (CpNetwork *net, int n, int h, int w, int training, CpError *error)
 {
   CpBackend *be = net->be;
   Carver c = { NULL, 0, 0 };
 
-  plan (net, &c, n, h, w);
+  plan (net, &c, n, h, w, training);
   if (c.off > net->arena_bytes)
     {
       if (net->arena != NULL)
@@ -316,7 +362,7 @@ prepare_arena (CpNetwork *net, int n, int h, int w, CpError *error)
   c.base = net->arena;
   c.off = 0;
   c.saved = 0;
-  plan (net, &c, n, h, w);
+  plan (net, &c, n, h, w, training);
   return CP_OK;
 }
 
@@ -365,7 +411,8 @@ cp_network_forward (CpNetwork *net, const float *images, int n, int height, int 
                          "network forward: training needs at least 2 images per batch (got %d)",
                          n);
 
-  if ((st = prepare_arena (net, n, height, width, error)) != CP_OK)
+  if ((st = prepare_arena (net, n, height, width, training || net->keep_activations, error))
+      != CP_OK)
     return st;
   net->n = n;
   net->height = height;
@@ -388,7 +435,7 @@ cp_network_forward (CpNetwork *net, const float *images, int n, int height, int 
     return op_failed (error, st, "maxpool_forward", "resnet18.maxpool");
 
   for (int i = 0; i < CP_NET_BLOCKS; i++)
-    if ((st = cp_net_block_forward (net, &net->blocks[i], n, net->scratch[0], training, error)))
+    if ((st = cp_net_block_forward (net, &net->blocks[i], n, training, error)))
       return st;
 
   last = &net->blocks[CP_NET_BLOCKS - 1];

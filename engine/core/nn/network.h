@@ -144,9 +144,12 @@ const float   *cp_network_input_grad    (const CpNetwork *net);
  * from the layer shapes. */
 size_t         cp_network_saved_activation_bytes (const CpNetwork *net, int n, int height,
                                                   int width);
-/* Bytes of the whole activation arena at that size: the saved tensors plus
- * the gradient scratch buffers. */
-size_t         cp_network_arena_bytes  (const CpNetwork *net, int n, int height, int width);
+/* Bytes of the activation arena a forward at that size needs: with
+ * @training the saved tensors plus the gradient scratch buffers; without,
+ * four rotating buffers (inference keeps nothing for backward).  The
+ * network keeps the largest arena it has needed so far. */
+size_t         cp_network_arena_bytes  (const CpNetwork *net, int n, int height, int width,
+                                        int training);
 
 #ifdef __cplusplus
 }

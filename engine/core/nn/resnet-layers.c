@@ -117,11 +117,10 @@ add (CpNetwork *net, size_t count, const float *a, const float *b, float *y, con
 
 /* out = relu (bn2 (conv2 (relu (bn1 (conv1 (x))))) + shortcut (x)).  The
  * bn2 output goes straight into out (backward needs only its input c2),
- * and the downsample BN output only feeds the sum, so it lives in
- * @scratch, a gradient buffer that is idle during the forward pass. */
+ * and the downsample BN output, which only feeds the sum, goes wherever
+ * the arena plan put down_out. */
 CpStatus
-cp_net_block_forward (CpNetwork *net, CpNetBlock *b, int n, float *scratch, int training,
-                      CpError *error)
+cp_net_block_forward (CpNetwork *net, CpNetBlock *b, int n, int training, CpError *error)
 {
   size_t out_hw = (size_t) b->h_out * b->w_out;
   size_t out_count = (size_t) n * b->conv1.c_out * out_hw;
@@ -137,9 +136,9 @@ cp_net_block_forward (CpNetwork *net, CpNetBlock *b, int n, float *scratch, int 
   if (b->has_down)
     {
       if ((st = cp_net_conv_forward (net, &b->down, n, b->h_in, b->w_in, b->x, b->cd, error))
-          || (st = cp_net_bn_forward (net, &b->down_bn, n, (int) out_hw, b->cd, scratch,
+          || (st = cp_net_bn_forward (net, &b->down_bn, n, (int) out_hw, b->cd, b->down_out,
                                       training, error))
-          || (st = add (net, out_count, b->out, scratch, b->out, name, error)))
+          || (st = add (net, out_count, b->out, b->down_out, b->out, name, error)))
         return st;
     }
   else if ((st = add (net, out_count, b->out, b->x, b->out, name, error)))

@@ -10,6 +10,7 @@
 
 #include "harness.h"
 #include "nn/network.h"
+#include "nn/network-private.h"
 
 #define SIZE 32
 #define N    4
@@ -512,6 +513,29 @@ test_load_errors_name_the_key (void)
   cp_network_free (dst);
 }
 
+/* Inference runs the backbone in four rotating buffers; the result must
+ * be what the one-slot-per-tensor training layout gives. */
+static void
+test_inference_layout (void)
+{
+  CpNetwork *net = make_net (1, 3, 41);
+  float *images = make_images (6);
+  float emb_a[N * 512], emb_b[N * 512], log_a[N * 3], log_b[N * 3];
+  double e1, e2;
+
+  one_training_step (net, images);   /* running statistics away from 0 / 1 */
+  outputs (net, images, emb_a, log_a);
+  net->keep_activations = 1;
+  outputs (net, images, emb_b, log_b);
+  e1 = harness_normalised_error (emb_a, emb_b, N * 512);
+  e2 = harness_normalised_error (log_a, log_b, N * 3);
+  CHECK_MSG (e1 <= 1e-6 && e2 <= 1e-6, "embedding error %g, logits error %g", e1, e2);
+  CHECK (cp_network_arena_bytes (net, N, SIZE, SIZE, 0)
+         < cp_network_arena_bytes (net, N, SIZE, SIZE, 1) / 2);
+  be->free (be, images);
+  cp_network_free (net);
+}
+
 int
 main (void)
 {
@@ -532,6 +556,7 @@ main (void)
   RUN_TEST (test_save_load_round_trip);
   RUN_TEST (test_torchvision_names);
   RUN_TEST (test_load_errors_name_the_key);
+  RUN_TEST (test_inference_layout);
 
   snprintf (cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system (cmd) != 0)
