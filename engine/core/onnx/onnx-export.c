@@ -98,6 +98,15 @@ host_is_little_endian (void)
   return first == 1;
 }
 
+/* Makes sure the message names the model file (the loaders below name it
+ * already in some messages, not in others). */
+static void
+name_file (CpError *error, const char *path)
+{
+  if (error != NULL && strstr (error->message, path) == NULL)
+    cp_error_prefix (error, "%s", path);
+}
+
 /* ---- graph pieces ---- */
 
 /* TensorProto with raw_data: float32 or int64 values, little-endian. */
@@ -289,7 +298,7 @@ param_copy (Export *ex, const char *name, const CpParam **param_out)
   if (ex->be->download (ex->be, host, p->data, p->count * sizeof (float), ex->error) != CP_OK)
     {
       free (host);
-      cp_error_prefix (ex->error, "%s", ex->path);
+      name_file (ex->error, ex->path);
       return NULL;
     }
   if (param_out)
@@ -642,7 +651,7 @@ build_score (Export *ex)
   if (status == CP_OK)
     status = cp_safetensors_read_f32 (ex->st, "gde.precision", prec_dims, 2, precision, ex->error);
   if (status != CP_OK)
-    cp_error_prefix (ex->error, "%s", ex->path);
+    name_file (ex->error, ex->path);
   if (status == CP_OK)
     status = check_finite (ex, "gde.mean", mean, CP_EMBEDDING_DIM);
   if (status == CP_OK)
@@ -883,7 +892,7 @@ cp_onnx_build_model (const CpSafetensors *st, const CpOnnxExportOptions *opts, C
   status = cp_network_load (ex.net, st, CP_LOAD_ALL, error);
   if (status != CP_OK)
     {
-      cp_error_prefix (error, "%s", path);
+      name_file (error, path);
       goto out;
     }
 
