@@ -782,7 +782,12 @@ expect_refused (const char *model_path, const char *onnx_path, CpStatus code, co
   status = cp_onnx_export_file (model_path, onnx_path, NULL, NULL, &err);
   CHECK_MSG (status == code, "%s: status %s, expected %s (%s)", model_path,
              cp_status_to_string (status), cp_status_to_string (code), err.message);
-  CHECK_MSG (strstr (err.message, model_path) != NULL, "message does not name the file: %s", err.message);
+  {
+    const char *first = strstr (err.message, model_path);
+
+    CHECK_MSG (first != NULL, "message does not name the file: %s", err.message);
+    CHECK_MSG (first == NULL || strstr (first + 1, model_path) == NULL, "file named twice: %s", err.message);
+  }
   CHECK_MSG (strstr (err.message, needle) != NULL, "message lacks '%s': %s", needle, err.message);
   CHECK (count_dir_entries (tmpdir) == before);
   CHECK (cp_read_file (onnx_path, 1024, &bytes, &size, &err) == CP_OK);
