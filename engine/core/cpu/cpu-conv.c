@@ -68,9 +68,11 @@ conv_plan (const CpConvDesc *d, CpConvPlan *p, int n_threads)
   p->pointwise = d->kh == 1 && d->kw == 1 && d->stride == 1 && d->pad == 0;
 
   target = cp_cpu_conv_tile_floats / p->k;
-  /* Even for huge K keep enough columns for the GEMM to be worth it. */
-  if (target < 128)
-    target = 128;
+  /* Even for huge K keep enough columns: sgemm packs the whole weight
+   * matrix (c_out, K) on every call, a memory-bound copy that costs about
+   * 1/(2T) of the arithmetic per FLOP; at T = 256 that is a few percent. */
+  if (target < 256)
+    target = 256;
   if (p->hw >= target)
     {
       p->grouped = 0;

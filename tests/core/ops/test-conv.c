@@ -139,9 +139,10 @@ test_conv_resnet_shapes (void)
   check_shape (17, 16, 6, 6, 8, 1, 2, 0);
 }
 
-/* A wide layer whose image is split into several tiles (the tile holds
- * 2M floats, so K = 576 columns gives 3641 columns per tile, less than
- * the 64x64 = 4096 pixels). */
+/* A wide layer whose image is split into several tiles (a tile holds 512K
+ * floats of patches, so K = 576 rows give about 910 columns per tile, far
+ * fewer than the 64x64 = 4096 pixels; tiles of one image then share halo
+ * rows in the data gradient). */
 static void
 test_conv_split_image (void)
 {
