@@ -9,6 +9,8 @@
  * These workers sleep on a condition variable instead, so between our
  * parallel loops the cores belong to whoever needs them.
  *
+ * The pool has one thread per core this process may use, or
+ * CP_NUM_THREADS when that is set (read when the backend is created).
  * Work is split statically: thread t of T gets [count*t/T, count*(t+1)/T).
  * The calling thread takes share 0.  A pool already busy (a second thread
  * using the same backend) runs the loop serially instead of waiting.
