@@ -1,0 +1,79 @@
+/* fuzz-tmp.h: a private scratch folder per fuzzing process.
+ *
+ * The image and model readers take a path, so their targets write the
+ * input to a file first.  The folder lives in /dev/shm when it exists (no
+ * disk traffic at thousands of inputs a second) and is removed at exit.
+ */
+#pragma once
+
+#include <glib.h>
+#include <glib/gstdio.h>
+
+static char *fuzz_tmp_dir;
+
+static void
+fuzz_tmp_remove_tree (const char *path)
+{
+  GDir *d = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  if (d != NULL)
+    {
+      while ((name = g_dir_read_name (d)) != NULL)
+        {
+          char *child = g_build_filename (path, name, NULL);
+          /* Not following links: a link to a folder is removed, not entered. */
+          if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+            fuzz_tmp_remove_tree (child);
+          else
+            g_unlink (child);
+          g_free (child);
+        }
+      g_dir_close (d);
+    }
+  g_rmdir (path);
+}
+
+static void
+fuzz_tmp_cleanup (void)
+{
+  if (fuzz_tmp_dir != NULL)
+    fuzz_tmp_remove_tree (fuzz_tmp_dir);
+  g_free (fuzz_tmp_dir);
+  fuzz_tmp_dir = NULL;
+}
+
+static const char *
+fuzz_tmp_get (void)
+{
+  if (fuzz_tmp_dir == NULL)
+    {
+      const char *base = g_file_test ("/dev/shm", G_FILE_TEST_IS_DIR) ? "/dev/shm" : g_get_tmp_dir ();
+      char *tmpl = g_build_filename (base, "cp-fuzz-XXXXXX", NULL);
+
+      if (g_mkdtemp (tmpl) == NULL)
+        {
+          perror (tmpl);
+          abort ();
+        }
+      fuzz_tmp_dir = tmpl;
+      atexit (fuzz_tmp_cleanup);
+    }
+  return fuzz_tmp_dir;
+}
+
+/* Writes @size bytes to @name inside the scratch folder; the path is
+ * newly allocated. */
+static char *
+fuzz_tmp_write (const char *name, const uint8_t *data, size_t size)
+{
+  char *path = g_build_filename (fuzz_tmp_get (), name, NULL);
+  GError *error = NULL;
+
+  if (!g_file_set_contents (path, (const char *) data, (gssize) size, &error))
+    {
+      fprintf (stderr, "%s\n", error->message);
+      abort ();
+    }
+  return path;
+}
