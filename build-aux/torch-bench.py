@@ -100,9 +100,17 @@ def normalised_error(ours, ref):
 
 
 def set_precision(torch, tf32):
-    torch.backends.cudnn.allow_tf32 = tf32
-    # PyTorch's default, and what our backend does: FP32 matmul stays FP32.
-    torch.backends.cuda.matmul.allow_tf32 = False
+    # Newer PyTorch spells the switches fp32_precision ("tf32" / "ieee")
+    # and may refuse to mix them with the older allow_tf32 flags.
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    matmul = torch.backends.cuda.matmul
+    if conv is not None and hasattr(conv, "fp32_precision") and hasattr(matmul, "fp32_precision"):
+        conv.fp32_precision = "tf32" if tf32 else "ieee"
+        # PyTorch's default, and what our backend does: FP32 matmul stays FP32.
+        matmul.fp32_precision = "ieee"
+    else:
+        torch.backends.cudnn.allow_tf32 = tf32
+        matmul.allow_tf32 = False
     torch.backends.cudnn.benchmark = True
 
 
@@ -156,6 +164,11 @@ def parity(torch, torchvision, weights, images, labels, ours, ours_step1, tf32, 
     return result, worst_name, tracked_ok, loss.item()
 
 
+def synchronize(torch, device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def bench(torch, torchvision, weights, images, labels, steps, passes, device):
     F = torch.nn.functional
     set_precision(torch, True)      # PyTorch's defaults
@@ -168,7 +181,7 @@ def bench(torch, torchvision, weights, images, labels, steps, passes, device):
     model.train()
     for i in range(warmup + steps):
         if i == warmup:
-            torch.cuda.synchronize()
+            synchronize(torch, device)
             t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         _, logits = model(images)
@@ -176,18 +189,18 @@ def bench(torch, torchvision, weights, images, labels, steps, passes, device):
         loss.backward()
         opt.step()
         loss.item()
-    torch.cuda.synchronize()
+    synchronize(torch, device)
     train_ips = steps * n / (time.perf_counter() - t0)
 
     model.eval()
     with torch.no_grad():
         for i in range(2 + passes):
             if i == 2:
-                torch.cuda.synchronize()
+                synchronize(torch, device)
                 t0 = time.perf_counter()
             emb, _ = model(images)
             emb.cpu()
-    torch.cuda.synchronize()
+    synchronize(torch, device)
     embed_ips = passes * n / (time.perf_counter() - t0)
     return train_ips, embed_ips
 
@@ -207,6 +220,8 @@ def main():
     ap.add_argument("--embed", type=int, default=20)
     ap.add_argument("--table-out")
     ap.add_argument("--json-out")
+    ap.add_argument("--torch-device", default="cuda",
+                    help="cuda (the comparison); cpu only tests this script without a GPU")
     args = ap.parse_args()
 
     try:
@@ -215,10 +230,11 @@ def main():
     except ImportError as e:
         print("torch-bench: PyTorch or torchvision is missing (%s)" % e)
         return 2
-    if not torch.cuda.is_available():
+    device = torch.device(args.torch_device)
+    if device.type == "cuda" and not torch.cuda.is_available():
         print("torch-bench: PyTorch sees no CUDA device")
         return 2
-    device = torch.device("cuda")
+    device_name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
 
     weights = read_safetensors(os.path.join(args.dir, "weights.safetensors"), torch)
     batch = read_safetensors(os.path.join(args.dir, "batch.safetensors"), torch)
@@ -227,9 +243,9 @@ def main():
     n, size = images.shape[0], images.shape[-1]
     print("PyTorch %s, torchvision %s, cuDNN %s, %s" % (
         torch.__version__, torchvision.__version__, torch.backends.cudnn.version(),
-        torch.cuda.get_device_name()))
+        device_name))
 
-    report = {"torch": torch.__version__, "device": torch.cuda.get_device_name(),
+    report = {"torch": torch.__version__, "device": device_name,
               "batch": n, "size": size, "parity": {}, "parity_limit": PARITY_LIMIT}
     failures = []
     columns = []
@@ -268,7 +284,7 @@ def main():
 
     lines = []
     lines.append("== CutPaste ResNet-18 + head, batch %d (3-way), %dx%d, on %s ==" % (
-        n, size, size, torch.cuda.get_device_name()))
+        n, size, size, device_name))
     lines.append("%-22s %14s %14s %10s" % ("speed", "ours", "PyTorch", "ours/torch"))
     our_train = ours.get("train_images_per_s", 0.0)
     our_embed = ours.get("embed_images_per_s", 0.0)
