@@ -534,9 +534,11 @@ conv_run (CpBackend *be, ConvJob *j, ConvTaskFn task, size_t count, int filter)
   if (j->work == NULL)
     return CP_ERR_NOMEM;
 
-  if (n_threads < 2)
+  if (n_threads < 2 || j->count < (size_t) n_threads)
     {
-      /* One thread: OpenBLAS may use its own threads inside sgemm. */
+      /* One thread, or fewer tasks than threads (one image through the
+       * deep layers when predicting): the caller does every task and
+       * OpenBLAS may spread each sgemm over its own threads. */
       conv_worker (j, 0, 1);
     }
   else
