@@ -1,17 +1,19 @@
 /* cpu-conv.c: convolution as im2col / col2im over column tiles + sgemm.
  *
- * The output pixels of the whole batch form n * h_out * w_out columns.  They
- * are processed a tile at a time: the tile's patches are unfolded into a
- * (K = c_in*kh*kw, T) matrix that stays small (cp_cpu_conv_tile_floats),
- * and one sgemm per tile does the arithmetic.  A large image is cut into several
- * tiles; small images (the deep layers, 8x8 or 16x16) are grouped several to
- * a tile so that the GEMM still has a useful width.  The workspace therefore
- * depends on the layer shape only, never on the batch.
+ * The output pixels of the whole batch form n * h_out * w_out columns.
+ * They are processed a tile at a time: the tile's patches are unfolded into
+ * a (K = c_in*kh*kw, T) matrix of about cp_cpu_conv_tile_floats floats (at
+ * least 256 columns), and one sgemm per tile does the arithmetic.  A large
+ * image is cut into several tiles; small images (the deep layers, 8x8 or
+ * 16x16) are grouped several to a tile so that the GEMM still has a useful
+ * width.  The workspace therefore depends on the layer shape and the
+ * thread count only, never on the batch.
  *
- * The threads of the backend's pool (cpu-threads.c) each take whole tiles:
- * unfold into a private workspace, then a single-threaded sgemm (OpenBLAS's
- * own threads are switched off for the call, so the two pools never compete
- * for the cores).  The workspace is one tile per thread.
+ * The threads of the backend's pool (cpu-threads.c) each take whole tiles
+ * from a shared counter: unfold into a private workspace, then a
+ * single-threaded sgemm (OpenBLAS's own threads are switched off for the
+ * call, so the two pools never compete for the cores).  The 1x1 stride-1
+ * case skips the unfolding: x is already its own column matrix.
  */
 #include "cpu-private.h"
 
