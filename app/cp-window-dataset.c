@@ -194,8 +194,15 @@ category_subtitle (CpWindow       *self,
   g_autofree char *date = NULL;
   int size = g_settings_get_int (self->settings, "image-size");
 
-  counts = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%d training image", "%d training images",
-                                         info->n_train), info->n_train);
+  g_autofree char *train = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%d training image",
+                                                          "%d training images", info->n_train),
+                                             info->n_train);
+  g_autofree char *test = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%d test image",
+                                                         "%d test images", info->n_test),
+                                            info->n_test);
+
+  /* Translators: the two counts of a category, "20 training images, 26 test images". */
+  counts = g_strdup_printf (_("%s, %s"), train, test);
   switch (info->state)
     {
     case CP_CATEGORY_STATE_TRAINING:
