@@ -278,6 +278,23 @@ test_model_other_version (void)
   g_assert_cmpint (cp_window_get_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
 }
 
+/* First start: the sample dataset made by the engine opens and is remembered. */
+static void
+test_sample_dataset (void)
+{
+  GSettings *settings = cp_application_get_settings (app);
+  g_autofree char *expected = g_build_filename (tmp_dir, "cutpaste-inspector", "sample", NULL);
+  g_autofree char *remembered = NULL;
+
+  activate ("win.create-sample");
+  wait_idle ();
+  remembered = g_settings_get_string (settings, "data-folder");
+  g_assert_cmpstr (remembered, ==, expected);
+  g_assert_null (cp_window_get_dataset_error (window));
+  g_assert_cmpint (cp_window_get_category_state (window, "washer"), ==, CP_CATEGORY_STATE_NOT_TRAINED);
+  g_assert_cmpint (cp_window_get_category_state (window, "weave"), ==, CP_CATEGORY_STATE_NOT_TRAINED);
+}
+
 static void
 test_app_actions (void)
 {
@@ -355,6 +372,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window/plots", test_plots);
   g_test_add_func ("/app/window/cancel-keeps-model", test_cancel_keeps_model);
   g_test_add_func ("/app/window/model-other-version", test_model_other_version);
+  g_test_add_func ("/app/window/sample-dataset", test_sample_dataset);
   g_test_add_func ("/app/window/app-actions", test_app_actions);
   status = g_test_run ();
 
