@@ -57,6 +57,18 @@ peak_rss_mib (void)
   return (double) ru.ru_maxrss / 1024.0;   /* Linux reports KiB */
 }
 
+/* User + system CPU seconds of the whole process: against wall time it
+ * shows how many cores the run actually got on a shared machine. */
+static double
+cpu_seconds (void)
+{
+  struct rusage ru;
+  if (getrusage (RUSAGE_SELF, &ru) != 0)
+    return NAN;
+  return (double) ru.ru_utime.tv_sec + 1e-6 * (double) ru.ru_utime.tv_usec
+         + (double) ru.ru_stime.tv_sec + 1e-6 * (double) ru.ru_stime.tv_usec;
+}
+
 static void
 print_usage (FILE *out)
 {
@@ -302,6 +314,7 @@ typedef struct
   int    size;
   double fwd_flops;         /* per image */
   double infer_s, train_s;  /* per batch, mean of the timed repetitions */
+  double train_cores;       /* CPU seconds / wall seconds of the timed steps */
   double infer_best, train_best;
   double weights_mib, saved_mib, arena_mib, infer_arena_mib, network_mib, rss_mib;
   float  loss;
@@ -348,7 +361,7 @@ bench_size (CpBackend *be, CpNetwork *net, const BenchOptions *o, int size, CpRn
    * inference then reuses.  One warm-up, then the timed ones. */
   for (int rep = 0; rep <= o->steps; rep++)
     {
-      double t0 = now_seconds (), dt;
+      double t0 = now_seconds (), c0 = cpu_seconds (), dt;
       float lr = (float) cp_lr_cosine (0.03, rep, o->steps + 1);
 
       if (cp_network_forward (net, images, n, size, size, 1, &error) != CP_OK
@@ -364,6 +377,7 @@ bench_size (CpBackend *be, CpNetwork *net, const BenchOptions *o, int size, CpRn
         {
           r->train_s += dt / o->steps;
           r->train_best = fmin (r->train_best, dt);
+          r->train_cores += (cpu_seconds () - c0) / dt / o->steps;
         }
     }
 
@@ -489,9 +503,10 @@ cp_cmd_bench (int argc, char **argv)
   printf ("(b, c) ResNet-18 + head (head_layers 1, 3 classes), batch %d = 3 x %d, "
           "%d timed step%s after one warm-up; FLOPs from layer shapes, backward = 2 x forward\n",
           3 * o.batch, o.batch, o.steps, o.steps == 1 ? "" : "s");
-  printf ("    %5s  %9s  %11s  %11s  %9s  %11s  %11s  %9s  %8s\n", "S", "GFLOP/img",
+  printf ("    (cores = CPU seconds / wall seconds of the training steps: what the run got)\n");
+  printf ("    %5s  %9s  %11s  %11s  %9s  %11s  %11s  %9s  %6s  %8s\n", "S", "GFLOP/img",
           "infer img/s", "infer GF/s", "infer s", "train img/s", "train GF/s", "step s",
-          "loss");
+          "cores", "loss");
   for (int i = 0; i < o.n_sizes; i++)
     {
       SizeResult *r = &results[i];
@@ -502,10 +517,10 @@ cp_cmd_bench (int argc, char **argv)
           status = 1;
           break;
         }
-      printf ("    %5d  %9.3f  %11.1f  %11.1f  %9.3f  %11.1f  %11.1f  %9.3f  %8.4f\n", r->size,
-              r->fwd_flops / 1e9, n / r->infer_s, r->fwd_flops * n / r->infer_s / 1e9,
+      printf ("    %5d  %9.3f  %11.1f  %11.1f  %9.3f  %11.1f  %11.1f  %9.3f  %6.2f  %8.4f\n",
+              r->size, r->fwd_flops / 1e9, n / r->infer_s, r->fwd_flops * n / r->infer_s / 1e9,
               r->infer_s, n / r->train_s, 3.0 * r->fwd_flops * n / r->train_s / 1e9, r->train_s,
-              (double) r->loss);
+              r->train_cores, (double) r->loss);
       fflush (stdout);
       /* The ratio line uses S = 256, else the largest size measured. */
       if (r->size == 256 || (ratio_size != 256 && r->size > ratio_size))
@@ -531,7 +546,8 @@ cp_cmd_bench (int argc, char **argv)
                   r->infer_arena_mib, r->network_mib, r->rss_mib);
         }
       printf ("    (the network holds the arena of the largest size run; peak RSS also counts "
-              "the BLAS and convolution workspaces, the images and the sgemm matrices)\n\n");
+              "the BLAS and convolution workspaces, the images and the sgemm matrices, but not "
+              "arena pages a CPU run never writes, such as the input-gradient buffer)\n\n");
       printf ("training-step GFLOP/s at S=%d / sgemm GFLOP/s = %.1f / %.1f = %.3f%s\n", ratio_size,
               ratio_size_rate, gemm_rate, ratio_size_rate / gemm_rate,
               ratio_size == 256 ? "" : " (S=256 not measured: largest size used)");

@@ -9,7 +9,8 @@
 
 #define TORCHVISION_PREFIX "resnet18."
 
-/* Calls @fn for every BN layer (stem, blocks, head), in table order. */
+/* The BN layer whose running_var is parameter @param_index, or NULL:
+ * its num_batches_tracked follows that tensor in the state dict. */
 static const CpNetBn *
 bn_with_running_var (const CpNetwork *net, int param_index)
 {

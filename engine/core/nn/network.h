@@ -103,12 +103,17 @@ CpStatus       cp_network_save         (CpNetwork *net, CpSafetensorsWriter *w, 
 typedef enum
 {
   CP_LOAD_ALL,          /* backbone, head and classifier must all be present */
-  CP_LOAD_BACKBONE,     /* only the backbone is required (ImageNet weights) */
+  CP_LOAD_BACKBONE,     /* only the backbone is required (ImageNet weights); only
+                         * the backbone is read, the head and classifier keep
+                         * their values */
 } CpLoadMode;
 
 /* Loads tensors by reference name, also accepting torchvision's names
  * (no "resnet18." prefix; fc.* ignored).  Missing, mis-shaped or
- * non-float tensors are errors naming the key. */
+ * non-float tensors are errors naming the key.  F16, BF16 and F64 are
+ * converted; num_batches_tracked is optional.  Everything is checked
+ * before anything is written, so a failed load leaves the network as it
+ * was.  Other tensors in the file (gde.*, fc.*) are ignored. */
 CpStatus       cp_network_load         (CpNetwork *net, const CpSafetensors *st, CpLoadMode mode,
                                         CpError *error);
 
