@@ -277,10 +277,21 @@ cp_window_dataset_rebuild_list (CpWindow *self)
       gtk_label_set_text (self->models_label, models);
     }
 
-  /* Re-select the category that was selected, else the first one. */
-  g_clear_pointer (&self->category, g_free);
+  /* Re-select the category that was selected, else the first one.  Its
+   * pages start over only when its model file changed: a rebuild while
+   * training keeps the inspection rows and the evaluation. */
   if (cp_window_find_category (self, keep) != NULL)
-    cp_window_select_category (self, keep);
+    {
+      g_autofree char *stamp = cp_category_info_model_stamp (cp_window_find_category (self, keep));
+
+      if (g_strcmp0 (stamp, self->category_model_stamp) == 0)
+        cp_window_sync_category_widgets (self, keep);
+      else
+        {
+          g_clear_pointer (&self->category, g_free);
+          cp_window_select_category (self, keep);
+        }
+    }
   else if (self->categories->len > 0)
     cp_window_select_category (self, ((CpCategoryInfo *) g_ptr_array_index (self->categories, 0))->name);
   else
@@ -311,6 +322,8 @@ cp_window_open_data_dir (CpWindow   *self,
   g_free (self->model_dir);
   self->model_dir = model_dir_for (path);
   g_settings_set_string (self->settings, "data-folder", path);
+  /* Another dataset may have a category of the same name: start over. */
+  g_clear_pointer (&self->category_model_stamp, g_free);
   cp_window_eval_clear (self);
   cp_window_dataset_refresh (self);
 }

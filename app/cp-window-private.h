@@ -24,7 +24,9 @@ typedef struct
   char           *problem;      /* why the model cannot be used, or NULL */
 } CpCategoryInfo;
 
-void cp_category_info_free (gpointer data);
+void  cp_category_info_free        (gpointer data);
+/* Changes when the category's model file is replaced. */
+char *cp_category_info_model_stamp (const CpCategoryInfo *info);
 
 typedef struct
 {
@@ -83,6 +85,7 @@ struct _CpWindow
   char             *dataset_error;
   GPtrArray        *categories;      /* CpCategoryInfo * */
   char             *category;        /* selected category name */
+  char             *category_model_stamp; /* its model when it was selected */
   gboolean          syncing_dropdown;
 
   /* training */
@@ -106,6 +109,7 @@ struct _CpWindow
 };
 
 CpCategoryInfo *cp_window_find_category      (CpWindow *self, const char *name);
+void            cp_window_sync_category_widgets (CpWindow *self, const char *name);
 void            cp_window_toast              (CpWindow *self, const char *message);
 char           *cp_window_model_path         (CpWindow *self, const char *category);
 void            cp_window_update_actions     (CpWindow *self);

@@ -22,6 +22,15 @@ cp_category_info_free (gpointer data)
   g_free (info);
 }
 
+char *
+cp_category_info_model_stamp (const CpCategoryInfo *info)
+{
+  /* The creation time names a model file's content well enough: a new
+   * training run writes a new one. */
+  return g_strdup_printf ("%s|%d", info->created != NULL ? info->created : "",
+                          info->state == CP_CATEGORY_STATE_MODEL_ERROR);
+}
+
 CpCategoryInfo *
 cp_window_find_category (CpWindow   *self,
                          const char *name)
@@ -157,18 +166,14 @@ category_changed (CpWindow *self)
                                         self->category != NULL ? self->category : "");
 }
 
+/* Shows @name as selected in the drop-down and the list, without
+ * re-entering the selection handlers. */
 void
-cp_window_select_category (CpWindow   *self,
-                           const char *name)
+cp_window_sync_category_widgets (CpWindow   *self,
+                                 const char *name)
 {
   guint n = g_list_model_get_n_items (G_LIST_MODEL (self->category_names));
 
-  if (g_strcmp0 (name, self->category) == 0)
-    return;
-  g_free (self->category);
-  self->category = g_strdup (name);
-
-  /* Keep the drop-down and the list in step without re-entering here. */
   self->syncing_dropdown = TRUE;
   for (guint i = 0; i < n; i++)
     if (g_strcmp0 (gtk_string_list_get_string (self->category_names, i), name) == 0)
@@ -180,6 +185,22 @@ cp_window_select_category (CpWindow   *self,
           gtk_list_box_select_row (self->category_list, row);
       }
   self->syncing_dropdown = FALSE;
+}
+
+void
+cp_window_select_category (CpWindow   *self,
+                           const char *name)
+{
+  CpCategoryInfo *info;
+
+  if (g_strcmp0 (name, self->category) == 0)
+    return;
+  g_free (self->category);
+  self->category = g_strdup (name);
+  info = cp_window_find_category (self, name);
+  g_free (self->category_model_stamp);
+  self->category_model_stamp = info != NULL ? cp_category_info_model_stamp (info) : NULL;
+  cp_window_sync_category_widgets (self, name);
   category_changed (self);
 }
 
@@ -312,6 +333,7 @@ cp_window_dispose (GObject *object)
   g_clear_pointer (&self->model_dir, g_free);
   g_clear_pointer (&self->dataset_error, g_free);
   g_clear_pointer (&self->category, g_free);
+  g_clear_pointer (&self->category_model_stamp, g_free);
   g_clear_pointer (&self->training_category, g_free);
 
   G_OBJECT_CLASS (cp_window_parent_class)->dispose (object);
