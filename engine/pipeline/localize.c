@@ -190,7 +190,7 @@ cp_patch_model_map_tensor (CpPatchModel *model, const float *tensor, float *map,
       || cp_patch_density_score_at (model->density, model->emb, g * g, model->loc_i, model->loc_j,
                                     CP_EMBEDDING_DIM, model->grid_scores, &err) != CP_OK
       || cp_localize_upsample (model->grid_scores, g, g, model->stride, model->kernel, model->patch,
-                               1, map, &err) != CP_OK)
+                               CP_UPSAMPLE_INTERIOR_GAIN, map, &err) != CP_OK)
     return core_error (error, &err);
   if (score)
     {

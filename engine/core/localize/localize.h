@@ -134,14 +134,24 @@ CpStatus        cp_patch_density_score_at (const CpPatchDensity *d, const float 
  * the window ((k - 1) / 2), normalised to sum 1. */
 void      cp_localize_gaussian_kernel (int k, double sigma, float *kernel);
 
+typedef enum
+{
+  CP_UPSAMPLE_SUM = 0,          /* the plain transposed convolution */
+  CP_UPSAMPLE_AVERAGE = 1,      /* divided pixel by pixel by the kernel mass that reached it */
+  CP_UPSAMPLE_INTERIOR_GAIN = 2,/* divided by one constant: the largest mass (the interior's) */
+} CpUpsampleNorm;
+
 /* Transposed convolution of the @gh x @gw score grid with @kernel (k x k)
  * at @stride: map (mh, mw) = ((gh - 1) * stride + k, (gw - 1) * stride + k)
  * with map[y][x] = sum over (i, j) of scores[i][j] kernel[y - i s][x - j s].
- * With @normalize, each pixel is then divided by the same sum with all
- * scores 1 (the kernel mass that reached it), so the map is a weighted
- * average of the scores of the windows covering the pixel, in score units:
- * border pixels, covered by few windows, are not pulled towards zero.
- * Every pixel of the map is covered when stride <= k. */
+ @normalize is a CpUpsampleNorm.  CP_UPSAMPLE_AVERAGE divides each pixel
+ * by the same sum with all scores 1 (the kernel mass that reached it): a
+ * weighted average of the windows covering the pixel, in score units, but
+ * border pixels average few windows, so the noisiest values (and most
+ * maxima of good images) sit on the border.  CP_UPSAMPLE_INTERIOR_GAIN is
+ * the plain transposed convolution (SPEC 7) divided by the largest mass:
+ * score units inside the image, the border fading out as the windows
+ * covering it thin out.  Every pixel is covered when stride <= k. */
 CpStatus  cp_localize_upsample (const float *scores, int gh, int gw, int stride,
                                 const float *kernel, int k, int normalize,
                                 float *map, CpError *error);

@@ -72,13 +72,24 @@ cp_localize_upsample (const float *scores, int gh, int gw, int stride, const flo
               }
           }
       }
-  for (size_t p = 0; p < (size_t) mh * mw; p++)
+  if (normalize == CP_UPSAMPLE_INTERIOR_GAIN)
+
     {
-      double v = acc[p];
-      if (normalize)
-        v = mass[p] > 0 ? v / mass[p] : 0;
-      map[p] = (float) v;
+      /* One constant: the largest mass, reached inside the image. */
+      double most = 0;
+      for (size_t p = 0; p < (size_t) mh * mw; p++)
+        most = mass[p] > most ? mass[p] : most;
+      for (size_t p = 0; p < (size_t) mh * mw; p++)
+        map[p] = (float) (acc[p] / most);
     }
+  else
+    for (size_t p = 0; p < (size_t) mh * mw; p++)
+      {
+        double v = acc[p];
+        if (normalize == CP_UPSAMPLE_AVERAGE)
+          v = mass[p] > 0 ? v / mass[p] : 0;
+        map[p] = (float) v;
+      }
   free (acc);
   free (mass);
   return CP_OK;
