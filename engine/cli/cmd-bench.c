@@ -80,7 +80,8 @@ print_usage (FILE *out)
            "  --sizes LIST     image sizes, comma separated, multiples of 32 (default 64,128,256)\n"
            "  --steps N        timed repetitions per size after one warm-up (default 3)\n"
            "  --device NAME    cpu, cuda or auto (default auto)\n"
-           "  --threads N      BLAS and OpenMP threads (default: the libraries' own)\n"
+           "  --threads N      threads of the CPU backend, BLAS and OpenMP\n"
+           "                   (default: CP_NUM_THREADS or the libraries' own)\n"
            "  -h, --help       show this help\n");
 }
 
@@ -444,6 +445,12 @@ cp_cmd_bench (int argc, char **argv)
 
   if (o.threads > 0)
     {
+      char value[16];
+
+      /* The CPU backend sizes its own thread pool from CP_NUM_THREADS when
+       * it is created; BLAS and OpenMP are told directly. */
+      snprintf (value, sizeof value, "%d", o.threads);
+      setenv ("CP_NUM_THREADS", value, 1);
 #ifdef OPENBLAS_VERSION
       openblas_set_num_threads (o.threads);
 #endif
