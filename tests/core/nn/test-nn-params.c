@@ -536,6 +536,32 @@ test_inference_layout (void)
   cp_network_free (net);
 }
 
+/* Bad calls are refused with a message, never crash. */
+static void
+test_argument_errors (void)
+{
+  CpError error = { 0 };
+  CpNetwork *net = make_net (1, 3, 51);
+  CpNetworkConfig bad = { 1, 1 };
+  float *images = make_images (7);
+  int32_t *labels = be->alloc (be, N * sizeof (int32_t), NULL);
+  float loss;
+
+  be->zero (be, labels, N * sizeof (int32_t), NULL);
+  CHECK (cp_network_loss_backward (net, labels, 1, 0, &loss, &error) == CP_ERR_INVALID);
+  CHECK (cp_network_forward (net, images, 1, 48, 48, 0, &error) == CP_ERR_INVALID);
+  CHECK_MSG (strstr (error.message, "48x48") != NULL, "%s", error.message);
+  CHECK (cp_network_embedding (net) == NULL);
+  /* BatchNorm1d needs two values per channel in training mode. */
+  CHECK (cp_network_forward (net, images, 1, SIZE, SIZE, 1, &error) == CP_ERR_INVALID);
+  CHECK (cp_network_forward (net, images, 1, SIZE, SIZE, 0, &error) == CP_OK);
+  CHECK (cp_network_embedding (net) != NULL);
+  CHECK (cp_network_new (be, &bad, &error) == NULL && error.code == CP_ERR_INVALID);
+  be->free (be, labels);
+  be->free (be, images);
+  cp_network_free (net);
+}
+
 int
 main (void)
 {
@@ -557,6 +583,7 @@ main (void)
   RUN_TEST (test_torchvision_names);
   RUN_TEST (test_load_errors_name_the_key);
   RUN_TEST (test_inference_layout);
+  RUN_TEST (test_argument_errors);
 
   snprintf (cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system (cmd) != 0)
