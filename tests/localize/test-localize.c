@@ -4,12 +4,11 @@
  * heatmap's maximum falls.
  *
  * Sizes are cut down to fit a test's time on two CPU cores: 128 x 128
- * images, 12 training images, a few dozen steps, Gaussians fitted on the
- * patches at stride 16 and heatmaps at stride 8.  The numbers measured are
+ * images, 12 training images, two steps, Gaussians fitted on the patches
+ * at stride 8 and heatmaps at stride 8.  The numbers measured are
  * printed; the bounds asserted are far above what chance gives (a random
  * pixel lies in a defect mask a few percent of the time). */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
@@ -22,8 +21,12 @@
 #include "pipeline/pipeline.h"
 
 #define SIZE 128
-#define STEPS (g_getenv ("STEPS") ? atoi (g_getenv ("STEPS")) : 40)
-#define FIT_STRIDE (g_getenv ("FS") ? atoi (g_getenv ("FS")) : 16)
+/* Two steps exercise the crop training; on a CPU within a test's time,
+ * more steps of the full-lr schedule measured worse maps (40 steps: weave
+ * 0.66 / washer 0.65 pixel AUROC), the features of a barely trained
+ * network being noisier than those of its initialisation. */
+#define STEPS 2
+#define FIT_STRIDE 8
 
 static char *work_root;
 
@@ -102,6 +105,30 @@ train_patch_model (const char *category, int density, int steps, CpLocalizeOptio
   return cp_patch_model_path (model_dir, category);
 }
 
+/* Mean fraction of defect pixels in the defect images' masks: how often
+ * a maximum placed at random would land inside. */
+static double
+mask_fraction (const char *category)
+{
+  g_autoptr (CpCategory) cat = cp_dataset_scan_category (data_dir (), category, NULL);
+  double sum = 0;
+  int n = 0;
+
+  for (size_t i = 0; i < cat->n_test; i++)
+    {
+      g_autofree uint8_t *mask = NULL;
+      int on = 0;
+      if (cat->test[i].mask_path == NULL)
+        continue;
+      g_assert_true (cp_mask_load (cat->test[i].mask_path, SIZE, &mask, NULL));
+      for (int p = 0; p < SIZE * SIZE; p++)
+        on += mask[p] != 0;
+      sum += (double) on / (SIZE * SIZE);
+      n++;
+    }
+  return sum / n;
+}
+
 /* Trains, checks the file, measures localisation on test/. */
 static void
 check_category (const char *category, CpPatchDensityKind expected_kind, double min_rate,
@@ -115,7 +142,7 @@ check_category (const char *category, CpPatchDensityKind expected_kind, double m
   CpLocalizeEvalResult ev;
   CpError err = { 0 };
   CpSafetensors *st;
-  double rate;
+  double rate, chance;
 
   g_assert_cmpstr (result.model_path, ==, path);
   g_assert_true (g_file_test (path, G_FILE_TEST_IS_REGULAR));
@@ -156,13 +183,17 @@ check_category (const char *category, CpPatchDensityKind expected_kind, double m
   g_assert_true (cp_patch_model_evaluate (model, data_dir (), category, NULL, NULL, NULL, &ev, &error));
   g_assert_no_error (error);
   rate = (double) ev.max_in_mask / ev.defect_with_mask;
-  g_printerr ("# %s (%s, 40 steps): pixel AUROC %.4f, patch image AUROC %.4f, heatmap maximum in "
+  chance = mask_fraction (category);
+  g_printerr ("# %s (%s, %d steps): pixel AUROC %.4f, patch image AUROC %.4f, heatmap maximum in "
               "the mask for %d of %d defect images (%.0f%%), %.2f s per %dx%d image at stride 8\n",
-              category, cp_patch_density_kind_to_string (expected_kind), ev.pixel_auroc, ev.image_auroc,
+              category, cp_patch_density_kind_to_string (expected_kind), STEPS, ev.pixel_auroc, ev.image_auroc,
               ev.max_in_mask, ev.defect_with_mask, 100 * rate, ev.seconds_per_image, SIZE, SIZE);
   g_assert_cmpint (ev.images, ==, 2 + (int) g_strv_length ((char **) cp_synth_defect_types (category)) * 2);
   g_assert_cmpint (ev.skipped_images->len, ==, 0);
+  g_printerr ("# %s: a random pixel of a defect image lies in its mask with probability %.3f\n",
+              category, chance);
   g_assert_cmpfloat (rate, >=, min_rate);
+  g_assert_cmpfloat (rate, >=, 5 * chance);
   g_assert_cmpfloat (ev.pixel_auroc, >=, min_pixel_auroc);
   cp_localize_eval_result_clear (&ev);
   cp_train_result_clear (&result);
@@ -171,13 +202,13 @@ check_category (const char *category, CpPatchDensityKind expected_kind, double m
 static void
 test_texture (void)
 {
-  check_category ("weave", CP_PATCH_DENSITY_SHARED, 0.0, 0.0);
+  check_category ("weave", CP_PATCH_DENSITY_SHARED, 0.2, 0.7);
 }
 
 static void
 test_aligned (void)
 {
-  check_category ("washer", CP_PATCH_DENSITY_PER_LOCATION, 0.0, 0.0);
+  check_category ("washer", CP_PATCH_DENSITY_PER_LOCATION, 0.2, 0.7);
 }
 
 /* The heatmap the app shows: map at the image's own size, overlay, PNG. */
