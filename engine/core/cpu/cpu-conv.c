@@ -286,6 +286,7 @@ struct ConvJob
   atomic_size_t     next;
   int               touched[CP_CPU_MAX_THREADS];  /* backward filter */
   int               n_threads;
+  int               static_split;         /* fixed task ranges per slot */
 };
 
 static void
@@ -294,14 +295,29 @@ conv_worker (void *arg, size_t begin, size_t end)
   ConvJob *j = arg;
 
   for (size_t t = begin; t < end; t++)
-    for (;;)
-      {
-        size_t task = atomic_fetch_add (&j->next, 1);
+    {
+      if (j->static_split)
+        {
+          /* Each workspace slot sums a fixed, ordered range of tiles, so
+           * the weight gradient is bit-identical from run to run (SPEC:
+           * a seed reproduces a CPU run exactly); dynamic scheduling
+           * would add the partial sums in an order that varies. */
+          size_t lo = t * j->count / (size_t) j->n_threads;
+          size_t hi = (t + 1) * j->count / (size_t) j->n_threads;
 
-        if (task >= j->count)
-          break;
-        j->task (j, task, j->work + t * j->per_thread, (int) t);
-      }
+          for (size_t task = lo; task < hi; task++)
+            j->task (j, task, j->work + t * j->per_thread, (int) t);
+          continue;
+        }
+      for (;;)
+        {
+          size_t task = atomic_fetch_add (&j->next, 1);
+
+          if (task >= j->count)
+            break;
+          j->task (j, task, j->work + t * j->per_thread, (int) t);
+        }
+    }
 }
 
 /* The images, pixel range and width of tile @t. */
@@ -526,6 +542,7 @@ conv_run (CpBackend *be, ConvJob *j, ConvTaskFn task, size_t count, int filter)
   j->count = count == 0 ? tile_count (d, &j->p) : count;
   j->n_threads = n_threads;
   atomic_init (&j->next, 0);
+  j->static_split = filter;
   memset (j->touched, 0, sizeof j->touched);
   /* col (K, tile) + tmp (c_out, tile) [+ private dw (c_out, K)], rounded
    * to whole cache lines. */
@@ -541,6 +558,7 @@ conv_run (CpBackend *be, ConvJob *j, ConvTaskFn task, size_t count, int filter)
       /* One thread, or fewer tasks than threads (one image through the
        * deep layers when predicting): the caller does every task and
        * OpenBLAS may spread each sgemm over its own threads. */
+      j->n_threads = 1;
       conv_worker (j, 0, 1);
     }
   else

@@ -150,6 +150,49 @@ test_conv_split_image (void)
   check_shape (1, 64, 65, 63, 4, 3, 1, 1);
 }
 
+/* The weight gradient sums over many tiles on several threads; the sum
+ * must not depend on which thread took which tile, or the same seed would
+ * not reproduce a training run bit for bit (SPEC section 2). */
+static void
+test_conv_filter_deterministic (void)
+{
+  const int shapes[][8] = {
+    /* n, c_in, h, w, c_out, k, stride, pad */
+    { 24, 16, 16, 16, 32, 3, 1, 1 },   /* grouped images */
+    { 6, 8, 64, 64, 8, 3, 1, 1 },      /* several tiles per image */
+    { 12, 16, 16, 16, 32, 1, 2, 0 },   /* 1x1/2 downsample */
+  };
+
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+    {
+      const int *v = shapes[s];
+      CpConvDesc d;
+      size_t nx, nw, ny;
+      float *x, *dy, *first, *again;
+      int identical = 1;
+
+      cp_conv_desc_init (&d, v[0], v[1], v[2], v[3], v[4], v[5], v[5], v[6], v[7]);
+      nx = (size_t) d.n * d.c_in * d.h_in * d.w_in;
+      nw = (size_t) d.c_out * d.c_in * d.kh * d.kw;
+      ny = (size_t) d.n * d.c_out * d.h_out * d.w_out;
+      x = random_buffer (nx);
+      dy = random_buffer (ny);
+      first = malloc (nw * sizeof (float));
+      again = malloc (nw * sizeof (float));
+      CHECK (be->conv2d_backward_filter (be, &d, x, dy, first) == CP_OK);
+      for (int r = 0; r < 12 && identical; r++)
+        {
+          CHECK (be->conv2d_backward_filter (be, &d, x, dy, again) == CP_OK);
+          identical = memcmp (first, again, nw * sizeof (float)) == 0;
+        }
+      CHECK_MSG (identical, "shape %zu: weight gradient differs between identical calls", s);
+      free (x);
+      free (dy);
+      free (first);
+      free (again);
+    }
+}
+
 static void
 test_conv_invalid (void)
 {
@@ -182,6 +225,7 @@ main (void)
   RUN_TEST (test_conv_edges);
   RUN_TEST (test_conv_resnet_shapes);
   RUN_TEST (test_conv_split_image);
+  RUN_TEST (test_conv_filter_deterministic);
   RUN_TEST (test_conv_invalid);
 
   cp_backend_free (be);
