@@ -23,14 +23,41 @@
 
 typedef struct
 {
-  double loss_rel;     /* loss, relative */
-  double forward;      /* embedding and logits */
-  double gradient;     /* weight gradients and the first update */
-  double later;        /* after five steps */
+  double loss_first;     /* loss of step 1, relative */
+  double loss_later;     /* losses of steps 2-5, relative */
+  double forward;        /* step-1 embedding and logits, running statistics */
+  double per_tensor;     /* step-1 gradient and update of one tensor; < 0: printed only */
+  double update_first;   /* step-1 update of all weights as one vector */
+  double update_later;   /* steps 1-5 update of all weights; < 0: printed only */
+  double later_forward;  /* inference outputs and running statistics after 5 steps */
 } Tolerances;
 
-static const Tolerances fp32_tolerances = { 1e-4, 1e-3, 2e-3, 1e-2 };
-static const Tolerances tf32_tolerances = { 1e-2, 2e-2, 5e-2, 1e-1 };
+/* Why these numbers.  Forward quantities are well conditioned: the CPU
+ * backend and PyTorch agree on embeddings, logits and loss to about 1e-5.
+ * Gradients of a randomly initialised network through train-mode batch
+ * norm on six images are not: measured against a float64 PyTorch run of
+ * this configuration, both our CPU backend and float32 PyTorch have
+ * per-tensor gradient errors up to 2e-2 (3e-3 on the tensors checked
+ * here) and 2e-3 on the whole update vector, from float32 rounding alone.
+ * Two correct FP32 implementations therefore differ by about that much,
+ * and TF32 inputs (relative rounding 2^-11 instead of 2^-24) make
+ * per-tensor gradient errors meaningless, so those are printed only. */
+static const Tolerances fp32_tolerances = { 1e-4, 1e-3, 1e-3, 2e-2, 1e-2, 5e-2, 1e-2 };
+static const Tolerances tf32_tolerances = { 1e-2, 2e-2, 2e-2, -1.0, 1e-1, -1.0, 5e-2 };
+
+/* Compares, or only prints when @tolerance < 0. */
+static void
+check_or_report (const char *what, const float *got, const float *want, size_t count,
+                 double tolerance)
+{
+  if (tolerance >= 0.0)
+    {
+      expect_close (what, got, want, count, tolerance);
+      return;
+    }
+  printf ("  %-58s normalised error %.2e (printed only)\n", what,
+          harness_normalised_error (got, want, count));
+}
 
 /* Parameters whose gradients are compared one by one: both ends of the
  * backbone, a projection shortcut, BN and the head. */
@@ -192,7 +219,8 @@ run_free (Run *r)
  * parameter in download_all order, and the BN running statistics. */
 static void
 compare_updates (const char *mode, const Run *g, const Run *c, const float *after_g,
-                 const float *after_c, const char *label, double tolerance)
+                 const float *after_c, const char *label, double per_tensor, double all,
+                 double stats)
 {
   float *dg = malloc (g->total * sizeof (float)), *dc = malloc (c->total * sizeof (float));
   size_t at = 0, nw = 0;
@@ -226,14 +254,14 @@ compare_updates (const char *mode, const Run *g, const Run *c, const float *afte
         if (strcmp (p->name, checked_params[j]) == 0)
           {
             snprintf (what, sizeof what, "%s %s update of %s", mode, label, p->name);
-            expect_close (what, dg + at, dc + at, p->count, tolerance);
+            check_or_report (what, dg + at, dc + at, p->count, per_tensor);
           }
       at += p->count;
     }
   snprintf (what, sizeof what, "%s %s update of all weights", mode, label);
-  expect_close (what, wg, wc, nw, tolerance);
+  check_or_report (what, wg, wc, nw, all);
   snprintf (what, sizeof what, "%s %s BN running statistics", mode, label);
-  expect_close (what, sg, sc, ns, tolerance);
+  check_or_report (what, sg, sc, ns, stats);
   free (dg); free (dc); free (wg); free (wc); free (sg); free (sc);
 }
 
@@ -252,7 +280,7 @@ compare (const char *mode, const Run *g, const Run *c, const Tolerances *t)
 
   for (int s = 0; s < STEPS; s++)
     {
-      double tol = s == 0 ? t->loss_rel : 10 * t->loss_rel;
+      double tol = s == 0 ? t->loss_first : t->loss_later;
 
       printf ("  %s step %d loss: cpu %.7f cuda %.7f (relative difference %.2e, tolerance %.0e)\n",
               mode, s + 1, c->loss[s], g->loss[s],
@@ -270,16 +298,18 @@ compare (const char *mode, const Run *g, const Run *c, const Tolerances *t)
       if (p != NULL && g->grads[i] != NULL && c->grads[i] != NULL)
         {
           snprintf (what, sizeof what, "%s step 1 gradient of %s", mode, checked_params[i]);
-          expect_close (what, g->grads[i], c->grads[i], p->count, t->gradient);
+          check_or_report (what, g->grads[i], c->grads[i], p->count, t->per_tensor);
         }
     }
-  compare_updates (mode, g, c, g->params1, c->params1, "step 1", t->gradient);
-  compare_updates (mode, g, c, g->params5, c->params5, "steps 1-5", t->later);
+  compare_updates (mode, g, c, g->params1, c->params1, "step 1", t->per_tensor, t->update_first,
+                   t->forward);
+  compare_updates (mode, g, c, g->params5, c->params5, "steps 1-5", -1.0, t->update_later,
+                   t->later_forward);
   snprintf (what, sizeof what, "%s inference embedding after 5 steps", mode);
   expect_close (what, g->eval_embedding, c->eval_embedding, (size_t) BATCH * CP_EMBEDDING_DIM,
-                t->later);
+                t->later_forward);
   snprintf (what, sizeof what, "%s inference logits after 5 steps", mode);
-  expect_close (what, g->eval_logits, c->eval_logits, BATCH * 3, t->later);
+  expect_close (what, g->eval_logits, c->eval_logits, BATCH * 3, t->later_forward);
 }
 
 static void
