@@ -47,6 +47,16 @@ grid_stride (void)
   return (size_t) gridDim.x * blockDim.x;
 }
 
+/* Quotient of an element index by a small divisor.  64-bit division is
+ * emulated in software on the GPU (about a hundred instructions); every
+ * realistic tensor has fewer than 2^32 elements, where the hardware's
+ * 32-bit path applies. */
+__device__ static inline size_t
+div_index (size_t a, unsigned int b)
+{
+  return a <= 0xffffffffu ? (size_t) ((unsigned int) a / b) : a / b;
+}
+
 /* Sums @a and @b over the block; the totals are valid in thread 0.  Needs
  * blockDim.x to be a multiple of 32 (every launch here uses CP_THREADS). */
 __device__ static void
@@ -107,7 +117,8 @@ scale_matrix_kernel (float *c, int m, int n, int ldc, float beta)
 
   for (size_t i = global_thread (); i < total; i += grid_stride ())
     {
-      float *p = c + (i / n) * (size_t) ldc + i % n;
+      const size_t row = div_index (i, (unsigned int) n);
+      float *p = c + row * (size_t) ldc + (i - row * n);
 
       *p = beta == 0.0f ? 0.0f : *p * beta;
     }
@@ -300,10 +311,14 @@ bn_partial_kernel (const float *x, const float *dy, const float *center, int c, 
       const long long hw4 = hw / 4;
       const float4 *x4 = (const float4 *) x, *g4 = (const float4 *) dy;
 
-      for (long long j = j0 + threadIdx.x; j < j1; j += blockDim.x)
+      /* One division per thread, then the (plane, offset) pair steps by
+       * blockDim.x values at a time. */
+      const long long step_b = blockDim.x / hw4, step_i = blockDim.x % hw4;
+      long long j = j0 + threadIdx.x, b = j / hw4, i = j - b * hw4;
+
+      for (; j < j1; j += blockDim.x)
         {
-          long long b = j / hw4;
-          size_t off = ((size_t) b * c + ch) * (size_t) hw4 + (size_t) (j - b * hw4);
+          size_t off = ((size_t) b * c + ch) * (size_t) hw4 + (size_t) i;
           float4 v = x4[off];
           double d0 = (double) v.x - k, d1 = (double) v.y - k;
           double d2 = (double) v.z - k, d3 = (double) v.w - k;
@@ -319,14 +334,23 @@ bn_partial_kernel (const float *x, const float *dy, const float *center, int c, 
               a1 += (d0 + d1) + (d2 + d3);
               a2 += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
             }
+          b += step_b;
+          i += step_i;
+          if (i >= hw4)
+            {
+              i -= hw4;
+              b++;
+            }
         }
     }
   else
     {
-      for (long long j = j0 + threadIdx.x; j < j1; j += blockDim.x)
+      const long long step_b = blockDim.x / hw, step_i = blockDim.x % hw;
+      long long j = j0 + threadIdx.x, b = j / hw, i = j - b * hw;
+
+      for (; j < j1; j += blockDim.x)
         {
-          long long b = j / hw;
-          size_t off = ((size_t) b * c + ch) * (size_t) hw + (size_t) (j - b * hw);
+          size_t off = ((size_t) b * c + ch) * (size_t) hw + (size_t) i;
           double d = (double) x[off] - k;
 
           if (dy != NULL)
@@ -339,6 +363,13 @@ bn_partial_kernel (const float *x, const float *dy, const float *center, int c, 
             {
               a1 += d;
               a2 += d * d;
+            }
+          b += step_b;
+          i += step_i;
+          if (i >= hw)
+            {
+              i -= hw;
+              b++;
             }
         }
     }
@@ -415,7 +446,7 @@ bn_apply_kernel (const float *x, float *y, const float *coef, int c, int hw, siz
 
       for (size_t k = global_thread (); k < n4; k += grid_stride ())
         {
-          const int ch = (int) ((k / hw4) % (size_t) c);
+          const int ch = (int) (div_index (k, (unsigned int) hw4) % (size_t) c);
           const float scale = coef[ch], shift = coef[c + ch];
           float4 v = x4[k];
 
@@ -429,7 +460,7 @@ bn_apply_kernel (const float *x, float *y, const float *coef, int c, int hw, siz
     }
   for (size_t i = global_thread (); i < count; i += grid_stride ())
     {
-      const int ch = (int) ((i / (size_t) hw) % (size_t) c);
+      const int ch = (int) (div_index (i, (unsigned int) hw) % (size_t) c);
 
       y[i] = x[i] * coef[ch] + coef[c + ch];
     }
@@ -475,7 +506,7 @@ bn_dx_kernel (const float *x, const float *dy, float *dx, const float *mean, con
 
       for (size_t k = global_thread (); k < n4; k += grid_stride ())
         {
-          const int ch = (int) ((k / hw4) % (size_t) c);
+          const int ch = (int) (div_index (k, (unsigned int) hw4) % (size_t) c);
           const float scale = coef[ch], km = coef[c + ch], kx = coef[2 * c + ch], mu = mean[ch];
           float4 v = x4[k], g = g4[k];
 
@@ -489,7 +520,7 @@ bn_dx_kernel (const float *x, const float *dy, float *dx, const float *mean, con
     }
   for (size_t i = global_thread (); i < count; i += grid_stride ())
     {
-      const int ch = (int) ((i / (size_t) hw) % (size_t) c);
+      const int ch = (int) (div_index (i, (unsigned int) hw) % (size_t) c);
 
       dx[i] = coef[ch] * (dy[i] - coef[c + ch] - (x[i] - mean[ch]) * coef[2 * c + ch]);
     }
@@ -589,10 +620,10 @@ maxpool_forward_kernel (size_t total, int h, int w, int kernel, int stride, int 
 {
   for (size_t idx = global_thread (); idx < total; idx += grid_stride ())
     {
-      const int ow = (int) (idx % (size_t) wo);
-      const size_t t = idx / (size_t) wo;
-      const int oh = (int) (t % (size_t) ho);
-      const size_t plane = t / (size_t) ho;
+      const size_t t = div_index (idx, (unsigned int) wo);
+      const int ow = (int) (idx - t * wo);
+      const size_t plane = div_index (t, (unsigned int) ho);
+      const int oh = (int) (t - plane * ho);
       const float *xs = x + plane * (size_t) h * w;
       int h0 = oh * stride - pad, w0 = ow * stride - pad;
       const int h1 = h0 + kernel < h ? h0 + kernel : h;
@@ -642,10 +673,10 @@ maxpool_backward_kernel (size_t total, int h, int w, int kernel, int stride, int
 {
   for (size_t idx = global_thread (); idx < total; idx += grid_stride ())
     {
-      const int iw = (int) (idx % (size_t) w);
-      const size_t t = idx / (size_t) w;
-      const int ih = (int) (t % (size_t) h);
-      const size_t plane = t / (size_t) h;
+      const size_t t = div_index (idx, (unsigned int) w);
+      const int iw = (int) (idx - t * w);
+      const size_t plane = div_index (t, (unsigned int) h);
+      const int ih = (int) (t - plane * h);
       const float *dys = dy + plane * (size_t) ho * wo;
       const int32_t *is = indices + plane * (size_t) ho * wo;
       const int32_t target = ih * w + iw;
@@ -712,7 +743,7 @@ avgpool_backward_kernel (size_t total, int hw, const float *dy, float *dx)
   const float inv = 1.0f / (float) hw;
 
   for (size_t i = global_thread (); i < total; i += grid_stride ())
-    dx[i] = dy[i / (size_t) hw] * inv;
+    dx[i] = dy[div_index (i, (unsigned int) hw)] * inv;
 }
 
 extern "C" cudaError_t
@@ -731,7 +762,7 @@ __global__ static void
 bias_add_kernel (size_t total, int out, const float *b, float *y)
 {
   for (size_t i = global_thread (); i < total; i += grid_stride ())
-    y[i] += b[i % (size_t) out];
+    y[i] += b[i - div_index (i, (unsigned int) out) * out];
 }
 
 extern "C" cudaError_t
