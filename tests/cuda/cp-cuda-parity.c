@@ -28,6 +28,7 @@
 #include "backend.h"
 #include "rng.h"
 #include "cuda/cuda-backend.h"
+#include "io/fs.h"
 #include "io/safetensors.h"
 #include "nn/network.h"
 
@@ -356,7 +357,6 @@ main (int argc, char **argv)
   if (o.bench_steps > 0 || o.bench_embed > 0)
     {
       double train_ips = 0.0, embed_ips = 0.0, t0, t1;
-      FILE *f;
 
       /* Warm-up: cuDNN's algorithm search and the allocations happen in
        * the first passes and are not part of the rate. */
@@ -410,20 +410,26 @@ main (int argc, char **argv)
       printf ("ours (%s): training %.1f images/s, embedding %.1f images/s (batch %d at %dx%d)\n",
               o.tag, train_ips, embed_ips, n, o.size, o.size);
       snprintf (path, sizeof path, "%s/ours-%s-bench.json", o.out, o.tag);
-      f = fopen (path, "w");
-      if (f == NULL)
-        {
-          fprintf (stderr, "cp-cuda-parity: cannot write %s: %s\n", path, strerror (errno));
-          goto out;
-        }
-      fprintf (f,
-               "{\"tag\": \"%s\", \"device\": \"%s\", \"batch\": %d, \"size\": %d, "
-               "\"tf32\": %d, \"train_steps\": %d, \"embed_passes\": %d, "
-               "\"train_images_per_s\": %.3f, \"embed_images_per_s\": %.3f}\n",
-               o.tag,
-               strcmp (be->name, "cuda") == 0 ? cp_cuda_backend_describe (be) : be->name, n,
-               o.size, !o.no_tf32, o.bench_steps, o.bench_embed, train_ips, embed_ips);
-      fclose (f);
+      {
+        char json[2048];
+        int len = snprintf (json, sizeof json,
+                            "{\"tag\": \"%s\", \"device\": \"%s\", \"batch\": %d, "
+                            "\"size\": %d, \"tf32\": %d, \"train_steps\": %d, "
+                            "\"embed_passes\": %d, \"train_images_per_s\": %.3f, "
+                            "\"embed_images_per_s\": %.3f}\n",
+                            o.tag,
+                            strcmp (be->name, "cuda") == 0 ? cp_cuda_backend_describe (be)
+                                                           : be->name,
+                            n, o.size, !o.no_tf32, o.bench_steps, o.bench_embed, train_ips,
+                            embed_ips);
+
+        if (len < 0 || (size_t) len >= sizeof json
+            || cp_write_file_atomic (path, json, (size_t) len, &error) != CP_OK)
+          {
+            fail ("writing the timing", &error);
+            goto out;
+          }
+      }
     }
   rc = 0;
 
