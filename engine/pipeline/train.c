@@ -579,13 +579,16 @@ train_loop (Trainer *t, int first_step, const char *checkpoint_path, GError **er
       failed = cp_network_forward (t->net, t->dev_images, n_images, side, side,
                                    TRUE, &err) != CP_OK
                || cp_network_loss_backward (t->net, t->dev_labels, TRUE, freeze, &loss, &err) != CP_OK;
-      if (!failed && !isfinite (loss))
+      /* The backend's loss op may itself refuse non-finite logits
+       * (CP_ERR_NUMERIC): the same divergence, reported the same way. */
+      if ((!failed && !isfinite (loss)) || (failed && err.code == CP_ERR_NUMERIC))
         {
           if (worker)
             g_thread_join (worker);
           g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_NUMERIC,
                        "the loss became %s at step %d (learning rate %g too high?); "
-                       "the model was not written%s", isnan (loss) ? "NaN" : "infinite", step + 1, lr,
+                       "the model was not written%s",
+                       failed ? "non-finite" : isnan (loss) ? "NaN" : "infinite", step + 1, lr,
                        checkpoint_path ? ", the last checkpoint is kept" : "");
           return FALSE;
         }
