@@ -206,6 +206,33 @@ cp_model_load (const char *path, const char *device, GError **error)
       goto fail;
     }
 
+  /* A NaN or infinity in a network weight does not stop scoring: every
+   * image gets the same finite score and is called anomalous (found with
+   * tests/faults/test-bad-input.sh).  Refuse such a file as damaged. */
+  for (int i = 0; i < cp_safetensors_count (st); i++)
+    {
+      const CpTensorInfo *info = cp_safetensors_info (st, i);
+      gsize n = (gsize) (info->nbytes / cp_dtype_size (info->dtype));
+      g_autofree float *values = NULL;
+
+      if (info->dtype != CP_DTYPE_F32 && info->dtype != CP_DTYPE_F16
+          && info->dtype != CP_DTYPE_BF16 && info->dtype != CP_DTYPE_F64)
+        continue;
+      values = g_new (float, MAX (n, 1));
+      if (cp_safetensors_read_f32 (st, info->name, info->shape, info->ndim, values, &err) != CP_OK)
+        {
+          model_error (error, path, "%s", err.message);
+          goto fail;
+        }
+      for (gsize k = 0; k < n; k++)
+        if (!isfinite (values[k]))
+          {
+            model_error (error, path, "tensor %s: element %" G_GSIZE_FORMAT " is not finite "
+                         "(the file is damaged)", info->name, k);
+            goto fail;
+          }
+    }
+
   {
     g_autofree char *notice = NULL;
     model->be = cp_pipeline_open_backend (device, &notice, error);
