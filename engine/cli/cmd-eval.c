@@ -118,6 +118,15 @@ cp_cmd_eval (int argc, char **argv)
           g_free (result);
           continue;
         }
+      if (strcmp (cp_model_get_category (model), categories[i]) != 0)
+        {
+          cp_cli_error ("eval", "%s: model %s was trained on category '%s'", categories[i], model_path,
+                        cp_model_get_category (model));
+          failures++;
+          cp_eval_result_clear (result);
+          g_free (result);
+          continue;
+        }
       cp_eval_options_init (&opts);
       opts.with_train_embeddings = plots_dir != NULL;
       opts.augmented_samples = plots_dir != NULL ? 50 : 0;

@@ -210,6 +210,18 @@ cp_cmd_train (int argc, char **argv)
     return CP_EXIT_FAILED;
   n_categories = (int) g_strv_length (categories);
 
+  /* A mistyped category stops the run before anything trains, rather
+   * than after hours of training the others. */
+  for (int i = 0; i < n_categories; i++)
+    {
+      g_autofree char *good = g_build_filename (data_dir, categories[i], "train", "good", NULL);
+      if (!g_file_test (good, G_FILE_TEST_IS_DIR))
+        {
+          cp_cli_error ("train", "unknown category '%s': %s is not a folder", categories[i], good);
+          return CP_EXIT_FAILED;
+        }
+    }
+
   sa.sa_handler = on_sigint;
   sigemptyset (&sa.sa_mask);
   sigaction (SIGINT, &sa, NULL);
@@ -234,11 +246,6 @@ cp_cmd_train (int argc, char **argv)
           cp_cli_error ("train", "%s: %s", categories[i], error->message);
           failures++;
           cp_train_result_clear (&result);
-          /* A category that does not exist stops the whole run: the user
-           * mistyped something, training the rest would hide it. */
-          if (g_error_matches (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_DATA) && n_categories > 1
-              && !g_file_test (data_dir, G_FILE_TEST_IS_DIR))
-            break;
           continue;
         }
       if (state.tty && state.last_len)

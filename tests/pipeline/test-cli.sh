@@ -83,6 +83,7 @@ grep -q "1 skipped" err.txt || fail "corrupt image not counted"
 [ "$(grep -c -E '(good|anomalous)$' out.txt)" -eq 2 ] || fail "good images not scored beside a corrupt one"
 
 # An interrupted run (Ctrl-C while training) leaves the model as it was.
+: >int.txt
 "$CUTPASTE" train $TRAIN --steps 100000 --seed 3 >int.txt 2>&1 &
 pid=$!
 tries=0
