@@ -1,0 +1,77 @@
+#!/bin/sh
+# sanitize.sh: the CPU engine and all its tests under sanitizers.
+#
+#   build-aux/sanitize.sh [asan|tsan|all]      (default all)
+#
+# asan: build-rel-asan, -Db_sanitize=address,undefined -Dcuda=disabled,
+#       every test of `meson test`, GUI tests under xvfb-run when it is
+#       installed.  LeakSanitizer is on; build-aux/lsan-gtk.supp hides the
+#       allocations GTK, fontconfig, pango and GLib's type system keep for
+#       the whole process by design (see that file).  UBSan stops at the
+#       first report.
+# tsan: build-rel-tsan, -Db_sanitize=thread: the tests that run threads:
+#       the application's engine thread (app-window: training, cancelling,
+#       scoring through cp-worker), the training pipeline (batch worker
+#       thread, image cache thread pool), the CPU thread pool and the
+#       threaded augmentation.  build-aux/tsan.supp hides OpenBLAS.
+# Build folders live beside the source; CP_SANITIZE_JOBS sets ninja -j.
+# Exit status 0 when every test passed (or was skipped), 1 otherwise.
+set -u
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+WHAT=${1:-all}
+JOBS=${CP_SANITIZE_JOBS:-2}
+status=0
+start=$(date +%s)
+
+XVFB=
+if command -v xvfb-run >/dev/null 2>&1; then
+  XVFB="xvfb-run -a -s -screen\ 0\ 1280x1024x24"
+fi
+
+setup () {  # DIR SANITIZER
+  if [ ! -f "$1/build.ninja" ]; then
+    meson setup "$1" "$SRC" -Dbuildtype=debugoptimized -Db_sanitize="$2" -Db_lundef=false \
+      -Dcuda=disabled >"$1.setup.log" 2>&1 || { cat "$1.setup.log"; return 1; }
+  fi
+  ninja -C "$1" -j "$JOBS" >"$1.ninja.log" 2>&1 || { tail -40 "$1.ninja.log"; return 1; }
+}
+
+run_tests () {  # DIR [TEST...]
+  dir=$1
+  shift
+  # Sanitized code runs 2-10x slower than a release build.
+  if [ -n "$XVFB" ]; then
+    eval "$XVFB" meson test -C "$dir" --print-errorlogs --timeout-multiplier 4 "$@"
+  else
+    meson test -C "$dir" --print-errorlogs --timeout-multiplier 4 "$@"
+  fi
+}
+
+if [ "$WHAT" = asan ] || [ "$WHAT" = all ]; then
+  echo "== AddressSanitizer + UndefinedBehaviorSanitizer (build-rel-asan)"
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1
+  export LSAN_OPTIONS=suppressions=$SRC/build-aux/lsan-gtk.supp:print_suppressions=0
+  export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  if setup "$SRC/build-rel-asan" address,undefined; then
+    run_tests "$SRC/build-rel-asan" || status=1
+  else
+    status=1
+  fi
+  unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
+fi
+
+if [ "$WHAT" = tsan ] || [ "$WHAT" = all ]; then
+  echo "== ThreadSanitizer (build-rel-tsan)"
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$SRC/build-aux/tsan.supp"
+  if setup "$SRC/build-rel-tsan" thread; then
+    run_tests "$SRC/build-rel-tsan" app-window pipeline data-dataset ops-conv-threads-3 augment \
+      || status=1
+  else
+    status=1
+  fi
+  unset TSAN_OPTIONS
+fi
+
+echo "sanitize.sh: $WHAT done in $(( $(date +%s) - start )) s, status $status"
+exit $status
