@@ -273,7 +273,10 @@ test_heatmap_api (void)
     g_assert_null (cp_patch_model_load (bad, "cpu", &e2));
     g_assert_nonnull (e2);
   }
-  g_assert_cmpstr (cp_patch_model_path_for ("/m/weave.safetensors"), ==, "/m/weave.patch.safetensors");
+  {
+    g_autofree char *patch_path = cp_patch_model_path_for ("/m/weave.safetensors");
+    g_assert_cmpstr (patch_path, ==, "/m/weave.patch.safetensors");
+  }
 }
 
 int
