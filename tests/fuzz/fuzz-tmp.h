@@ -11,7 +11,7 @@
 
 static char *fuzz_tmp_dir;
 
-static void
+static inline void
 fuzz_tmp_remove_tree (const char *path)
 {
   GDir *d = g_dir_open (path, 0, NULL);
@@ -34,7 +34,7 @@ fuzz_tmp_remove_tree (const char *path)
   g_rmdir (path);
 }
 
-static void
+static inline void
 fuzz_tmp_cleanup (void)
 {
   if (fuzz_tmp_dir != NULL)
@@ -43,7 +43,7 @@ fuzz_tmp_cleanup (void)
   fuzz_tmp_dir = NULL;
 }
 
-static const char *
+static inline const char *
 fuzz_tmp_get (void)
 {
   if (fuzz_tmp_dir == NULL)
@@ -64,7 +64,7 @@ fuzz_tmp_get (void)
 
 /* Writes @size bytes to @name inside the scratch folder; the path is
  * newly allocated. */
-static char *
+static inline char *
 fuzz_tmp_write (const char *name, const uint8_t *data, size_t size)
 {
   char *path = g_build_filename (fuzz_tmp_get (), name, NULL);
