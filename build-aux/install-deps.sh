@@ -20,6 +20,8 @@ PACKAGES=(
   librsvg2-common fonts-noto-cjk
   # headless GUI tests and screenshots
   xvfb xauth imagemagick
+  # ONNX Runtime for Node.js checks our ONNX export
+  nodejs
 )
 
 missing=()
@@ -34,4 +36,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Debian splits npm from nodejs; other builds of nodejs bundle it (and
+# conflict with Debian's npm package), so install it only when missing.
+if ! command -v npm >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends npm
 fi
