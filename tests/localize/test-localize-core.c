@@ -52,6 +52,7 @@ direct_upsample (const float *scores, int gh, int gw, int stride, const float *k
                  int normalize, double *map)
 {
   int mh = (gh - 1) * stride + k, mw = (gw - 1) * stride + k;
+  double most = 0;
 
   for (int y = 0; y < mh; y++)
     for (int x = 0; x < mw; x++)
@@ -66,8 +67,13 @@ direct_upsample (const float *scores, int gh, int gw, int stride, const float *k
               acc += (double) scores[i * gw + j] * kernel[ky * k + kx];
               mass += kernel[ky * k + kx];
             }
-        map[y * mw + x] = normalize ? acc / mass : acc;
+        map[y * mw + x] = normalize == CP_UPSAMPLE_AVERAGE ? acc / mass : acc;
+        most = fmax (most, mass);
       }
+  /* Interior gain: the plain sums over the largest mass of any pixel. */
+  if (normalize == CP_UPSAMPLE_INTERIOR_GAIN)
+    for (int p = 0; p < mh * mw; p++)
+      map[p] /= most;
 }
 
 static void
@@ -85,7 +91,7 @@ test_upsample_direct (void)
   cp_localize_gaussian_kernel (k, 10.0, kernel);
   for (int i = 0; i < gh * gw; i++)
     scores[i] = (float) cp_rng_uniform_range (&rng, 0.5, 30.0);
-  for (int normalize = 0; normalize <= 1; normalize++)
+  for (int normalize = CP_UPSAMPLE_SUM; normalize <= CP_UPSAMPLE_INTERIOR_GAIN; normalize++)
     {
       double worst = 0;
       CHECK (cp_localize_upsample (scores, gh, gw, stride, kernel, k, normalize, map, &err) == CP_OK);
@@ -101,9 +107,13 @@ test_upsample_direct (void)
   /* A constant grid gives a constant normalised map, borders included. */
   for (int i = 0; i < gh * gw; i++)
     scores[i] = 3.25f;
-  CHECK (cp_localize_upsample (scores, gh, gw, stride, kernel, k, 1, map, &err) == CP_OK);
+  CHECK (cp_localize_upsample (scores, gh, gw, stride, kernel, k, CP_UPSAMPLE_AVERAGE, map, &err) == CP_OK);
   for (int p = 0; p < mh * mw; p++)
     CHECK_CLOSE (map[p], 3.25, 1e-5, 0);
+  /* With interior gain the centre keeps the score and the border fades. */
+  CHECK (cp_localize_upsample (scores, gh, gw, stride, kernel, k, CP_UPSAMPLE_INTERIOR_GAIN, map, &err) == CP_OK);
+  CHECK_CLOSE (map[(mh / 2) * mw + mw / 2], 3.25, 0.05, 0);
+  CHECK (map[0] < 0.1 * 3.25);
   /* 57 x 57 at stride 4 with a 32 x 32 kernel is 256 x 256 (SPEC 7). */
   CHECK ((cp_localize_grid_side (256, 32, 4) - 1) * 4 + 32 == 256);
   CHECK (cp_localize_upsample (scores, 0, 3, 4, kernel, 32, 1, map, &err) == CP_ERR_INVALID);
