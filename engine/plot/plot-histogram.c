@@ -1,8 +1,11 @@
 /* plot-histogram.c: score histograms of good and defective test images
  * with the pass/fail threshold. */
+#include "config.h"
+
 #include "plot.h"
 #include "plot-private.h"
 
+#include <glib/gi18n-lib.h>
 #include <math.h>
 #include <stdio.h>
 
@@ -56,9 +59,9 @@ cp_plot_histogram_draw (cairo_t *cr, int width, int height, const CpPlotHistogra
   gboolean have_thr;
 
   if (hist != NULL && hist->title != NULL && hist->title[0] != '\0')
-    snprintf (title, sizeof title, "Anomaly scores \342\200\224 %s", hist->title);
+    snprintf (title, sizeof title, _("Anomaly scores \342\200\224 %s"), hist->title);
   else
-    snprintf (title, sizeof title, "Anomaly scores");
+    g_strlcpy (title, _("Anomaly scores"), sizeof title);
   plot_frame_begin (&f, cr, width, height, title, FALSE, 0);
 
   if (hist != NULL)
@@ -86,8 +89,8 @@ cp_plot_histogram_draw (cairo_t *cr, int width, int height, const CpPlotHistogra
       plot_nice_range (&f.xmin, &f.xmax, 5);
       f.ymin = 0;
       f.ymax = 1;
-      plot_axes (&f, "Anomaly score", "Images", TRUE);
-      plot_note (&f, "No scores to show");
+      plot_axes (&f, _("Anomaly score"), _("Images"), TRUE);
+      plot_note (&f, _("No scores to show"));
       return;
     }
 
@@ -129,7 +132,7 @@ cp_plot_histogram_draw (cairo_t *cr, int width, int height, const CpPlotHistogra
       step = 1.0;
     f.ymax = MAX (t[n - 1], ceil (f.ymax / step) * step);
   }
-  plot_axes (&f, "Anomaly score (Mahalanobis distance)", "Images", TRUE);
+  plot_axes (&f, _("Anomaly score (Mahalanobis distance)"), _("Images"), TRUE);
 
   cairo_save (cr);
   cairo_rectangle (cr, f.left, f.top, f.right - f.left, f.bottom - f.top);
@@ -156,7 +159,7 @@ cp_plot_histogram_draw (cairo_t *cr, int width, int height, const CpPlotHistogra
       double x = plot_x (&f, hist->threshold), tw;
       gboolean left_side;
 
-      snprintf (thr_label, sizeof thr_label, "threshold %.4g", hist->threshold);
+      snprintf (thr_label, sizeof thr_label, _("threshold %.4g"), hist->threshold);
       plot_text_size (&f, thr_label, 0.9, TRUE, &tw, NULL);
       /* Label beside the line, on whichever side has room. */
       left_side = x + 6 * f.unit + tw > f.right;
@@ -172,11 +175,16 @@ cp_plot_histogram_draw (cairo_t *cr, int width, int height, const CpPlotHistogra
     double *px = g_new (double, 9 * bins + 64), *py = g_new (double, 9 * bins + 64);
     size_t np = 0;
 
-    snprintf (good_label, sizeof good_label, finite_good > 0 ? "Good (%zu)" : "No good images", finite_good);
-    snprintf (defect_label, sizeof defect_label, "Defective (%zu)", finite_defect);
+    if (finite_good > 0)
+      /* Translators: histogram legend; %zu is the number of good images. */
+      snprintf (good_label, sizeof good_label, _("Good (%zu)"), finite_good);
+    else
+      g_strlcpy (good_label, _("No good images"), sizeof good_label);
+    /* Translators: histogram legend; %zu is the number of defective images. */
+    snprintf (defect_label, sizeof defect_label, _("Defective (%zu)"), finite_defect);
     entries[n++] = (PlotLegendEntry) { good_label, &plot_color_good, PLOT_SWATCH_BOX, 0 };
     if (finite_defect == 0)
-      snprintf (defect_label, sizeof defect_label, "No defective images");
+      g_strlcpy (defect_label, _("No defective images"), sizeof defect_label);
     entries[n++] = (PlotLegendEntry) { defect_label, &plot_color_defect, PLOT_SWATCH_BOX, 0 };
     /* Bars as sample points for the legend placement: nine points down
      * each column, so a tall bar behind the legend counts. */

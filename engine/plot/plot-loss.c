@@ -1,8 +1,11 @@
 /* plot-loss.c: training loss against the step, with the learning rate on a
  * second axis. */
+#include "config.h"
+
 #include "plot.h"
 #include "plot-private.h"
 
+#include <glib/gi18n-lib.h>
 #include <math.h>
 #include <stdio.h>
 
@@ -60,9 +63,9 @@ cp_plot_loss_draw (cairo_t *cr, int width, int height, const CpPlotLoss *l)
   char title[256];
 
   if (l != NULL && l->title != NULL && l->title[0] != '\0')
-    snprintf (title, sizeof title, "Training loss \342\200\224 %s", l->title);
+    snprintf (title, sizeof title, _("Training loss \342\200\224 %s"), l->title);
   else
-    snprintf (title, sizeof title, "Training loss");
+    g_strlcpy (title, _("Training loss"), sizeof title);
 
   if (l != NULL && l->loss != NULL)
     for (size_t i = 0; i < l->count; i++)
@@ -91,8 +94,8 @@ cp_plot_loss_draw (cairo_t *cr, int width, int height, const CpPlotLoss *l)
       f.xmax = 1;
       f.ymin = 0;
       f.ymax = 1;
-      plot_axes (&f, "Step", "Loss", TRUE);
-      plot_note (&f, "No training steps yet");
+      plot_axes (&f, C_("plot axis", "Step"), _("Loss"), TRUE);
+      plot_note (&f, _("No training steps yet"));
       return;
     }
 
@@ -112,12 +115,12 @@ cp_plot_loss_draw (cairo_t *cr, int width, int height, const CpPlotLoss *l)
       f.ymax = lmax;
       plot_nice_range (&f.ymin, &f.ymax, 5);
     }
-  plot_axes (&f, "Step", f.ylog ? "Loss (log scale)" : "Loss", TRUE);
+  plot_axes (&f, C_("plot axis", "Step"), f.ylog ? _("Loss (log scale)") : _("Loss"), TRUE);
   if (have_lr)
     {
       double lo = 0, hi = lrmax > 0 ? lrmax : 1;
       plot_nice_range (&lo, &hi, 5);
-      plot_right_axis (&f, lo, hi, "Learning rate", &plot_color_accent);
+      plot_right_axis (&f, lo, hi, _("Learning rate"), &plot_color_accent);
       lrmax = hi;
     }
 
@@ -176,10 +179,10 @@ cp_plot_loss_draw (cairo_t *cr, int width, int height, const CpPlotLoss *l)
     size_t count = 0;
     double *px = g_new (double, 2 * l->count + 1), *py = g_new (double, 2 * l->count + 1);
 
-    entries[n++] = (PlotLegendEntry) { smooth ? "Loss (moving average)" : "Loss", &plot_color_good,
+    entries[n++] = (PlotLegendEntry) { smooth ? _("Loss (moving average)") : _("Loss"), &plot_color_good,
                                        PLOT_SWATCH_LINE, 0 };
     if (have_lr)
-      entries[n++] = (PlotLegendEntry) { "Learning rate", &plot_color_accent, PLOT_SWATCH_DASHED, 0 };
+      entries[n++] = (PlotLegendEntry) { _("Learning rate"), &plot_color_accent, PLOT_SWATCH_DASHED, 0 };
     for (size_t i = 0; i < l->count; i++)
       {
         if (loss_ok (l, i))

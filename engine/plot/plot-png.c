@@ -1,9 +1,12 @@
 /* plot-png.c: atomic PNG export of any plot. */
+#include "config.h"
+
 #include "plot.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
+#include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -49,7 +52,7 @@ cp_plot_write_png (const char *path, int width, int height, CpPlotPainter paint,
   g_return_val_if_fail (path != NULL && paint != NULL, FALSE);
   if (width <= 0 || height <= 0 || width > 32767 || height > 32767)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "%s: invalid plot size %d x %d", path,
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, _("%s: invalid plot size %d x %d"), path,
                    width, height);
       return FALSE;
     }
@@ -61,7 +64,7 @@ cp_plot_write_png (const char *path, int width, int height, CpPlotPainter paint,
   cairo_surface_flush (surface);
   if (status != CAIRO_STATUS_SUCCESS)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: drawing failed: %s", path,
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("%s: drawing failed: %s"), path,
                    cairo_status_to_string (status));
       cairo_surface_destroy (surface);
       return FALSE;
@@ -73,7 +76,7 @@ cp_plot_write_png (const char *path, int width, int height, CpPlotPainter paint,
   if (sink.fd < 0)
     {
       int e = errno;
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e), "%s: cannot create a temporary file: %s",
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e), _("%s: cannot create a temporary file: %s"),
                    path, g_strerror (e));
       g_free (tmp);
       cairo_surface_destroy (surface);
@@ -91,7 +94,7 @@ cp_plot_write_png (const char *path, int width, int height, CpPlotPainter paint,
   if (status != CAIRO_STATUS_SUCCESS || sink.err != 0)
     {
       g_set_error (error, G_IO_ERROR, sink.err ? g_io_error_from_errno (sink.err) : G_IO_ERROR_FAILED,
-                   "%s: writing the PNG failed: %s", path,
+                   _("%s: writing the PNG failed: %s"), path,
                    sink.err ? g_strerror (sink.err) : cairo_status_to_string (status));
       g_unlink (tmp);
       g_free (tmp);
@@ -100,7 +103,7 @@ cp_plot_write_png (const char *path, int width, int height, CpPlotPainter paint,
   if (g_rename (tmp, path) != 0)
     {
       int e = errno;
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e), "%s: cannot rename the temporary file: %s",
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e), _("%s: cannot rename the temporary file: %s"),
                    path, g_strerror (e));
       g_unlink (tmp);
       g_free (tmp);

@@ -1,8 +1,11 @@
 /* plot-roc.c: ROC curve with its AUROC, the chance diagonal and a shaded
  * area under the curve. */
+#include "config.h"
+
 #include "plot.h"
 #include "plot-private.h"
 
+#include <glib/gi18n-lib.h>
 #include <math.h>
 #include <stdio.h>
 
@@ -13,9 +16,9 @@ roc_frame (PlotFrame *f, cairo_t *cr, int width, int height, const CpPlotRoc *ro
   double w, h;
 
   if (roc != NULL && roc->title != NULL && roc->title[0] != '\0')
-    snprintf (title, sizeof title, "ROC curve \342\200\224 %s", roc->title);
+    snprintf (title, sizeof title, _("ROC curve \342\200\224 %s"), roc->title);
   else
-    snprintf (title, sizeof title, "ROC curve");
+    g_strlcpy (title, _("ROC curve"), sizeof title);
   plot_frame_begin (f, cr, width, height, title, FALSE, 0);
   /* A square plot area: both axes are rates. */
   w = f->right - f->left;
@@ -51,7 +54,7 @@ cp_plot_roc_draw (cairo_t *cr, int width, int height, const CpPlotRoc *roc)
   double *px = NULL, *py = NULL;
 
   roc_frame (&f, cr, width, height, roc);
-  plot_axes (&f, "False positive rate", "True positive rate", TRUE);
+  plot_axes (&f, _("False positive rate"), _("True positive rate"), TRUE);
 
   cairo_save (cr);
   /* Clip a line width outside the frame: a perfect curve runs along the
@@ -118,7 +121,7 @@ cp_plot_roc_draw (cairo_t *cr, int width, int height, const CpPlotRoc *roc)
   cairo_restore (cr);
 
   if (valid == 0)
-    plot_note (&f, "No ROC curve: both good and defective images are needed");
+    plot_note (&f, _("No ROC curve: both good and defective images are needed"));
 
   {
     PlotLegendEntry entries[2];
@@ -132,7 +135,7 @@ cp_plot_roc_draw (cairo_t *cr, int width, int height, const CpPlotRoc *roc)
           snprintf (legend, sizeof legend, "ROC");
         entries[n++] = (PlotLegendEntry) { legend, &plot_color_good, PLOT_SWATCH_LINE, 0 };
       }
-    entries[n++] = (PlotLegendEntry) { "Chance", &plot_color_muted, PLOT_SWATCH_DASHED, 0 };
+    entries[n++] = (PlotLegendEntry) { /* Translators: ROC legend, the diagonal of a random classifier. */ _("Chance"), &plot_color_muted, PLOT_SWATCH_DASHED, 0 };
     /* Place the legend by points along the curve's segments, not only its
      * corners: a perfect curve has three points but covers two edges. */
     {

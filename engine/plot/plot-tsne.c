@@ -1,8 +1,11 @@
 /* plot-tsne.c: t-SNE scatter of embeddings (paper figure 3) with a legend
  * beside the map and a nearest-point lookup for tooltips and clicks. */
+#include "config.h"
+
 #include "plot.h"
 #include "plot-private.h"
 
+#include <glib/gi18n-lib.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,7 +19,8 @@ typedef struct
   gboolean  has_points;
 } TsneLayout;
 
-static const char *kind_names[] = { "Train good", "Test good", "Test defect", "CutPaste", "Scar" };
+/* Legend names, translated where drawn. */
+static const char *kind_names[] = { N_("Train good"), N_("Test good"), N_("Test defect"), N_("CutPaste"), N_("Scar") };
 
 static gboolean
 point_valid (const CpPlotTsne *t, size_t i)
@@ -86,14 +90,15 @@ build_legend (const CpPlotTsne *t, PlotLegendEntry *entries, int max_entries, ch
           for (int d = 0; d < types && n < max_entries; d++)
             if (type_present[d])
               {
-                snprintf (labels[n], 96, "Defect: %s (%zu)", t->defect_names[d] ? t->defect_names[d] : "?",
+                /* Translators: t-SNE legend; %s is a defect type from the data set, %zu its number of points. */
+                snprintf (labels[n], 96, _("Defect: %s (%zu)"), t->defect_names[d] ? t->defect_names[d] : "?",
                           type_present[d]);
                 entries[n] = (PlotLegendEntry) { labels[n], plot_defect_color (d), PLOT_SWATCH_MARKER, 2 };
                 n++;
               }
           continue;
         }
-      snprintf (labels[n], 96, "%s (%zu)", kind_names[kind], present[kind]);
+      snprintf (labels[n], 96, "%s (%zu)", _(kind_names[kind]), present[kind]);
       entries[n] = (PlotLegendEntry) { labels[n], kind == CP_PLOT_POINT_TEST_DEFECT ? &plot_color_defect
                                                   : kind == CP_PLOT_POINT_TRAIN_GOOD ? &plot_color_train
                                                   : kind == CP_PLOT_POINT_TEST_GOOD ? &plot_color_good
@@ -121,9 +126,9 @@ tsne_layout (const CpPlotTsne *t, cairo_t *cr, int width, int height, TsneLayout
 
   memset (l, 0, sizeof *l);
   if (t != NULL && t->title != NULL && t->title[0] != '\0')
-    snprintf (title, sizeof title, "t-SNE of embeddings \342\200\224 %s", t->title);
+    snprintf (title, sizeof title, _("t-SNE of embeddings \342\200\224 %s"), t->title);
   else
-    snprintf (title, sizeof title, "t-SNE of embeddings");
+    g_strlcpy (title, _("t-SNE of embeddings"), sizeof title);
 
   /* Measure the legend with a provisional frame (same fonts). */
   plot_frame_begin (&l->frame, cr, width, height, NULL, FALSE, 0);
@@ -191,7 +196,7 @@ cp_plot_tsne_draw (cairo_t *cr, int width, int height, const CpPlotTsne *t)
   plot_axes (f, "t-SNE 1", "t-SNE 2", FALSE);
   if (!l.has_points)
     {
-      plot_note (f, "No embeddings to show");
+      plot_note (f, _("No embeddings to show"));
       return;
     }
   r = CLAMP (3.2 * f->unit * (t->count > 1500 ? 0.7 : t->count > 500 ? 0.85 : 1.0), 1.5, 8.0);
