@@ -8,10 +8,14 @@
 #include <glib/gi18n.h>
 
 #include "data/dataset.h"
+#include "data/image.h"
+#include "pipeline/localize.h"
 #include "pipeline/model.h"
 #include "cp-window-private.h"
 
 #define THUMBNAIL_SIZE 64
+
+static void heatmap_request (CpWindow *self, CpInspectItem *item);
 
 typedef struct
 {
@@ -429,8 +433,333 @@ cp_window_inspect_clear (CpWindow *self)
       gtk_list_box_remove (self->inspect_list, child);
     }
   g_ptr_array_set_size (self->inspect_items, 0);
+  heatmap_request (self, NULL);
+  g_clear_object (&self->inspect_texture);
   gtk_picture_set_paintable (self->inspect_picture, NULL);
   gtk_label_set_text (self->inspect_caption, "");
+}
+
+/* ---- defect heatmap ---------------------------------------------------- */
+
+typedef struct
+{
+  char *model_path;   /* the category's image model */
+  char *device;
+  char *image_path;
+} HeatmapJob;
+
+/* The heatmap of one image as the large view composes it. */
+struct _CpInspectHeatmap
+{
+  char    *image_path;
+  int      width, height;
+  uint8_t *rgb;        /* (height, width, 3) the image */
+  uint8_t *overlay;    /* (height, width, 4) the map blended over it, from the engine */
+  uint8_t *outline;    /* (height, width) 1 on the ground-truth contour, or NULL */
+  double   score;
+  char    *problem;    /* why there is no heatmap (rgb NULL), NULL when there is one or no patch model */
+  gboolean has_model;  /* a patch model file exists */
+};
+typedef struct _CpInspectHeatmap CpInspectHeatmap;
+
+static void
+heatmap_job_free (gpointer data)
+{
+  HeatmapJob *job = data;
+
+  g_free (job->model_path);
+  g_free (job->device);
+  g_free (job->image_path);
+  g_free (job);
+}
+
+static void
+inspect_heatmap_free (gpointer data)
+{
+  CpInspectHeatmap *hm = data;
+
+  if (hm == NULL)
+    return;
+  g_free (hm->image_path);
+  g_free (hm->rgb);
+  g_free (hm->overlay);
+  g_free (hm->outline);
+  g_free (hm->problem);
+  g_free (hm);
+}
+
+/* MVTec layout: <root>/<cat>/test/<defect>/<name>.<ext> has its mask at
+ * <root>/<cat>/ground_truth/<defect>/<name>_mask.png (or <name>.png). */
+static char *
+find_mask_path (const char *image_path)
+{
+  g_autofree char *defect_dir = g_path_get_dirname (image_path);
+  g_autofree char *defect = g_path_get_basename (defect_dir);
+  g_autofree char *test_dir = g_path_get_dirname (defect_dir);
+  g_autofree char *test = g_path_get_basename (test_dir);
+  g_autofree char *cat_dir = g_path_get_dirname (test_dir);
+  g_autofree char *base = g_path_get_basename (image_path);
+  char *dot = strrchr (base, '.');
+  const char *suffixes[] = { "_mask.png", ".png" };
+
+  if (strcmp (test, "test") != 0 || strcmp (defect, "good") == 0)
+    return NULL;
+  if (dot != NULL)
+    *dot = '\0';
+  for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
+    {
+      g_autofree char *name = g_strconcat (base, suffixes[i], NULL);
+      char *path = g_build_filename (cat_dir, "ground_truth", defect, name, NULL);
+
+      if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
+        return path;
+      g_free (path);
+    }
+  return NULL;
+}
+
+/* 1 on mask pixels with a 4-neighbour outside the mask (or at the border). */
+static uint8_t *
+mask_outline (const uint8_t *mask,
+              int            side,
+              int            width,
+              int            height)
+{
+  uint8_t *full = g_malloc ((gsize) width * height);
+  uint8_t *edge = g_malloc0 ((gsize) width * height);
+  gboolean any = FALSE;
+
+  for (int y = 0; y < height; y++)
+    for (int x = 0; x < width; x++)
+      full[(gsize) y * width + x] = mask[(gsize) (y * side / height) * side + x * side / width] != 0;
+  for (int y = 0; y < height; y++)
+    for (int x = 0; x < width; x++)
+      {
+        gsize i = (gsize) y * width + x;
+
+        if (!full[i])
+          continue;
+        if (x == 0 || y == 0 || x == width - 1 || y == height - 1 ||
+            !full[i - 1] || !full[i + 1] || !full[i - width] || !full[i + width])
+          {
+            edge[i] = 1;
+            any = TRUE;
+          }
+      }
+  g_free (full);
+  if (!any)
+    g_clear_pointer (&edge, g_free);
+  return edge;
+}
+
+static gpointer
+heatmap_run (CpWorkerJob        *worker_job,
+             const volatile int *cancel,
+             gpointer            data,
+             GError            **error)
+{
+  HeatmapJob *job = data;
+  CpInspectHeatmap *hm = g_new0 (CpInspectHeatmap, 1);
+  g_autofree char *patch_path = cp_patch_model_path_for (job->model_path);
+  g_autofree char *mask_path = NULL;
+  g_autoptr(CpPatchModel) model = NULL;
+  g_autoptr(CpImage) image = NULL;
+  g_autoptr(GError) local = NULL;
+  CpHeatmap heat = { 0 };
+
+  hm->image_path = g_strdup (job->image_path);
+  if (!g_file_test (patch_path, G_FILE_TEST_IS_REGULAR))
+    return hm;
+  hm->has_model = TRUE;
+  model = cp_patch_model_load (patch_path, job->device, &local);
+  if (model == NULL)
+    {
+      hm->problem = g_strdup (local->message);
+      return hm;
+    }
+  if (!cp_image_load (job->image_path, &image, &local) ||
+      !cp_patch_model_heatmap (model, image, &heat, cancel, &local))
+    {
+      hm->problem = g_strdup (local != NULL ? local->message : "");
+      cp_heatmap_clear (&heat);
+      return hm;
+    }
+  hm->width = heat.width;
+  hm->height = heat.height;
+  hm->score = heat.score;
+  hm->overlay = g_steal_pointer (&heat.overlay);
+  cp_heatmap_clear (&heat);
+  hm->rgb = g_malloc ((gsize) hm->width * hm->height * 3);
+  for (int y = 0; y < hm->height; y++)
+    memcpy (hm->rgb + (gsize) y * hm->width * 3, image->pixels + (gsize) y * image->stride,
+            (gsize) hm->width * 3);
+
+  mask_path = find_mask_path (job->image_path);
+  if (mask_path != NULL)
+    {
+      int side = MAX (hm->width, hm->height);
+      g_autofree uint8_t *mask = NULL;
+
+      /* A mask that cannot be read only costs the outline. */
+      if (cp_mask_load (mask_path, side, &mask, NULL))
+        hm->outline = mask_outline (mask, side, hm->width, hm->height);
+    }
+  return hm;
+}
+
+/* The large view: the image, with the heatmap blended at the chosen
+ * opacity when it is on, and the ground-truth outline in red. */
+static void
+update_view (CpWindow *self)
+{
+  CpInspectHeatmap *hm = self->heatmap;
+  gboolean have = hm != NULL && hm->rgb != NULL;
+  gboolean show = gtk_check_button_get_active (self->heatmap_toggle);
+  double alpha = gtk_adjustment_get_value (self->heatmap_opacity) / 100.0;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GdkTexture) texture = NULL;
+  uint8_t *out;
+  gsize n;
+
+  gtk_widget_set_sensitive (GTK_WIDGET (self->heatmap_toggle), have);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->heatmap_opacity_scale), have && show);
+  if (!have)
+    {
+      gtk_picture_set_paintable (self->inspect_picture, GDK_PAINTABLE (self->inspect_texture));
+      return;
+    }
+  n = (gsize) hm->width * hm->height;
+  out = g_malloc (n * 3);
+  for (gsize i = 0; i < n; i++)
+    {
+      for (int c = 0; c < 3; c++)
+        {
+          double v = hm->rgb[3 * i + c];
+
+          if (show)
+            v = v * (1 - alpha) + hm->overlay[4 * i + c] * alpha;
+          out[3 * i + c] = (uint8_t) CLAMP (v + 0.5, 0, 255);
+        }
+      if (hm->outline != NULL && hm->outline[i])
+        {
+          out[3 * i] = 255;
+          out[3 * i + 1] = 32;
+          out[3 * i + 2] = 32;
+        }
+    }
+  bytes = g_bytes_new_take (out, n * 3);
+  texture = gdk_memory_texture_new (hm->width, hm->height, GDK_MEMORY_R8G8B8, bytes,
+                                    (gsize) hm->width * 3);
+  gtk_picture_set_paintable (self->inspect_picture, GDK_PAINTABLE (texture));
+}
+
+static void
+heatmap_done (gpointer      result,
+              const GError *error,
+              gboolean      dropped,
+              gpointer      user_data)
+{
+  CpWindow *self = CP_WINDOW (user_data);
+  CpInspectHeatmap *hm = result;
+  g_autofree char *text = NULL;
+
+  if (dropped)
+    return;
+  if (hm == NULL)
+    {
+      if (error != NULL)
+        {
+          text = g_strdup_printf (_("No heatmap: %s"), error->message);
+          gtk_label_set_text (self->heatmap_status, text);
+        }
+      return;
+    }
+  if (g_strcmp0 (hm->image_path, self->heatmap_path) != 0)
+    return;   /* another image was selected meanwhile */
+  /* The worker frees the delivered result: keep its contents, leave it empty. */
+  inspect_heatmap_free (self->heatmap);
+  self->heatmap = g_memdup2 (hm, sizeof *hm);
+  memset (hm, 0, sizeof *hm);
+  hm = self->heatmap;
+  if (hm->problem != NULL)
+    text = g_strdup_printf (_("No heatmap: %s"), hm->problem);
+  else if (hm->rgb != NULL)
+    text = g_strdup_printf (hm->outline != NULL
+                            ? _("Heatmap: maximum %.2f (red outline: the ground-truth defect)")
+                            : _("Heatmap: maximum %.2f"), hm->score);
+  gtk_label_set_text (self->heatmap_status, text != NULL ? text : "");
+  update_view (self);
+}
+
+/* Drops the heatmap shown and, when the category's model has a patch model
+ * beside it, computes the one of @item on the engine thread. */
+static void
+heatmap_request (CpWindow      *self,
+                 CpInspectItem *item)
+{
+  g_autofree char *model_path = NULL;
+  g_autofree char *patch_path = NULL;
+  HeatmapJob *job;
+
+  g_clear_pointer (&self->heatmap, inspect_heatmap_free);
+  g_clear_pointer (&self->heatmap_path, g_free);
+  gtk_label_set_text (self->heatmap_status, "");
+  cp_worker_cancel_slot (self->worker, "heatmap");
+  if (item == NULL || item->error != NULL || self->category == NULL)
+    return;
+  model_path = cp_window_model_path (self, self->category);
+  if (model_path == NULL)
+    return;
+  patch_path = cp_patch_model_path_for (model_path);
+  if (!g_file_test (patch_path, G_FILE_TEST_IS_REGULAR))
+    return;
+  self->heatmap_path = g_strdup (item->path);
+  gtk_label_set_text (self->heatmap_status, _("Computing the heatmap…"));
+  job = g_new0 (HeatmapJob, 1);
+  job->model_path = g_steal_pointer (&model_path);
+  job->device = g_settings_get_string (self->settings, "device");
+  job->image_path = g_strdup (item->path);
+  cp_worker_submit (self->worker, "heatmap", heatmap_run, job, heatmap_job_free, NULL,
+                    heatmap_done, inspect_heatmap_free, G_OBJECT (self));
+}
+
+static void
+on_heatmap_setting_changed (GObject    *object,
+                            GParamSpec *pspec,
+                            CpWindow   *self)
+{
+  update_view (self);
+}
+
+static void
+on_heatmap_opacity_changed (GtkAdjustment *adjustment,
+                            CpWindow      *self)
+{
+  update_view (self);
+}
+
+gboolean
+cp_window_get_heatmap_available (CpWindow *self,
+                                 gboolean *has_outline)
+{
+  gboolean have = self->heatmap != NULL && self->heatmap->rgb != NULL;
+
+  if (has_outline != NULL)
+    *has_outline = have && self->heatmap->outline != NULL;
+  return have;
+}
+
+void
+cp_window_set_heatmap_shown (CpWindow *self,
+                             gboolean  shown)
+{
+  gtk_check_button_set_active (self->heatmap_toggle, shown);
+}
+
+GtkWidget *
+cp_window_get_inspect_view (CpWindow *self)
+{
+  return GTK_WIDGET (self->inspect_picture);
 }
 
 static void
@@ -450,7 +779,9 @@ on_row_selected (GtkListBox    *box,
     pixbuf = gdk_pixbuf_new_from_file_at_scale (item->path, 1024, 1024, TRUE, NULL);
   if (pixbuf != NULL)
     texture = gdk_texture_new_for_pixbuf (pixbuf);
-  gtk_picture_set_paintable (self->inspect_picture, GDK_PAINTABLE (texture));
+  g_set_object (&self->inspect_texture, texture);
+  heatmap_request (self, item);
+  update_view (self);
   if (item->error != NULL)
     caption = g_strdup_printf ("%s\n%s", item->path, item->error);
   else if (!isnan (item->score))
@@ -535,6 +866,14 @@ cp_window_inspect_category_changed (CpWindow *self)
   if (info != NULL && info->state == CP_CATEGORY_STATE_TRAINED)
     score_pending (self);
   cp_window_inspect_update_threshold (self);
+  /* The heatmap is the new model's (or none without a patch model). */
+  {
+    GtkListBoxRow *row = gtk_list_box_get_selected_row (self->inspect_list);
+    CpInspectItem *item = row != NULL ? g_object_get_data (G_OBJECT (row), "cp-item") : NULL;
+
+    heatmap_request (self, item);
+    update_view (self);
+  }
 }
 
 void
@@ -548,12 +887,19 @@ cp_window_inspect_init (CpWindow *self)
   g_signal_connect (self->threshold_adjustment, "value-changed",
                     G_CALLBACK (on_threshold_changed), self);
   g_signal_connect (self->inspect_list, "row-selected", G_CALLBACK (on_row_selected), self);
+  g_signal_connect (self->heatmap_toggle, "notify::active",
+                    G_CALLBACK (on_heatmap_setting_changed), self);
+  g_signal_connect (self->heatmap_opacity, "value-changed",
+                    G_CALLBACK (on_heatmap_opacity_changed), self);
 }
 
 void
 cp_window_inspect_free (CpWindow *self)
 {
   g_clear_pointer (&self->inspect_items, g_ptr_array_unref);
+  g_clear_pointer (&self->heatmap, inspect_heatmap_free);
+  g_clear_pointer (&self->heatmap_path, g_free);
+  g_clear_object (&self->inspect_texture);
 }
 
 guint

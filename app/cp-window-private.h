@@ -74,6 +74,10 @@ struct _CpWindow
   GtkListBox       *inspect_list;
   GtkPicture       *inspect_picture;
   GtkLabel         *inspect_caption;
+  GtkCheckButton   *heatmap_toggle;
+  GtkScale         *heatmap_opacity_scale;
+  GtkAdjustment    *heatmap_opacity;
+  GtkLabel         *heatmap_status;
   GtkLabel         *eval_label;
   CpPlotView       *roc_view;
   CpPlotView       *hist_view;
@@ -99,6 +103,9 @@ struct _CpWindow
   /* inspection */
   GPtrArray        *inspect_items;   /* CpInspectItem * */
   double            model_threshold; /* NaN without a model */
+  GdkTexture       *inspect_texture; /* the selected image as decoded, or NULL */
+  char             *heatmap_path;    /* image the heatmap below belongs to */
+  struct _CpInspectHeatmap *heatmap; /* of the selected image, or NULL */
 
   /* evaluation of the selected category (also feeds the threshold stats) */
   CpEvalResult     *eval;

@@ -318,6 +318,7 @@ cp_window_dispose (GObject *object)
     {
       cp_worker_cancel_slot (self->worker, "train");
       cp_worker_cancel_slot (self->worker, "score");
+      cp_worker_cancel_slot (self->worker, "heatmap");
       cp_worker_cancel_slot (self->worker, "eval");
       cp_worker_cancel_slot (self->worker, "augment");
       cp_worker_cancel_slot (self->worker, "scan");
@@ -379,6 +380,10 @@ cp_window_class_init (CpWindowClass *klass)
   BIND (inspect_list);
   BIND (inspect_picture);
   BIND (inspect_caption);
+  BIND (heatmap_toggle);
+  BIND (heatmap_opacity_scale);
+  BIND (heatmap_opacity);
+  BIND (heatmap_status);
   BIND (eval_label);
   BIND (roc_view);
   BIND (hist_view);

@@ -52,6 +52,15 @@ gboolean         cp_window_get_inspect_row     (CpWindow      *self,
                                                 double        *score,
                                                 const char   **error);
 
+/* TRUE once the defect heatmap of the selected inspection row is shown
+ * (its category has a patch model and the heatmap was computed). */
+gboolean         cp_window_get_heatmap_available (CpWindow    *self,
+                                                  gboolean    *has_outline);
+/* The "Show heatmap" toggle of the large view. */
+void             cp_window_set_heatmap_shown   (CpWindow      *self,
+                                                gboolean       shown);
+/* The large view of the inspection page (image, heatmap, outline). */
+GtkWidget       *cp_window_get_inspect_view    (CpWindow      *self);
 /* Selects row @index of the inspection list (shows it in the large view). */
 void             cp_window_select_inspect_row  (CpWindow      *self,
                                                 guint          index);

@@ -1,7 +1,7 @@
 /* test-window.c: drives the real CutPaste Inspector window through its
  * actions under a display (Xvfb in CI): open a synthetic dataset, train a
  * tiny category, score dropped files (good, not an image, corrupt, empty
- * folder), draw the plots, cancel a run and check the saved model did not
+ * folder), show the defect heatmap of a tiny patch model, draw the plots, cancel a run and check the saved model did not
  * change by one byte. */
 #include "config.h"
 
@@ -17,6 +17,7 @@
 #include "cp-worker.h"
 #include "core/io/safetensors.h"
 #include "data/synth.h"
+#include "pipeline/localize.h"
 #include "pipeline/train.h"
 
 #define CATEGORY "washer"
@@ -170,6 +171,137 @@ texture_is_blank (GdkTexture *texture)
   for (gsize i = 1; i < (gsize) w * h; i++)
     differing += memcmp (pixels + 4 * i, pixels, 4) != 0;
   return differing < (gsize) w * h / 100;
+}
+
+static void
+set_flag (gboolean *flag)
+{
+  *flag = TRUE;
+}
+
+/* Renders @widget as its parent would, into a new texture. */
+static GdkTexture *
+render_widget (GtkWidget *widget)
+{
+  GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (window));
+  GtkSnapshot *snapshot = gtk_snapshot_new ();
+  GskRenderNode *node;
+  GdkTexture *texture;
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  gboolean painted = FALSE;
+  GdkFrameClock *clock;
+  gulong handler;
+
+  while ((!gtk_widget_get_mapped (widget) || gtk_widget_get_width (widget) <= 0) &&
+         g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, FALSE);
+  g_assert_cmpint (gtk_widget_get_width (widget), >, 0);
+  /* A new paintable invalidates the allocation until the next frame is laid out. */
+  clock = gtk_widget_get_frame_clock (widget);
+  handler = g_signal_connect_swapped (clock, "after-paint", G_CALLBACK (set_flag), &painted);
+  gtk_widget_queue_resize (widget);
+  while (!painted && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, FALSE);
+  g_signal_handler_disconnect (clock, handler);
+  g_assert_true (painted);
+  gtk_widget_snapshot_child (gtk_widget_get_parent (widget), widget, snapshot);
+  node = gtk_snapshot_free_to_node (snapshot);
+  g_assert_nonnull (node);
+  texture = gsk_renderer_render_texture (renderer, node, NULL);
+  gsk_render_node_unref (node);
+  return texture;
+}
+
+static gboolean
+textures_differ (GdkTexture *a,
+                 GdkTexture *b)
+{
+  int w = gdk_texture_get_width (a), h = gdk_texture_get_height (a);
+  g_autofree guchar *pa = g_malloc ((gsize) w * h * 4);
+  g_autofree guchar *pb = g_malloc ((gsize) w * h * 4);
+
+  if (gdk_texture_get_width (b) != w || gdk_texture_get_height (b) != h)
+    return TRUE;
+  gdk_texture_download (a, pa, w * 4);
+  gdk_texture_download (b, pb, w * 4);
+  return memcmp (pa, pb, (gsize) w * h * 4) != 0;
+}
+
+/* A tiny patch model beside the category's model: selecting a defect image
+ * computes its heatmap on the engine thread; the large view blends it in
+ * (and outlines the ground-truth mask) when the toggle is on. */
+static void
+test_heatmap (void)
+{
+  const char *model_dir = cp_window_get_model_dir (window);
+  const char *defect = cp_synth_defect_types (CATEGORY)[0];
+  g_autofree char *defect_dir = g_build_filename (data_dir, CATEGORY, "test", defect, NULL);
+  g_autofree char *patch_path = cp_patch_model_path (model_dir, CATEGORY);
+  CpTrainOptions opts;
+  CpLocalizeOptions loc;
+  CpTrainResult result;
+  g_autoptr(GError) error = NULL;
+  GSList *files = NULL;
+  GValue value = G_VALUE_INIT;
+  guint before = cp_window_get_inspect_count (window);
+  gboolean has_outline = FALSE;
+  GdkTexture *on, *off;
+  GtkWidget *view;
+  gboolean ok;
+
+  cp_train_options_init (&opts, "quick");
+  opts.data_dir = data_dir;
+  opts.category = CATEGORY;
+  opts.image_size = 64;
+  opts.steps = 2;
+  opts.batch_size = 2;
+  opts.device = "cpu";
+  opts.model_dir = model_dir;
+  opts.seed = 5;
+  opts.evaluate_test = FALSE;
+  cp_localize_options_init (&loc);
+  loc.density = CP_PATCH_DENSITY_SHARED;   /* 64 x 64 images: too few patches per location */
+  loc.max_fit_images = 4;
+  cp_localize_train_setup (&opts, &loc);
+  cp_train_result_init (&result);
+  ok = cp_train_category (&opts, NULL, NULL, NULL, &result, &error);
+  g_assert_no_error (error);
+  g_assert_true (ok);
+  cp_train_result_clear (&result);
+  g_assert_true (g_file_test (patch_path, G_FILE_TEST_IS_REGULAR));
+
+  files = g_slist_append (files, g_file_new_for_path (defect_dir));
+  g_value_init (&value, GDK_TYPE_FILE_LIST);
+  g_value_take_boxed (&value, gdk_file_list_new_from_list (files));
+  g_assert_true (cp_window_handle_drop (window, &value));
+  g_value_unset (&value);
+  g_slist_free_full (files, g_object_unref);
+  wait_idle ();
+  g_assert_cmpuint (cp_window_get_inspect_count (window), >, before);
+  g_assert_false (cp_window_get_heatmap_available (window, NULL));
+
+  cp_window_show_page (window, "inspect");
+  cp_window_select_inspect_row (window, before);
+  wait_idle ();
+  g_assert_true (cp_window_get_heatmap_available (window, &has_outline));
+  /* The synthetic defects all have a mask. */
+  g_assert_true (has_outline);
+
+  view = cp_window_get_inspect_view (window);
+  cp_window_set_heatmap_shown (window, TRUE);
+  wait_idle ();
+  on = render_widget (view);
+  g_assert_false (texture_is_blank (on));
+  cp_window_set_heatmap_shown (window, FALSE);
+  wait_idle ();
+  off = render_widget (view);
+  g_assert_false (texture_is_blank (off));
+  /* The overlay changes what is drawn. */
+  g_assert_true (textures_differ (on, off));
+  cp_window_set_heatmap_shown (window, TRUE);
+  g_object_unref (on);
+  g_object_unref (off);
 }
 
 static void
@@ -369,6 +501,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window/open-dataset", test_open_dataset);
   g_test_add_func ("/app/window/train", test_train);
   g_test_add_func ("/app/window/drop", test_drop);
+  g_test_add_func ("/app/window/heatmap", test_heatmap);
   g_test_add_func ("/app/window/plots", test_plots);
   g_test_add_func ("/app/window/cancel-keeps-model", test_cancel_keeps_model);
   g_test_add_func ("/app/window/model-other-version", test_model_other_version);
