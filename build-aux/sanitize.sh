@@ -39,7 +39,7 @@ fi
 setup () {  # DIR SANITIZER
   if [ ! -f "$1/build.ninja" ]; then
     meson setup "$1" "$SRC" -Dbuildtype=debugoptimized -Db_sanitize="$2" -Db_lundef=false \
-      -Dcuda=disabled >"$1.setup.log" 2>&1 || { cat "$1.setup.log"; return 1; }
+      -Dcuda=disabled -Dgui="${CP_SANITIZE_GUI:-auto}" >"$1.setup.log" 2>&1 || { cat "$1.setup.log"; return 1; }
   fi
   ninja -C "$1" -j "$JOBS" >"$1.ninja.log" 2>&1 || { tail -40 "$1.ninja.log"; return 1; }
 }
