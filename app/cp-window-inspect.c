@@ -2,8 +2,11 @@
  * selected category's model, with a movable threshold. */
 #include "config.h"
 
+#include <errno.h>
 #include <math.h>
 #include <string.h>
+
+#include <glib/gstdio.h>
 
 #include <glib/gi18n.h>
 
@@ -441,12 +444,71 @@ cp_window_inspect_clear (CpWindow *self)
 
 /* ---- defect heatmap ---------------------------------------------------- */
 
+/* The loaded patch model, kept between heatmaps: used on the engine thread
+ * only; the last reference (the window's or a finished job's) frees it. */
 typedef struct
 {
-  char *model_path;   /* the category's image model */
-  char *device;
-  char *image_path;
+  char         *path;
+  gint64        mtime;   /* of the file when loaded: a retrained model is reloaded */
+  goffset       size;
+  char         *device;
+  CpPatchModel *model;
+} PatchCache;
+
+typedef struct
+{
+  char       *model_path;   /* the category's image model */
+  char       *device;
+  char       *image_path;   /* NULL: only load the patch model */
+  PatchCache *cache;        /* a reference */
 } HeatmapJob;
+
+static void
+patch_cache_clear (gpointer data)
+{
+  PatchCache *cache = data;
+
+  g_clear_pointer (&cache->model, cp_patch_model_free);
+  g_clear_pointer (&cache->path, g_free);
+  g_clear_pointer (&cache->device, g_free);
+}
+
+static void
+patch_cache_unref (gpointer cache)
+{
+  g_atomic_rc_box_release_full (cache, patch_cache_clear);
+}
+
+/* The patch model at @path, loaded unless the cache holds it already. */
+static CpPatchModel *
+patch_cache_get (PatchCache  *cache,
+                 const char  *path,
+                 const char  *device,
+                 GError     **error)
+{
+  GStatBuf st;
+  gint64 mtime;
+
+  if (g_stat (path, &st) != 0)
+    {
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", path,
+                   g_strerror (errno));
+      return NULL;
+    }
+  mtime = (gint64) st.st_mtime;
+  if (cache->model != NULL && g_strcmp0 (cache->path, path) == 0 && cache->mtime == mtime &&
+      cache->size == (goffset) st.st_size && g_strcmp0 (cache->device, device) == 0)
+    return cache->model;
+  patch_cache_clear (cache);
+  cache->model = cp_patch_model_load (path, device, error);
+  if (cache->model == NULL)
+    return NULL;
+  cache->path = g_strdup (path);
+  cache->device = g_strdup (device);
+  cache->mtime = mtime;
+  cache->size = (goffset) st.st_size;
+  return cache->model;
+}
 
 /* The heatmap of one image as the large view composes it. */
 struct _CpInspectHeatmap
@@ -470,6 +532,8 @@ heatmap_job_free (gpointer data)
   g_free (job->model_path);
   g_free (job->device);
   g_free (job->image_path);
+  if (job->cache != NULL)
+    patch_cache_unref (job->cache);
   g_free (job);
 }
 
@@ -562,7 +626,7 @@ heatmap_run (CpWorkerJob        *worker_job,
   CpInspectHeatmap *hm = g_new0 (CpInspectHeatmap, 1);
   g_autofree char *patch_path = cp_patch_model_path_for (job->model_path);
   g_autofree char *mask_path = NULL;
-  g_autoptr(CpPatchModel) model = NULL;
+  CpPatchModel *model;
   g_autoptr(CpImage) image = NULL;
   g_autoptr(GError) local = NULL;
   CpHeatmap heat = { 0 };
@@ -571,12 +635,14 @@ heatmap_run (CpWorkerJob        *worker_job,
   if (!g_file_test (patch_path, G_FILE_TEST_IS_REGULAR))
     return hm;
   hm->has_model = TRUE;
-  model = cp_patch_model_load (patch_path, job->device, &local);
+  model = patch_cache_get (job->cache, patch_path, job->device, &local);
   if (model == NULL)
     {
       hm->problem = g_strdup (local->message);
       return hm;
     }
+  if (job->image_path == NULL)
+    return hm;
   if (!cp_image_load (job->image_path, &image, &local) ||
       !cp_patch_model_heatmap (model, image, &heat, cancel, &local))
     {
@@ -705,7 +771,7 @@ heatmap_request (CpWindow      *self,
   g_clear_pointer (&self->heatmap_path, g_free);
   gtk_label_set_text (self->heatmap_status, "");
   cp_worker_cancel_slot (self->worker, "heatmap");
-  if (item == NULL || item->error != NULL || self->category == NULL)
+  if (self->category == NULL)
     return;
   model_path = cp_window_model_path (self, self->category);
   if (model_path == NULL)
@@ -713,12 +779,17 @@ heatmap_request (CpWindow      *self,
   patch_path = cp_patch_model_path_for (model_path);
   if (!g_file_test (patch_path, G_FILE_TEST_IS_REGULAR))
     return;
-  self->heatmap_path = g_strdup (item->path);
-  gtk_label_set_text (self->heatmap_status, _("Computing the heatmap…"));
+  /* Without an image to map, the job loads the patch model ahead of time. */
+  if (item != NULL && item->error == NULL)
+    {
+      self->heatmap_path = g_strdup (item->path);
+      gtk_label_set_text (self->heatmap_status, _("Computing the heatmap…"));
+    }
   job = g_new0 (HeatmapJob, 1);
   job->model_path = g_steal_pointer (&model_path);
   job->device = g_settings_get_string (self->settings, "device");
-  job->image_path = g_strdup (item->path);
+  job->image_path = g_strdup (self->heatmap_path);
+  job->cache = g_atomic_rc_box_acquire (self->patch_cache);
   cp_worker_submit (self->worker, "heatmap", heatmap_run, job, heatmap_job_free, NULL,
                     heatmap_done, inspect_heatmap_free, G_OBJECT (self));
 }
@@ -747,6 +818,12 @@ cp_window_get_heatmap_available (CpWindow *self,
   if (has_outline != NULL)
     *has_outline = have && self->heatmap->outline != NULL;
   return have;
+}
+
+const char *
+cp_window_get_heatmap_status (CpWindow *self)
+{
+  return gtk_label_get_text (self->heatmap_status);
 }
 
 void
@@ -882,6 +959,7 @@ cp_window_inspect_init (CpWindow *self)
   GtkDropTarget *target = gtk_drop_target_new (GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
 
   self->inspect_items = g_ptr_array_new_with_free_func (item_free);
+  self->patch_cache = g_atomic_rc_box_new0 (PatchCache);
   g_signal_connect (target, "drop", G_CALLBACK (on_drop), self);
   gtk_widget_add_controller (GTK_WIDGET (self->stack), GTK_EVENT_CONTROLLER (target));
   g_signal_connect (self->threshold_adjustment, "value-changed",
@@ -900,6 +978,7 @@ cp_window_inspect_free (CpWindow *self)
   g_clear_pointer (&self->heatmap, inspect_heatmap_free);
   g_clear_pointer (&self->heatmap_path, g_free);
   g_clear_object (&self->inspect_texture);
+  g_clear_pointer (&self->patch_cache, patch_cache_unref);
 }
 
 guint

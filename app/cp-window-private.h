@@ -106,6 +106,7 @@ struct _CpWindow
   GdkTexture       *inspect_texture; /* the selected image as decoded, or NULL */
   char             *heatmap_path;    /* image the heatmap below belongs to */
   struct _CpInspectHeatmap *heatmap; /* of the selected image, or NULL */
+  gpointer          patch_cache;     /* the loaded patch model (engine thread only) */
 
   /* evaluation of the selected category (also feeds the threshold stats) */
   CpEvalResult     *eval;

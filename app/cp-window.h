@@ -56,6 +56,8 @@ gboolean         cp_window_get_inspect_row     (CpWindow      *self,
  * (its category has a patch model and the heatmap was computed). */
 gboolean         cp_window_get_heatmap_available (CpWindow    *self,
                                                   gboolean    *has_outline);
+/* The line under the large view about the heatmap (why there is none, ...). */
+const char      *cp_window_get_heatmap_status  (CpWindow      *self);
 /* The "Show heatmap" toggle of the large view. */
 void             cp_window_set_heatmap_shown   (CpWindow      *self,
                                                 gboolean       shown);

@@ -302,6 +302,14 @@ test_heatmap (void)
   cp_window_set_heatmap_shown (window, TRUE);
   g_object_unref (on);
   g_object_unref (off);
+
+  /* A damaged patch model: no heatmap, the reason under the view, no crash. */
+  g_assert_true (g_file_set_contents (patch_path, "not a model", 11, NULL));
+  cp_window_select_inspect_row (window, before + 1);
+  wait_idle ();
+  g_assert_false (cp_window_get_heatmap_available (window, NULL));
+  g_assert_nonnull (strstr (cp_window_get_heatmap_status (window), patch_path));
+  g_unlink (patch_path);
 }
 
 static void
