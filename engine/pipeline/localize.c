@@ -672,7 +672,10 @@ cp_localize_fit_patch_model (CpNetwork *net, const uint8_t *images, int n, int s
   model->patch = loc->patch;
   model->base_stride = loc->stride;
   model->category = g_strdup (opts->category);
-  model->density = cp_patch_density_new (kind, grid, grid, loc->cells, &err);
+  /* The Gaussians are fitted on the coarser fitting grid: with more cells
+   * per side than fitting locations (S = 64: a 5 x 5 fitting grid) some
+   * cells would get no embedding at all. */
+  model->density = cp_patch_density_new (kind, grid, grid, MIN (loc->cells, fit_grid), &err);
   if (model->density == NULL)
     return cp_pipeline_set_error (error, &err);
   if (!patch_model_prepare (model, loc->batch, error))

@@ -28,6 +28,14 @@ cat "$WORK/train.log"
 grep -q '^weave pixel AUC: 0\.[0-9]\{4\}$\|^weave pixel AUC: 1\.0000$' "$WORK/train.log" || fail "train printed no pixel AUC"
 grep -q '"density":"per-location"' "$WORK/models/weave.patch.safetensors" || fail "--density per-location not stored"
 
+# At S = 64 the fitting grid (stride 8) is 5 x 5: per-location Gaussians
+# must still each get embeddings (they once asked for 8 x 8 cells and
+# failed with "Gaussian 2 of 64 has 0 embeddings").
+"$CUTPASTE" train --data-dir "$WORK/data" --type weave --localize --density per-location \
+  --image-size 64 --steps 1 --batch-size 2 --model-dir "$WORK/models64" --device cpu \
+  > "$WORK/train64.log" || { cat "$WORK/train64.log"; fail "per-location patch model at S = 64"; }
+[ -f "$WORK/models64/weave.patch.safetensors" ] || fail "no patch model written at S = 64"
+
 # The image model beside it, then eval prints both.
 "$CUTPASTE" train --data-dir "$WORK/data" --type weave --steps 1 --batch-size 2 \
   --model-dir "$WORK/models" --device cpu >/dev/null
