@@ -2,6 +2,8 @@
  * normalisation. */
 #include "image.h"
 
+#include "core/augment/normalize.h"
+
 #include <errno.h>
 #include <math.h>
 #include <string.h>
@@ -553,39 +555,24 @@ cp_image_resize_nearest (const CpImage *image,
 
 /* ---- tensors ----------------------------------------------------------- */
 
-static void
-rgb_rows_to_tensor (const uint8_t *rgb,
-                    int            width,
-                    int            height,
-                    int            stride,
-                    float         *dst)
-{
-  static const float mean[3] = { CP_IMAGENET_MEAN_R, CP_IMAGENET_MEAN_G, CP_IMAGENET_MEAN_B };
-  static const float std[3] = { CP_IMAGENET_STD_R, CP_IMAGENET_STD_G, CP_IMAGENET_STD_B };
-  gsize plane = (gsize) width * height;
-  float lut[3][256];
-
-  /* A table per channel: the same float arithmetic as torchvision's
-   * ToTensor (v / 255) followed by Normalize ((v - mean) / std). */
-  for (int c = 0; c < 3; c++)
-    for (int v = 0; v < 256; v++)
-      lut[c][v] = ((float) v / 255.0f - mean[c]) / std[c];
-
-  for (int y = 0; y < height; y++)
-    {
-      const uint8_t *row = rgb + (gsize) y * stride;
-
-      for (int x = 0; x < width; x++)
-        for (int c = 0; c < 3; c++)
-          dst[c * plane + (gsize) y * width + x] = lut[c][row[3 * x + c]];
-    }
-}
-
+/* The conversion itself (torchvision's ToTensor + Normalize in torch's
+ * float arithmetic) lives in the engine core, shared with the training
+ * batches. */
 void
 cp_image_to_tensor (const CpImage *image,
                     float         *dst)
 {
-  rgb_rows_to_tensor (image->pixels, image->width, image->height, image->stride, dst);
+  if (image->stride == 3 * image->width)
+    {
+      cp_images_to_tensor (image->pixels, 1, image->height, image->width, dst);
+      return;
+    }
+  /* Rows with padding: pack them first. */
+  {
+    g_autoptr (CpImage) packed = cp_image_copy (image);
+
+    cp_images_to_tensor (packed->pixels, 1, packed->height, packed->width, dst);
+  }
 }
 
 void
@@ -594,7 +581,7 @@ cp_rgb_to_tensor (const uint8_t *rgb,
                   int            height,
                   float         *dst)
 {
-  rgb_rows_to_tensor (rgb, width, height, 3 * width, dst);
+  cp_images_to_tensor (rgb, 1, height, width, dst);
 }
 
 /* ---- masks --------------------------------------------------------------- */

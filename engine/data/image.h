@@ -22,14 +22,6 @@ G_BEGIN_DECLS
 #define CP_IMAGE_MAX_SIDE    16384
 #define CP_IMAGE_MAX_PIXELS  (100u * 1000u * 1000u)
 
-/* ImageNet statistics the backbone expects (SPEC section 1). */
-#define CP_IMAGENET_MEAN_R 0.485f
-#define CP_IMAGENET_MEAN_G 0.456f
-#define CP_IMAGENET_MEAN_B 0.406f
-#define CP_IMAGENET_STD_R  0.229f
-#define CP_IMAGENET_STD_G  0.224f
-#define CP_IMAGENET_STD_B  0.225f
-
 #define CP_DATA_ERROR (cp_data_error_quark ())
 
 typedef enum
