@@ -14,6 +14,28 @@
 #include "pipeline/pipeline.h"
 #include "pipeline/localize.h"
 
+/* "washer by defect: bent 0.9950 (10), scratch 0.4050 (10)": which kinds of
+ * defect the model finds and which it misses. */
+static void
+print_defect_aurocs (const char *category, const CpEvalResult *result)
+{
+  g_autoptr (GArray) by_defect = cp_eval_auroc_by_defect (result);
+
+  if (by_defect->len < 2)
+    return;
+  printf ("%s by defect:", category);
+  for (guint k = 0; k < by_defect->len; k++)
+    {
+      const CpDefectAuroc *d = &g_array_index (by_defect, CpDefectAuroc, k);
+
+      if (isnan (d->auroc))
+        printf ("%s %s n/a (%d)", k ? "," : "", d->defect_type, d->count);
+      else
+        printf ("%s %s %.4f (%d)", k ? "," : "", d->defect_type, d->auroc, d->count);
+    }
+  printf ("\n");
+}
+
 int
 cp_cmd_eval (int argc, char **argv)
 {
@@ -144,6 +166,7 @@ cp_cmd_eval (int argc, char **argv)
         printf ("%s AUC: n/a (test/ needs good and defect images)\n", categories[i]);
       else
         printf ("%s AUC: %.4f\n", categories[i], result->auroc);
+      print_defect_aurocs (categories[i], result);
       if (result->skipped_images->len)
         printf ("%s: %u images skipped\n", categories[i], result->skipped_images->len);
       fflush (stdout);

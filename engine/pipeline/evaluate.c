@@ -80,6 +80,67 @@ cp_eval_auroc (const double *scores, const int *labels, int n, GArray *roc)
   return auroc;
 }
 
+static void
+clear_defect_auroc (gpointer data)
+{
+  g_free (((CpDefectAuroc *) data)->defect_type);
+}
+
+static int
+compare_defect_auroc (gconstpointer a, gconstpointer b)
+{
+  return strcmp (((const CpDefectAuroc *) a)->defect_type, ((const CpDefectAuroc *) b)->defect_type);
+}
+
+GArray *
+cp_eval_auroc_by_defect (const CpEvalResult *result)
+{
+  GArray *out = g_array_new (FALSE, FALSE, sizeof (CpDefectAuroc));
+  guint n = result->images ? result->images->len : 0;
+  g_autofree double *scores = g_new (double, MAX (n, 1));
+  g_autofree int *labels = g_new (int, MAX (n, 1));
+
+  g_array_set_clear_func (out, clear_defect_auroc);
+  for (guint i = 0; i < n; i++)
+    {
+      const CpEvalImage *im = &g_array_index (result->images, CpEvalImage, i);
+      gboolean seen = FALSE;
+
+      if (im->label == 0)
+        continue;
+      for (guint k = 0; k < out->len && !seen; k++)
+        seen = strcmp (g_array_index (out, CpDefectAuroc, k).defect_type, im->defect_type) == 0;
+      if (!seen)
+        {
+          CpDefectAuroc d = { g_strdup (im->defect_type), 0, NAN };
+          g_array_append_val (out, d);
+        }
+    }
+  g_array_sort (out, compare_defect_auroc);
+
+  for (guint k = 0; k < out->len; k++)
+    {
+      CpDefectAuroc *d = &g_array_index (out, CpDefectAuroc, k);
+      int m = 0;
+
+      /* Each type against all of test/good: the other defect types are
+       * left out, so a type's figure does not depend on the others. */
+      for (guint i = 0; i < n; i++)
+        {
+          const CpEvalImage *im = &g_array_index (result->images, CpEvalImage, i);
+
+          if (im->label != 0 && strcmp (im->defect_type, d->defect_type) != 0)
+            continue;
+          scores[m] = im->score;
+          labels[m] = im->label != 0;
+          d->count += im->label != 0;
+          m++;
+        }
+      d->auroc = cp_eval_auroc (scores, labels, m, NULL);
+    }
+  return out;
+}
+
 /* Embeds @n cached-size images of @paths with the model (train/good). */
 static gboolean
 embed_train (CpModel *model, const CpCategory *cat, const volatile int *cancel, CpEvalResult *result,

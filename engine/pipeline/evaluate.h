@@ -79,6 +79,20 @@ gboolean cp_evaluate_category (const char          *data_dir,
  * ROC points. */
 double   cp_eval_auroc (const double *scores, const int *labels, int n, GArray *roc);
 
+/* One defect type's image AUROC: its images against all of test/good. */
+typedef struct
+{
+  char   *defect_type;  /* folder name under test/ */
+  int     count;        /* images of this type that were scored */
+  double  auroc;        /* NaN when test/good had no scored image */
+} CpDefectAuroc;
+
+/* The AUROC of each defect type of @result against the good test images,
+ * in folder-name order (newly allocated array of CpDefectAuroc; free with
+ * g_array_unref, which frees the names).  Tells a user which kinds of
+ * defect a model misses: one image AUROC hides that. */
+GArray  *cp_eval_auroc_by_defect (const CpEvalResult *result);
+
 /* path,label,defect_type,score,verdict: one row per image, atomic write. */
 gboolean cp_eval_write_csv (const CpEvalResult *result, const char *path, GError **error);
 

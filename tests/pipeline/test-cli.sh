@@ -58,6 +58,7 @@ cmp -s models/weave.safetensors models2/weave.safetensors || fail "same seed gav
 expect_status 0 "$CUTPASTE" eval --data-dir data --type weave --model-dir models --csv scores.csv --save-plots plots --summary summary
 grep -q "^weave AUC: [01]\.[0-9][0-9][0-9][0-9]$" out.txt || fail "eval printed no AUC line: $(cat out.txt)"
 grep -q "| \*\*mean\*\* |" out.txt || fail "eval printed no summary table"
+grep -q "^weave by defect: hole [01n]" out.txt || fail "eval printed no per-defect AUROCs: $(cat out.txt)"
 head -1 scores.csv | grep -q "^path,label,defect_type,score,verdict$" || fail "bad CSV header"
 [ "$(wc -l <scores.csv)" -eq 11 ] || fail "CSV should have 10 rows: $(wc -l <scores.csv)"
 for p in roc hist tsne; do

@@ -529,6 +529,77 @@ test_threshold (void)
   g_assert_cmpfloat (cp_model_get_threshold (again), ==, t);
 }
 
+/* Pairwise count: P(defect score > good score) + half the ties. */
+static double
+pairwise_auroc (const double *good, int n_good, const double *bad, int n_bad)
+{
+  double wins = 0;
+
+  for (int i = 0; i < n_good; i++)
+    for (int j = 0; j < n_bad; j++)
+      wins += bad[j] > good[i] ? 1.0 : bad[j] == good[i] ? 0.5 : 0.0;
+  return wins / ((double) n_good * n_bad);
+}
+
+static void
+test_auroc_by_defect (void)
+{
+  const char *types[] = { "stain", "bent", "scratch" };
+  double good[40], per_type[3][12];
+  int counts[3] = { 12, 7, 1 };
+  CpEvalResult er;
+  g_autoptr (GArray) by_defect = NULL;
+  g_autoptr (GRand) rand = g_rand_new_with_seed (7);
+
+  cp_eval_result_init (&er);
+  for (int i = 0; i < 40; i++)
+    {
+      /* Rounded so that ties occur. */
+      CpEvalImage im = { g_strdup_printf ("good/%d.png", i), 0, g_strdup ("good"),
+                         round (g_rand_double_range (rand, 0, 10)), FALSE };
+      good[i] = im.score;
+      g_array_append_val (er.images, im);
+    }
+  for (int t = 0; t < 3; t++)
+    for (int j = 0; j < counts[t]; j++)
+      {
+        /* "stain" overlaps the good scores, "bent" sits above them. */
+        CpEvalImage im = { g_strdup_printf ("%s/%d.png", types[t], j), 1, g_strdup (types[t]),
+                           round (g_rand_double_range (rand, 2 * t, 10 + 3 * t)), TRUE };
+        per_type[t][j] = im.score;
+        g_array_append_val (er.images, im);
+      }
+
+  by_defect = cp_eval_auroc_by_defect (&er);
+  g_assert_cmpuint (by_defect->len, ==, 3);
+  /* Sorted by name: bent, scratch, stain. */
+  {
+    const int order[3] = { 1, 2, 0 };
+    for (int k = 0; k < 3; k++)
+      {
+        const CpDefectAuroc *d = &g_array_index (by_defect, CpDefectAuroc, k);
+        int t = order[k];
+
+        g_assert_cmpstr (d->defect_type, ==, types[t]);
+        g_assert_cmpint (d->count, ==, counts[t]);
+        g_assert_cmpfloat_with_epsilon (d->auroc, pairwise_auroc (good, 40, per_type[t], counts[t]), 1e-12);
+      }
+  }
+  cp_eval_result_clear (&er);
+
+  /* No good image: every type is n/a, not a crash. */
+  cp_eval_result_init (&er);
+  {
+    CpEvalImage im = { g_strdup ("bent/0.png"), 1, g_strdup ("bent"), 3.0, TRUE };
+    g_array_append_val (er.images, im);
+  }
+  g_clear_pointer (&by_defect, g_array_unref);
+  by_defect = cp_eval_auroc_by_defect (&er);
+  g_assert_cmpuint (by_defect->len, ==, 1);
+  g_assert_true (isnan (g_array_index (by_defect, CpDefectAuroc, 0).auroc));
+  cp_eval_result_clear (&er);
+}
+
 static void
 test_evaluate (void)
 {
@@ -636,6 +707,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pipeline/model/refused", test_model_refused);
   g_test_add_func ("/pipeline/model/threshold", test_threshold);
   g_test_add_func ("/pipeline/evaluate", test_evaluate);
+  g_test_add_func ("/pipeline/evaluate/auroc-by-defect", test_auroc_by_defect);
   status = g_test_run ();
   if (shared_dir)
     cp_train_result_clear (&shared_result);
