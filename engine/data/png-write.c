@@ -6,33 +6,8 @@
 
 #include <gio/gio.h>
 
+#include "crc32.h"
 #include "image.h"
-
-static guint32 crc_table[256];
-
-static gpointer
-crc_table_init (gpointer data)
-{
-  for (guint32 n = 0; n < 256; n++)
-    {
-      guint32 c = n;
-
-      for (int k = 0; k < 8; k++)
-        c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-      crc_table[n] = c;
-    }
-  return NULL;
-}
-
-static guint32
-crc_update (guint32       crc,
-            const guint8 *buf,
-            gsize         len)
-{
-  for (gsize i = 0; i < len; i++)
-    crc = crc_table[(crc ^ buf[i]) & 0xff] ^ (crc >> 8);
-  return crc;
-}
 
 static void
 put_be32 (GByteArray *out,
@@ -49,15 +24,15 @@ put_chunk (GByteArray   *out,
            const guint8 *data,
            gsize         len)
 {
-  guint32 crc = 0xffffffffu;
+  guint32 crc;
 
   put_be32 (out, (guint32) len);
   g_byte_array_append (out, (const guint8 *) type, 4);
   if (len > 0)
     g_byte_array_append (out, data, (guint) len);
-  crc = crc_update (crc, (const guint8 *) type, 4);
-  crc = crc_update (crc, data, len);
-  put_be32 (out, crc ^ 0xffffffffu);
+  crc = cp_crc32_update (0, (const guint8 *) type, 4);
+  crc = cp_crc32_update (crc, data, len);
+  put_be32 (out, crc);
 }
 
 static inline guint8
@@ -124,7 +99,6 @@ cp_png_encode (const uint8_t *pixels,
                int            channels,
                GError       **error)
 {
-  static GOnce once = G_ONCE_INIT;
   g_autoptr (GByteArray) raw = NULL;
   g_autoptr (GConverter) zlib = NULL;
   g_autoptr (GByteArray) out = NULL;
@@ -133,7 +107,6 @@ cp_png_encode (const uint8_t *pixels,
   gsize row_bytes, zcap, in_pos = 0, z_len = 0;
   guint8 ihdr[13];
 
-  g_once (&once, crc_table_init, NULL);
   if ((channels != 1 && channels != 3) || width <= 0 || height <= 0
       || width > CP_IMAGE_MAX_SIDE || height > CP_IMAGE_MAX_SIDE)
     {
