@@ -1,6 +1,7 @@
 /* image.c: image decoding (GdkPixbuf), PIL-compatible resizing and
  * normalisation. */
 #include "image.h"
+#include "image-check.h"
 
 #include "core/augment/normalize.h"
 
@@ -54,30 +55,6 @@ cp_image_free (CpImage *image)
   g_free (image);
 }
 
-static gboolean
-check_dimensions (const char *path,
-                  int         width,
-                  int         height,
-                  GError    **error)
-{
-  if (width <= 0 || height <= 0)
-    {
-      g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_CORRUPT,
-                   "%s: image header gives an invalid size %d x %d", path, width, height);
-      return FALSE;
-    }
-  if (width > CP_IMAGE_MAX_SIDE || height > CP_IMAGE_MAX_SIDE
-      || (guint64) width * (guint64) height > CP_IMAGE_MAX_PIXELS)
-    {
-      g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_TOO_LARGE,
-                   "%s: image is %d x %d pixels, more than the limit of %d pixels a side "
-                   "and %u million pixels in all",
-                   path, width, height, CP_IMAGE_MAX_SIDE, CP_IMAGE_MAX_PIXELS / 1000000u);
-      return FALSE;
-    }
-  return TRUE;
-}
-
 typedef struct
 {
   gboolean too_large;
@@ -85,7 +62,7 @@ typedef struct
   int      height;
 } SizeGuard;
 
-/* Second line of defence after gdk_pixbuf_get_file_info(): should a loader
+/* Second line of defence after the header checks: should a loader
  * announce a size the header check did not see, shrink the allocation to a
  * single pixel and fail afterwards instead of allocating gigabytes. */
 static void
@@ -133,29 +110,6 @@ image_from_pixbuf (GdkPixbuf *pixbuf)
         }
     }
   return image;
-}
-
-/* Whether a PNG stream holds its chunks through IEND.  GdkPixbuf's
- * incremental PNG loader returns the rows it got from a cut-off file
- * without complaint; a walk over the chunk lengths finds the cut. */
-static gboolean
-png_is_complete (const guint8 *data,
-                 gsize         length)
-{
-  gsize pos = 8;
-
-  while (pos + 12 <= length)
-    {
-      guint32 n = ((guint32) data[pos] << 24) | ((guint32) data[pos + 1] << 16)
-                  | ((guint32) data[pos + 2] << 8) | data[pos + 3];
-
-      if (memcmp (data + pos + 4, "IEND", 4) == 0)
-        return TRUE;
-      if (n > length - pos - 12)
-        return FALSE;
-      pos += 12 + (gsize) n;
-    }
-  return FALSE;
 }
 
 /* Whether a JPEG stream reaches its end-of-image marker after the first
@@ -242,17 +196,6 @@ cp_image_load (const char *path,
       return FALSE;
     }
 
-  /* The header alone tells the size: refuse huge images before decoding. */
-  format = gdk_pixbuf_get_file_info (path, &width, &height);
-  if (format == NULL)
-    {
-      g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_NOT_IMAGE,
-                   "%s: not an image in a format we can read (PNG, JPEG, BMP, TIFF)", path);
-      return FALSE;
-    }
-  if (!check_dimensions (path, width, height, error))
-    return FALSE;
-
   if (!g_file_get_contents (path, &contents, &length, &local_error))
     {
       g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_IO,
@@ -260,14 +203,42 @@ cp_image_load (const char *path,
       return FALSE;
     }
 
-  format_name = gdk_pixbuf_format_get_name (format);
-  if ((strcmp (format_name, "png") == 0 && !png_is_complete ((const guint8 *) contents, length))
-      || (strcmp (format_name, "jpeg") == 0 && !jpeg_is_complete ((const guint8 *) contents, length)))
+  /* The header alone tells the size: refuse huge images before decoding.
+   * PNG and BMP are checked by us first, structure and all (GdkPixbuf's
+   * loaders decode damaged ones without an error, see image-check.h);
+   * other formats are identified and measured by GdkPixbuf. */
+  switch (cp_image_kind_sniff ((const guint8 *) contents, length))
     {
-      g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_CORRUPT,
-                   "%s: truncated or corrupt image: the %s data ends before its end marker",
-                   path, format_name);
-      return FALSE;
+    case CP_IMAGE_KIND_PNG:
+      if (!cp_image_check_png (path, (const guint8 *) contents, length, &width, &height, error))
+        return FALSE;
+      format_name = g_strdup ("png");
+      break;
+    case CP_IMAGE_KIND_BMP:
+      if (!cp_image_check_bmp (path, (const guint8 *) contents, length, &width, &height, error))
+        return FALSE;
+      format_name = g_strdup ("bmp");
+      break;
+    case CP_IMAGE_KIND_OTHER:
+    default:
+      format = gdk_pixbuf_get_file_info (path, &width, &height);
+      if (format == NULL)
+        {
+          g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_NOT_IMAGE,
+                       "%s: not an image in a format we can read (PNG, JPEG, BMP, TIFF)", path);
+          return FALSE;
+        }
+      if (!cp_image_check_dimensions (path, width, height, error))
+        return FALSE;
+      format_name = gdk_pixbuf_format_get_name (format);
+      if (strcmp (format_name, "jpeg") == 0 && !jpeg_is_complete ((const guint8 *) contents, length))
+        {
+          g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_CORRUPT,
+                       "%s: truncated or corrupt image: the jpeg data ends before its end marker",
+                       path);
+          return FALSE;
+        }
+      break;
     }
 
   /* Our own loader rather than gdk_pixbuf_new_from_file(), to be able to
@@ -294,7 +265,7 @@ cp_image_load (const char *path,
       return FALSE;
     }
   if (guard.too_large)
-    return check_dimensions (path, guard.width, guard.height, error);
+    return cp_image_check_dimensions (path, guard.width, guard.height, error);
 
   pixbuf = gdk_pixbuf_loader_get_pixbuf (loader);
   if (pixbuf == NULL)
@@ -304,7 +275,7 @@ cp_image_load (const char *path,
       return FALSE;
     }
   if (gdk_pixbuf_get_bits_per_sample (pixbuf) != 8 || gdk_pixbuf_get_n_channels (pixbuf) < 3
-      || !check_dimensions (path, gdk_pixbuf_get_width (pixbuf), gdk_pixbuf_get_height (pixbuf), error))
+      || !cp_image_check_dimensions (path, gdk_pixbuf_get_width (pixbuf), gdk_pixbuf_get_height (pixbuf), error))
     {
       if (error != NULL && *error == NULL)
         g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_NOT_IMAGE,

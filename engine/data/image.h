@@ -60,8 +60,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpImage, cp_image_free)
 
 /* Decodes @path into a new RGB image.  The header's dimensions are checked
  * before decoding: over CP_IMAGE_MAX_SIDE per side or CP_IMAGE_MAX_PIXELS in
- * all is refused with CP_DATA_ERROR_TOO_LARGE.  Every error message names
- * @path and the problem (unreadable, not an image, truncated or corrupt). */
+ * all is refused with CP_DATA_ERROR_TOO_LARGE.  PNG and BMP files are also
+ * checked for damage before decoding (image-check.h).  Every error message
+ * names @path and the problem (unreadable, not an image, truncated or
+ * corrupt). */
 gboolean cp_image_load   (const char *path,
                           CpImage   **out,
                           GError    **error);

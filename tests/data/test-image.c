@@ -417,6 +417,256 @@ test_huge_header (void)
     }
 }
 
+/* ---- damaged PNG and BMP files (engine/data/image-check.c) -------------- */
+
+/* Offset of the first chunk of @type in a PNG, or -1. */
+static gssize
+find_chunk (const guint8 *png, gsize n, const char *type)
+{
+  gsize pos = 8;
+
+  while (pos + 12 <= n)
+    {
+      guint32 len = ((guint32) png[pos] << 24) | ((guint32) png[pos + 1] << 16)
+                    | ((guint32) png[pos + 2] << 8) | png[pos + 3];
+
+      if (memcmp (png + pos + 4, type, 4) == 0)
+        return (gssize) pos;
+      pos += 12 + (gsize) len;
+    }
+  return -1;
+}
+
+static void
+expect_loads (const char *path, int width, int height)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CpImage) img = NULL;
+
+  g_assert_true (cp_image_load (path, &img, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (img->width, ==, width);
+  g_assert_cmpint (img->height, ==, height);
+}
+
+/* GdkPixbuf decodes these with grey rows or garbage and no error; the
+ * chunk walk, CRCs and the inflated size refuse them. */
+static void
+test_damaged_png (void)
+{
+  g_autoptr (GdkPixbuf) pb = pattern_pixbuf (120, 90);
+  g_autofree guint8 *png = NULL;
+  g_autofree guint8 *work = NULL;
+  g_autofree char *good = NULL;
+  gsize n = 0;
+  gssize ihdr, idat, iend;
+  guint32 idat_len;
+
+  g_assert_true (gdk_pixbuf_save_to_buffer (pb, (char **) &png, &n, "png", NULL, NULL));
+  ihdr = find_chunk (png, n, "IHDR");
+  idat = find_chunk (png, n, "IDAT");
+  iend = find_chunk (png, n, "IEND");
+  g_assert_cmpint (ihdr, ==, 8);
+  g_assert_cmpint (idat, >, 0);
+  g_assert_cmpint (iend, >, idat);
+  idat_len = ((guint32) png[idat] << 24) | ((guint32) png[idat + 1] << 16)
+             | ((guint32) png[idat + 2] << 8) | png[idat + 3];
+  good = write_file ("good.png", png, n);
+  expect_loads (good, 120, 90);
+
+  /* Cut in the middle of the image data. */
+  {
+    g_autofree char *path = write_file ("cut-in-idat.png", png, idat + 8 + idat_len / 2);
+    expect_failure (path, CP_DATA_ERROR_CORRUPT, "truncated in IDAT chunk");
+  }
+  /* Cut inside the IHDR chunk. */
+  {
+    g_autofree char *path = write_file ("cut-in-ihdr.png", png, 20);
+    expect_failure (path, CP_DATA_ERROR_CORRUPT, "truncated in IHDR chunk");
+  }
+  /* Every chunk there, but IEND cut off. */
+  {
+    g_autofree char *path = write_file ("no-iend.png", png, iend);
+    expect_failure (path, CP_DATA_ERROR_CORRUPT, "without an IEND chunk");
+  }
+  /* One flipped byte in IHDR (the width), one in the image data. */
+  work = g_memdup2 (png, n);
+  work[ihdr + 8 + 3] ^= 0x01;
+  {
+    g_autofree char *path = write_file ("flip-ihdr.png", work, n);
+    expect_failure (path, CP_DATA_ERROR_CORRUPT, "CRC mismatch in chunk IHDR");
+  }
+  memcpy (work, png, n);
+  work[idat + 8 + idat_len / 2] ^= 0x40;
+  {
+    g_autofree char *path = write_file ("flip-idat.png", work, n);
+    expect_failure (path, CP_DATA_ERROR_CORRUPT, "CRC mismatch in chunk IDAT");
+  }
+}
+
+/* Damage with valid CRCs: only inflating the image data finds it. */
+static void
+test_damaged_png_data (void)
+{
+  guint16 samples[8 * 8 * 3];
+  g_autoptr (GBytes) full = NULL;
+  g_autoptr (GBytes) half = NULL;
+  const guint8 *f, *h;
+  gsize fn, hn;
+  guint8 ihdr[13];
+
+  for (gsize i = 0; i < G_N_ELEMENTS (samples); i++)
+    samples[i] = (guint16) (i * 7 & 255);
+  full = png_stored (8, 8, 8, 2, samples);
+  half = png_stored (8, 3, 8, 2, samples);
+  f = g_bytes_get_data (full, &fn);
+  h = g_bytes_get_data (half, &hn);
+  {
+    g_autofree char *path = write_file ("stored-full.png", f, fn);
+    expect_loads (path, 8, 8);
+  }
+  /* The header of the 8-row image over the data of 3 rows. */
+  memcpy (ihdr, f + 16, 13);
+  {
+    g_autoptr (GByteArray) png = g_byte_array_new ();
+    gssize idat = find_chunk (h, hn, "IDAT");
+    g_autofree char *path = NULL;
+
+    g_byte_array_append (png, f, 8);
+    chunk (png, "IHDR", ihdr, 13);
+    g_byte_array_append (png, h + idat, (guint) (hn - (gsize) idat));
+    path = write_file ("short-idat.png", png->data, png->len);
+    expect_failure (path, CP_DATA_ERROR_CORRUPT, "rows are missing");
+  }
+  /* Not zlib at all. */
+  {
+    g_autoptr (GByteArray) png = g_byte_array_new ();
+    const guint8 junk[] = { 0x78, 0x9c, 0xff, 0xff, 0xff };
+    g_autofree char *path = NULL;
+
+    g_byte_array_append (png, f, 8);
+    chunk (png, "IHDR", ihdr, 13);
+    chunk (png, "IDAT", junk, sizeof junk);
+    chunk (png, "IEND", NULL, 0);
+    path = write_file ("bad-zlib.png", png->data, png->len);
+    expect_failure (path, CP_DATA_ERROR_CORRUPT, "not valid zlib data");
+  }
+  /* No image data. */
+  {
+    g_autoptr (GByteArray) png = g_byte_array_new ();
+    g_autofree char *path = NULL;
+
+    g_byte_array_append (png, f, 8);
+    chunk (png, "IHDR", ihdr, 13);
+    chunk (png, "IEND", NULL, 0);
+    path = write_file ("no-idat.png", png->data, png->len);
+    expect_failure (path, CP_DATA_ERROR_CORRUPT, "no IDAT chunk");
+  }
+  /* A colour type PNG does not have. */
+  {
+    g_autoptr (GByteArray) png = g_byte_array_new ();
+    gssize idat = find_chunk (f, fn, "IDAT");
+    g_autofree char *path = NULL;
+
+    ihdr[9] = 5;
+    g_byte_array_append (png, f, 8);
+    chunk (png, "IHDR", ihdr, 13);
+    g_byte_array_append (png, f + idat, (guint) (fn - (gsize) idat));
+    path = write_file ("colour-type-5.png", png->data, png->len);
+    expect_failure (path, CP_DATA_ERROR_CORRUPT, "colour type 5");
+  }
+}
+
+static GByteArray *
+bmp_header (guint32 info_size, gint32 width, gint32 height, guint16 bpp, guint32 data_bytes)
+{
+  GByteArray *b = g_byte_array_new ();
+  guint8 h[54] = { 'B', 'M' };
+  guint32 file_size = 54 + data_bytes;
+
+  memcpy (h + 2, &file_size, 4);     /* little-endian host (x86, arm) */
+  h[10] = 54;
+  memcpy (h + 14, &info_size, 4);
+  memcpy (h + 18, &width, 4);
+  memcpy (h + 22, &height, 4);
+  h[26] = 1;
+  memcpy (h + 28, &bpp, 2);
+  g_byte_array_append (b, h, sizeof h);
+  return b;
+}
+
+static void
+test_damaged_bmp (void)
+{
+  g_autoptr (GdkPixbuf) pb = pattern_pixbuf (30, 20);
+  g_autofree char *bmp = NULL;
+  gsize n = 0;
+
+  g_assert_cmpuint (G_BYTE_ORDER, ==, G_LITTLE_ENDIAN);
+  g_assert_true (gdk_pixbuf_save_to_buffer (pb, &bmp, &n, "bmp", NULL, NULL));
+  {
+    g_autofree char *path = write_file ("good.bmp", bmp, n);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (CpImage) img = NULL;
+
+    g_assert_true (cp_image_load (path, &img, &error));
+    g_assert_no_error (error);
+    check_pattern (img, 30, 20, 0, 0.0);
+  }
+  /* Half the pixel rows missing. */
+  {
+    g_autofree char *path = write_file ("cut.bmp", bmp, n / 2);
+    expect_failure (path, CP_DATA_ERROR_CORRUPT, "truncated BMP");
+  }
+  /* 55 bytes claiming 4000 x 3000 pixels of 24 bits. */
+  {
+    g_autoptr (GByteArray) b = bmp_header (40, 4000, 3000, 24, 1);
+    g_autofree char *path = NULL;
+    guint8 one = 0x80;
+
+    g_byte_array_append (b, &one, 1);
+    g_assert_cmpuint (b->len, ==, 55);
+    path = write_file ("claims-4000x3000.bmp", b->data, b->len);
+    expect_failure (path, CP_DATA_ERROR_CORRUPT, "4000 x 3000 pixels at 24 bits per pixel");
+  }
+  /* 55 bytes whose info header claims 3.8 GB (GdkPixbuf reserved that). */
+  {
+    g_autoptr (GByteArray) b = bmp_header (3875536936u, 4, 4, 24, 1);
+    g_autofree char *path = NULL;
+    guint8 one = 0x80;
+
+    g_byte_array_append (b, &one, 1);
+    path = write_file ("header-size.bmp", b->data, b->len);
+    expect_failure (path, CP_DATA_ERROR_CORRUPT, "unknown info header size 3875536936");
+  }
+  /* Top-down rows (negative height), complete: loads. */
+  {
+    g_autoptr (GByteArray) b = bmp_header (40, 4, -3, 24, 36);
+    g_autofree char *path = NULL;
+    guint8 px[36] = { 0 };
+
+    g_byte_array_append (b, px, sizeof px);
+    path = write_file ("top-down.bmp", b->data, b->len);
+    expect_loads (path, 4, 3);
+  }
+}
+
+/* A real dataset image still loads through the checks. */
+static void
+test_shared_png (void)
+{
+  const char *shared = g_getenv ("CP_SHARED_DIR");
+  g_autofree char *path = g_build_filename (shared ? shared : "../shared", "datasets", "pcb",
+                                            "train", "good", "000.png", NULL);
+
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    {
+      g_test_skip ("the shared pcb dataset is not here (CP_SHARED_DIR)");
+      return;
+    }
+  expect_loads (path, 256, 256);
+}
+
 /* ---- resizing against PIL ------------------------------------------------ */
 
 static const struct { int sw, sh, dw, dh; } resize_cases[] = {
@@ -647,6 +897,10 @@ main (int argc, char **argv)
   g_test_add_func ("/data/image/16-bit", test_16bit);
   g_test_add_func ("/data/image/bad-files", test_bad_files);
   g_test_add_func ("/data/image/huge-header", test_huge_header);
+  g_test_add_func ("/data/image/damaged-png", test_damaged_png);
+  g_test_add_func ("/data/image/damaged-png-data", test_damaged_png_data);
+  g_test_add_func ("/data/image/damaged-bmp", test_damaged_bmp);
+  g_test_add_func ("/data/image/shared-png", test_shared_png);
   g_test_add_func ("/data/image/resize-bicubic-pil", test_resize_bicubic_pil);
   g_test_add_func ("/data/image/resize-nearest-pil", test_resize_nearest_pil);
   g_test_add_func ("/data/image/resize-channels", test_resize_channels);
