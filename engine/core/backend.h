@@ -133,6 +133,21 @@ struct CpBackend
   /* Divides each of the n rows of x (n, dim) by its L2 norm (rows of zeros
    * stay zero); y may alias x. */
   CpStatus  (*l2_normalize_rows) (CpBackend *be, int n, int dim, const float *x, float *y);
+
+  /* Optional (NULL: the network falls back to conv2d_forward and then the
+   * batch-norm, add and relu ops).  The inference convolution of a layer
+   * whose batch norm is folded into its weights and a bias, with the rest
+   * of the layer fused into the output pass:
+   *   y = act (conv (x, w) + bias[c_out] (+ residual))
+   * w is in (c_out, kh, kw, c_in) layout (NOT PyTorch's: the taps of one
+   * kernel row are contiguous, so taps that only see zero padding can be
+   * left out without copying weights).  residual (n, c_out, h_out, w_out)
+   * may be NULL; act is ReLU when @relu is non-zero, else the identity.
+   * y must alias neither x nor residual.  The result equals the unfused
+   * ops up to float summation order. */
+  CpStatus  (*conv2d_bias_act_forward) (CpBackend *be, const CpConvDesc *d, const float *x,
+                                        const float *w, const float *bias,
+                                        const float *residual, int relu, float *y);
 };
 
 /* Creates the CPU reference backend (always available). */

@@ -152,5 +152,6 @@ cp_backend_cpu_new (CpError *error)
   be->sgd_update = cp_cpu_sgd_update;
   be->gemm = cp_cpu_gemm;
   be->l2_normalize_rows = cp_cpu_l2_normalize_rows;
+  be->conv2d_bias_act_forward = cp_cpu_conv2d_bias_act_forward;
   return be;
 }

@@ -32,6 +32,12 @@ cp_cpu_conv_set_tile_floats (size_t floats)
   cp_cpu_conv_tile_floats = floats > 4096 ? floats : 4096;
 }
 
+size_t
+cp_cpu_conv_tile_floats_get (void)
+{
+  return cp_cpu_conv_tile_floats;
+}
+
 /* The tiling of one layer. */
 typedef struct
 {
@@ -505,8 +511,8 @@ reduce_filter (void *arg, size_t begin, size_t end)
 
 /* OpenBLAS must run single-threaded while our threads each call it; its
  * own setting is restored afterwards for everything else. */
-static int
-blas_threads_single (void)
+int
+cp_cpu_blas_threads_single (void)
 {
 #ifdef CP_CPU_HAVE_OPENBLAS_THREADS
   int saved = openblas_get_num_threads ();
@@ -519,8 +525,8 @@ blas_threads_single (void)
 #endif
 }
 
-static void
-blas_threads_restore (int saved)
+void
+cp_cpu_blas_threads_restore (int saved)
 {
 #ifdef CP_CPU_HAVE_OPENBLAS_THREADS
   if (saved != 1)
@@ -563,9 +569,9 @@ conv_run (CpBackend *be, ConvJob *j, ConvTaskFn task, size_t count, int filter)
     }
   else
     {
-      saved = blas_threads_single ();
+      saved = cp_cpu_blas_threads_single ();
       cp_cpu_parallel_for (be, (size_t) n_threads, 1, conv_worker, j);
-      blas_threads_restore (saved);
+      cp_cpu_blas_threads_restore (saved);
     }
   if (filter)
     {

@@ -56,12 +56,27 @@ CpStatus cp_cpu_conv_desc_check (const CpConvDesc *d);
 /* Fast convolution: im2col / col2im over column tiles + cblas_sgemm. */
 /* Sets the floats of unfolded patches per tile and thread (benchmarks). */
 void     cp_cpu_conv_set_tile_floats   (size_t floats);
+size_t   cp_cpu_conv_tile_floats_get   (void);
+/* OpenBLAS single-threaded while the pool's threads each call it; returns
+ * the setting to restore (no-ops with another BLAS). */
+int      cp_cpu_blas_threads_single    (void);
+void     cp_cpu_blas_threads_restore   (int saved);
 CpStatus cp_cpu_conv2d_forward         (CpBackend *be, const CpConvDesc *d, const float *x,
                                         const float *w, float *y);
 CpStatus cp_cpu_conv2d_backward_data   (CpBackend *be, const CpConvDesc *d, const float *dy,
                                         const float *w, float *dx);
 CpStatus cp_cpu_conv2d_backward_filter (CpBackend *be, const CpConvDesc *d, const float *x,
                                         const float *dy, float *dw);
+
+/* Inference convolution with folded bias, residual and ReLU, skipping
+ * taps in the zero padding (cpu-conv-fused.c); weights (c_out, kh, kw,
+ * c_in).  Axes of at most @outputs outputs (default 2) are split by valid
+ * taps, larger ones unfold zeros like cp_cpu_conv2d_forward (tests and
+ * benchmarks set it to cover both paths). */
+CpStatus cp_cpu_conv2d_bias_act_forward (CpBackend *be, const CpConvDesc *d, const float *x,
+                                         const float *w, const float *bias,
+                                         const float *residual, int relu, float *y);
+void     cp_cpu_conv_fused_set_split_max (int outputs);
 
 /* The plain direct-loop convolution (double accumulators) that the fast one
  * is tested against.  Same semantics as the backend ops. */
