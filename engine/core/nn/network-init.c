@@ -95,6 +95,7 @@ cp_network_init_checked (CpNetwork *net, CpRng *rng, CpError *error)
 
   st = be->upload (be, net->param_mem, host, total * sizeof (float), error);
   free (host);
+  cp_network_params_changed (net);
   if (st == CP_OK)
     st = be->zero (be, net->momentum_mem, net->n_weights * sizeof (float), error);
   if (st == CP_OK)

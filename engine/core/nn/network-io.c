@@ -194,7 +194,10 @@ cp_network_load (CpNetwork *net, const CpSafetensors *st, CpLoadMode mode, CpErr
         status = load_tracked (st, bn, &tracked[bn->index], error);
     }
   if (status == CP_OK)
-    status = net->be->upload (net->be, net->param_mem, host, bytes, error);
+    {
+      status = net->be->upload (net->be, net->param_mem, host, bytes, error);
+      cp_network_params_changed (net);
+    }
   free (host);
   if (status != CP_OK)
     return status;

@@ -21,6 +21,10 @@ typedef struct
 {
   int weight;                 /* parameter index */
   int c_in, c_out, k, stride, pad;
+  /* The inference fast path's copy with the following batch norm folded
+   * in (network-fold.c): weights (c_out, k, k, c_in) and bias (c_out),
+   * carved from CpNetwork.folded. */
+  float *fold_w, *fold_b;
 } CpNetConv;
 
 typedef struct
@@ -111,11 +115,22 @@ struct CpNetwork
   float   *input_grad;             /* (n, 3, h, w) */
   int      want_input_grad;
   int      input_grad_valid;
+  /* Inference fast path (backends with conv2d_bias_act_forward): every
+   * backbone convolution with its batch norm folded in, one allocation.
+   * param_version counts changes of the parameters (init, load, SGD,
+   * training forwards, cp_network_params_changed); the folded copy is
+   * redone when it was made from another version. */
+  float        *folded;
+  unsigned long param_version;
+  unsigned long folded_version;
   /* Inference forwards use the training layout (every activation in its
    * own slot) instead of the rotating buffers: for tests that check the
    * compact layout against it, and for debugging. */
   int      keep_activations;
 };
+
+/* network-fold.c: makes net->folded current (no-op when it is). */
+CpStatus cp_network_fold     (CpNetwork *net, CpError *error);
 
 /* network-params.c */
 CpStatus cp_network_build_params (CpNetwork *net, CpError *error);
@@ -137,6 +152,14 @@ CpStatus cp_net_bn_backward   (CpNetwork *net, const CpNetBn *bn, int n, int hw,
                                const float *dy, float *dx, CpError *error);
 CpStatus cp_net_block_forward (CpNetwork *net, CpNetBlock *b, int n, int training,
                                CpError *error);
+/* Inference fast path: conv2d_bias_act_forward with the folded weights
+ * (@residual may be NULL). */
+CpStatus cp_net_conv_fused    (CpNetwork *net, const CpNetConv *conv, int n, int h, int w,
+                               const float *x, const float *residual, int relu, float *y,
+                               CpError *error);
+/* The block in inference with the fast path: b1 = relu (conv1' x + b),
+ * cd = down' x + b, out = relu (conv2' b1 + b + (cd or x)). */
+CpStatus cp_net_block_forward_fused (CpNetwork *net, CpNetBlock *b, int n, CpError *error);
 /* Back-propagates the gradient of the block output held in scratch[*in]
  * to the block input; on return *in names the scratch buffer holding it. */
 CpStatus cp_net_block_backward (CpNetwork *net, const CpNetBlock *b, int n, int *in,

@@ -66,6 +66,8 @@ cp_network_free (CpNetwork *net)
     return;
   if (net->arena != NULL)
     net->be->free (net->be, net->arena);
+  if (net->folded != NULL)
+    net->be->free (net->be, net->folded);
   cp_network_free_params (net);
   free (net->head);
   free (net);
@@ -391,7 +393,7 @@ cp_network_forward (CpNetwork *net, const float *images, int n, int height, int 
                     int training, CpError *error)
 {
   CpBackend *be = net->be;
-  int h2, w2;
+  int h2, w2, fused;
   const CpNetBlock *last;
   const float *x;
   CpStatus st;
@@ -423,19 +425,34 @@ cp_network_forward (CpNetwork *net, const float *images, int n, int height, int 
   h2 = conv_out_size (height, 7, 2, 3);
   w2 = conv_out_size (width, 7, 2, 3);
 
-  if ((st = cp_net_conv_forward (net, &net->conv1, n, height, width, images, net->stem_conv,
-                                 error))
-      || (st = cp_net_bn_forward (net, &net->bn1, n, h2 * w2, net->stem_conv, net->stem_bn,
-                                  training, error)))
+  if (training)
+    /* The batch norms' running statistics move. */
+    cp_network_params_changed (net);
+  /* Inference fast path: batch norms folded into the convolutions, bias,
+   * residual and ReLU in the convolution's output pass. */
+  fused = !training && be->conv2d_bias_act_forward != NULL;
+  if (fused && (st = cp_network_fold (net, error)) != CP_OK)
     return st;
-  if ((st = be->relu_forward (be, (size_t) n * 64 * h2 * w2, net->stem_bn, net->stem_bn)))
+
+  if (fused)
+    st = cp_net_conv_fused (net, &net->conv1, n, height, width, images, NULL, 1, net->stem_bn,
+                            error);
+  else if (!(st = cp_net_conv_forward (net, &net->conv1, n, height, width, images,
+                                       net->stem_conv, error))
+           && !(st = cp_net_bn_forward (net, &net->bn1, n, h2 * w2, net->stem_conv,
+                                        net->stem_bn, training, error))
+           && (st = be->relu_forward (be, (size_t) n * 64 * h2 * w2, net->stem_bn,
+                                      net->stem_bn)))
     return op_failed (error, st, "relu_forward", "resnet18.relu");
+  if (st)
+    return st;
   if ((st = be->maxpool_forward (be, n, 64, h2, w2, 3, 2, 1, net->stem_bn, net->pool_out,
                                  net->pool_idx)))
     return op_failed (error, st, "maxpool_forward", "resnet18.maxpool");
 
   for (int i = 0; i < CP_NET_BLOCKS; i++)
-    if ((st = cp_net_block_forward (net, &net->blocks[i], n, training, error)))
+    if ((st = fused ? cp_net_block_forward_fused (net, &net->blocks[i], n, error)
+                    : cp_net_block_forward (net, &net->blocks[i], n, training, error)))
       return st;
 
   last = &net->blocks[CP_NET_BLOCKS - 1];
@@ -573,6 +590,7 @@ cp_network_sgd_step (CpNetwork *net, float lr, float momentum, float weight_deca
 
   st = be->sgd_update (be, net->n_weights - start, net->param_mem + start, net->grad_mem + start,
                        net->momentum_mem + start, lr, momentum, weight_decay);
+  cp_network_params_changed (net);
   return st == CP_OK ? CP_OK : op_failed (error, st, "sgd_update", "network");
 }
 

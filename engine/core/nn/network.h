@@ -41,7 +41,8 @@ typedef struct
   int         ndim;
   int64_t     shape[4];
   size_t      count;
-  float      *data;      /* backend memory */
+  float      *data;      /* backend memory; after writing to it directly,
+                          * call cp_network_params_changed */
   float      *grad;      /* backend memory, NULL for running statistics */
   int         in_backbone;
 } CpParam;
@@ -127,6 +128,12 @@ double         cp_network_forward_flops (const CpNetwork *net, int height, int w
 size_t         cp_network_memory_bytes (const CpNetwork *net);
 
 /* ---- additions (owner nn) ---- */
+
+/* Tells the network that parameters were written through CpParam.data
+ * (init, load, SGD steps and training forwards tell it themselves): the
+ * inference fast path's folded copy of the weights is then redone before
+ * the next inference forward. */
+void           cp_network_params_changed (CpNetwork *net);
 
 /* cp_network_init that reports allocation and upload failures. */
 CpStatus       cp_network_init_checked (CpNetwork *net, CpRng *rng, CpError *error);

@@ -146,6 +146,43 @@ cp_net_block_forward (CpNetwork *net, CpNetBlock *b, int n, int training, CpErro
   return relu (net, out_count, b->out, name, error);
 }
 
+CpStatus
+cp_net_conv_fused (CpNetwork *net, const CpNetConv *conv, int n, int h, int w, const float *x,
+                   const float *residual, int relu, float *y, CpError *error)
+{
+  CpBackend *be = net->be;
+  CpConvDesc d;
+  CpStatus st;
+
+  cp_conv_desc_init (&d, n, conv->c_in, h, w, conv->c_out, conv->k, conv->k, conv->stride,
+                     conv->pad);
+  st = be->conv2d_bias_act_forward (be, &d, x, conv->fold_w, conv->fold_b, residual, relu, y);
+  return st == CP_OK ? CP_OK : op_failed (error, st, "conv2d_bias_act_forward",
+                                          NAME (net, conv->weight));
+}
+
+/* Each convolution writes its layer's final output, so b1, cd and out
+ * are all that is written (c1 and c2 are never needed). */
+CpStatus
+cp_net_block_forward_fused (CpNetwork *net, CpNetBlock *b, int n, CpError *error)
+{
+  const float *shortcut = b->x;
+  CpStatus st;
+
+  if ((st = cp_net_conv_fused (net, &b->conv1, n, b->h_in, b->w_in, b->x, NULL, 1, b->b1,
+                               error)))
+    return st;
+  if (b->has_down)
+    {
+      if ((st = cp_net_conv_fused (net, &b->down, n, b->h_in, b->w_in, b->x, NULL, 0, b->cd,
+                                   error)))
+        return st;
+      shortcut = b->cd;
+    }
+  return cp_net_conv_fused (net, &b->conv2, n, b->h_out, b->w_out, b->b1, shortcut, 1, b->out,
+                            error);
+}
+
 /* Gradient buffers: g[*in] holds d(out) on entry.  The sum's gradient
  * flows unchanged into both branches; the input gradient is the sum of
  * the two branches' input gradients (be->add). */
