@@ -63,7 +63,7 @@ augment_run (CpWorkerJob        *worker_job,
   cp_rng_seed (&rng, job->seed);
   out = g_ptr_array_new_with_free_func (g_object_unref);
   n = MIN (cat->n_train, PREVIEW_IMAGES);
-  for (size_t i = 0; i < n && !*cancel; i++)
+  for (size_t i = 0; i < n && !g_atomic_int_get (cancel); i++)
     {
       /* Spread the picks over the training set, from the seed. */
       size_t pick = (size_t) cp_rng_int_range (&rng, 0, (int64_t) cat->n_train);

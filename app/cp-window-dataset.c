@@ -88,7 +88,7 @@ scan_run (CpWorkerJob        *worker_job,
   if (names == NULL)
     return NULL;
   infos = g_ptr_array_new_with_free_func (cp_category_info_free);
-  for (guint i = 0; names[i] != NULL && !*cancel; i++)
+  for (guint i = 0; names[i] != NULL && !g_atomic_int_get (cancel); i++)
     {
       CpCategoryInfo *info = g_new0 (CpCategoryInfo, 1);
       g_autoptr(CpCategory) cat = NULL;

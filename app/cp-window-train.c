@@ -124,7 +124,7 @@ train_run (CpWorkerJob        *worker_job,
   TrainSummary *summary = g_new0 (TrainSummary, 1);
   int count = g_strv_length (job->categories);
 
-  for (int i = 0; i < count && !*cancel; i++)
+  for (int i = 0; i < count && !g_atomic_int_get (cancel); i++)
     {
       CpTrainOptions opts;
       CpTrainResult result;

@@ -8,7 +8,8 @@ struct _CpWorkerJob
   gint                 ref_count;
   CpWorker            *worker;        /* owned */
   char                *slot;
-  volatile int         cancel;        /* the engine's cancel flags point here */
+  volatile int         cancel;        /* the engine's cancel flags point here;
+                                       * g_atomic_int_get/set only */
 
   CpWorkerRunFunc      run;
   gpointer             job_data;
@@ -91,7 +92,7 @@ deliver_progress (gpointer data)
   CpWorkerJob *job = msg->job;
   g_autoptr(GObject) owner = g_weak_ref_get (&job->owner);
 
-  if (owner != NULL && !job->cancel && job->progress != NULL &&
+  if (owner != NULL && !g_atomic_int_get (&job->cancel) && job->progress != NULL &&
       g_hash_table_lookup (job->worker->current, job->slot) == job)
     job->progress (msg->payload, owner);
   return G_SOURCE_REMOVE;
@@ -104,7 +105,7 @@ deliver_result (gpointer data)
   CpWorker *self = job->worker;
   g_autoptr(GObject) owner = g_weak_ref_get (&job->owner);
   gboolean current = g_hash_table_lookup (self->current, job->slot) == job;
-  gboolean dropped = job->cancel || !current;
+  gboolean dropped = g_atomic_int_get (&job->cancel) || !current;
 
   /* Leave the slot first so that the callback sees it free. */
   if (current)
@@ -138,7 +139,7 @@ worker_thread (gpointer data)
 
       if (job == &stop_marker)
         break;
-      if (!job->cancel)
+      if (!g_atomic_int_get (&job->cancel))
         job->result = job->run (job, &job->cancel, job->job_data, &job->error);
       /* Hands this thread's reference to the delivery source. */
       g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT,
@@ -214,7 +215,7 @@ cp_worker_submit (CpWorker             *self,
    * and its result will not be delivered since it is no longer current. */
   previous = g_hash_table_lookup (self->current, slot);
   if (previous != NULL)
-    previous->cancel = 1;
+    g_atomic_int_set (&previous->cancel, 1);
   g_hash_table_replace (self->current, g_strdup (slot), job_ref (job));
 
   self->pending++;
@@ -229,7 +230,7 @@ cp_worker_cancel_slot (CpWorker   *self,
   CpWorkerJob *job = g_hash_table_lookup (self->current, slot);
 
   if (job != NULL)
-    job->cancel = 1;
+    g_atomic_int_set (&job->cancel, 1);
 }
 
 gboolean
@@ -256,7 +257,7 @@ cp_worker_shutdown (CpWorker *self)
     return;
   g_hash_table_iter_init (&iter, self->current);
   while (g_hash_table_iter_next (&iter, NULL, &value))
-    ((CpWorkerJob *) value)->cancel = 1;
+    g_atomic_int_set (&((CpWorkerJob *) value)->cancel, 1);
   g_async_queue_push (self->queue, &stop_marker);
   g_thread_join (self->thread);
   self->thread = NULL;
@@ -282,11 +283,11 @@ cp_worker_job_progress (CpWorkerJob   *job,
 void
 cp_worker_job_cancel (CpWorkerJob *job)
 {
-  job->cancel = 1;
+  g_atomic_int_set (&job->cancel, 1);
 }
 
 gboolean
 cp_worker_job_is_cancelled (CpWorkerJob *job)
 {
-  return job->cancel != 0;
+  return g_atomic_int_get (&job->cancel) != 0;
 }

@@ -21,7 +21,8 @@ typedef struct _CpWorkerJob CpWorkerJob;
 
 /* Runs on the engine thread.  Returns the result (or NULL with @error
  * set); @cancel is raised by cp_worker_job_cancel () and is what the
- * engine's cancel flags point at. */
+ * engine's cancel flags point at.  The main thread raises it while the job
+ * runs: read it with g_atomic_int_get (), never as a plain int. */
 typedef gpointer (*CpWorkerRunFunc)  (CpWorkerJob        *job,
                                       const volatile int *cancel,
                                       gpointer            job_data,

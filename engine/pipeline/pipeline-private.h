@@ -44,10 +44,12 @@ char      *cp_pipeline_now_iso8601  (void);
 /* Formats a double so that it reads back exactly ("%.17g"); "nan" for NaN. */
 char      *cp_pipeline_format_double (double value);
 
+/* The flag is raised by another thread (the application's main thread)
+ * while we run: an atomic load, since a volatile read is still a data race. */
 static inline gboolean
 cp_pipeline_cancelled (const volatile int *cancel)
 {
-  return cancel != NULL && *cancel != 0;
+  return cancel != NULL && g_atomic_int_get (cancel) != 0;
 }
 
 G_END_DECLS

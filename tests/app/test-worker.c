@@ -46,9 +46,9 @@ run_until_cancelled (CpWorkerJob *job, const volatile int *cancel, gpointer data
 {
   gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
 
-  while (!*cancel && g_get_monotonic_time () < end)
+  while (!g_atomic_int_get (cancel) && g_get_monotonic_time () < end)
     g_usleep (1000);
-  if (*cancel)
+  if (g_atomic_int_get (cancel))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
       return NULL;
