@@ -128,6 +128,28 @@ deliver_result (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* Queues @func (@data) on @context, the main thread's.  Not
+ * g_main_context_invoke_full(): when no thread owns @context at that
+ * moment (the main thread between two iterations, or blocked in
+ * cp_worker_shutdown()), it acquires the context and calls @func right
+ * here on the engine thread, racing the main thread for self->current and
+ * calling GTK from the wrong thread.  An idle source is always dispatched
+ * by the thread that iterates @context. */
+static void
+invoke_on_main (GMainContext   *context,
+                GSourceFunc     func,
+                gpointer        data,
+                GDestroyNotify  notify)
+{
+  GSource *source = g_idle_source_new ();
+
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, func, data, notify);
+  g_source_set_static_name (source, "[cp-worker] deliver");
+  g_source_attach (source, context);
+  g_source_unref (source);
+}
+
 static gpointer
 worker_thread (gpointer data)
 {
@@ -142,8 +164,7 @@ worker_thread (gpointer data)
       if (!g_atomic_int_get (&job->cancel))
         job->result = job->run (job, &job->cancel, job->job_data, &job->error);
       /* Hands this thread's reference to the delivery source. */
-      g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT,
-                                  deliver_result, job, job_unref);
+      invoke_on_main (self->context, deliver_result, job, job_unref);
     }
   return NULL;
 }
@@ -276,8 +297,7 @@ cp_worker_job_progress (CpWorkerJob   *job,
   msg->job = job_ref (job);
   msg->payload = progress;
   msg->free_func = free_func;
-  g_main_context_invoke_full (job->worker->context, G_PRIORITY_DEFAULT,
-                              deliver_progress, msg, progress_message_free);
+  invoke_on_main (job->worker->context, deliver_progress, msg, progress_message_free);
 }
 
 void

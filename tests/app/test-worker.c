@@ -1,6 +1,7 @@
 /* test-worker.c: the engine thread's job queue: results come back on the
- * main thread, cancelled and superseded jobs deliver nothing, and a job
- * whose owner is gone calls nothing. */
+ * main thread (even when it is not iterating its main context as the job
+ * ends), cancelled and superseded jobs deliver nothing, and a job whose
+ * owner is gone calls nothing. */
 #include "config.h"
 
 #include <gio/gio.h>
@@ -165,11 +166,34 @@ test_owner_gone (void)
   cp_worker_shutdown (worker);
 }
 
+/* The job ends while the main thread is not iterating its context, so no
+ * thread owns it: g_main_context_invoke_full() would then have run the
+ * delivery on the engine thread at once.  Nothing may be delivered until
+ * the main thread iterates, and then on the main thread. */
+static void
+test_deliver_while_main_busy (void)
+{
+  g_autoptr(CpWorker) worker = cp_worker_new ();
+  Record r = { 0 };
+  g_autoptr(GObject) owner = recorded_owner (&r);
+
+  cp_worker_submit (worker, "a", run_value, GINT_TO_POINTER (7), NULL, on_progress, on_done, g_free, owner);
+  g_usleep (300000);  /* the job takes microseconds */
+  g_assert_true (cp_worker_slot_busy (worker, "a"));
+  g_assert_cmpint (r.delivered + r.progress, ==, 0);
+  cp_worker_wait_idle (worker);
+  g_assert_cmpint (r.delivered, ==, 1);
+  g_assert_cmpint (r.progress, ==, 1);
+  g_assert_true (r.done_thread == g_thread_self ());
+  cp_worker_shutdown (worker);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/app/worker/deliver", test_deliver);
+  g_test_add_func ("/app/worker/deliver-while-main-busy", test_deliver_while_main_busy);
   g_test_add_func ("/app/worker/supersede", test_supersede);
   g_test_add_func ("/app/worker/cancel-and-fail", test_cancel_and_fail);
   g_test_add_func ("/app/worker/owner-gone", test_owner_gone);
