@@ -3,6 +3,8 @@
 
 #include "cp-worker.h"
 
+#include "core/tsan.h"
+
 struct _CpWorkerJob
 {
   gint                 ref_count;
@@ -79,6 +81,7 @@ progress_message_free (gpointer data)
 {
   ProgressMessage *msg = data;
 
+  CP_TSAN_ACQUIRE (msg);  /* also freed undelivered */
   if (msg->payload != NULL && msg->free_func != NULL)
     msg->free_func (msg->payload);
   job_unref (msg->job);
@@ -89,9 +92,12 @@ static gboolean
 deliver_progress (gpointer data)
 {
   ProgressMessage *msg = data;
-  CpWorkerJob *job = msg->job;
-  g_autoptr(GObject) owner = g_weak_ref_get (&job->owner);
+  CpWorkerJob *job;
+  g_autoptr(GObject) owner = NULL;
 
+  CP_TSAN_ACQUIRE (msg);  /* from cp_worker_job_progress() */
+  job = msg->job;
+  owner = g_weak_ref_get (&job->owner);
   if (owner != NULL && !g_atomic_int_get (&job->cancel) && job->progress != NULL &&
       g_hash_table_lookup (job->worker->current, job->slot) == job)
     job->progress (msg->payload, owner);
@@ -102,10 +108,15 @@ static gboolean
 deliver_result (gpointer data)
 {
   CpWorkerJob *job = data;
-  CpWorker *self = job->worker;
-  g_autoptr(GObject) owner = g_weak_ref_get (&job->owner);
-  gboolean current = g_hash_table_lookup (self->current, job->slot) == job;
-  gboolean dropped = g_atomic_int_get (&job->cancel) || !current;
+  CpWorker *self;
+  g_autoptr(GObject) owner = NULL;
+  gboolean current, dropped;
+
+  CP_TSAN_ACQUIRE (job);  /* from worker_thread(): the result and error */
+  self = job->worker;
+  owner = g_weak_ref_get (&job->owner);
+  current = g_hash_table_lookup (self->current, job->slot) == job;
+  dropped = g_atomic_int_get (&job->cancel) || !current;
 
   /* Leave the slot first so that the callback sees it free. */
   if (current)
@@ -134,7 +145,8 @@ deliver_result (gpointer data)
  * cp_worker_shutdown()), it acquires the context and calls @func right
  * here on the engine thread, racing the main thread for self->current and
  * calling GTK from the wrong thread.  An idle source is always dispatched
- * by the thread that iterates @context. */
+ * by the thread that iterates @context.  It is also made before the TSan
+ * release, since GLib frees it on the main thread. */
 static void
 invoke_on_main (GMainContext   *context,
                 GSourceFunc     func,
@@ -146,6 +158,8 @@ invoke_on_main (GMainContext   *context,
   g_source_set_priority (source, G_PRIORITY_DEFAULT);
   g_source_set_callback (source, func, data, notify);
   g_source_set_static_name (source, "[cp-worker] deliver");
+  /* GLib's futex hand-offs are invisible to TSan (see core/tsan.h). */
+  CP_TSAN_RELEASE (data);
   g_source_attach (source, context);
   g_source_unref (source);
 }
@@ -159,11 +173,14 @@ worker_thread (gpointer data)
     {
       CpWorkerJob *job = g_async_queue_pop (self->queue);
 
+      /* The job was filled in on the main thread before the push. */
+      CP_TSAN_ACQUIRE (job);
       if (job == &stop_marker)
         break;
       if (!g_atomic_int_get (&job->cancel))
         job->result = job->run (job, &job->cancel, job->job_data, &job->error);
-      /* Hands this thread's reference to the delivery source. */
+      /* Hands this thread's reference to the delivery source; the main
+       * thread reads the result and error in deliver_result(). */
       invoke_on_main (self->context, deliver_result, job, job_unref);
     }
   return NULL;
@@ -240,6 +257,8 @@ cp_worker_submit (CpWorker             *self,
   g_hash_table_replace (self->current, g_strdup (slot), job_ref (job));
 
   self->pending++;
+  /* GLib's futex hand-offs are invisible to TSan (see core/tsan.h). */
+  CP_TSAN_RELEASE (job);
   g_async_queue_push (self->queue, job);   /* the thread's reference */
   return job;
 }

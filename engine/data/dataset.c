@@ -1,6 +1,8 @@
 /* dataset.c: MVTec AD layout scanning, category kinds, training-image cache. */
 #include "dataset.h"
 
+#include "core/tsan.h"
+
 #include <string.h>
 
 #include <glib/gstdio.h>
@@ -365,10 +367,17 @@ cache_worker (gpointer data,
               gpointer user_data)
 {
   CacheJob *job = user_data;
+  GAsyncQueue *done;
   size_t i = GPOINTER_TO_SIZE (data) - 1;
   g_autoptr (GError) error = NULL;
   g_autoptr (CpImage) image = NULL;
 
+  /* GLib's futex hand-offs are invisible to TSan (see core/tsan.h), and
+   * GLib reuses idle pool threads across pools, so not even the thread's
+   * creation orders it after the caller.  The edges use separate
+   * addresses so that the workers do not seem ordered with each other. */
+  CP_TSAN_ACQUIRE (&job->paths);  /* the job, from cp_image_cache_new() */
+  done = job->done;  /* not read after the release below */
   if (g_cancellable_is_cancelled (job->cancellable))
     job->reasons[i] = g_strdup ("cancelled");
   else if (!cp_image_load_resized (job->paths[i], job->size, &image, &error))
@@ -382,7 +391,9 @@ cache_worker (gpointer data,
         memcpy (job->pixels + i * bytes + (size_t) y * job->size * 3,
                 image->pixels + (size_t) y * image->stride, (size_t) job->size * 3);
     }
-  g_async_queue_push (job->done, data);
+  /* The caller reads this slot's pixels and reason after popping @data. */
+  CP_TSAN_RELEASE (&job->reasons[i]);
+  g_async_queue_push (done, data);
 }
 
 void
@@ -452,13 +463,16 @@ cp_image_cache_new (const char * const *paths,
   job.cancellable = cancellable;
 
   pool = g_thread_pool_new (cache_worker, &job, n_threads > 0 ? n_threads : 2, TRUE, NULL);
+  CP_TSAN_RELEASE (&job.paths);  /* see cache_worker() */
   for (size_t i = 0; i < n_paths; i++)
     g_thread_pool_push (pool, GSIZE_TO_POINTER (i + 1), NULL);
 
   /* Progress is reported here, on the caller's thread, as images finish. */
   for (size_t done = 0; done < n_paths; done++)
     {
-      g_async_queue_pop (job.done);
+      size_t i = GPOINTER_TO_SIZE (g_async_queue_pop (job.done)) - 1;
+
+      CP_TSAN_ACQUIRE (&job.reasons[i]);
       if (!stopped && progress != NULL && !progress (done + 1, n_paths, user_data))
         {
           stopped = TRUE;

@@ -1,6 +1,7 @@
 /* synth.c: procedural inspection images (woven fabric, toothed washer) with
  * scratches, stains, holes, missing and bent teeth, and their exact masks. */
 #include "synth.h"
+#include "core/tsan.h"
 
 #include <errno.h>
 #include <math.h>
@@ -1195,13 +1196,18 @@ synth_worker (gpointer data,
 {
   SynthJob *job = data;
   SynthRun *run = user_data;
+  GAsyncQueue *done;
   g_autoptr (GError) error = NULL;
 
+  /* GLib's pool and queue hand-offs are invisible to TSan (core/tsan.h). */
+  CP_TSAN_ACQUIRE (run);
+  done = run->done;  /* not read after the release below */
   if (g_atomic_int_get (&run->cancelled))
     job->error = g_strdup ("cancelled");
   else if (!write_image (run, job, &error))
     job->error = g_strdup (error->message);
-  g_async_queue_push (run->done, job);
+  CP_TSAN_RELEASE (job);
+  g_async_queue_push (done, job);
 }
 
 /* Renders every image of the category into @tmp on two threads (each image
@@ -1253,11 +1259,13 @@ write_images (const char           *tmp,
 
   run.done = g_async_queue_new ();
   pool = g_thread_pool_new (synth_worker, &run, 2, TRUE, NULL);
+  CP_TSAN_RELEASE (&run);  /* GLib may hand these jobs to reused threads */
   for (guint i = 0; i < jobs->len; i++)
     g_thread_pool_push (pool, &g_array_index (jobs, SynthJob, i), NULL);
   for (guint done = 0; done < jobs->len; done++)
     {
       SynthJob *job = g_async_queue_pop (run.done);
+      CP_TSAN_ACQUIRE (job);
 
       if (job->error != NULL && first_error == NULL && !cancelled)
         {
