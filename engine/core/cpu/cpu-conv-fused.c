@@ -137,6 +137,14 @@ round_up16 (size_t v)
   return (v + 15) / 16 * 16;
 }
 
+/* gather_phases applies: stride 2, even sizes halved, whole images. */
+static int
+phases_apply (const CpConvDesc *d, const FusedClass *c, int r0, int rows)
+{
+  return d->stride == 2 && d->h_in % 2 == 0 && d->w_in % 2 == 0 && d->h_out * 2 == d->h_in
+         && d->w_out * 2 == d->w_in && c->nc == d->w_out && r0 == 0 && rows == d->h_out;
+}
+
 /* Classes, tasks and workspace of one call.  Returns 0 when out of
  * memory. */
 static int
@@ -228,7 +236,10 @@ fused_plan (FusedJob *j, int n_threads)
           width = g * rows * (size_t) c->nc;
           if (pass == 0)
             {
-              size_t need = round_up16 (k * width) + (size_t) d->c_out * width;
+              size_t need = round_up16 (k * width) + round_up16 ((size_t) d->c_out * width);
+
+              if (phases_apply (d, c, c->r0, (int) rows) && chunks == 1)
+                need += g * (size_t) d->c_in * d->h_in * d->w_in;
               if (need > per_thread)
                 per_thread = need;
               count += groups * chunks;
@@ -342,6 +353,56 @@ gather (const CpConvDesc *d, const float *x, const FusedClass *c, int b, int g_c
       }
 }
 
+/* Copies @rows output rows (from @r0) of every (channel, image) plane
+ * shifted by (dy, dx) into col rows: output pixel (pr, pc) takes plane
+ * pixel (r0 + pr + dy, pc + dx), or zero outside the hp x w plane.  The
+ * plane width equals the output width, so the valid pixels are one
+ * contiguous run of the plane (one memcpy) apart from the wrapped border
+ * columns, zeroed after the copy.  Planes of image g, channel ci start at
+ * xb + g * image + ci * chan. */
+static void
+shifted_copy (const float *xb, size_t image, size_t chan, int c_in, int g_count, int hp, int w,
+              int r0, int rows, int dy, int dx, float *o, size_t width)
+{
+  const long npix = (long) rows * w;
+  int pr_lo = -(r0 + dy) > 0 ? -(r0 + dy) : 0;
+  int pr_hi = hp - (r0 + dy) < rows ? hp - (r0 + dy) : rows;
+  const int pc_lo = dx < 0 ? -dx : 0, pc_hi = dx > 0 ? w - dx : w;
+  const long off = (long) (r0 + dy) * w + dx;
+  long first, last;
+
+  if (pr_hi < pr_lo)
+    pr_hi = pr_lo;
+  first = (long) pr_lo * w + pc_lo;
+  last = pr_hi > pr_lo ? (long) (pr_hi - 1) * w + pc_hi : first;
+  if (last < first)
+    last = first;
+
+  for (int ci = 0; ci < c_in; ci++, o += width)
+    for (int g = 0; g < g_count; g++)
+      {
+        const float *plane = xb + (size_t) g * image + (size_t) ci * chan;
+        float *dst = o + (size_t) g * npix;
+
+        if (first > 0)
+          memset (dst, 0, (size_t) first * sizeof (float));
+        if (last > first)
+          memcpy (dst + first, plane + off + first, (size_t) (last - first) * sizeof (float));
+        if (last < npix)
+          memset (dst + last, 0, (size_t) (npix - last) * sizeof (float));
+        if (pc_lo > 0 || pc_hi < w)
+          for (int pr = pr_lo; pr < pr_hi; pr++)
+            {
+              float *row = dst + (size_t) pr * w;
+
+              for (int pc = 0; pc < pc_lo; pc++)
+                row[pc] = 0.0f;
+              for (int pc = pc_hi; pc < w; pc++)
+                row[pc] = 0.0f;
+            }
+      }
+}
+
 /* Stride 1 over whole rows of equal width in and out: each (tap,
  * channel, image) row of col is the input plane shifted by one offset, so
  * it is one memcpy and a few zeros at the borders instead of a copy per
@@ -351,55 +412,60 @@ static void
 gather_shifted (const CpConvDesc *d, const float *x, const FusedClass *c, int b, int g_count,
                 int r0, int rows, float *col, size_t width)
 {
-  const int w = d->w_in;
-  const size_t hw_in = (size_t) d->h_in * w, image = (size_t) d->c_in * hw_in;
-  const long npix = (long) rows * w;
-  const float *xb = x + (size_t) b * image;
+  const size_t hw_in = (size_t) d->h_in * d->w_in, image = (size_t) d->c_in * hw_in;
   float *o = col;
 
   for (int ki = c->klo; ki < c->khi; ki++)
-    for (int kj = c->jlo; kj < c->jhi; kj++)
+    for (int kj = c->jlo; kj < c->jhi; kj++, o += (size_t) d->c_in * width)
+      shifted_copy (x + (size_t) b * image, image, hw_in, d->c_in, g_count, d->h_in, d->w_in, r0,
+                    rows, ki - d->pad, kj - d->pad, o, width);
+}
+
+/* Stride 2 over whole images of even size, halved: each input plane is
+ * split into its four phases (even / odd rows x even / odd columns, each
+ * the size of the output), and tap (ki, kj) then reads one phase plane
+ * shifted by a whole number of pixels, which shifted_copy does as for
+ * stride 1.  The split is one pass over the input; the per-pixel strided
+ * gather it replaces cost more than the GEMM on the small maps.  @phases:
+ * workspace of g_count * c_in * h_in * w_in floats. */
+static void
+gather_phases (const CpConvDesc *d, const float *x, const FusedClass *c, int b, int g_count,
+               float *phases, float *col, size_t width)
+{
+  const int hp = d->h_in / 2, wp = d->w_in / 2;
+  const size_t hw_in = (size_t) d->h_in * d->w_in, image = (size_t) d->c_in * hw_in;
+  const size_t pp = (size_t) hp * wp;
+  const float *xb = x + (size_t) b * image;
+  float *o = col;
+
+  for (size_t plane = 0; plane < (size_t) g_count * d->c_in; plane++)
+    {
+      const float *src = xb + plane * hw_in;
+      float *dst = phases + plane * hw_in;
+
+      for (int r = 0; r < hp; r++)
+        for (int a = 0; a < 2; a++)
+          {
+            const float *row = src + (size_t) (2 * r + a) * d->w_in;
+            float *d0 = dst + (size_t) (2 * a) * pp + (size_t) r * wp, *d1 = d0 + pp;
+
+            for (int q = 0; q < wp; q++)
+              {
+                d0[q] = row[2 * q];
+                d1[q] = row[2 * q + 1];
+              }
+          }
+    }
+  for (int ki = c->klo; ki < c->khi; ki++)
+    for (int kj = c->jlo; kj < c->jhi; kj++, o += (size_t) d->c_in * width)
       {
-        const int dy = ki - d->pad, dx = kj - d->pad;
-        int pr_lo = -(r0 + dy) > 0 ? -(r0 + dy) : 0;
-        int pr_hi = d->h_in - (r0 + dy) < rows ? d->h_in - (r0 + dy) : rows;
-        const int pc_lo = dx < 0 ? -dx : 0, pc_hi = dx > 0 ? w - dx : w;
-        /* Output pixel p reads input index off + p of the plane; the
-         * pixels in [first, last) are one contiguous valid run, apart
-         * from the wrapped border columns zeroed after the copy. */
-        const long off = (long) (r0 + dy) * w + dx;
-        long first, last;
+        /* Input row 2 oh + ti lies in row phase ti & 1, at phase row
+         * oh + (ti - (ti & 1)) / 2; likewise for columns. */
+        const int ti = ki - d->pad, tj = kj - d->pad;
+        const int a = ti & 1, bb = tj & 1;
 
-        if (pr_hi < pr_lo)
-          pr_hi = pr_lo;
-        first = (long) pr_lo * w + pc_lo;
-        last = pr_hi > pr_lo ? (long) (pr_hi - 1) * w + pc_hi : first;
-        if (last < first)
-          last = first;
-
-        for (int ci = 0; ci < d->c_in; ci++, o += width)
-          for (int g = 0; g < g_count; g++)
-            {
-              const float *plane = xb + (size_t) g * image + (size_t) ci * hw_in;
-              float *dst = o + (size_t) g * npix;
-
-              if (first > 0)
-                memset (dst, 0, (size_t) first * sizeof (float));
-              if (last > first)
-                memcpy (dst + first, plane + off + first, (size_t) (last - first) * sizeof (float));
-              if (last < npix)
-                memset (dst + last, 0, (size_t) (npix - last) * sizeof (float));
-              if (pc_lo > 0 || pc_hi < w)
-                for (int pr = pr_lo; pr < pr_hi; pr++)
-                  {
-                    float *row = dst + (size_t) pr * w;
-
-                    for (int pc = 0; pc < pc_lo; pc++)
-                      row[pc] = 0.0f;
-                    for (int pc = pc_hi; pc < w; pc++)
-                      row[pc] = 0.0f;
-                  }
-            }
+        shifted_copy (phases + (size_t) (2 * a + bb) * pp, image, hw_in, d->c_in, g_count, hp, wp,
+                      0, hp, (ti - a) / 2, (tj - bb) / 2, o, width);
       }
 }
 
@@ -483,6 +549,10 @@ fused_task (FusedJob *j, const FusedTask *t, float *ws)
     {
       if (d->stride == 1 && c->nc == d->w_out && d->w_out == d->w_in)
         gather_shifted (d, j->x, c, t->b, t->g_count, r0, t->rows, col, width);
+      else if (phases_apply (d, c, r0, t->rows))
+        gather_phases (d, j->x, c, t->b, t->g_count,
+                       ws + round_up16 (k * width) + round_up16 ((size_t) d->c_out * width), col,
+                       width);
       else
         gather (d, j->x, c, t->b, t->g_count, r0, t->rows, col, width);
       if (nkj == d->kw)
