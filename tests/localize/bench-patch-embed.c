@@ -6,8 +6,10 @@
  *                     [repeats=3] [profile=0] [split-max] [tile-floats]
  * The network is randomly initialised (the time does not depend on the
  * weights).  Prints the best wall time of @repeats runs and the CPU time
- * of that run; on a shared machine the best of several is the figure to
- * quote.  With profile = 1 every backend op the network calls is wrapped
+ * of that run, for the backend as it is and (without profile) for the
+ * unfused fallback (conv2d_bias_act_forward NULL), the two alternating so
+ * that both see the same load; on a shared machine the best of several is
+ * the figure to quote.  With profile = 1 every backend op the network calls is wrapped
  * in a timer and the time is summed per op and shape (wall time, caller
  * thread), largest first.  split-max and tile-floats override the CPU
  * fused convolution's tuning (cp_cpu_conv_fused_set_split_max,
@@ -201,6 +203,28 @@ by_time (const void *a, const void *b)
 
 /* ---- main --------------------------------------------------------------- */
 
+/* Best wall time (and its CPU time) of one embedding run of @pe. */
+static void
+time_run (CpPatchEmbedder *pe, const float *image, int size, int stride, float *out,
+          double *best, double *best_cpu, double *total)
+{
+  CpError err = { 0 };
+  double t0 = now (), c0 = cpu_now (), t;
+
+  if (cp_patch_embedder_run (pe, image, size, size, stride, out, NULL, &err) != CP_OK)
+    {
+      fprintf (stderr, "%s\n", err.message);
+      exit (1);
+    }
+  t = now () - t0;
+  *total += t;
+  if (t < *best)
+    {
+      *best = t;
+      *best_cpu = cpu_now () - c0;
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -213,67 +237,81 @@ main (int argc, char **argv)
   int tile_floats = argc > 7 ? atoi (argv[7]) : 0;
   CpError err = { 0 };
   CpBackend *be = cp_backend_cpu_new (&err);
+  CpBackend plain;
   CpNetworkConfig config = { 1, 3 };
-  CpNetwork *net;
-  CpPatchEmbedder *pe;
+  CpNetwork *net, *net_plain = NULL;
+  CpPatchEmbedder *pe, *pe_plain = NULL;
   CpRng rng;
   int grid = cp_localize_grid_side (size, CP_LOCALIZE_PATCH, stride);
   float *image, *out;
   double best = 1e30, best_cpu = 0, total = 0;
+  double pbest = 1e30, pbest_cpu = 0, ptotal = 0;
 
   if (be == NULL || grid < 1 || repeats < 1)
     {
       fprintf (stderr, "usage: bench-patch-embed [size] [stride] [batch] [repeats] [profile]\n");
       return 2;
     }
+  if (profile)
+    profile_backend (be);
+  /* The same network on the backend without the fused op: the unfused
+   * path every backend falls back to (and the CPU's before it had one). */
+  plain = *be;
+  plain.conv2d_bias_act_forward = NULL;
   net = cp_network_new (be, &config, &err);
-  if (net == NULL)
+  if (net != NULL && be->conv2d_bias_act_forward != NULL && !profile)
+    net_plain = cp_network_new (&plain, &config, &err);
+  if (net == NULL || (be->conv2d_bias_act_forward != NULL && !profile && net_plain == NULL))
     {
       fprintf (stderr, "%s\n", err.message);
       return 1;
     }
   cp_rng_seed (&rng, 5);
   cp_network_init (net, &rng);
+  if (net_plain != NULL)
+    {
+      cp_rng_seed (&rng, 5);
+      cp_network_init (net_plain, &rng);
+    }
   image = malloc (sizeof (float) * 3 * size * size);
   out = malloc (sizeof (float) * grid * grid * CP_EMBEDDING_DIM);
   for (int i = 0; i < 3 * size * size; i++)
     image[i] = (float) cp_rng_normal (&rng);
   pe = cp_patch_embedder_new (net, CP_LOCALIZE_PATCH, batch, &err);
-  if (pe == NULL)
+  if (pe != NULL && net_plain != NULL)
+    pe_plain = cp_patch_embedder_new (net_plain, CP_LOCALIZE_PATCH, batch, &err);
+  if (pe == NULL || (net_plain != NULL && pe_plain == NULL))
     {
       fprintf (stderr, "%s\n", err.message);
       return 1;
     }
-  if (profile)
-    profile_backend (be);
   if (split_max >= 0)
     cp_cpu_conv_fused_set_split_max (split_max);
   if (tile_floats > 0)
     cp_cpu_conv_set_tile_floats ((size_t) tile_floats);
 
-  /* One warm-up run: workspaces and the activation arena settle. */
-  if (cp_patch_embedder_run (pe, image, size, size, stride, out, NULL, &err) != CP_OK)
-    {
-      fprintf (stderr, "%s\n", err.message);
-      return 1;
-    }
+  /* One warm-up run each (workspaces, arena, folded weights), then the
+   * two paths alternate so that both see the same machine load. */
+  {
+    double ignore = 1e30, ignore_cpu, ignore_total = 0;
+
+    time_run (pe, image, size, stride, out, &ignore, &ignore_cpu, &ignore_total);
+    if (pe_plain != NULL)
+      time_run (pe_plain, image, size, stride, out, &ignore, &ignore_cpu, &ignore_total);
+  }
   n_entries = 0;
   for (int r = 0; r < repeats; r++)
     {
-      double t0 = now (), c0 = cpu_now (), t;
-
-      cp_patch_embedder_run (pe, image, size, size, stride, out, NULL, &err);
-      t = now () - t0;
-      total += t;
-      if (t < best)
-        {
-          best = t;
-          best_cpu = cpu_now () - c0;
-        }
+      time_run (pe, image, size, stride, out, &best, &best_cpu, &total);
+      if (pe_plain != NULL)
+        time_run (pe_plain, image, size, stride, out, &pbest, &pbest_cpu, &ptotal);
     }
   printf ("%dx%d, stride %d, %d patches, batch %d: best %.3f s (cpu %.3f s), mean %.3f s of %d\n",
           size, size, stride, grid * grid, batch > 0 ? batch : CP_LOCALIZE_BATCH, best, best_cpu,
           total / repeats, repeats);
+  if (pe_plain != NULL)
+    printf ("  unfused ops (fallback):        best %.3f s (cpu %.3f s), mean %.3f s of %d\n",
+            pbest, pbest_cpu, ptotal / repeats, repeats);
   if (profile)
     {
       double sum = 0;
@@ -288,7 +326,9 @@ main (int argc, char **argv)
       printf ("  %-44s %8.3f s/run\n", "all ops", sum / repeats);
     }
   cp_patch_embedder_free (pe);
+  cp_patch_embedder_free (pe_plain);
   cp_network_free (net);
+  cp_network_free (net_plain);
   cp_backend_free (be);
   free (image);
   free (out);
