@@ -166,9 +166,13 @@ fused_plan (FusedJob *j, int n_threads)
 
   j->rowwise = d->h_in == 1 && d->w_in == 1 && d->h_out == 1 && d->w_out == 1
                && d->pad < d->kh && d->pad < d->kw;
-  /* Images per task for small classes: enough tasks to keep every thread
-   * busy (two each), as in cpu-conv.c. */
-  cap = (size_t) d->n / (2 * (size_t) n_threads);
+  /* Images per task for small classes: enough tasks over all classes to
+   * keep every thread busy (two each, as in cpu-conv.c), but no fewer
+   * images than that asks for: the classes of a split map are tasks too,
+   * and wider GEMMs run faster. */
+  cap = (size_t) d->n * ((size_t) nh * nw) / (2 * (size_t) n_threads);
+  if (j->rowwise || cap > (size_t) d->n)
+    cap = j->rowwise ? (size_t) d->n / (2 * (size_t) n_threads) : (size_t) d->n;
   if (cap < 1)
     cap = 1;
 
@@ -571,6 +575,31 @@ fused_task (FusedJob *j, const FusedTask *t, float *ws)
 
   /* Output pass: bias, residual, ReLU, and the scatter of the class's
    * pixels back into (n, c_out, h_out, w_out). */
+  if (npix == 1)
+    {
+      /* One pixel per image (the classes of a 2x2 map): a strided store
+       * per value, without a loop per (channel, image). */
+      const size_t at = (size_t) r0 * d->w_out + c->c0, step = (size_t) d->c_out * hw;
+
+      for (int co = 0; co < d->c_out; co++)
+        {
+          const size_t first = ((size_t) t->b * d->c_out + co) * hw + at;
+          const float *src = out + (size_t) co * ldc;
+          const float *res = j->residual != NULL ? j->residual + first : NULL;
+          const float bias = j->bias[co];
+          float *dst = j->y + first;
+
+          for (int g = 0; g < t->g_count; g++)
+            {
+              float v = src[g] + bias;
+
+              if (res != NULL)
+                v += res[(size_t) g * step];
+              dst[(size_t) g * step] = j->relu && !(v > 0.0f) ? 0.0f : v;
+            }
+        }
+      return;
+    }
   for (int co = 0; co < d->c_out; co++)
     for (int g = 0; g < t->g_count; g++)
       {
