@@ -2,11 +2,12 @@
 # Installs dependencies, builds, runs the whole test suite (GUI tests under
 # Xvfb when no display is present), then the engine's tests again under
 # AddressSanitizer + UndefinedBehaviorSanitizer, and prints a one-line
-# summary of both last.  CP_SKIP_SANITIZE=1 skips the sanitizer pass.
-# The ThreadSanitizer pass (build-aux/sanitize.sh tsan) is not part of it:
-# its build and the thread tests took 6 to 9 more minutes here (pipeline
-# alone runs 5 minutes under TSan), past what this 2-core machine's CI can
-# spend; run it by hand after changing threaded code.
+# summary of all last.  CP_SKIP_SANITIZE=1 skips the sanitizer passes.
+# Then ThreadSanitizer on the application's engine-thread tests and the
+# image cache (build-aux/sanitize.sh tsan-app, a few minutes).  The whole
+# TSan pass (sanitize.sh tsan: also the thread pool, augmentation and two
+# 5-minute training tests) takes 8 more minutes on this 2-core machine;
+# run it by hand after changing threaded code.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,9 @@ if [ "${CP_SKIP_SANITIZE:-0}" != 1 ]; then
   rm -f build-rel-asan/meson-logs/testlog.json
   CP_SANITIZE_GUI=disabled bash build-aux/sanitize.sh asan || status=1
   logs+=(build-rel-asan/meson-logs/testlog.json)
+  rm -f build-rel-tsan/meson-logs/testlog.json
+  bash build-aux/sanitize.sh tsan-app || status=1
+  logs+=(build-rel-tsan/meson-logs/testlog.json)
 fi
 
 python3 - "${logs[@]}" <<'PY'
