@@ -128,6 +128,7 @@ cp_network_fold (CpNetwork *net, CpError *error)
       if (net->folded == NULL)
         return cp_error_prefix (error, "network: folded inference weights (%.1f MiB)",
                                 total * sizeof (float) / 1048576.0);
+      net->folded_bytes = total * sizeof (float);
       at = net->folded;
       for (int i = 0; i < n_pairs; i++)
         {

@@ -121,6 +121,7 @@ struct CpNetwork
    * training forwards, cp_network_params_changed); the folded copy is
    * redone when it was made from another version. */
   float        *folded;
+  size_t        folded_bytes;
   unsigned long param_version;
   unsigned long folded_version;
   /* Inference forwards use the training layout (every activation in its

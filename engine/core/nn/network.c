@@ -632,5 +632,5 @@ size_t
 cp_network_memory_bytes (const CpNetwork *net)
 {
   return (net->n_weights + net->n_stats + 2 * net->n_weights) * sizeof (float)
-         + net->arena_bytes;
+         + net->arena_bytes + net->folded_bytes;
 }

@@ -124,7 +124,8 @@ CpStatus       cp_network_load         (CpNetwork *net, const CpSafetensors *st,
 double         cp_network_forward_flops (const CpNetwork *net, int height, int width);
 
 /* Bytes the network holds on its backend now (parameters, gradients,
- * momentum, activations, workspaces). */
+ * momentum, activations, workspaces, and the inference fast path's folded
+ * weights once an inference forward has made them). */
 size_t         cp_network_memory_bytes (const CpNetwork *net);
 
 /* ---- additions (owner nn) ---- */
