@@ -341,7 +341,7 @@ gather (const CpConvDesc *d, const float *x, const FusedClass *c, int b, int g_c
                     for (int pc = 0; pc < pc_lo; pc++)
                       dst[pc] = 0.0f;
                     if (s == 1)
-                      memcpy (dst + pc_lo, src + iw0 + pc_lo,
+                      memcpy (dst + pc_lo, src + (iw0 + pc_lo),
                               (size_t) (pc_hi - pc_lo) * sizeof (float));
                     else if (s == 2)
                       for (int pc = pc_lo; pc < pc_hi; pc++)
@@ -391,7 +391,7 @@ shifted_copy (const float *xb, size_t image, size_t chan, int c_in, int g_count,
         if (first > 0)
           memset (dst, 0, (size_t) first * sizeof (float));
         if (last > first)
-          memcpy (dst + first, plane + off + first, (size_t) (last - first) * sizeof (float));
+          memcpy (dst + first, plane + (off + first), (size_t) (last - first) * sizeof (float));
         if (last < npix)
           memset (dst + last, 0, (size_t) (npix - last) * sizeof (float));
         if (pc_lo > 0 || pc_hi < w)
