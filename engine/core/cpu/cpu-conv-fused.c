@@ -525,7 +525,7 @@ fused_task (FusedJob *j, const FusedTask *t, float *ws)
 {
   const CpConvDesc *d = j->d;
   const FusedClass *c = &j->classes[t->cls];
-  const int nki = c->khi - c->klo, nkj = c->jhi - c->jlo;
+  const int nkj = c->jhi - c->jlo;
   const size_t k = class_k (d, c), hw = (size_t) d->h_out * d->w_out;
   const size_t npix = (size_t) t->rows * c->nc, width = (size_t) t->g_count * npix;
   const size_t kk = (size_t) d->kh * d->kw * d->c_in;
@@ -570,7 +570,6 @@ fused_task (FusedJob *j, const FusedTask *t, float *ws)
                        j->w + ((size_t) ki * d->kw + c->jlo) * d->c_in, (int) kk,
                        col + (size_t) (ki - c->klo) * nkj * d->c_in * width, (int) width,
                        ki == c->klo ? 0.0f : 1.0f, out, (int) ldc);
-      (void) nki;
     }
 
   /* Output pass: bias, residual, ReLU, and the scatter of the class's

@@ -9,9 +9,10 @@
  * with the residual add).  The folded weights are stored (c_out, k, k,
  * c_in), the layout conv2d_bias_act_forward takes.
  *
- * Folding reads and writes every backbone weight (about 11 M floats, tens
- * of milliseconds), so it is done once per parameter version, not once per
- * forward: a patch heatmap runs a dozen forwards with the same weights.
+ * Folding reads and writes every backbone weight (about 11 M floats; 41 ms
+ * measured on the 2-core CPU, against 6 ms for a whole forward of one
+ * 32 x 32 patch), so it is done once per parameter version, not once per
+ * forward: a 256 x 256 heatmap runs 13 forwards with the same weights.
  * Staging is on the host (download, fold, upload), so it works for any
  * backend that provides the fused op.
  */
