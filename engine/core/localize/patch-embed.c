@@ -89,7 +89,9 @@ cp_patch_embedder_run (CpPatchEmbedder *pe, const float *image, int height, int 
       int count = total - start < pe->batch ? total - start : pe->batch;
       CpStatus st;
 
-      if (cancel != NULL && *cancel)
+      /* Set from another thread (the app's main thread): an atomic load,
+       * as its writers use atomic stores. */
+      if (cancel != NULL && __atomic_load_n (cancel, __ATOMIC_RELAXED))
         return cp_error_set (error, CP_ERR_CANCELLED, "patch embedding cancelled");
       for (int k = 0; k < count; k++)
         {
