@@ -190,8 +190,12 @@ cp_cmd_train (int argc, char **argv)
       /* The patch model crops 64 x 64 from S x S images: S = 256 (SPEC 7)
        * with the paper profile, 128 with the quick one (a quarter of the
        * patches to embed on a CPU). */
+      gboolean paper = profile != NULL && strcmp (profile, "paper") == 0;
+
       if (size == NULL)
-        opts.image_size = profile != NULL && strcmp (profile, "paper") == 0 ? 256 : 128;
+        opts.image_size = paper ? 256 : 128;
+      if (steps == NULL && !paper)
+        opts.steps = CP_LOCALIZE_QUICK_STEPS;
       if (opts.image_size < CP_LOCALIZE_CROP)
         USAGE ("--localize needs --image-size of at least %d", CP_LOCALIZE_CROP);
       cp_localize_train_setup (&opts, &loc);

@@ -35,7 +35,7 @@ int
 main (int argc, char **argv)
 {
   g_autofree char *data_dir = NULL, *type = NULL, *model_dir = NULL, *density = NULL;
-  int size = 128, steps = 300, batch = 8, fit_images = 0, fit_stride = 8, stride = 4;
+  int size = 128, steps = CP_LOCALIZE_QUICK_STEPS, batch = 8, fit_images = 0, fit_stride = 8, stride = 4;
   gboolean no_train = FALSE;
   GOptionEntry entries[] = {
     { "data-dir", 0, 0, G_OPTION_ARG_FILENAME, &data_dir, "Dataset root", "DIR" },
