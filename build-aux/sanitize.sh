@@ -4,7 +4,7 @@
 #   build-aux/sanitize.sh [asan|tsan|tsan-app|all]      (default all)
 #
 # asan: build-rel-asan, -Db_sanitize=address,undefined -Dcuda=disabled,
-#       every test of `meson test`, GUI tests under xvfb-run when it is
+#       every test of `meson test` but the slow suite, GUI tests under xvfb-run when it is
 #       installed.  LeakSanitizer is on; build-aux/lsan-gtk.supp hides the
 #       allocations GTK, fontconfig, pango and GLib's type system keep for
 #       the whole process by design (see that file).  UBSan stops at the
@@ -57,9 +57,9 @@ run_tests () {  # DIR [TEST...]
   shift
   # Sanitized code runs 2-10x slower than a release build.
   if [ -n "$XVFB" ]; then
-    eval "$XVFB" meson test -C "$dir" --print-errorlogs --timeout-multiplier 4 "$@"
+    eval "$XVFB" meson test -C "$dir" --print-errorlogs --timeout-multiplier 4 --no-suite slow "$@"
   else
-    meson test -C "$dir" --print-errorlogs --timeout-multiplier 4 "$@"
+    meson test -C "$dir" --print-errorlogs --timeout-multiplier 4 --no-suite slow "$@"
   fi
 }
 
