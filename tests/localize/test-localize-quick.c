@@ -1,6 +1,6 @@
 /* test-localize-quick.c: the quick profile's patch model on the synthetic
- * texture, at full length (slow suite: about 6 minutes of two CPU cores,
- * so CI leaves it out; run it with `meson test --suite slow`).
+ * texture, at full length (suite "slow": 6 to 11 minutes of two CPU
+ * cores; CI's normal pass runs it, the sanitizer passes leave it out).
  *
  * The same settings as `cutpaste train --localize` (S 128, 8 per view,
  * CP_LOCALIZE_QUICK_STEPS steps, fitting stride 8, heatmaps at stride 4,
