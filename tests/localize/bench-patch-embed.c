@@ -24,24 +24,7 @@
 #include "core/localize/localize.h"
 #include "core/rng.h"
 #include "core/cpu/cpu-private.h"
-
-static double
-now (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static double
-cpu_now (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "bench-clock.h"
 
 /* ---- profile: the backend's ops wrapped in timers ----------------------- */
 
@@ -66,7 +49,7 @@ static double cpu_mark;
 static void
 record (const char *key, double seconds)
 {
-  double c = cpu_now () - cpu_mark;
+  double c = bench_cpu_seconds () - cpu_mark;
 
   for (int i = 0; i < n_entries; i++)
     if (strcmp (entries[i].key, key) == 0)
@@ -90,12 +73,12 @@ static CpStatus
 prof_conv (CpBackend *be, const CpConvDesc *d, const float *x, const float *w, float *y)
 {
   char key[96];
-  double t = (cpu_mark = cpu_now (), now ());
+  double t = (cpu_mark = bench_cpu_seconds (), bench_wall_seconds ());
   CpStatus st = original.conv2d_forward (be, d, x, w, y);
 
   snprintf (key, sizeof key, "conv %dx%d/%d %d->%d @%d", d->kh, d->kw, d->stride, d->c_in,
             d->c_out, d->h_in);
-  record (key, now () - t);
+  record (key, bench_wall_seconds () - t);
   return st;
 }
 
@@ -104,12 +87,12 @@ prof_conv_bias (CpBackend *be, const CpConvDesc *d, const float *x, const float 
                 const float *bias, const float *residual, int relu, float *y)
 {
   char key[96];
-  double t = (cpu_mark = cpu_now (), now ());
+  double t = (cpu_mark = bench_cpu_seconds (), bench_wall_seconds ());
   CpStatus st = original.conv2d_bias_act_forward (be, d, x, w, bias, residual, relu, y);
 
   snprintf (key, sizeof key, "conv+bias%s%s %dx%d/%d %d->%d @%d", residual ? "+res" : "",
             relu ? "+relu" : "", d->kh, d->kw, d->stride, d->c_in, d->c_out, d->h_in);
-  record (key, now () - t);
+  record (key, bench_wall_seconds () - t);
   return st;
 }
 
@@ -118,31 +101,31 @@ prof_bn (CpBackend *be, int n, int c, int hw, const float *x, const float *gamma
          const float *beta, const float *mean, const float *var, float eps, float *y)
 {
   char key[96];
-  double t = (cpu_mark = cpu_now (), now ());
+  double t = (cpu_mark = bench_cpu_seconds (), bench_wall_seconds ());
   CpStatus st = original.batchnorm_forward_infer (be, n, c, hw, x, gamma, beta, mean, var, eps, y);
 
   snprintf (key, sizeof key, "bn c=%d hw=%d", c, hw);
-  record (key, now () - t);
+  record (key, bench_wall_seconds () - t);
   return st;
 }
 
 static CpStatus
 prof_relu (CpBackend *be, size_t count, const float *x, float *y)
 {
-  double t = (cpu_mark = cpu_now (), now ());
+  double t = (cpu_mark = bench_cpu_seconds (), bench_wall_seconds ());
   CpStatus st = original.relu_forward (be, count, x, y);
 
-  record ("relu", now () - t);
+  record ("relu", bench_wall_seconds () - t);
   return st;
 }
 
 static CpStatus
 prof_add (CpBackend *be, size_t count, const float *a, const float *b, float *y)
 {
-  double t = (cpu_mark = cpu_now (), now ());
+  double t = (cpu_mark = bench_cpu_seconds (), bench_wall_seconds ());
   CpStatus st = original.add (be, count, a, b, y);
 
-  record ("add", now () - t);
+  record ("add", bench_wall_seconds () - t);
   return st;
 }
 
@@ -150,20 +133,20 @@ static CpStatus
 prof_maxpool (CpBackend *be, int n, int c, int h, int w, int kernel, int stride, int pad,
               const float *x, float *y, int32_t *indices)
 {
-  double t = (cpu_mark = cpu_now (), now ());
+  double t = (cpu_mark = bench_cpu_seconds (), bench_wall_seconds ());
   CpStatus st = original.maxpool_forward (be, n, c, h, w, kernel, stride, pad, x, y, indices);
 
-  record ("maxpool", now () - t);
+  record ("maxpool", bench_wall_seconds () - t);
   return st;
 }
 
 static CpStatus
 prof_avgpool (CpBackend *be, int n, int c, int hw, const float *x, float *y)
 {
-  double t = (cpu_mark = cpu_now (), now ());
+  double t = (cpu_mark = bench_cpu_seconds (), bench_wall_seconds ());
   CpStatus st = original.avgpool_forward (be, n, c, hw, x, y);
 
-  record ("avgpool", now () - t);
+  record ("avgpool", bench_wall_seconds () - t);
   return st;
 }
 
@@ -171,10 +154,10 @@ static CpStatus
 prof_linear (CpBackend *be, int n, int in, int out, const float *x, const float *w,
              const float *b, float *y)
 {
-  double t = (cpu_mark = cpu_now (), now ());
+  double t = (cpu_mark = bench_cpu_seconds (), bench_wall_seconds ());
   CpStatus st = original.linear_forward (be, n, in, out, x, w, b, y);
 
-  record ("linear (head)", now () - t);
+  record ("linear (head)", bench_wall_seconds () - t);
   return st;
 }
 
@@ -209,19 +192,19 @@ time_run (CpPatchEmbedder *pe, const float *image, int size, int stride, float *
           double *best, double *best_cpu, double *total)
 {
   CpError err = { 0 };
-  double t0 = now (), c0 = cpu_now (), t;
+  double t0 = bench_wall_seconds (), c0 = bench_cpu_seconds (), t;
 
   if (cp_patch_embedder_run (pe, image, size, size, stride, out, NULL, &err) != CP_OK)
     {
       fprintf (stderr, "%s\n", err.message);
       exit (1);
     }
-  t = now () - t0;
+  t = bench_wall_seconds () - t0;
   *total += t;
   if (t < *best)
     {
       *best = t;
-      *best_cpu = cpu_now () - c0;
+      *best_cpu = bench_cpu_seconds () - c0;
     }
 }
 

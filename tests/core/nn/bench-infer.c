@@ -17,42 +17,25 @@
 #include "core/backend.h"
 #include "core/nn/network.h"
 #include "core/rng.h"
-
-static double
-now (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static double
-cpu_now (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "bench-clock.h"
 
 static void
 time_forward (CpNetwork *net, const float *images, int n, int size, double *best,
               double *best_cores)
 {
   CpError err = { 0 };
-  double t0 = now (), c0 = cpu_now (), t;
+  double t0 = bench_wall_seconds (), c0 = bench_cpu_seconds (), t;
 
   if (cp_network_forward (net, images, n, size, size, 0, &err) != CP_OK)
     {
       fprintf (stderr, "%s\n", err.message);
       exit (1);
     }
-  t = now () - t0;
+  t = bench_wall_seconds () - t0;
   if (t < *best)
     {
       *best = t;
-      *best_cores = (cpu_now () - c0) / t;
+      *best_cores = (bench_cpu_seconds () - c0) / t;
     }
 }
 

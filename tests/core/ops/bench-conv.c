@@ -20,6 +20,7 @@
 #include "backend.h"
 #include "rng.h"
 #include "cpu/cpu-private.h"
+#include "bench-clock.h"
 
 typedef struct
 {
@@ -42,26 +43,6 @@ static const Shape shapes[] = {
   { "l4 3x3 512->512 @8",      512,   8, 512, 3, 1, 1, 3, 1 },
   { "l4 ds 1x1/2 256->512",    256,  16, 512, 1, 2, 0, 1, 1 },
 };
-
-static double
-now (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* CPU time of the whole process (all threads): on a shared machine,
- * work per CPU-second is steadier than work per wall-second. */
-static double
-cpu_now (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static float *
 random_buffer (CpRng *rng, size_t count)
@@ -89,14 +70,14 @@ sgemm_rate (CpRng *rng, int size, int repeats, double *per_cpu_second)
 
   for (int r = 0; r < repeats + 1; r++)
     {
-      double t0 = now (), c0 = cpu_now ();
+      double t0 = bench_wall_seconds (), c0 = bench_cpu_seconds ();
 
       cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, size, size, size, 1.0f, a, size,
                    b, size, 0.0f, c, size);
-      if (r > 0 && now () - t0 < best)   /* the first run warms up */
-        best = now () - t0;
-      if (r > 0 && cpu_now () - c0 < best_cpu)
-        best_cpu = cpu_now () - c0;
+      if (r > 0 && bench_wall_seconds () - t0 < best)   /* the first run warms up */
+        best = bench_wall_seconds () - t0;
+      if (r > 0 && bench_cpu_seconds () - c0 < best_cpu)
+        best_cpu = bench_cpu_seconds () - c0;
     }
   free (a);
   free (b);
@@ -166,23 +147,23 @@ main (int argc, char **argv)
         {
           const Shape *sh = &shapes[s];
           int k = sh->c_in * sh->k * sh->k, cols = batch * d[s].h_out * d[s].w_out;
-          double t0 = now (), t1, t2, t3, t4, c0 = cpu_now (), c1, c2, c3;
+          double t0 = bench_wall_seconds (), t1, t2, t3, t4, c0 = bench_cpu_seconds (), c1, c2, c3;
 
           be->conv2d_forward (be, &d[s], x[s], w[s], y[s]);
-          t1 = now ();
-          c1 = cpu_now ();
+          t1 = bench_wall_seconds ();
+          c1 = bench_cpu_seconds ();
           be->conv2d_backward_data (be, &d[s], y[s], w[s], dx[s]);
-          t2 = now ();
-          c2 = cpu_now ();
+          t2 = bench_wall_seconds ();
+          c2 = bench_cpu_seconds ();
           be->conv2d_backward_filter (be, &d[s], x[s], y[s], dw[s]);
-          t3 = now ();
-          c3 = cpu_now ();
+          t3 = bench_wall_seconds ();
+          c3 = bench_cpu_seconds ();
           if (c1 - c0 < best_cpu[s][0]) best_cpu[s][0] = c1 - c0;
           if (c2 - c1 < best_cpu[s][1]) best_cpu[s][1] = c2 - c1;
           if (c3 - c2 < best_cpu[s][2]) best_cpu[s][2] = c3 - c2;
           cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, sh->c_out, cols, k, 1.0f,
                        ga[s], k, gb[s], cols, 0.0f, gc[s], cols);
-          t4 = now ();
+          t4 = bench_wall_seconds ();
           if (t1 - t0 < best[s][0]) best[s][0] = t1 - t0;
           if (t2 - t1 < best[s][1]) best[s][1] = t2 - t1;
           if (t3 - t2 < best[s][2]) best[s][2] = t3 - t2;
@@ -237,21 +218,21 @@ main (int argc, char **argv)
       }
     for (int r = 0; r < repeats; r++)
       {
-        double t0 = now (), t1, t2, t3, t4, t5, t6;
+        double t0 = bench_wall_seconds (), t1, t2, t3, t4, t5, t6;
 
         be->batchnorm_forward_train (be, batch, c, hw, x, gamma, beta, rm, rv, 0.1f, 1e-5f, y,
                                      sm, si);
-        t1 = now ();
+        t1 = bench_wall_seconds ();
         be->batchnorm_backward (be, batch, c, hw, x, dy, gamma, sm, si, y, dg, db);
-        t2 = now ();
+        t2 = bench_wall_seconds ();
         be->relu_forward (be, count, x, y);
-        t3 = now ();
+        t3 = bench_wall_seconds ();
         be->relu_backward (be, count, x, dy, y);
-        t4 = now ();
+        t4 = bench_wall_seconds ();
         be->maxpool_forward (be, batch, c, h, h, 3, 2, 1, x, p, idx);
-        t5 = now ();
+        t5 = bench_wall_seconds ();
         be->maxpool_backward (be, batch, c, h, h, 3, 2, 1, p, idx, y);
-        t6 = now ();
+        t6 = bench_wall_seconds ();
         if (t1 - t0 < t[0]) t[0] = t1 - t0;
         if (t2 - t1 < t[1]) t[1] = t2 - t1;
         if (t3 - t2 < t[2]) t[2] = t3 - t2;
