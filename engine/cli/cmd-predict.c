@@ -26,6 +26,16 @@ print_json_string (const char *s)
   putchar ('"');
 }
 
+/* JSON has no NaN: an unknown number is null. */
+static void
+print_json_number (double value)
+{
+  if (isfinite (value))
+    printf ("%.6f", value);
+  else
+    printf ("null");
+}
+
 int
 cp_cmd_predict (int argc, char **argv)
 {
@@ -35,7 +45,7 @@ cp_cmd_predict (int argc, char **argv)
   GOptionEntry entries[] = {
     { "model", 0, 0, G_OPTION_ARG_FILENAME, &model_path, "Model file written by 'cutpaste train'", "FILE" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "One JSON object per line", NULL },
-    { "threshold", 0, 0, G_OPTION_ARG_STRING, &threshold_text, "Override the model's pass/fail threshold", "T" },
+    { "threshold", 0, 0, G_OPTION_ARG_STRING, &threshold_text, "Override the model's pass/fail threshold for this run ('cutpaste threshold --set' stores one)", "T" },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, "auto (default), cpu or cuda", "DEV" },
     { "heatmap", 0, 0, G_OPTION_ARG_FILENAME, &heatmap_dir, "Write DIR/<image>.heatmap.png with the patch model beside --model", "DIR" },
     { NULL }
@@ -43,7 +53,8 @@ cp_cmd_predict (int argc, char **argv)
   g_autoptr (GOptionContext) context = g_option_context_new ("IMAGE... - score images with a trained model");
   g_autoptr (CpModel) model = NULL;
   g_autoptr (GError) error = NULL;
-  double threshold = NAN;
+  double threshold = NAN, rate;
+  CpThresholdSource source;
   int n, skipped = 0, anomalous = 0;
   g_autofree double *scores = NULL;
   g_autofree char **messages = NULL;
@@ -52,7 +63,10 @@ cp_cmd_predict (int argc, char **argv)
   g_option_context_set_description (context,
     "Prints one line per image: path, score (Mahalanobis distance) and verdict\n"
     "(anomalous when the score is above the threshold).  Unreadable images are\n"
-    "reported and skipped.  Exit status: 0 ok, 1 failed (or an image was skipped), 2 usage.");
+    "reported and skipped.  With --json each line also gives threshold_source\n"
+    "(cross-validation, manual, ...) and false_reject_rate, null unless the threshold\n"
+    "is the cross-validated one the rate was set for.\n"
+    "Exit status: 0 ok, 1 failed (or an image was skipped), 2 usage.");
   if (!cp_cli_parse (context, "predict", &argc, &argv))
     return CP_EXIT_USAGE;
   if (model_path == NULL)
@@ -80,6 +94,8 @@ cp_cmd_predict (int argc, char **argv)
   if (threshold_text)
     cp_model_set_threshold (model, threshold);
   threshold = cp_model_get_threshold (model);
+  source = cp_model_get_threshold_source (model);
+  rate = cp_model_get_false_reject_rate (model);
 
   n = argc - 1;
   scores = g_new (double, n);
@@ -107,8 +123,14 @@ cp_cmd_predict (int argc, char **argv)
         {
           printf ("{\"path\": ");
           print_json_string (path);
-          printf (", \"score\": %.6f, \"threshold\": %.6f, \"verdict\": \"%s\"}\n", scores[i], threshold,
-                  bad ? "anomalous" : "good");
+          printf (", \"score\": %.6f, \"threshold\": ", scores[i]);
+          print_json_number (threshold);
+          /* The rate holds only for a cross-validated threshold: null once
+           * it was set by hand (stored, or --threshold here). */
+          printf (", \"threshold_source\": \"%s\", \"false_reject_rate\": ",
+                  cp_threshold_source_to_string (source));
+          print_json_number (source == CP_THRESHOLD_SOURCE_CROSS_VALIDATION ? rate : NAN);
+          printf (", \"verdict\": \"%s\"}\n", bad ? "anomalous" : "good");
         }
       else
         printf ("%s\t%.6f\t%s\n", path, scores[i], bad ? "anomalous" : "good");
@@ -168,7 +190,7 @@ cp_cmd_predict (int argc, char **argv)
           cp_heatmap_clear (&heatmap);
         }
     }
-  fprintf (stderr, "cutpaste predict: %d images: %d good, %d anomalous, %d skipped (threshold %.6f)\n",
-           n, n - skipped - anomalous, anomalous, skipped, threshold);
+  fprintf (stderr, "cutpaste predict: %d images: %d good, %d anomalous, %d skipped (threshold %.6f, %s)\n",
+           n, n - skipped - anomalous, anomalous, skipped, threshold, cp_threshold_source_to_string (source));
   return skipped ? CP_EXIT_FAILED : CP_EXIT_OK;
 }

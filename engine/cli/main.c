@@ -19,6 +19,7 @@ static const Command commands[] = {
   { "train",   cp_cmd_train,   "train CutPaste models, one per category" },
   { "eval",    cp_cmd_eval,    "score test images and report image AUROC" },
   { "predict", cp_cmd_predict, "score images with a trained model" },
+  { "threshold", cp_cmd_threshold, "show or set a model's pass/fail threshold" },
   { "bench",   cp_cmd_bench,   "measure sgemm, forward and training-step speed" },
   { "export",  cp_cmd_export,  "write a trained model as an ONNX file" },
   { "bench-onnx", cp_cmd_bench_onnx, "our CPU inference against ONNX Runtime" },
@@ -29,7 +30,7 @@ print_usage (FILE *out)
 {
   fprintf (out, "Usage: cutpaste COMMAND [OPTIONS...]\n\nCommands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    fprintf (out, "  %-8s  %s\n", commands[i].name, commands[i].summary);
+    fprintf (out, "  %-10s  %s\n", commands[i].name, commands[i].summary);
   fprintf (out, "\nRun 'cutpaste COMMAND --help' for the options of a command.\n");
 }
 

@@ -23,6 +23,8 @@ struct _CpModel
   int            steps;
   guint64        seed;
   double         threshold;
+  CpThresholdSource threshold_source;
+  double         cv_threshold;  /* the cross-validated one a manual threshold replaced, or NaN */
   double         false_reject_rate;
   double         auroc;
 };
@@ -53,6 +55,37 @@ parse_double (const char *text, double fallback)
   if (end == text || *end != '\0')
     return fallback;
   return v;
+}
+
+CpThresholdSource
+cp_threshold_source_from_metadata (const char *threshold_source,
+                                   const char *threshold,
+                                   const char *false_reject_rate)
+{
+  if (isnan (parse_double (threshold, NAN)))
+    return CP_THRESHOLD_SOURCE_NONE;
+  if (g_strcmp0 (threshold_source, CP_THRESHOLD_SOURCE_NAME_MANUAL) == 0)
+    return CP_THRESHOLD_SOURCE_MANUAL;
+  if (g_strcmp0 (threshold_source, CP_THRESHOLD_SOURCE_NAME_CROSS_VALIDATION) == 0)
+    return CP_THRESHOLD_SOURCE_CROSS_VALIDATION;
+  /* Files from before threshold_source existed: only training wrote a
+   * threshold together with its rate. */
+  if (threshold_source == NULL && !isnan (parse_double (false_reject_rate, NAN)))
+    return CP_THRESHOLD_SOURCE_CROSS_VALIDATION;
+  return CP_THRESHOLD_SOURCE_UNKNOWN;
+}
+
+const char *
+cp_threshold_source_to_string (CpThresholdSource source)
+{
+  switch (source)
+    {
+    case CP_THRESHOLD_SOURCE_NONE: return "none";
+    case CP_THRESHOLD_SOURCE_CROSS_VALIDATION: return CP_THRESHOLD_SOURCE_NAME_CROSS_VALIDATION;
+    case CP_THRESHOLD_SOURCE_MANUAL: return CP_THRESHOLD_SOURCE_NAME_MANUAL;
+    case CP_THRESHOLD_SOURCE_UNKNOWN:
+    default: return "unknown";
+    }
 }
 
 void
@@ -269,6 +302,10 @@ cp_model_load (const char *path, const char *device, GError **error)
                                   NULL, 10);
   model->threshold = parse_double (cp_safetensors_metadata (st, "threshold"), NAN);
   model->false_reject_rate = parse_double (cp_safetensors_metadata (st, "false_reject_rate"), NAN);
+  model->threshold_source = cp_threshold_source_from_metadata (cp_safetensors_metadata (st, "threshold_source"),
+                                                               cp_safetensors_metadata (st, "threshold"),
+                                                               cp_safetensors_metadata (st, "false_reject_rate"));
+  model->cv_threshold = parse_double (cp_safetensors_metadata (st, "cross_validation_threshold"), NAN);
   model->auroc = parse_double (cp_safetensors_metadata (st, "auroc"), NAN);
   cp_safetensors_close (st);
   return g_steal_pointer (&model);
@@ -286,7 +323,16 @@ int cp_model_get_head_layers (const CpModel *model) { return model->head_layers;
 int cp_model_get_steps (const CpModel *model) { return model->steps; }
 guint64 cp_model_get_seed (const CpModel *model) { return model->seed; }
 double cp_model_get_threshold (const CpModel *model) { return model->threshold; }
+CpThresholdSource cp_model_get_threshold_source (const CpModel *model) { return model->threshold_source; }
 double cp_model_get_false_reject_rate (const CpModel *model) { return model->false_reject_rate; }
+
+double
+cp_model_get_cross_validation_threshold (const CpModel *model)
+{
+  if (model->threshold_source == CP_THRESHOLD_SOURCE_CROSS_VALIDATION)
+    return model->threshold;
+  return model->cv_threshold;
+}
 double cp_model_get_auroc (const CpModel *model) { return model->auroc; }
 const char *cp_model_get_created (const CpModel *model) { return model->created; }
 const char *cp_model_get_device_name (const CpModel *model) { return model->be->name; }
@@ -308,8 +354,19 @@ cp_model_is_anomalous (const CpModel *model, double score)
 void
 cp_model_set_threshold (CpModel *model, double threshold)
 {
+  /* The first hand-set threshold keeps the cross-validated one, so that
+   * false_reject_rate still names the value it was measured for. */
+  if (model->threshold_source == CP_THRESHOLD_SOURCE_CROSS_VALIDATION)
+    {
+      model->cv_threshold = model->threshold;
+      g_hash_table_insert (model->metadata, g_strdup ("cross_validation_threshold"),
+                           cp_pipeline_format_double (model->threshold));
+    }
   model->threshold = threshold;
+  model->threshold_source = CP_THRESHOLD_SOURCE_MANUAL;
   g_hash_table_insert (model->metadata, g_strdup ("threshold"), cp_pipeline_format_double (threshold));
+  g_hash_table_insert (model->metadata, g_strdup ("threshold_source"),
+                       g_strdup (CP_THRESHOLD_SOURCE_NAME_MANUAL));
 }
 
 /* Scores @n tensors already prepared in @tensors (host). */

@@ -9,6 +9,16 @@
  * PyTorch reference (state dict only) loads too when its Gaussian tensors
  * and an image size are present; missing metadata takes the SPEC defaults.
  *
+ * Training sets the threshold by cross-validation for a target
+ * false_reject_rate.  Once a user moves it and saves the model, the rate no
+ * longer describes it: cp_model_set_threshold () records
+ * threshold_source = "manual" and keeps the cross-validated value as
+ * cross_validation_threshold, beside false_reject_rate, which it belongs
+ * to.  Files without threshold_source (every file written before it
+ * existed) read as "cross-validation" when they hold both a threshold and a
+ * rate; no new format_version is needed, since older readers ignore the
+ * added keys.
+ *
  * A CpModel owns its backend and network; use it from one thread at a time.
  */
 #pragma once
@@ -24,6 +34,27 @@ G_BEGIN_DECLS
 #define CP_MODEL_FORMAT_VERSION  1
 
 typedef struct _CpModel CpModel;
+
+/* Where a model's pass/fail threshold comes from. */
+typedef enum
+{
+  CP_THRESHOLD_SOURCE_NONE,              /* no threshold (a reference model) */
+  CP_THRESHOLD_SOURCE_UNKNOWN,           /* a threshold without a rate or a known source */
+  CP_THRESHOLD_SOURCE_CROSS_VALIDATION,  /* set by training for false_reject_rate */
+  CP_THRESHOLD_SOURCE_MANUAL,            /* set by hand (app slider, CLI) */
+} CpThresholdSource;
+
+/* The metadata values of threshold_source. */
+#define CP_THRESHOLD_SOURCE_NAME_CROSS_VALIDATION "cross-validation"
+#define CP_THRESHOLD_SOURCE_NAME_MANUAL           "manual"
+
+/* Reads the source from a file's metadata values (each may be NULL): for
+ * callers that read the metadata without loading the model. */
+CpThresholdSource cp_threshold_source_from_metadata (const char *threshold_source,
+                                                     const char *threshold,
+                                                     const char *false_reject_rate);
+/* "none", "unknown", "cross-validation" or "manual". */
+const char *cp_threshold_source_to_string (CpThresholdSource source);
 
 /* Loads and checks @path: safetensors structure, format name and version,
  * image size (multiple of 32, 32..1024), head layers against the tensors,
@@ -43,7 +74,14 @@ int         cp_model_get_head_layers   (const CpModel *model);
 int         cp_model_get_steps         (const CpModel *model);
 guint64     cp_model_get_seed          (const CpModel *model);
 double      cp_model_get_threshold     (const CpModel *model);
+CpThresholdSource cp_model_get_threshold_source (const CpModel *model);
+/* The target rate training chose its threshold for (NaN when unknown).  It
+ * describes the current threshold only while the source is
+ * CP_THRESHOLD_SOURCE_CROSS_VALIDATION. */
 double      cp_model_get_false_reject_rate (const CpModel *model);
+/* The threshold training set for that rate: the current one until it is
+ * set by hand, then the value it replaced (NaN when unknown). */
+double      cp_model_get_cross_validation_threshold (const CpModel *model);
 /* Image AUROC measured on test/ at training time; NaN when unknown. */
 double      cp_model_get_auroc         (const CpModel *model);
 /* ISO 8601 UTC creation time, "" when unknown. */
@@ -86,7 +124,9 @@ gboolean    cp_model_score_files       (CpModel            *model,
                                         const volatile int *cancel,
                                         GError            **error);
 
-/* Moves the pass/fail threshold (kept in memory until cp_model_save). */
+/* Moves the pass/fail threshold (kept in memory until cp_model_save) and
+ * marks it as set by hand (see the top of this file).  Callers check that
+ * @threshold is finite and not negative: scores are distances. */
 void        cp_model_set_threshold     (CpModel *model, double threshold);
 
 /* Writes the model (with its current threshold) atomically to @path. */

@@ -108,6 +108,25 @@ shared_model (void)
   return &shared_result;
 }
 
+/* The source as read from metadata, for files of every age. */
+static void
+test_threshold_source (void)
+{
+  g_assert_cmpint (cp_threshold_source_from_metadata (NULL, NULL, NULL), ==, CP_THRESHOLD_SOURCE_NONE);
+  g_assert_cmpint (cp_threshold_source_from_metadata (NULL, "nan", "0.01"), ==, CP_THRESHOLD_SOURCE_NONE);
+  g_assert_cmpint (cp_threshold_source_from_metadata (NULL, "3.5", "0.01"), ==,
+                   CP_THRESHOLD_SOURCE_CROSS_VALIDATION);
+  g_assert_cmpint (cp_threshold_source_from_metadata (NULL, "3.5", NULL), ==, CP_THRESHOLD_SOURCE_UNKNOWN);
+  g_assert_cmpint (cp_threshold_source_from_metadata ("cross-validation", "3.5", "0.01"), ==,
+                   CP_THRESHOLD_SOURCE_CROSS_VALIDATION);
+  g_assert_cmpint (cp_threshold_source_from_metadata ("manual", "3.5", "0.01"), ==, CP_THRESHOLD_SOURCE_MANUAL);
+  g_assert_cmpint (cp_threshold_source_from_metadata ("manual", "3.5", NULL), ==, CP_THRESHOLD_SOURCE_MANUAL);
+  /* A source this version does not know is not taken for cross-validation. */
+  g_assert_cmpint (cp_threshold_source_from_metadata ("tuned", "3.5", "0.01"), ==, CP_THRESHOLD_SOURCE_UNKNOWN);
+  g_assert_cmpstr (cp_threshold_source_to_string (CP_THRESHOLD_SOURCE_MANUAL), ==, "manual");
+  g_assert_cmpstr (cp_threshold_source_to_string (CP_THRESHOLD_SOURCE_CROSS_VALIDATION), ==, "cross-validation");
+}
+
 /* ---- model file contents ------------------------------------------- */
 
 static void
@@ -514,6 +533,11 @@ test_threshold (void)
   g_assert_true (t > 0);
   g_assert_true (cp_model_is_anomalous (model, t + 1e-6));
   g_assert_false (cp_model_is_anomalous (model, t));
+  /* Training writes no threshold_source: the file reads as cross-validated
+   * from its threshold and rate, as every older file does. */
+  g_assert_null (cp_model_get_metadata (model, "threshold_source"));
+  g_assert_cmpint (cp_model_get_threshold_source (model), ==, CP_THRESHOLD_SOURCE_CROSS_VALIDATION);
+  g_assert_cmpfloat (cp_model_get_cross_validation_threshold (model), ==, t);
 
   cp_model_set_threshold (model, t * 2);
   g_assert_true (cp_model_save (model, moved, &error));
@@ -523,6 +547,19 @@ test_threshold (void)
   g_assert_cmpfloat (cp_model_get_threshold (again), ==, t * 2);
   g_assert_false (cp_model_is_anomalous (again, t * 1.5));
   g_assert_cmpstr (cp_model_get_category (again), ==, CATEGORY);
+  /* Set by hand: said so, with the trained value and its rate kept. */
+  g_assert_cmpint (cp_model_get_threshold_source (again), ==, CP_THRESHOLD_SOURCE_MANUAL);
+  g_assert_cmpstr (cp_model_get_metadata (again, "threshold_source"), ==, "manual");
+  g_assert_cmpfloat (cp_model_get_cross_validation_threshold (again), ==, t);
+  g_assert_cmpfloat_with_epsilon (cp_model_get_false_reject_rate (again), 0.01, 1e-12);
+  /* A second move keeps the cross-validated value, not the first move. */
+  cp_model_set_threshold (again, t * 3);
+  g_assert_true (cp_model_save (again, moved, &error));
+  g_clear_pointer (&again, cp_model_free);
+  again = cp_model_load (moved, "cpu", &error);
+  g_assert_no_error (error);
+  g_assert_cmpfloat (cp_model_get_threshold (again), ==, t * 3);
+  g_assert_cmpfloat (cp_model_get_cross_validation_threshold (again), ==, t);
   /* The original file keeps its threshold. */
   g_clear_pointer (&again, cp_model_free);
   again = cp_model_load (r->model_path, "cpu", &error);
@@ -706,6 +743,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pipeline/train/missing-category", test_missing_category);
   g_test_add_func ("/pipeline/model/refused", test_model_refused);
   g_test_add_func ("/pipeline/model/threshold", test_threshold);
+  g_test_add_func ("/pipeline/model/threshold-source", test_threshold_source);
   g_test_add_func ("/pipeline/evaluate", test_evaluate);
   g_test_add_func ("/pipeline/evaluate/auroc-by-defect", test_auroc_by_defect);
   status = g_test_run ();

@@ -1,0 +1,119 @@
+#!/bin/sh
+# test-threshold-cli.sh: `cutpaste threshold` on a real model trained on a
+# tiny synthetic category: it shows the stored threshold, its source and
+# rate; --set stores a new one that predict then uses (the verdicts flip,
+# the scores do not move) and that is marked as set by hand; every failed
+# --set (bad value, missing or corrupt model, a write that fails) exits
+# non-zero, names the file and leaves it byte for byte as it was.
+set -u
+CUTPASTE=$(realpath "${1:?usage: test-threshold-cli.sh PATH/TO/cutpaste}")
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/cp-threshold-XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK" || exit 1
+export CP_DETERMINISTIC_DATE=2026-01-01T00:00:00Z
+export OPENBLAS_NUM_THREADS=1
+
+failures=0
+fail () { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+expect_status () {   # expected command...
+  want=$1; shift
+  "$@" >out.txt 2>err.txt
+  got=$?
+  [ "$got" -eq "$want" ] || { fail "'$*' exited $got, expected $want"; cat out.txt err.txt >&2; }
+}
+# value_of KEY FILE: the text after "KEY: " in `cutpaste threshold` output.
+value_of () { sed -n "s/^$1: //p" "$2"; }
+# The score column of predict's plain output, one per line.
+scores_of () { cut -f 2 "$1"; }
+
+"$CUTPASTE" synth --out data --categories weave --size 48 --train 10 --test-good 4 --test-defect 2 \
+  >synth.log 2>&1 || { cat synth.log; echo "skipped: cutpaste synth failed"; exit 77; }
+"$CUTPASTE" train --data-dir data --type weave --steps 3 --batch-size 2 --image-size 32 --device cpu \
+  --model-dir models >train.log 2>&1 || { cat train.log; echo "FAIL: training failed"; exit 1; }
+MODEL=models/weave.safetensors
+IMAGES=$(ls data/weave/test/good/* data/weave/test/*/* | sort -u)
+N=$(echo "$IMAGES" | wc -l)
+
+expect_status 0 "$CUTPASTE" threshold --help
+grep -q -- "--set" out.txt || fail "threshold --help names no --set"
+expect_status 2 "$CUTPASTE" threshold
+expect_status 2 "$CUTPASTE" threshold --model $MODEL extra-argument
+
+# A freshly trained model: the cross-validated threshold and its rate.
+expect_status 0 "$CUTPASTE" threshold --model $MODEL
+cat out.txt
+trained=$(value_of threshold out.txt)
+[ "$(value_of source out.txt)" = "cross-validation" ] || fail "a trained model's source: $(cat out.txt)"
+value_of "false-reject rate" out.txt | grep -q "^0.01 " || fail "no rate of the trained threshold: $(cat out.txt)"
+echo "$trained" | grep -q -E '^[0-9]+\.[0-9]{6}$' || fail "no stored threshold: $(cat out.txt)"
+
+# The scores of every test image under the trained threshold.
+expect_status 0 "$CUTPASTE" predict --model $MODEL $IMAGES
+cp out.txt before.txt
+low=$(scores_of before.txt | sort -g | head -1)
+high=$(scores_of before.txt | sort -g | tail -1)
+below=$(awk -v s="$low" 'BEGIN { printf "%.6f", s / 2 }')
+above=$(awk -v s="$high" 'BEGIN { printf "%.6f", s * 2 }')
+
+# Below every score: every image fails.
+expect_status 0 "$CUTPASTE" threshold --model $MODEL --set "$below"
+expect_status 0 "$CUTPASTE" predict --model $MODEL $IMAGES
+[ "$(grep -c '	anomalous$' out.txt)" -eq "$N" ] || fail "threshold $below should fail all $N images: $(cat out.txt)"
+scores_of before.txt >s1.txt; scores_of out.txt >s2.txt
+cmp -s s1.txt s2.txt || fail "storing a threshold changed the scores"
+
+# Above every score: every image passes, read back from the file.
+expect_status 0 "$CUTPASTE" threshold --model $MODEL --set "$above"
+expect_status 0 "$CUTPASTE" predict --model $MODEL $IMAGES
+[ "$(grep -c '	good$' out.txt)" -eq "$N" ] || fail "threshold $above should pass all $N images: $(cat out.txt)"
+grep -q "threshold $above, manual" err.txt || fail "predict's summary: $(cat err.txt)"
+expect_status 0 "$CUTPASTE" predict --model $MODEL --json $IMAGES
+[ "$(grep -c "\"threshold\": $above, \"threshold_source\": \"manual\", \"false_reject_rate\": null, \"verdict\": \"good\"" out.txt)" -eq "$N" ] \
+  || fail "predict --json: $(cat out.txt)"
+
+# The file says the threshold was set by hand, and keeps the trained one
+# with the rate it was chosen for.
+expect_status 0 "$CUTPASTE" threshold --model $MODEL
+cat out.txt
+[ "$(value_of threshold out.txt)" = "$above" ] || fail "stored threshold: $(cat out.txt)"
+[ "$(value_of source out.txt)" = "manual" ] || fail "source after --set: $(cat out.txt)"
+grep -q "cross-validated threshold $trained" out.txt || fail "the trained threshold was lost: $(cat out.txt)"
+ls -A models | grep -v -x 'weave.safetensors' | grep -q . && fail "files left in models/: $(ls -A models)"
+
+# Failed --set: non-zero, the file named, the model byte for byte as it was.
+cp $MODEL kept.safetensors
+for bad in nan inf -inf -1 abc "" 1e999; do
+  "$CUTPASTE" threshold --model $MODEL --set "$bad" >out.txt 2>err.txt
+  st=$?
+  [ "$st" -ne 0 ] || fail "--set '$bad' succeeded"
+  grep -q "$MODEL" err.txt || fail "--set '$bad': the message does not name the file: $(cat err.txt)"
+  cmp -s $MODEL kept.safetensors || fail "--set '$bad' changed the model"
+done
+
+expect_status 1 "$CUTPASTE" threshold --model models/missing.safetensors --set 1
+grep -q "models/missing.safetensors" err.txt || fail "a missing model is not named: $(cat err.txt)"
+[ ! -e models/missing.safetensors ] || fail "--set created a missing model"
+
+head -c 5000 $MODEL >corrupt.safetensors
+cp corrupt.safetensors corrupt-copy.safetensors
+expect_status 1 "$CUTPASTE" threshold --model corrupt.safetensors --set 1
+grep -q "corrupt.safetensors" err.txt || fail "a corrupt model is not named: $(cat err.txt)"
+cmp -s corrupt.safetensors corrupt-copy.safetensors || fail "--set changed a corrupt file"
+expect_status 1 "$CUTPASTE" threshold --model corrupt.safetensors
+
+# A write that fails half-way (file size limit): the old file stays whole
+# and no temporary file is left beside it.
+size=$(stat -c %s $MODEL)
+(
+  trap '' XFSZ
+  ulimit -f $((size / 1024 / 2))
+  exec "$CUTPASTE" threshold --model $MODEL --set 1 >out.txt 2>err.txt
+)
+st=$?
+[ "$st" -eq 1 ] || fail "a failing write exited $st, expected 1: $(cat err.txt)"
+grep -q "$MODEL" err.txt || fail "a failing write does not name the file: $(cat err.txt)"
+cmp -s $MODEL kept.safetensors || fail "a failing write changed the model"
+ls -A models | grep -v -x 'weave.safetensors' | grep -q . && fail "temporary files left in models/: $(ls -A models)"
+
+[ "$failures" -eq 0 ] && echo "all threshold CLI checks passed"
+exit $((failures > 0))
