@@ -69,6 +69,15 @@ read_model_metadata (CpCategoryInfo *info,
   info->auroc = value != NULL ? g_ascii_strtod (value, NULL) : NAN;
   value = cp_safetensors_metadata (st, "threshold");
   info->threshold = value != NULL ? g_ascii_strtod (value, NULL) : NAN;
+  info->threshold_source = cp_threshold_source_from_metadata (cp_safetensors_metadata (st, "threshold_source"),
+                                                              value,
+                                                              cp_safetensors_metadata (st, "false_reject_rate"));
+  value = cp_safetensors_metadata (st, "false_reject_rate");
+  info->false_reject_rate = value != NULL ? g_ascii_strtod (value, NULL) : NAN;
+  value = cp_safetensors_metadata (st, "cross_validation_threshold");
+  info->cv_threshold = value != NULL ? g_ascii_strtod (value, NULL) : NAN;
+  if (info->threshold_source == CP_THRESHOLD_SOURCE_CROSS_VALIDATION)
+    info->cv_threshold = info->threshold;
   value = cp_safetensors_metadata (st, "image_size");
   info->image_size = value != NULL ? atoi (value) : 0;
   info->created = g_strdup (cp_safetensors_metadata (st, "created"));
@@ -98,6 +107,8 @@ scan_run (CpWorkerJob        *worker_job,
       info->name = g_strdup (names[i]);
       info->auroc = NAN;
       info->threshold = NAN;
+      info->false_reject_rate = NAN;
+      info->cv_threshold = NAN;
       cat = cp_dataset_scan_category (job->root, names[i], &local);
       if (cat != NULL)
         {

@@ -917,6 +917,235 @@ on_threshold_changed (GtkAdjustment *adjustment,
                       CpWindow      *self)
 {
   cp_window_inspect_update_threshold (self);
+  cp_window_update_actions (self);
+}
+
+/* ---- storing the threshold in the model file ----------------------------- */
+
+typedef struct
+{
+  char  *model_path;
+  char  *category;
+  double expected;    /* the threshold the window believes is stored */
+  double threshold;   /* the one to store */
+} ThresholdJob;
+
+typedef struct
+{
+  char             *category;
+  char             *model_name;   /* file name, for the message */
+  double            threshold;    /* stored in the file when the job ended */
+  CpThresholdSource source;
+  double            false_reject_rate;
+  double            cv_threshold;
+  char             *problem;      /* why nothing was stored, or NULL */
+} ThresholdResult;
+
+static void
+threshold_job_free (gpointer data)
+{
+  ThresholdJob *job = data;
+
+  g_free (job->model_path);
+  g_free (job->category);
+  g_free (job);
+}
+
+static void
+threshold_result_free (gpointer data)
+{
+  ThresholdResult *res = data;
+
+  g_free (res->category);
+  g_free (res->model_name);
+  g_free (res->problem);
+  g_free (res);
+}
+
+static gpointer
+threshold_save_run (CpWorkerJob        *worker_job,
+                    const volatile int *cancel,
+                    gpointer            data,
+                    GError            **error)
+{
+  ThresholdJob *job = data;
+  ThresholdResult *res;
+  /* Reading and rewriting the file needs no device: the CPU leaves the
+   * one the other jobs use alone. */
+  g_autoptr(CpModel) model = cp_model_load (job->model_path, "cpu", error);
+  double stored;
+
+  if (model == NULL)
+    return NULL;
+  res = g_new0 (ThresholdResult, 1);
+  res->category = g_strdup (job->category);
+  res->model_name = g_path_get_basename (job->model_path);
+  stored = cp_model_get_threshold (model);
+  /* The file may have changed since the window read it (retrained, or
+   * set with `cutpaste threshold`): a threshold chosen against the old
+   * value must not overwrite the new one unseen. */
+  if (stored != job->expected)
+    res->problem = g_strdup_printf (_("The threshold stored in %s changed to %.2f since it was read; "
+                                      "yours was not saved. Save again to replace it."),
+                                    res->model_name, stored);
+  else
+    {
+      g_autoptr(GError) local = NULL;
+
+      cp_model_set_threshold (model, job->threshold);
+      /* cp_model_save writes a new file and renames it over the old one:
+       * a failure leaves the stored model as it was. */
+      if (!cp_model_save (model, job->model_path, &local))
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          threshold_result_free (res);
+          return NULL;
+        }
+    }
+  res->threshold = cp_model_get_threshold (model);
+  res->source = cp_model_get_threshold_source (model);
+  res->false_reject_rate = cp_model_get_false_reject_rate (model);
+  res->cv_threshold = cp_model_get_cross_validation_threshold (model);
+  return res;
+}
+
+static void
+threshold_save_done (gpointer      result,
+                     const GError *error,
+                     gboolean      dropped,
+                     gpointer      user_data)
+{
+  CpWindow *self = CP_WINDOW (user_data);
+  ThresholdResult *res = result;
+  CpCategoryInfo *info;
+
+  if (dropped)
+    {
+      cp_window_update_actions (self);
+      return;
+    }
+  if (res == NULL)
+    {
+      g_autofree char *msg = g_strdup_printf (_("The threshold was not saved: %s"),
+                                              error != NULL ? error->message : "");
+
+      cp_window_toast (self, msg);
+      cp_window_update_actions (self);
+      return;
+    }
+  /* What the file holds now is the new baseline, saved or not. */
+  info = cp_window_find_category (self, res->category);
+  if (info != NULL)
+    {
+      info->threshold = res->threshold;
+      info->threshold_source = res->source;
+      info->false_reject_rate = res->false_reject_rate;
+      info->cv_threshold = res->cv_threshold;
+    }
+  if (g_strcmp0 (self->category, res->category) == 0)
+    self->model_threshold = res->threshold;
+  if (res->problem != NULL)
+    cp_window_toast (self, res->problem);
+  else
+    {
+      g_autofree char *msg = g_strdup_printf (_("Threshold %.2f saved in %s"), res->threshold,
+                                              res->model_name);
+
+      cp_window_toast (self, msg);
+    }
+  cp_window_update_actions (self);
+}
+
+/* TRUE when the slider is away from the threshold stored in the model. */
+gboolean
+cp_window_inspect_threshold_moved (CpWindow *self)
+{
+  return gtk_widget_get_sensitive (GTK_WIDGET (self->threshold_scale))
+         && !isnan (self->model_threshold)
+         && gtk_adjustment_get_value (self->threshold_adjustment) != self->model_threshold;
+}
+
+void
+cp_window_inspect_save_threshold (CpWindow *self)
+{
+  CpCategoryInfo *info = cp_window_find_category (self, self->category);
+  ThresholdJob *job;
+
+  if (info == NULL || info->state != CP_CATEGORY_STATE_TRAINED || !cp_window_inspect_threshold_moved (self))
+    return;
+  job = g_new0 (ThresholdJob, 1);
+  job->model_path = cp_window_model_path (self, self->category);
+  job->category = g_strdup (self->category);
+  job->expected = self->model_threshold;
+  job->threshold = gtk_adjustment_get_value (self->threshold_adjustment);
+  cp_worker_submit (self->worker, "threshold", threshold_save_run, job, threshold_job_free, NULL,
+                    threshold_save_done, threshold_result_free, G_OBJECT (self));
+  cp_window_update_actions (self);
+}
+
+void
+cp_window_inspect_reset_threshold (CpWindow *self)
+{
+  if (!isnan (self->model_threshold))
+    gtk_adjustment_set_value (self->threshold_adjustment, self->model_threshold);
+}
+
+/* The line under the slider: what is stored and where it comes from.  The
+ * false-reject rate is only claimed for the threshold it was measured for. */
+void
+cp_window_inspect_update_controls (CpWindow *self)
+{
+  CpCategoryInfo *info = cp_window_find_category (self, self->category);
+  gboolean moved = cp_window_inspect_threshold_moved (self);
+  gboolean saving = cp_worker_slot_busy (self->worker, "threshold");
+  gboolean trained = info != NULL && info->state == CP_CATEGORY_STATE_TRAINED;
+  g_autofree char *text = NULL;
+
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.threshold-save", trained && moved && !saving);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.threshold-reset", moved && !saving);
+
+  if (saving)
+    text = g_strdup (_("Saving the threshold…"));
+  else if (info == NULL || isnan (self->model_threshold))
+    text = g_strdup ("");
+  else
+    switch (info->threshold_source)
+      {
+      case CP_THRESHOLD_SOURCE_CROSS_VALIDATION:
+        text = isnan (info->false_reject_rate)
+          ? g_strdup_printf (_("Stored: %.2f, set at training by cross-validation"), self->model_threshold)
+          /* Translators: "%g %%" is a percentage, "1 %". */
+          : g_strdup_printf (_("Stored: %.2f, set at training by cross-validation for a %g %% false-reject rate"),
+                             self->model_threshold, info->false_reject_rate * 100);
+        break;
+      case CP_THRESHOLD_SOURCE_MANUAL:
+        text = isnan (info->false_reject_rate) || isnan (info->cv_threshold)
+          ? g_strdup_printf (_("Stored: %.2f, set by hand"), self->model_threshold)
+          : g_strdup_printf (_("Stored: %.2f, set by hand (training chose %.2f for a %g %% false-reject rate)"),
+                             self->model_threshold, info->cv_threshold, info->false_reject_rate * 100);
+        break;
+      case CP_THRESHOLD_SOURCE_NONE:
+      case CP_THRESHOLD_SOURCE_UNKNOWN:
+      default:
+        text = g_strdup_printf (_("Stored: %.2f, origin unknown"), self->model_threshold);
+        break;
+      }
+  gtk_label_set_text (self->threshold_origin, text);
+}
+
+GtkWidget *
+cp_window_get_threshold_control (CpWindow   *self,
+                                 const char *name)
+{
+  if (g_strcmp0 (name, "scale") == 0)
+    return GTK_WIDGET (self->threshold_scale);
+  if (g_strcmp0 (name, "save") == 0)
+    return self->threshold_save_button;
+  if (g_strcmp0 (name, "reset") == 0)
+    return self->threshold_reset_button;
+  if (g_strcmp0 (name, "origin") == 0)
+    return GTK_WIDGET (self->threshold_origin);
+  return NULL;
 }
 
 /* The selected category changed: the threshold is the new model's, and

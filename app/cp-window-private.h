@@ -5,6 +5,7 @@
 #include <adwaita.h>
 
 #include "pipeline/evaluate.h"
+#include "pipeline/model.h"
 #include "cp-plot-view.h"
 #include "cp-window.h"
 #include "cp-worker.h"
@@ -19,6 +20,9 @@ typedef struct
   int             n_test;
   double          auroc;        /* NaN when unknown */
   double          threshold;    /* NaN when there is no model */
+  CpThresholdSource threshold_source;
+  double          false_reject_rate;  /* training's target; NaN when unknown */
+  double          cv_threshold; /* the threshold training chose for it; NaN when unknown */
   int             image_size;   /* of the model, 0 when none */
   char           *created;      /* ISO 8601 from the model, or NULL */
   char           *problem;      /* why the model cannot be used, or NULL */
@@ -70,6 +74,9 @@ struct _CpWindow
   GtkWidget        *inspect_box;
   GtkScale         *threshold_scale;
   GtkAdjustment    *threshold_adjustment;
+  GtkWidget        *threshold_reset_button;
+  GtkWidget        *threshold_save_button;
+  GtkLabel         *threshold_origin;
   GtkLabel         *threshold_stats;
   GtkListBox       *inspect_list;
   GtkPicture       *inspect_picture;
@@ -102,7 +109,7 @@ struct _CpWindow
 
   /* inspection */
   GPtrArray        *inspect_items;   /* CpInspectItem * */
-  double            model_threshold; /* NaN without a model */
+  double            model_threshold; /* stored in the model file; NaN without a model */
   GdkTexture       *inspect_texture; /* the selected image as decoded, or NULL */
   char             *heatmap_path;    /* image the heatmap below belongs to */
   struct _CpInspectHeatmap *heatmap; /* of the selected image, or NULL */
@@ -144,6 +151,10 @@ void cp_window_inspect_open_dialog (CpWindow *self);
 void cp_window_inspect_clear       (CpWindow *self);
 void cp_window_inspect_category_changed (CpWindow *self);
 void cp_window_inspect_update_threshold (CpWindow *self);
+gboolean cp_window_inspect_threshold_moved (CpWindow *self);
+void cp_window_inspect_save_threshold (CpWindow *self);
+void cp_window_inspect_reset_threshold (CpWindow *self);
+void cp_window_inspect_update_controls (CpWindow *self);
 void cp_window_inspect_free        (CpWindow *self);
 
 /* cp-window-eval.c */

@@ -6,6 +6,7 @@
 
 #include <glib/gi18n.h>
 
+#include "core/density/threshold.h"
 #include "pipeline/train.h"
 #include "cp-plots.h"
 #include "cp-window-private.h"
@@ -233,6 +234,12 @@ train_progress (gpointer payload,
             info->state = CP_CATEGORY_STATE_TRAINED;
             info->auroc = msg->auroc;
             info->threshold = msg->threshold;
+            /* A new model: its threshold is the cross-validated one, for
+             * the default rate the window trains with. */
+            info->threshold_source = isnan (msg->threshold) ? CP_THRESHOLD_SOURCE_NONE
+                                                            : CP_THRESHOLD_SOURCE_CROSS_VALIDATION;
+            info->false_reject_rate = CP_THRESHOLD_DEFAULT_FALSE_REJECT_RATE;
+            info->cv_threshold = msg->threshold;
             info->image_size = g_settings_get_int (self->settings, "image-size");
             g_clear_pointer (&info->problem, g_free);
             g_free (info->created);

@@ -83,6 +83,7 @@ cp_window_update_actions (CpWindow *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.new-samples", info != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.create-sample",
                                  !cp_worker_slot_busy (self->worker, "sample"));
+  cp_window_inspect_update_controls (self);
 }
 
 /* ---- actions ---------------------------------------------------------- */
@@ -127,6 +128,18 @@ static void
 action_inspect_clear (GtkWidget *widget, const char *name, GVariant *param)
 {
   cp_window_inspect_clear (CP_WINDOW (widget));
+}
+
+static void
+action_threshold_save (GtkWidget *widget, const char *name, GVariant *param)
+{
+  cp_window_inspect_save_threshold (CP_WINDOW (widget));
+}
+
+static void
+action_threshold_reset (GtkWidget *widget, const char *name, GVariant *param)
+{
+  cp_window_inspect_reset_threshold (CP_WINDOW (widget));
 }
 
 static void
@@ -322,6 +335,8 @@ cp_window_dispose (GObject *object)
       cp_worker_cancel_slot (self->worker, "eval");
       cp_worker_cancel_slot (self->worker, "augment");
       cp_worker_cancel_slot (self->worker, "scan");
+      /* Not "threshold": a save the user asked for still runs (it
+       * replaces the file atomically); only its report is dropped. */
     }
   cp_window_inspect_free (self);
   cp_window_eval_clear (self);
@@ -376,6 +391,9 @@ cp_window_class_init (CpWindowClass *klass)
   BIND (inspect_box);
   BIND (threshold_scale);
   BIND (threshold_adjustment);
+  BIND (threshold_reset_button);
+  BIND (threshold_save_button);
+  BIND (threshold_origin);
   BIND (threshold_stats);
   BIND (inspect_list);
   BIND (inspect_picture);
@@ -397,6 +415,8 @@ cp_window_class_init (CpWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.cancel", NULL, action_cancel);
   gtk_widget_class_install_action (widget_class, "win.inspect-open", NULL, action_inspect_open);
   gtk_widget_class_install_action (widget_class, "win.inspect-clear", NULL, action_inspect_clear);
+  gtk_widget_class_install_action (widget_class, "win.threshold-save", NULL, action_threshold_save);
+  gtk_widget_class_install_action (widget_class, "win.threshold-reset", NULL, action_threshold_reset);
   gtk_widget_class_install_action (widget_class, "win.evaluate", NULL, action_evaluate);
   gtk_widget_class_install_action (widget_class, "win.export-plots", NULL, action_export_plots);
   gtk_widget_class_install_action (widget_class, "win.export-csv", NULL, action_export_csv);

@@ -67,6 +67,12 @@ GtkWidget       *cp_window_get_inspect_view    (CpWindow      *self);
 void             cp_window_select_inspect_row  (CpWindow      *self,
                                                 guint          index);
 
+/* The threshold controls of the inspection page: "scale" (the slider),
+ * "save" and "reset" (its buttons) and "origin" (the line saying what the
+ * model file holds). */
+GtkWidget       *cp_window_get_threshold_control (CpWindow    *self,
+                                                  const char  *name);
+
 /* "loss", "roc", "hist" or "tsne". */
 GtkWidget       *cp_window_get_plot            (CpWindow      *self,
                                                 const char    *name);

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <locale.h>
+#include <math.h>
 #include <string.h>
 
 #include <glib/gi18n.h>
@@ -173,6 +174,12 @@ main (int argc, char **argv)
     g_slist_free_full (files, g_object_unref);
     wait_idle ();
     cp_window_select_inspect_row (window, 3);
+    /* The threshold moved off the stored one: Save and Reset are offered. */
+    {
+      GtkRange *scale = GTK_RANGE (cp_window_get_threshold_control (window, "scale"));
+
+      gtk_range_set_value (scale, floor (gtk_range_get_value (scale) * 90) / 100);
+    }
     capture (out_dir, "inspection");
   }
 

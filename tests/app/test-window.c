@@ -1,8 +1,9 @@
 /* test-window.c: drives the real CutPaste Inspector window through its
  * actions under a display (Xvfb in CI): open a synthetic dataset, train a
  * tiny category, score dropped files (good, not an image, corrupt, empty
- * folder), show the defect heatmap of a tiny patch model, draw the plots, cancel a run and check the saved model did not
- * change by one byte. */
+ * folder), save a moved threshold into the model file, show the defect
+ * heatmap of a tiny patch model, draw the plots, cancel a run and check the
+ * saved model did not change by one byte. */
 #include "config.h"
 
 #include <math.h>
@@ -18,6 +19,7 @@
 #include "core/io/safetensors.h"
 #include "data/synth.h"
 #include "pipeline/localize.h"
+#include "pipeline/model.h"
 #include "pipeline/train.h"
 
 #define CATEGORY "washer"
@@ -158,6 +160,153 @@ test_drop (void)
           g_assert_true (isnan (score));
         }
     }
+}
+
+/* The threshold metadata of the model file on disk: the value (NaN when
+ * absent) and, when asked, a key's text (NULL when absent). */
+static double
+file_threshold (const char *path,
+                const char *key,
+                char      **value)
+{
+  CpError err = { 0 };
+  CpSafetensors *st = cp_safetensors_open (path, &err);
+  const char *text;
+  double threshold;
+
+  g_assert_nonnull (st);
+  text = cp_safetensors_metadata (st, "threshold");
+  threshold = text != NULL ? g_ascii_strtod (text, NULL) : NAN;
+  if (value != NULL)
+    *value = g_strdup (cp_safetensors_metadata (st, key));
+  cp_safetensors_close (st);
+  return threshold;
+}
+
+/* A click: "clicked" at once (gtk_widget_activate () would wait for the
+ * button's press animation), which runs the button's action. */
+static void
+press (GtkWidget *button)
+{
+  g_assert_true (gtk_widget_get_sensitive (button));
+  g_signal_emit_by_name (button, "clicked");
+}
+
+static gboolean
+label_contains (GtkWidget  *label,
+                const char *text)
+{
+  return strstr (gtk_label_get_text (GTK_LABEL (label)), text) != NULL;
+}
+
+/* The slider moved and saved: the model file on disk holds the new
+ * threshold, marked as set by hand, and it is what the next window starts
+ * with.  Reset goes back to the stored value; a file changed behind the
+ * window's back is not overwritten unseen; a file that cannot be read is
+ * left as it was. */
+static void
+test_threshold_save (void)
+{
+  g_autofree char *model = cp_train_model_path (cp_window_get_model_dir (window), CATEGORY);
+  GtkWidget *scale = cp_window_get_threshold_control (window, "scale");
+  GtkWidget *save = cp_window_get_threshold_control (window, "save");
+  GtkWidget *reset = cp_window_get_threshold_control (window, "reset");
+  GtkWidget *origin = cp_window_get_threshold_control (window, "origin");
+  GtkAdjustment *adjustment = gtk_range_get_adjustment (GTK_RANGE (scale));
+  g_autofree char *source = NULL;
+  g_autofree char *kept = NULL;
+  g_autofree char *bytes = NULL, *after = NULL;
+  gsize size, after_size;
+  double trained, moved, elsewhere;
+  g_autoptr(CpModel) loaded = NULL;
+  g_autoptr(GError) error = NULL;
+  CpWindow *second;
+
+  cp_window_show_page (window, "inspect");
+  wait_idle ();
+  trained = file_threshold (model, "threshold_source", &source);
+  g_assert_true (trained > 0);
+  g_assert_null (source);   /* a trained model: cross-validated */
+  g_assert_true (gtk_widget_get_sensitive (scale));
+  g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, trained);
+  g_assert_false (gtk_widget_get_sensitive (save));
+  g_assert_false (gtk_widget_get_sensitive (reset));
+  g_assert_true (label_contains (origin, "cross-validation"));
+
+  /* Two decimals, as the slider shows them, and clearly below. */
+  moved = floor (trained * 50) / 100;
+  g_assert_cmpfloat (moved, !=, trained);
+
+  /* Reset: back to the stored value, nothing written. */
+  gtk_adjustment_set_value (adjustment, moved);
+  g_assert_true (gtk_widget_get_sensitive (save));
+  g_assert_true (gtk_widget_get_sensitive (reset));
+  press (reset);
+  wait_idle ();
+  g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, trained);
+  g_assert_false (gtk_widget_get_sensitive (save));
+  g_assert_cmpfloat (file_threshold (model, NULL, NULL), ==, trained);
+
+  /* Save: the job runs on the engine thread; the button waits for it. */
+  gtk_adjustment_set_value (adjustment, moved);
+  press (save);
+  g_assert_false (gtk_widget_get_sensitive (save));
+  wait_idle ();
+  g_clear_pointer (&source, g_free);
+  g_assert_cmpfloat (file_threshold (model, "threshold_source", &source), ==, moved);
+  g_assert_cmpstr (source, ==, "manual");
+  g_assert_cmpfloat (file_threshold (model, "cross_validation_threshold", &kept), ==, moved);
+  g_assert_cmpfloat (g_ascii_strtod (kept, NULL), ==, trained);
+  /* The saved value is the new baseline. */
+  g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, moved);
+  g_assert_false (gtk_widget_get_sensitive (save));
+  g_assert_false (gtk_widget_get_sensitive (reset));
+  g_assert_true (label_contains (origin, "by hand"));
+  loaded = cp_model_load (model, "cpu", &error);
+  g_assert_no_error (error);
+  g_assert_cmpfloat (cp_model_get_threshold (loaded), ==, moved);
+
+  /* A new window (as at the next start) reads it from the file. */
+  second = cp_window_new (app);
+  wait_idle ();
+  cp_window_select_category (second, CATEGORY);
+  wait_idle ();
+  g_assert_cmpfloat (gtk_range_get_value (GTK_RANGE (cp_window_get_threshold_control (second, "scale"))),
+                     ==, moved);
+  g_assert_false (gtk_widget_get_sensitive (cp_window_get_threshold_control (second, "save")));
+  g_assert_true (label_contains (cp_window_get_threshold_control (second, "origin"), "by hand"));
+  gtk_window_destroy (GTK_WINDOW (second));
+  wait_idle ();
+
+  /* Changed elsewhere meanwhile (`cutpaste threshold --set`): not
+   * overwritten unseen; the file's value becomes the baseline, and a
+   * second Save stores the slider's. */
+  elsewhere = moved / 2;
+  cp_model_set_threshold (loaded, elsewhere);
+  g_assert_true (cp_model_save (loaded, model, &error));
+  gtk_adjustment_set_value (adjustment, trained);
+  press (save);
+  wait_idle ();
+  g_assert_cmpfloat (file_threshold (model, NULL, NULL), ==, elsewhere);
+  g_assert_true (gtk_widget_get_sensitive (save));
+  press (save);
+  wait_idle ();
+  g_assert_cmpfloat (file_threshold (model, NULL, NULL), ==, trained);
+  g_assert_false (gtk_widget_get_sensitive (save));
+
+  /* A model file that cannot be read: nothing written, Save stays offered. */
+  g_assert_true (g_file_get_contents (model, &bytes, &size, NULL));
+  g_assert_true (g_file_set_contents (model, bytes, size / 2, NULL));
+  gtk_adjustment_set_value (adjustment, moved);
+  press (save);
+  wait_idle ();
+  g_assert_true (g_file_get_contents (model, &after, &after_size, NULL));
+  g_assert_cmpuint (after_size, ==, size / 2);
+  g_assert_true (memcmp (after, bytes, after_size) == 0);
+  g_assert_true (gtk_widget_get_sensitive (save));
+  g_assert_true (g_file_set_contents (model, bytes, size, NULL));
+  gtk_adjustment_set_value (adjustment, trained);
+  g_assert_false (gtk_widget_get_sensitive (save));
 }
 
 static gboolean
@@ -509,6 +658,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window/open-dataset", test_open_dataset);
   g_test_add_func ("/app/window/train", test_train);
   g_test_add_func ("/app/window/drop", test_drop);
+  g_test_add_func ("/app/window/threshold-save", test_threshold_save);
   g_test_add_func ("/app/window/heatmap", test_heatmap);
   g_test_add_func ("/app/window/plots", test_plots);
   g_test_add_func ("/app/window/cancel-keeps-model", test_cancel_keeps_model);
