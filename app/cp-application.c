@@ -92,11 +92,18 @@ on_quit (GSimpleAction *action,
   CpApplication *self = user_data;
   GList *copy = g_list_copy (gtk_application_get_windows (GTK_APPLICATION (self)));
 
-  /* Closing the windows lets each cancel its jobs first. */
+  /* Held: closing one window may take another (a dialog) with it. */
   for (GList *l = copy; l != NULL; l = l->next)
-    gtk_window_destroy (l->data);
-  g_list_free (copy);
-  g_application_quit (G_APPLICATION (self));
+    g_object_ref (l->data);
+  /* Closing, not destroying: a window may first ask about a threshold
+   * that is not saved (or wait for one being saved), and a window that
+   * goes cancels its jobs.  The application ends with its last window. */
+  for (GList *l = copy; l != NULL; l = l->next)
+    {
+      if (g_list_find (gtk_application_get_windows (GTK_APPLICATION (self)), l->data) != NULL)
+        gtk_window_close (l->data);
+    }
+  g_list_free_full (copy, g_object_unref);
 }
 
 static const GActionEntry app_actions[] = {

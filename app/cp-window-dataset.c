@@ -324,9 +324,18 @@ model_dir_for (const char *data_dir)
   return g_build_filename (g_get_user_data_dir (), "cutpaste-inspector", "models", leaf, NULL);
 }
 
+/* Unless a moved threshold makes it wait: see cp_window_inspect_may_leave (). */
 void
 cp_window_open_data_dir (CpWindow   *self,
                          const char *path)
+{
+  if (cp_window_inspect_may_leave (self, CP_WINDOW_STEP_DATASET, path))
+    cp_window_dataset_open_now (self, path);
+}
+
+void
+cp_window_dataset_open_now (CpWindow   *self,
+                            const char *path)
 {
   g_free (self->data_dir);
   self->data_dir = g_strdup (path);

@@ -1009,6 +1009,9 @@ threshold_save_run (CpWorkerJob        *worker_job,
   return res;
 }
 
+static void take_pending_step (CpWindow *self);
+static void drop_pending_step (CpWindow *self);
+
 static void
 threshold_save_done (gpointer      result,
                      const GError *error,
@@ -1019,8 +1022,11 @@ threshold_save_done (gpointer      result,
   ThresholdResult *res = result;
   CpCategoryInfo *info;
 
+  /* A step waiting on this save goes on only if the save stored the
+   * slider's value; otherwise the window stays where it is. */
   if (dropped)
     {
+      drop_pending_step (self);
       cp_window_update_actions (self);
       return;
     }
@@ -1030,6 +1036,7 @@ threshold_save_done (gpointer      result,
                                               error != NULL ? error->message : "");
 
       cp_window_toast (self, msg);
+      drop_pending_step (self);
       cp_window_update_actions (self);
       return;
     }
@@ -1045,7 +1052,10 @@ threshold_save_done (gpointer      result,
   if (g_strcmp0 (self->category, res->category) == 0)
     self->model_threshold = res->threshold;
   if (res->problem != NULL)
-    cp_window_toast (self, res->problem);
+    {
+      cp_window_toast (self, res->problem);
+      drop_pending_step (self);
+    }
   else
     {
       g_autofree char *msg = g_strdup_printf (_("Threshold %.2f saved in %s"), res->threshold,
@@ -1054,6 +1064,8 @@ threshold_save_done (gpointer      result,
       cp_window_toast (self, msg);
     }
   cp_window_update_actions (self);
+  /* Last: the step may close the window. */
+  take_pending_step (self);
 }
 
 /* TRUE when the slider is away from the threshold stored in the model. */
@@ -1065,14 +1077,15 @@ cp_window_inspect_threshold_moved (CpWindow *self)
          && gtk_adjustment_get_value (self->threshold_adjustment) != self->model_threshold;
 }
 
-void
+/* FALSE when there is nothing to save (or no model to save it in). */
+gboolean
 cp_window_inspect_save_threshold (CpWindow *self)
 {
   CpCategoryInfo *info = cp_window_find_category (self, self->category);
   ThresholdJob *job;
 
   if (info == NULL || info->state != CP_CATEGORY_STATE_TRAINED || !cp_window_inspect_threshold_moved (self))
-    return;
+    return FALSE;
   job = g_new0 (ThresholdJob, 1);
   job->model_path = cp_window_model_path (self, self->category);
   job->category = g_strdup (self->category);
@@ -1081,6 +1094,7 @@ cp_window_inspect_save_threshold (CpWindow *self)
   cp_worker_submit (self->worker, "threshold", threshold_save_run, job, threshold_job_free, NULL,
                     threshold_save_done, threshold_result_free, G_OBJECT (self));
   cp_window_update_actions (self);
+  return TRUE;
 }
 
 void
@@ -1088,6 +1102,137 @@ cp_window_inspect_reset_threshold (CpWindow *self)
 {
   if (!isnan (self->model_threshold))
     gtk_adjustment_set_value (self->threshold_adjustment, self->model_threshold);
+}
+
+/* ---- a moved threshold is not dropped unseen ------------------------------ */
+
+static void
+set_pending_step (CpWindow     *self,
+                  CpWindowStep  step,
+                  const char   *target)
+{
+  self->pending_step = step;
+  g_free (self->pending_target);
+  self->pending_target = g_strdup (target);
+}
+
+/* The step is not taken: a category drop-down or list that already shows
+ * the next category goes back to the one still selected. */
+static void
+drop_pending_step (CpWindow *self)
+{
+  if (self->pending_step == CP_WINDOW_STEP_NONE || self->unsaved_dialog != NULL)
+    return;
+  set_pending_step (self, CP_WINDOW_STEP_NONE, NULL);
+  cp_window_sync_category_widgets (self, self->category);
+}
+
+/* Asks again first if the slider moved once more meanwhile. */
+static void
+take_pending_step (CpWindow *self)
+{
+  CpWindowStep step = self->pending_step;
+  g_autofree char *target = NULL;
+
+  if (step == CP_WINDOW_STEP_NONE || self->unsaved_dialog != NULL)
+    return;
+  target = g_steal_pointer (&self->pending_target);
+  self->pending_step = CP_WINDOW_STEP_NONE;
+  if (cp_window_inspect_may_leave (self, step, target))
+    cp_window_run_step (self, step, target);
+}
+
+static gboolean
+take_pending_step_idle (gpointer data)
+{
+  take_pending_step (CP_WINDOW (data));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_unsaved_response (AdwMessageDialog *dialog,
+                     const char       *response,
+                     CpWindow         *self)
+{
+  g_object_remove_weak_pointer (G_OBJECT (dialog), (gpointer *) &self->unsaved_dialog);
+  self->unsaved_dialog = NULL;
+  if (g_strcmp0 (response, "save") == 0)
+    {
+      /* threshold_save_done () takes the step once the file holds the
+       * value, or stays and says why. */
+      if (!cp_window_inspect_save_threshold (self))
+        drop_pending_step (self);
+    }
+  else if (g_strcmp0 (response, "discard") == 0)
+    {
+      /* Back to the stored value, so that nothing later asks again about
+       * a value the user gave up (the new dataset's scan selects a
+       * category by itself). */
+      cp_window_inspect_reset_threshold (self);
+      /* From the main loop: the step may close the window, and the dialog
+       * is still inside its own signal here. */
+      g_idle_add_full (G_PRIORITY_DEFAULT, take_pending_step_idle, g_object_ref (self),
+                       g_object_unref);
+    }
+  else
+    drop_pending_step (self);
+}
+
+static void
+ask_about_threshold (CpWindow *self)
+{
+  CpCategoryInfo *info = cp_window_find_category (self, self->category);
+  gboolean can_save = info != NULL && info->state == CP_CATEGORY_STATE_TRAINED;
+  AdwMessageDialog *dialog =
+    ADW_MESSAGE_DIALOG (adw_message_dialog_new (GTK_WINDOW (self), _("Save the moved threshold?"), NULL));
+
+  /* Translators: a category name, then two thresholds: the one in the
+   * model file and the one the slider was moved to. */
+  adw_message_dialog_format_body (dialog,
+                                  _("The threshold of “%s” is stored as %.2f in its model; "
+                                    "the slider was moved to %.2f. Unless you save it, "
+                                    "the moved value is lost."),
+                                  self->category, self->model_threshold,
+                                  gtk_adjustment_get_value (self->threshold_adjustment));
+  adw_message_dialog_add_responses (dialog,
+                                    "cancel", _("_Cancel"),
+                                    "discard", _("_Discard"),
+                                    "save", _("_Save"),
+                                    NULL);
+  adw_message_dialog_set_response_appearance (dialog, "discard", ADW_RESPONSE_DESTRUCTIVE);
+  adw_message_dialog_set_response_appearance (dialog, "save", ADW_RESPONSE_SUGGESTED);
+  /* Not while the category trains: Save Threshold is off then too. */
+  adw_message_dialog_set_response_enabled (dialog, "save", can_save);
+  adw_message_dialog_set_default_response (dialog, can_save ? "save" : "cancel");
+  adw_message_dialog_set_close_response (dialog, "cancel");
+  gtk_window_set_modal (GTK_WINDOW (dialog), TRUE);
+  g_signal_connect_object (dialog, "response", G_CALLBACK (on_unsaved_response), self, 0);
+  self->unsaved_dialog = GTK_WIDGET (dialog);
+  g_object_add_weak_pointer (G_OBJECT (dialog), (gpointer *) &self->unsaved_dialog);
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+/* Whether @step may be taken now.  Not when it would drop a moved
+ * threshold that is not saved: then the user is asked, and the step is
+ * taken after Discard, or after Save once the file holds the value.  A
+ * save still running is waited for first, so that a closing window does
+ * not cut it off and a step never runs ahead of its outcome.  The latest
+ * step asked for is the one that waits. */
+gboolean
+cp_window_inspect_may_leave (CpWindow     *self,
+                             CpWindowStep  step,
+                             const char   *target)
+{
+  gboolean saving = cp_worker_slot_busy (self->worker, "threshold");
+
+  if (self->unsaved_dialog == NULL && !saving && !cp_window_inspect_threshold_moved (self))
+    return TRUE;
+  set_pending_step (self, step, target);
+  if (self->unsaved_dialog != NULL)
+    gtk_window_present (GTK_WINDOW (self->unsaved_dialog));
+  else if (!saving)
+    ask_about_threshold (self);
+  return FALSE;
 }
 
 /* The line under the slider: what is stored and where it comes from.  The
@@ -1208,6 +1353,16 @@ cp_window_inspect_free (CpWindow *self)
   g_clear_pointer (&self->heatmap_path, g_free);
   g_clear_object (&self->inspect_texture);
   g_clear_pointer (&self->patch_cache, patch_cache_unref);
+  g_clear_pointer (&self->pending_target, g_free);
+  self->pending_step = CP_WINDOW_STEP_NONE;
+  if (self->unsaved_dialog != NULL)
+    {
+      GtkWidget *dialog = self->unsaved_dialog;
+
+      g_object_remove_weak_pointer (G_OBJECT (dialog), (gpointer *) &self->unsaved_dialog);
+      self->unsaved_dialog = NULL;
+      gtk_window_destroy (GTK_WINDOW (dialog));
+    }
 }
 
 guint

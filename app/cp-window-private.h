@@ -32,6 +32,16 @@ void  cp_category_info_free        (gpointer data);
 /* Changes when the category's model file is replaced. */
 char *cp_category_info_model_stamp (const CpCategoryInfo *info);
 
+/* A step that would drop a moved, unsaved threshold: it waits for the
+ * user's answer (and for the save, when that is the answer). */
+typedef enum
+{
+  CP_WINDOW_STEP_NONE,
+  CP_WINDOW_STEP_CATEGORY,   /* select the category named by the target */
+  CP_WINDOW_STEP_DATASET,    /* open the folder named by the target */
+  CP_WINDOW_STEP_CLOSE,
+} CpWindowStep;
+
 typedef struct
 {
   char      *path;
@@ -114,6 +124,9 @@ struct _CpWindow
   char             *heatmap_path;    /* image the heatmap below belongs to */
   struct _CpInspectHeatmap *heatmap; /* of the selected image, or NULL */
   gpointer          patch_cache;     /* the loaded patch model (engine thread only) */
+  CpWindowStep      pending_step;    /* waits on the unsaved threshold question */
+  char             *pending_target;  /* its category or folder */
+  GtkWidget        *unsaved_dialog;  /* borrowed: the question while it is shown */
 
   /* evaluation of the selected category (also feeds the threshold stats) */
   CpEvalResult     *eval;
@@ -128,11 +141,14 @@ void            cp_window_sync_category_widgets (CpWindow *self, const char *nam
 void            cp_window_toast              (CpWindow *self, const char *message);
 char           *cp_window_model_path         (CpWindow *self, const char *category);
 void            cp_window_update_actions     (CpWindow *self);
+/* Takes @step at once, without asking. */
+void            cp_window_run_step           (CpWindow *self, CpWindowStep step, const char *target);
 
 /* cp-window-dataset.c */
 void cp_window_dataset_init        (CpWindow *self);
 void cp_window_dataset_refresh     (CpWindow *self);
 void cp_window_dataset_open_dialog (CpWindow *self);
+void cp_window_dataset_open_now    (CpWindow *self, const char *path);
 void cp_window_dataset_create_sample (CpWindow *self);
 void cp_window_dataset_rebuild_list (CpWindow *self);
 
@@ -152,7 +168,8 @@ void cp_window_inspect_clear       (CpWindow *self);
 void cp_window_inspect_category_changed (CpWindow *self);
 void cp_window_inspect_update_threshold (CpWindow *self);
 gboolean cp_window_inspect_threshold_moved (CpWindow *self);
-void cp_window_inspect_save_threshold (CpWindow *self);
+gboolean cp_window_inspect_save_threshold (CpWindow *self);
+gboolean cp_window_inspect_may_leave (CpWindow *self, CpWindowStep step, const char *target);
 void cp_window_inspect_reset_threshold (CpWindow *self);
 void cp_window_inspect_update_controls (CpWindow *self);
 void cp_window_inspect_free        (CpWindow *self);

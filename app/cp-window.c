@@ -217,6 +217,20 @@ cp_window_select_category (CpWindow   *self,
   category_changed (self);
 }
 
+/* The user picked @name in the drop-down or the list, which show it
+ * already: a moved threshold may make it wait (or not happen). */
+static void
+user_selects_category (CpWindow   *self,
+                       const char *name)
+{
+  /* Back to the selected one while a switch waits on a save: the switch
+   * that waits becomes this no-op one. */
+  if (g_strcmp0 (name, self->category) == 0 && self->pending_step == CP_WINDOW_STEP_NONE)
+    return;
+  if (cp_window_inspect_may_leave (self, CP_WINDOW_STEP_CATEGORY, name))
+    cp_window_select_category (self, name);
+}
+
 static void
 on_dropdown_selected (GtkDropDown *dropdown,
                       GParamSpec  *pspec,
@@ -226,7 +240,7 @@ on_dropdown_selected (GtkDropDown *dropdown,
 
   if (self->syncing_dropdown || selected == GTK_INVALID_LIST_POSITION)
     return;
-  cp_window_select_category (self, gtk_string_list_get_string (self->category_names, selected));
+  user_selects_category (self, gtk_string_list_get_string (self->category_names, selected));
 }
 
 static void
@@ -236,8 +250,35 @@ on_category_row_selected (GtkListBox    *box,
 {
   if (self->syncing_dropdown || row == NULL)
     return;
-  cp_window_select_category (self, gtk_string_list_get_string (self->category_names,
-                                                               gtk_list_box_row_get_index (row)));
+  user_selects_category (self, gtk_string_list_get_string (self->category_names,
+                                                           gtk_list_box_row_get_index (row)));
+}
+
+void
+cp_window_run_step (CpWindow     *self,
+                    CpWindowStep  step,
+                    const char   *target)
+{
+  switch (step)
+    {
+    case CP_WINDOW_STEP_CATEGORY:
+      /* The dataset may have been scanned again meanwhile. */
+      if (cp_window_find_category (self, target) != NULL)
+        cp_window_select_category (self, target);
+      else
+        cp_window_sync_category_widgets (self, self->category);
+      break;
+    case CP_WINDOW_STEP_DATASET:
+      cp_window_dataset_open_now (self, target);
+      break;
+    case CP_WINDOW_STEP_CLOSE:
+      /* Asks close-request again, which now lets it through. */
+      gtk_window_close (GTK_WINDOW (self));
+      break;
+    case CP_WINDOW_STEP_NONE:
+    default:
+      break;
+    }
 }
 
 CpCategoryState
@@ -355,13 +396,26 @@ cp_window_dispose (GObject *object)
   G_OBJECT_CLASS (cp_window_parent_class)->dispose (object);
 }
 
+static gboolean
+cp_window_close_request (GtkWindow *window)
+{
+  CpWindow *self = CP_WINDOW (window);
+
+  if (!cp_window_inspect_may_leave (self, CP_WINDOW_STEP_CLOSE, NULL))
+    return TRUE;
+  return GTK_WINDOW_CLASS (cp_window_parent_class)->close_request != NULL
+         && GTK_WINDOW_CLASS (cp_window_parent_class)->close_request (window);
+}
+
 static void
 cp_window_class_init (CpWindowClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+  GtkWindowClass *window_class = GTK_WINDOW_CLASS (klass);
 
   object_class->dispose = cp_window_dispose;
+  window_class->close_request = cp_window_close_request;
 
   g_type_ensure (CP_TYPE_PLOT_VIEW);
   gtk_widget_class_set_template_from_resource (widget_class,

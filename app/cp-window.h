@@ -26,10 +26,13 @@ typedef enum
 CpWindow        *cp_window_new                 (CpApplication *app);
 
 /* Opens @path as the dataset (and remembers it); the scan runs on the
- * engine thread. */
+ * engine thread.  A threshold moved and not saved is asked about first:
+ * then the folder opens only after Discard or a successful Save. */
 void             cp_window_open_data_dir       (CpWindow      *self,
                                                 const char    *path);
 const char      *cp_window_get_model_dir       (CpWindow      *self);
+/* Selects @name without asking; the category drop-down and list ask first
+ * when a moved threshold would be dropped. */
 void             cp_window_select_category     (CpWindow      *self,
                                                 const char    *name);
 CpCategoryState  cp_window_get_category_state  (CpWindow      *self,

@@ -1,9 +1,10 @@
 /* test-window.c: drives the real CutPaste Inspector window through its
  * actions under a display (Xvfb in CI): open a synthetic dataset, train a
  * tiny category, score dropped files (good, not an image, corrupt, empty
- * folder), save a moved threshold into the model file, show the defect
- * heatmap of a tiny patch model, draw the plots, cancel a run and check the
- * saved model did not change by one byte. */
+ * folder), save a moved threshold into the model file (and ask before a
+ * moved one is dropped), show the defect heatmap of a tiny patch model,
+ * draw the plots, cancel a run and check the saved model did not change by
+ * one byte. */
 #include "config.h"
 
 #include <math.h>
@@ -567,6 +568,269 @@ test_model_other_version (void)
   g_assert_cmpint (cp_window_get_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
 }
 
+/* The question about a moved threshold, if it is shown. */
+static AdwMessageDialog *
+unsaved_dialog (CpWindow *parent)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GtkWindow) toplevel = g_list_model_get_item (toplevels, i);
+
+      if (ADW_IS_MESSAGE_DIALOG (toplevel) && gtk_window_get_transient_for (toplevel) == GTK_WINDOW (parent)
+          && gtk_widget_get_visible (GTK_WIDGET (toplevel)))
+        return ADW_MESSAGE_DIALOG (toplevel);
+    }
+  return NULL;
+}
+
+static GtkWidget *
+find_button (GtkWidget  *widget,
+             const char *label)
+{
+  if (GTK_IS_BUTTON (widget) && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (widget)), label) == 0)
+    return widget;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_button (child, label);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* Clicks the dialog's button labelled @label, as the user would. */
+static void
+respond (AdwMessageDialog *dialog,
+         const char       *label)
+{
+  GtkWidget *button = find_button (GTK_WIDGET (dialog), label);
+
+  g_assert_nonnull (button);
+  press (button);
+  wait_idle ();
+}
+
+static guint
+dropdown_position (GtkDropDown *dropdown,
+                   const char  *name)
+{
+  GListModel *names = gtk_drop_down_get_model (dropdown);
+
+  for (guint i = 0; i < g_list_model_get_n_items (names); i++)
+    if (g_strcmp0 (gtk_string_list_get_string (GTK_STRING_LIST (names), i), name) == 0)
+      return i;
+  g_assert_not_reached ();
+}
+
+static gboolean
+file_unchanged (const char *path,
+                const char *bytes,
+                gsize       size)
+{
+  g_autofree char *now = NULL;
+  gsize now_size;
+
+  g_assert_true (g_file_get_contents (path, &now, &now_size, NULL));
+  return now_size == size && memcmp (now, bytes, size) == 0;
+}
+
+typedef struct
+{
+  const char *model;
+  double      threshold;   /* in the file when the slider changed hands */
+} SwitchProbe;
+
+static void
+read_file_at_switch (GtkWidget   *scale,
+                     GParamSpec  *pspec,
+                     SwitchProbe *probe)
+{
+  probe->threshold = file_threshold (probe->model, NULL, NULL);
+}
+
+/* A second window on the same dataset, on CATEGORY, to be closed. */
+static CpWindow *
+window_to_close (gboolean *closed)
+{
+  CpWindow *other = cp_window_new (app);
+
+  gtk_window_present (GTK_WINDOW (other));
+  wait_idle ();
+  cp_window_select_category (other, CATEGORY);
+  wait_idle ();
+  *closed = FALSE;
+  g_signal_connect_swapped (other, "destroy", G_CALLBACK (set_flag), closed);
+  return other;
+}
+
+/* A moved threshold is not dropped unseen: switching category, opening a
+ * dataset or closing the window asks first.  Cancel keeps everything,
+ * Discard goes on and leaves the file alone, Save goes on once the file
+ * holds the value; a closing window waits for a save still running. */
+static void
+test_threshold_unsaved (void)
+{
+  g_autofree char *model = cp_train_model_path (cp_window_get_model_dir (window), CATEGORY);
+  g_autofree char *elsewhere = g_build_filename (tmp_dir, "not-a-dataset", NULL);
+  GtkWidget *scale = cp_window_get_threshold_control (window, "scale");
+  GtkAdjustment *adjustment = gtk_range_get_adjustment (GTK_RANGE (scale));
+  GtkDropDown *dropdown = GTK_DROP_DOWN (gtk_widget_get_template_child (GTK_WIDGET (window), CP_TYPE_WINDOW,
+                                                                       "category_dropdown"));
+  guint washer = dropdown_position (dropdown, CATEGORY);
+  guint other = dropdown_position (dropdown, "other");
+  g_autofree char *bytes = NULL;
+  g_autofree char *stored_text = NULL, *moved_text = NULL;
+  g_autofree char *folder = NULL;
+  AdwMessageDialog *dialog;
+  SwitchProbe probe = { model, NAN };
+  CpWindow *second;
+  gboolean closed;
+  gulong handler;
+  double stored, moved;
+  gsize size;
+
+  cp_window_show_page (window, "inspect");
+  cp_window_select_category (window, CATEGORY);
+  wait_idle ();
+  g_assert_cmpuint (gtk_drop_down_get_selected (dropdown), ==, washer);
+  stored = file_threshold (model, NULL, NULL);
+  g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, stored);
+  moved = floor (stored * 50) / 100;
+  g_assert_cmpfloat (moved, !=, stored);
+  stored_text = g_strdup_printf ("%.2f", stored);
+  moved_text = g_strdup_printf ("%.2f", moved);
+  g_assert_true (g_file_get_contents (model, &bytes, &size, NULL));
+
+  /* Nothing moved: the switch needs no question. */
+  gtk_drop_down_set_selected (dropdown, other);
+  wait_idle ();
+  g_assert_null (unsaved_dialog (window));
+  g_assert_false (gtk_widget_get_sensitive (scale));   /* "other" has no usable model */
+  gtk_drop_down_set_selected (dropdown, washer);
+  wait_idle ();
+  g_assert_true (gtk_widget_get_sensitive (scale));
+
+  /* Cancel: the drop-down goes back, the slider keeps its place, the file
+   * is untouched. */
+  gtk_adjustment_set_value (adjustment, moved);
+  gtk_drop_down_set_selected (dropdown, other);
+  wait_idle ();
+  dialog = unsaved_dialog (window);
+  g_assert_nonnull (dialog);
+  g_assert_true (gtk_window_get_modal (GTK_WINDOW (dialog)));
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (dialog), CATEGORY));
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (dialog), stored_text));
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (dialog), moved_text));
+  g_assert_cmpstr (adw_message_dialog_get_default_response (dialog), ==, "save");
+  respond (dialog, "_Cancel");
+  g_assert_null (unsaved_dialog (window));
+  g_assert_cmpuint (gtk_drop_down_get_selected (dropdown), ==, washer);
+  g_assert_true (gtk_widget_get_sensitive (scale));
+  g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, moved);
+  g_assert_true (gtk_widget_get_sensitive (cp_window_get_threshold_control (window, "save")));
+  g_assert_true (file_unchanged (model, bytes, size));
+
+  /* Opening another dataset asks too; Cancel stays on this one. */
+  cp_window_open_data_dir (window, elsewhere);
+  wait_idle ();
+  dialog = unsaved_dialog (window);
+  g_assert_nonnull (dialog);
+  respond (dialog, "_Cancel");
+  g_assert_null (cp_window_get_dataset_error (window));
+  g_clear_pointer (&folder, g_free);
+  folder = g_settings_get_string (cp_application_get_settings (app), "data-folder");
+  g_assert_cmpstr (folder, ==, data_dir);
+  g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, moved);
+
+  /* Discard: switched, and the file is as it was. */
+  gtk_drop_down_set_selected (dropdown, other);
+  wait_idle ();
+  dialog = unsaved_dialog (window);
+  g_assert_nonnull (dialog);
+  respond (dialog, "_Discard");
+  g_assert_null (unsaved_dialog (window));
+  g_assert_cmpuint (gtk_drop_down_get_selected (dropdown), ==, other);
+  g_assert_false (gtk_widget_get_sensitive (scale));
+  g_assert_true (file_unchanged (model, bytes, size));
+
+  /* Back without a question, at the stored value. */
+  gtk_drop_down_set_selected (dropdown, washer);
+  wait_idle ();
+  g_assert_null (unsaved_dialog (window));
+  g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, stored);
+
+  /* Save: the file holds the moved value by the time the slider changes
+   * hands to the other category. */
+  gtk_adjustment_set_value (adjustment, moved);
+  gtk_drop_down_set_selected (dropdown, other);
+  wait_idle ();
+  dialog = unsaved_dialog (window);
+  g_assert_nonnull (dialog);
+  handler = g_signal_connect (scale, "notify::sensitive", G_CALLBACK (read_file_at_switch), &probe);
+  respond (dialog, "_Save");
+  g_signal_handler_disconnect (scale, handler);
+  g_assert_null (unsaved_dialog (window));
+  g_assert_cmpfloat (probe.threshold, ==, moved);
+  g_assert_cmpfloat (file_threshold (model, NULL, NULL), ==, moved);
+  g_assert_cmpuint (gtk_drop_down_get_selected (dropdown), ==, other);
+  g_assert_false (gtk_widget_get_sensitive (scale));
+  gtk_drop_down_set_selected (dropdown, washer);
+  wait_idle ();
+  g_assert_null (unsaved_dialog (window));
+  g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, moved);
+
+  /* Closing asks; Cancel keeps the window and the slider. */
+  second = window_to_close (&closed);
+  gtk_range_set_value (GTK_RANGE (cp_window_get_threshold_control (second, "scale")), stored);
+  gtk_window_close (GTK_WINDOW (second));
+  wait_idle ();
+  g_assert_false (closed);
+  dialog = unsaved_dialog (second);
+  g_assert_nonnull (dialog);
+  respond (dialog, "_Cancel");
+  g_assert_false (closed);
+  g_assert_cmpfloat (gtk_range_get_value (GTK_RANGE (cp_window_get_threshold_control (second, "scale"))),
+                     ==, stored);
+
+  /* Save: stored, then closed. */
+  gtk_window_close (GTK_WINDOW (second));
+  wait_idle ();
+  dialog = unsaved_dialog (second);
+  g_assert_nonnull (dialog);
+  respond (dialog, "_Save");
+  g_assert_true (closed);
+  g_assert_cmpfloat (file_threshold (model, NULL, NULL), ==, stored);
+
+  /* Discard: closed, the file untouched. */
+  g_clear_pointer (&bytes, g_free);
+  g_assert_true (g_file_get_contents (model, &bytes, &size, NULL));
+  second = window_to_close (&closed);
+  gtk_range_set_value (GTK_RANGE (cp_window_get_threshold_control (second, "scale")), moved);
+  gtk_window_close (GTK_WINDOW (second));
+  wait_idle ();
+  dialog = unsaved_dialog (second);
+  g_assert_nonnull (dialog);
+  respond (dialog, "_Discard");
+  g_assert_true (closed);
+  g_assert_true (file_unchanged (model, bytes, size));
+
+  /* A save still running when the window is closed: it finishes, then the
+   * window goes, without a question. */
+  second = window_to_close (&closed);
+  gtk_range_set_value (GTK_RANGE (cp_window_get_threshold_control (second, "scale")), moved);
+  press (cp_window_get_threshold_control (second, "save"));
+  gtk_window_close (GTK_WINDOW (second));
+  g_assert_false (closed);
+  g_assert_null (unsaved_dialog (second));
+  wait_idle ();
+  g_assert_true (closed);
+  g_assert_cmpfloat (file_threshold (model, NULL, NULL), ==, moved);
+}
+
 /* First start: the sample dataset made by the engine opens and is remembered. */
 static void
 test_sample_dataset (void)
@@ -663,6 +927,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window/plots", test_plots);
   g_test_add_func ("/app/window/cancel-keeps-model", test_cancel_keeps_model);
   g_test_add_func ("/app/window/model-other-version", test_model_other_version);
+  g_test_add_func ("/app/window/threshold-unsaved", test_threshold_unsaved);
   g_test_add_func ("/app/window/sample-dataset", test_sample_dataset);
   g_test_add_func ("/app/window/app-actions", test_app_actions);
   status = g_test_run ();
