@@ -137,11 +137,16 @@ augment_done (gpointer      result,
     {
       g_autoptr(GdkTexture) texture = gdk_texture_new_for_pixbuf (g_ptr_array_index (pixbufs, i));
       GtkWidget *picture = gtk_picture_new_for_paintable (GDK_PAINTABLE (texture));
+      /* The columns are wider than the samples are tall; a square frame
+       * keeps the card's background from showing beside the image. */
+      GtkWidget *frame = gtk_aspect_frame_new (0.5f, 0.5f, 1.0f, FALSE);
 
       gtk_widget_set_size_request (picture, 192, 192);
       gtk_picture_set_can_shrink (GTK_PICTURE (picture), TRUE);
       gtk_widget_add_css_class (picture, "card");
-      gtk_grid_attach (self->augment_grid, picture, i % 3, 1 + i / 3, 1, 1);
+      gtk_widget_set_overflow (picture, GTK_OVERFLOW_HIDDEN);
+      gtk_aspect_frame_set_child (GTK_ASPECT_FRAME (frame), picture);
+      gtk_grid_attach (self->augment_grid, frame, i % 3, 1 + i / 3, 1, 1);
     }
 }
 
