@@ -7,6 +7,8 @@
 #
 #   test-bad-input.sh PATH/TO/cutpaste PATH/TO/fault-inspect
 set -u
+# Sourced before the cd into the work folder: $0 may be a relative path.
+. "$(dirname "$0")/../cli-checks.sh"
 CUTPASTE=$(realpath "${1:?cutpaste binary}")
 INSPECT=$(realpath "${2:?fault-inspect binary}")
 SRC=${CP_SOURCE_ROOT:-$(dirname "$0")/../..}
@@ -18,9 +20,7 @@ cd "$WORK" || exit 1
 export CP_DETERMINISTIC_DATE=2026-01-01T00:00:00Z
 export OPENBLAS_NUM_THREADS=1
 
-failures=0
 cases=0
-fail () { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
 # case WANT DESCRIPTION FILE-KIND cutpaste-args...
 # WANT: 1, 2, or "1|0" where a partial success is allowed (predict scores

@@ -32,6 +32,8 @@
 # a machine where tests may not mount.
 # Exit 0 pass, 1 fail, 77 skipped (with the reason printed).
 set -u
+# Sourced before the cd into the work folder: $0 may be a relative path.
+. "$(dirname "$0")/../cli-checks.sh"
 CASE=${1:?usage: test-train-faults.sh CASE cutpaste fault-inspect}
 CUTPASTE=$(realpath "${2:?cutpaste binary}")
 INSPECT=$(realpath "${3:?fault-inspect binary}")
@@ -45,8 +47,6 @@ cd "$WORK" || exit 1
 export CP_DETERMINISTIC_DATE=2026-01-01T00:00:00Z
 export OPENBLAS_NUM_THREADS=1
 
-failures=0
-fail () { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 skip () { echo "skipped: $*"; exit 77; }
 show () { echo "--- $1:"; sed 's/^/  /' "$1"; }
 

@@ -3,20 +3,14 @@
 # category: synth -> train -> eval -> predict, exit statuses, and that a
 # failed run leaves the user's files alone.
 set -u
+# Sourced before the cd into the work folder: $0 may be a relative path.
+. "$(dirname "$0")/../cli-checks.sh"
 CUTPASTE=$(realpath "${1:?usage: test-cli.sh PATH/TO/cutpaste}")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cp-cli-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK" || exit 1
 export CP_DETERMINISTIC_DATE=2026-01-01T00:00:00Z
 
-failures=0
-fail () { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-expect_status () {   # expected command...
-  want=$1; shift
-  "$@" >out.txt 2>err.txt
-  got=$?
-  [ "$got" -eq "$want" ] || { fail "'$*' exited $got, expected $want"; cat out.txt err.txt >&2; }
-}
 
 "$CUTPASTE" synth --help >/dev/null 2>&1 || { echo "skipped: cutpaste synth unavailable"; exit 77; }
 "$CUTPASTE" synth --out data --categories weave --size 48 --train 10 --test-good 4 --test-defect 2 \

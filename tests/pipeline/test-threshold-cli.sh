@@ -6,6 +6,8 @@
 # --set (bad value, missing or corrupt model, a write that fails) exits
 # non-zero, names the file and leaves it byte for byte as it was.
 set -u
+# Sourced before the cd into the work folder: $0 may be a relative path.
+. "$(dirname "$0")/../cli-checks.sh"
 CUTPASTE=$(realpath "${1:?usage: test-threshold-cli.sh PATH/TO/cutpaste}")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cp-threshold-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
@@ -13,14 +15,6 @@ cd "$WORK" || exit 1
 export CP_DETERMINISTIC_DATE=2026-01-01T00:00:00Z
 export OPENBLAS_NUM_THREADS=1
 
-failures=0
-fail () { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-expect_status () {   # expected command...
-  want=$1; shift
-  "$@" >out.txt 2>err.txt
-  got=$?
-  [ "$got" -eq "$want" ] || { fail "'$*' exited $got, expected $want"; cat out.txt err.txt >&2; }
-}
 # value_of KEY FILE: the text after "KEY: " in `cutpaste threshold` output.
 value_of () { sed -n "s/^$1: //p" "$2"; }
 # The score column of predict's plain output, one per line.
