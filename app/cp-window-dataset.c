@@ -299,8 +299,24 @@ cp_window_dataset_rebuild_list (CpWindow *self)
         cp_window_sync_category_widgets (self, keep);
       else
         {
+          /* A slider moved while the category trained (Save is off then)
+           * was set against the old model's scores: the new model's own
+           * threshold takes its place, and the user is told. */
+          gboolean moved = cp_window_inspect_threshold_moved (self);
+          double moved_value = gtk_adjustment_get_value (self->threshold_adjustment);
+
           g_clear_pointer (&self->category, g_free);
           cp_window_select_category (self, keep);
+          if (moved)
+            {
+              /* Translators: a category name, then the threshold the
+               * slider was moved to. */
+              g_autofree char *msg =
+                g_strdup_printf (_("The model of “%s” changed: the slider shows its stored threshold again, "
+                                   "not the unsaved %.2f"), keep, moved_value);
+
+              cp_window_toast (self, msg);
+            }
         }
     }
   else if (self->categories->len > 0)

@@ -1188,12 +1188,22 @@ ask_about_threshold (CpWindow *self)
 
   /* Translators: a category name, then two thresholds: the one in the
    * model file and the one the slider was moved to. */
-  adw_message_dialog_format_body (dialog,
-                                  _("The threshold of “%s” is stored as %.2f in its model; "
-                                    "the slider was moved to %.2f. Unless you save it, "
-                                    "the moved value is lost."),
-                                  self->category, self->model_threshold,
-                                  gtk_adjustment_get_value (self->threshold_adjustment));
+  if (self->pending_step == CP_WINDOW_STEP_TRAIN)
+    /* Translators: a category name, then two thresholds, as above. */
+    adw_message_dialog_format_body (dialog,
+                                    _("Training replaces the model of “%s”, and its threshold of %.2f "
+                                      "with the one the new model sets; the slider was moved to %.2f. "
+                                      "Saved, the moved value stays in the current model if training "
+                                      "is cancelled or fails."),
+                                    self->category, self->model_threshold,
+                                    gtk_adjustment_get_value (self->threshold_adjustment));
+  else
+    adw_message_dialog_format_body (dialog,
+                                    _("The threshold of “%s” is stored as %.2f in its model; "
+                                      "the slider was moved to %.2f. Unless you save it, "
+                                      "the moved value is lost."),
+                                    self->category, self->model_threshold,
+                                    gtk_adjustment_get_value (self->threshold_adjustment));
   adw_message_dialog_add_responses (dialog,
                                     "cancel", _("_Cancel"),
                                     "discard", _("_Discard"),

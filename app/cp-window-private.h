@@ -40,6 +40,8 @@ typedef enum
   CP_WINDOW_STEP_CATEGORY,   /* select the category named by the target */
   CP_WINDOW_STEP_DATASET,    /* open the folder named by the target */
   CP_WINDOW_STEP_CLOSE,
+  CP_WINDOW_STEP_TRAIN,      /* train the selected category, or all of them when the target is "all":
+                              * the new model brings its own threshold */
 } CpWindowStep;
 
 typedef struct
@@ -104,6 +106,7 @@ struct _CpWindow
   char             *data_dir;
   char             *model_dir;
   char             *dataset_error;
+  char             *last_toast;      /* the latest message shown as a toast (toasts queue) */
   GPtrArray        *categories;      /* CpCategoryInfo * */
   char             *category;        /* selected category name */
   char             *category_model_stamp; /* its model when it was selected */

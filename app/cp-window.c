@@ -53,6 +53,14 @@ cp_window_toast (CpWindow   *self,
 
   adw_toast_set_timeout (toast, 6);
   adw_toast_overlay_add_toast (self->toast_overlay, toast);
+  g_free (self->last_toast);
+  self->last_toast = g_strdup (message);
+}
+
+const char *
+cp_window_get_last_toast (CpWindow *self)
+{
+  return self->last_toast;
 }
 
 char *
@@ -100,16 +108,24 @@ action_create_sample (GtkWidget *widget, const char *name, GVariant *param)
   cp_window_dataset_create_sample (CP_WINDOW (widget));
 }
 
+/* Training replaces the selected category's model, and with it the
+ * stored threshold: a moved one that is not saved is asked about first. */
 static void
 action_train (GtkWidget *widget, const char *name, GVariant *param)
 {
-  cp_window_train_start (CP_WINDOW (widget), FALSE);
+  CpWindow *self = CP_WINDOW (widget);
+
+  if (cp_window_inspect_may_leave (self, CP_WINDOW_STEP_TRAIN, NULL))
+    cp_window_train_start (self, FALSE);
 }
 
 static void
 action_train_all (GtkWidget *widget, const char *name, GVariant *param)
 {
-  cp_window_train_start (CP_WINDOW (widget), TRUE);
+  CpWindow *self = CP_WINDOW (widget);
+
+  if (cp_window_inspect_may_leave (self, CP_WINDOW_STEP_TRAIN, "all"))
+    cp_window_train_start (self, TRUE);
 }
 
 static void
@@ -275,6 +291,9 @@ cp_window_run_step (CpWindow     *self,
       /* Asks close-request again, which now lets it through. */
       gtk_window_close (GTK_WINDOW (self));
       break;
+    case CP_WINDOW_STEP_TRAIN:
+      cp_window_train_start (self, g_strcmp0 (target, "all") == 0);
+      break;
     case CP_WINDOW_STEP_NONE:
     default:
       break;
@@ -391,6 +410,7 @@ cp_window_dispose (GObject *object)
   g_clear_pointer (&self->dataset_error, g_free);
   g_clear_pointer (&self->category, g_free);
   g_clear_pointer (&self->category_model_stamp, g_free);
+  g_clear_pointer (&self->last_toast, g_free);
   g_clear_pointer (&self->training_category, g_free);
 
   G_OBJECT_CLASS (cp_window_parent_class)->dispose (object);

@@ -76,6 +76,10 @@ void             cp_window_select_inspect_row  (CpWindow      *self,
 GtkWidget       *cp_window_get_threshold_control (CpWindow    *self,
                                                   const char  *name);
 
+/* The latest message shown as a toast, or NULL (a toast waits while
+ * another is shown, so it may not be on screen yet). */
+const char      *cp_window_get_last_toast      (CpWindow      *self);
+
 /* "loss", "roc", "hist" or "tsne". */
 GtkWidget       *cp_window_get_plot            (CpWindow      *self,
                                                 const char    *name);

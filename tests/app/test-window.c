@@ -831,6 +831,92 @@ test_threshold_unsaved (void)
   g_assert_cmpfloat (file_threshold (model, NULL, NULL), ==, moved);
 }
 
+/* The window tells model files apart by their "created" time, which has
+ * one-second resolution: a tiny test training must not finish in the
+ * second the previous one did (real trainings take minutes). */
+static void
+wait_for_next_second (void)
+{
+  gint64 second = g_get_real_time () / G_USEC_PER_SEC;
+
+  while (g_get_real_time () / G_USEC_PER_SEC == second)
+    g_usleep (20000);
+}
+
+/* Training replaces the model and the threshold stored in it: a moved,
+ * unsaved value is asked about first (Cancel trains nothing, Discard
+ * trains); one moved while the category trains gives way to the new
+ * model's threshold, and a toast says which value was dropped. */
+static void
+test_threshold_retrain (void)
+{
+  g_autofree char *model = cp_train_model_path (cp_window_get_model_dir (window), CATEGORY);
+  GtkWidget *scale = cp_window_get_threshold_control (window, "scale");
+  GtkAdjustment *adjustment = gtk_range_get_adjustment (GTK_RANGE (scale));
+  g_autofree char *bytes = NULL;
+  g_autofree char *moved_text = NULL;
+  AdwMessageDialog *dialog;
+  double moved;
+  gsize size;
+
+  use_tiny_settings (3);
+  cp_window_show_page (window, "inspect");
+  cp_window_select_category (window, CATEGORY);
+  wait_idle ();
+  g_assert_null (unsaved_dialog (window));
+  g_assert_true (gtk_widget_get_sensitive (scale));
+  g_assert_true (g_file_get_contents (model, &bytes, &size, NULL));
+  moved = floor (gtk_adjustment_get_value (adjustment) * 60) / 100;
+  moved_text = g_strdup_printf ("%.2f", moved);
+
+  /* Cancel (asked by Train All too): nothing trains, the slider keeps
+   * its place. */
+  gtk_adjustment_set_value (adjustment, moved);
+  activate ("win.train-all");
+  wait_idle ();
+  dialog = unsaved_dialog (window);
+  g_assert_nonnull (dialog);
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (dialog), CATEGORY));
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (dialog), moved_text));
+  respond (dialog, "_Cancel");
+  wait_idle ();
+  g_assert_null (unsaved_dialog (window));
+  g_assert_true (file_unchanged (model, bytes, size));
+  g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, moved);
+
+  /* Discard: the category trains; the slider shows the new model's own
+   * threshold. */
+  wait_for_next_second ();
+  activate ("win.train");
+  wait_idle ();
+  dialog = unsaved_dialog (window);
+  g_assert_nonnull (dialog);
+  respond (dialog, "_Discard");
+  wait_idle ();
+  g_assert_null (unsaved_dialog (window));
+  g_assert_false (file_unchanged (model, bytes, size));
+  g_assert_cmpint (cp_window_get_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
+  g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, file_threshold (model, NULL, NULL));
+
+  /* Moved while training runs (Save is off then): the new model's
+   * threshold takes its place, and the user is told. */
+  g_clear_pointer (&bytes, g_free);
+  g_assert_true (g_file_get_contents (model, &bytes, &size, NULL));
+  wait_for_next_second ();
+  activate ("win.train");
+  g_assert_null (unsaved_dialog (window));
+  moved = floor (gtk_adjustment_get_value (adjustment) * 60) / 100;
+  g_free (moved_text);
+  moved_text = g_strdup_printf ("unsaved %.2f", moved);
+  gtk_adjustment_set_value (adjustment, moved);
+  wait_idle ();
+  g_assert_false (file_unchanged (model, bytes, size));
+  g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, file_threshold (model, NULL, NULL));
+  g_assert_nonnull (cp_window_get_last_toast (window));
+  g_assert_nonnull (strstr (cp_window_get_last_toast (window), CATEGORY));
+  g_assert_nonnull (strstr (cp_window_get_last_toast (window), moved_text));
+}
+
 /* First start: the sample dataset made by the engine opens and is remembered. */
 static void
 test_sample_dataset (void)
@@ -928,6 +1014,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window/cancel-keeps-model", test_cancel_keeps_model);
   g_test_add_func ("/app/window/model-other-version", test_model_other_version);
   g_test_add_func ("/app/window/threshold-unsaved", test_threshold_unsaved);
+  g_test_add_func ("/app/window/threshold-retrain", test_threshold_retrain);
   g_test_add_func ("/app/window/sample-dataset", test_sample_dataset);
   g_test_add_func ("/app/window/app-actions", test_app_actions);
   status = g_test_run ();
