@@ -22,6 +22,7 @@
 #include "pipeline/localize.h"
 #include "pipeline/model.h"
 #include "pipeline/train.h"
+#include "test-support.h"
 
 #define CATEGORY "washer"
 
@@ -948,24 +949,6 @@ test_app_actions (void)
   g_assert_cmpuint (g_list_model_get_n_items (toplevels), ==, before + 3);
 }
 
-static void
-remove_tree (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
 int
 main (int argc, char **argv)
 {
@@ -974,8 +957,7 @@ main (int argc, char **argv)
   g_autoptr(GError) error = NULL;
   int status;
 
-  tmp_dir = g_dir_make_tmp ("cp-app-test-XXXXXX", NULL);
-  g_assert_nonnull (tmp_dir);
+  tmp_dir = cp_test_make_tmp_dir ("cp-app-test-XXXXXX");
   /* Models go under the user data folder: keep them in the temp dir. */
   g_setenv ("XDG_DATA_HOME", tmp_dir, TRUE);
   g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
@@ -984,7 +966,7 @@ main (int argc, char **argv)
   if (!gtk_init_check () || gdk_display_get_default () == NULL)
     {
       g_printerr ("no display: skipping\n");
-      remove_tree (tmp_dir);
+      cp_test_remove_tree (tmp_dir);
       return 77;
     }
 
@@ -1022,7 +1004,7 @@ main (int argc, char **argv)
   gtk_window_destroy (GTK_WINDOW (window));
   cp_worker_shutdown (worker);
   g_object_unref (app);
-  remove_tree (tmp_dir);
+  cp_test_remove_tree (tmp_dir);
   g_free (data_dir);
   g_free (tmp_dir);
   return status;

@@ -8,6 +8,7 @@
 
 #include "data/dataset.h"
 #include "data/png-write.h"
+#include "test-support.h"
 
 static char *tmp_root;
 
@@ -44,29 +45,6 @@ fresh_root (const char *name)
 
   g_assert_cmpint (g_mkdir_with_parents (root, 0755), ==, 0);
   return root;
-}
-
-static void
-remove_tree (const char *path)
-{
-  GStatBuf st;
-
-  if (g_lstat (path, &st) != 0)
-    return;
-  if (S_ISDIR (st.st_mode))
-    {
-      g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
-      const char *name;
-
-      while (d && (name = g_dir_read_name (d)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          remove_tree (child);
-        }
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
 }
 
 /* ---- the shared pcb dataset ----------------------------------------------- */
@@ -457,8 +435,7 @@ main (int argc, char **argv)
       argc--;
     }
   g_test_init (&argc, &argv, NULL);
-  tmp_root = g_dir_make_tmp ("cp-test-dataset-XXXXXX", NULL);
-  g_assert_nonnull (tmp_root);
+  tmp_root = cp_test_make_tmp_dir ("cp-test-dataset-XXXXXX");
 
   if (pcb_only)
     {
@@ -475,7 +452,7 @@ main (int argc, char **argv)
     }
   status = g_test_run ();
 
-  remove_tree (tmp_root);
+  cp_test_remove_tree (tmp_root);
   g_free (tmp_root);
   return status;
 }

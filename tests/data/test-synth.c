@@ -10,34 +10,12 @@
 
 #include "data/dataset.h"
 #include "data/synth.h"
+#include "test-support.h"
 
 #define SIZE 96
 
 static char *tmp_root;
 static const char *cutpaste_path;
-
-static void
-remove_tree (const char *path)
-{
-  GStatBuf st;
-
-  if (g_lstat (path, &st) != 0)
-    return;
-  if (S_ISDIR (st.st_mode))
-    {
-      g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
-      const char *name;
-
-      while (d && (name = g_dir_read_name (d)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          remove_tree (child);
-        }
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
-}
 
 /* Every regular file under @dir, as paths relative to @base, sorted. */
 static void
@@ -626,8 +604,7 @@ main (int argc, char **argv)
           return 77;
         }
     }
-  tmp_root = g_dir_make_tmp ("cp-test-synth-XXXXXX", NULL);
-  g_assert_nonnull (tmp_root);
+  tmp_root = cp_test_make_tmp_dir ("cp-test-synth-XXXXXX");
 
   g_test_add_func ("/data/synth/defaults", test_defaults);
   g_test_add_func ("/data/synth/determinism", test_determinism);
@@ -642,7 +619,7 @@ main (int argc, char **argv)
   g_test_add_func ("/data/synth/cli", test_cli);
   status = g_test_run ();
 
-  remove_tree (tmp_root);
+  cp_test_remove_tree (tmp_root);
   g_free (tmp_root);
   return status;
 }

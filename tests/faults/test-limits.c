@@ -30,6 +30,7 @@
 #include "core/io/safetensors.h"
 #include "data/dataset.h"
 #include "data/image.h"
+#include "test-support.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define UNDER_SANITIZER 1
@@ -420,40 +421,18 @@ test_folder_limit (void)
   cp_category_free (cat);
 }
 
-static void
-remove_tree (const char *path)
-{
-  GDir *d = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (d != NULL)
-    {
-      while ((name = g_dir_read_name (d)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-            remove_tree (child);
-          else
-            g_unlink (child);
-        }
-      g_dir_close (d);
-    }
-  g_rmdir (path);
-}
-
 int
 main (int argc, char **argv)
 {
   int status;
 
   g_test_init (&argc, &argv, NULL);
-  scratch = g_dir_make_tmp ("cp-limits-XXXXXX", NULL);
-  g_assert_nonnull (scratch);
+  scratch = cp_test_make_tmp_dir ("cp-limits-XXXXXX");
   g_test_add_func ("/faults/limits/image-headers", test_image_headers);
   g_test_add_func ("/faults/limits/safetensors-sizes", test_safetensors_sizes);
   g_test_add_func ("/faults/limits/folder-images", test_folder_limit);
   status = g_test_run ();
-  remove_tree (scratch);
+  cp_test_remove_tree (scratch);
   g_free (scratch);
   return status;
 }

@@ -16,24 +16,7 @@
 #include "data/synth.h"
 #include "pipeline/localize.h"
 #include "pipeline/pipeline.h"
-
-static void
-remove_tree (const char *path)
-{
-  GDir *dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (dir != NULL)
-    {
-      while ((name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          remove_tree (child);
-        }
-      g_dir_close (dir);
-    }
-  g_remove (path);
-}
+#include "test-support.h"
 
 static void
 test_weave_quick (gconstpointer data)
@@ -94,15 +77,13 @@ test_weave_quick (gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  g_autoptr (GError) error = NULL;
   g_autofree char *root = NULL;
   int status;
 
   g_test_init (&argc, &argv, NULL);
-  root = g_dir_make_tmp ("cp-localize-quick-XXXXXX", &error);
-  g_assert_no_error (error);
+  root = cp_test_make_tmp_dir ("cp-localize-quick-XXXXXX");
   g_test_add_data_func ("/localize/quick/weave", root, test_weave_quick);
   status = g_test_run ();
-  remove_tree (root);
+  cp_test_remove_tree (root);
   return status;
 }

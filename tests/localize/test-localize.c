@@ -19,6 +19,7 @@
 #include "data/synth.h"
 #include "pipeline/localize.h"
 #include "pipeline/pipeline.h"
+#include "test-support.h"
 
 #define SIZE 128
 /* Two steps exercise the crop training; on a CPU within a test's time,
@@ -29,27 +30,6 @@
 #define FIT_STRIDE 8
 
 static char *work_root;
-
-static void
-remove_tree (const char *path)
-{
-  GDir *dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (dir != NULL)
-    {
-      while ((name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-            remove_tree (child);
-          else
-            g_unlink (child);
-        }
-      g_dir_close (dir);
-    }
-  g_rmdir (path);
-}
 
 static const char *
 data_dir (void)
@@ -282,17 +262,15 @@ test_heatmap_api (void)
 int
 main (int argc, char **argv)
 {
-  g_autoptr (GError) error = NULL;
   int status;
 
   g_test_init (&argc, &argv, NULL);
-  work_root = g_dir_make_tmp ("cp-localize-XXXXXX", &error);
-  g_assert_no_error (error);
+  work_root = cp_test_make_tmp_dir ("cp-localize-XXXXXX");
   g_test_add_func ("/localize/texture", test_texture);
   g_test_add_func ("/localize/heatmap-api", test_heatmap_api);
   g_test_add_func ("/localize/aligned", test_aligned);
   status = g_test_run ();
-  remove_tree (work_root);
+  cp_test_remove_tree (work_root);
   g_free (work_root);
   return status;
 }

@@ -9,40 +9,19 @@
 #include "core/io/safetensors.h"
 #include "data/synth.h"
 #include "pipeline/pipeline.h"
+#include "test-support.h"
 
 static char *data_root;   /* synthetic dataset shared by every test */
 static char *work_root;   /* scratch folder removed at the end */
 
 #define CATEGORY "weave"
 
-static void
-remove_tree (const char *path)
-{
-  GDir *dir;
-  const char *name;
-
-  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    {
-      dir = g_dir_open (path, 0, NULL);
-      while (dir && (name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          remove_tree (child);
-        }
-      if (dir)
-        g_dir_close (dir);
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
-}
-
 static char *
 scratch_dir (const char *name)
 {
   char *dir = g_build_filename (work_root, name, NULL);
 
-  remove_tree (dir);
+  cp_test_remove_tree (dir);
   g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
   return dir;
 }
@@ -723,8 +702,7 @@ main (int argc, char **argv)
   /* Byte-identical files need a fixed creation date. */
   g_setenv ("CP_DETERMINISTIC_DATE", "2026-01-01T00:00:00Z", TRUE);
 
-  work_root = g_dir_make_tmp ("cp-pipeline-XXXXXX", &error);
-  g_assert_no_error (error);
+  work_root = cp_test_make_tmp_dir ("cp-pipeline-XXXXXX");
   data_root = g_build_filename (work_root, "data", NULL);
   cp_synth_options_init (&synth);
   synth.categories = categories;
@@ -750,7 +728,7 @@ main (int argc, char **argv)
   if (shared_dir)
     cp_train_result_clear (&shared_result);
   g_free (shared_dir);
-  remove_tree (work_root);
+  cp_test_remove_tree (work_root);
   g_free (work_root);
   g_free (data_root);
   return status;
