@@ -86,8 +86,10 @@ cp_cuda_fail_cublas (CpBackend *be, const char *what, cublasStatus_t status)
   char message[CP_ERROR_MESSAGE_SIZE];
   CpStatus code = status == CUBLAS_STATUS_ALLOC_FAILED ? CP_ERR_NOMEM : CP_ERR_DEVICE;
 
+  const CpCublasApi *blas = cp_cuda_ctx (be)->blas;
+
   snprintf (message, sizeof message, "%s failed: cuBLAS %s (%s)", what,
-            cublasGetStatusName (status), cublasGetStatusString (status));
+            blas->get_status_name (status), blas->get_status_string (status));
   return record (be, code, message);
 }
 
@@ -409,7 +411,7 @@ cuda_destroy (CpBackend *be)
       if (ctx->cudnn != NULL)
         cudnnDestroy (ctx->cudnn);
       if (ctx->cublas != NULL)
-        cublasDestroy (ctx->cublas);
+        ctx->blas->destroy (ctx->cublas);
       if (ctx->workspace != NULL)
         cudaFree (ctx->workspace);
       if (ctx->scratch != NULL)
@@ -467,7 +469,7 @@ describe (CpCudaContext *ctx, int major, int minor)
 
   cudaRuntimeGetVersion (&runtime);
   cudaDriverGetVersion (&driver);
-  cublasGetVersion (ctx->cublas, &cublas_version);
+  ctx->blas->get_version (ctx->cublas, &cublas_version);
   snprintf (ctx->description, sizeof ctx->description,
             "%s (sm_%d%d, %d SMs, %.1f GiB), CUDA runtime %d.%d, driver %d.%d, cuDNN %zu, "
             "cuBLAS %d, built for %s",
@@ -521,21 +523,23 @@ cp_backend_cuda_new (int device, CpError *error)
       goto fail;
     }
 
-  blas = cublasCreate (&ctx->cublas);
+  if ((ctx->blas = cp_cublas_load (error)) == NULL)
+    goto fail;
+  blas = ctx->blas->create (&ctx->cublas);
   if (blas != CUBLAS_STATUS_SUCCESS)
     {
       ctx->cublas = NULL;
       cp_error_set (error, blas == CUBLAS_STATUS_ALLOC_FAILED ? CP_ERR_NOMEM : CP_ERR_DEVICE,
-                    "cuBLAS initialisation failed: %s", cublasGetStatusString (blas));
+                    "cuBLAS initialisation failed: %s", ctx->blas->get_status_string (blas));
       goto fail;
     }
   /* FP32 products stay FP32: no TF32 in matrix multiplication, as PyTorch
    * (torch.backends.cuda.matmul.allow_tf32 = False by default). */
-  if ((blas = cublasSetStream (ctx->cublas, ctx->stream)) != CUBLAS_STATUS_SUCCESS
-      || (blas = cublasSetMathMode (ctx->cublas, CUBLAS_DEFAULT_MATH)) != CUBLAS_STATUS_SUCCESS)
+  if ((blas = ctx->blas->set_stream (ctx->cublas, ctx->stream)) != CUBLAS_STATUS_SUCCESS
+      || (blas = ctx->blas->set_math_mode (ctx->cublas, CUBLAS_DEFAULT_MATH)) != CUBLAS_STATUS_SUCCESS)
     {
       cp_error_set (error, CP_ERR_DEVICE, "cuBLAS setup failed: %s",
-                    cublasGetStatusString (blas));
+                    ctx->blas->get_status_string (blas));
       goto fail;
     }
 

@@ -15,11 +15,12 @@ row_major_sgemm (CpBackend *be, const char *what, int trans_a, int trans_b, int 
                  float alpha, const float *a, int lda, const float *b, int ldb, float beta,
                  float *c, int ldc)
 {
+  CpCudaContext *ctx = cp_cuda_ctx (be);
   cublasStatus_t st;
 
-  st = cublasSgemm (cp_cuda_ctx (be)->cublas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-                    trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b, ldb, a, lda, &beta, c,
-                    ldc);
+  st = ctx->blas->sgemm (ctx->cublas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                         trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b, ldb, a, lda, &beta,
+                         c, ldc);
   return st == CUBLAS_STATUS_SUCCESS ? CP_OK : cp_cuda_fail_cublas (be, what, st);
 }
 

@@ -16,6 +16,7 @@
 
 #include "backend.h"
 #include "cuda-backend.h"
+#include "cuda-cublas.h"
 #include "cuda-kernels.h"
 
 #ifdef __cplusplus
@@ -61,6 +62,7 @@ typedef struct
   char             description[512];
   size_t           total_memory;
   cudaStream_t     stream;
+  const CpCublasApi *blas;   /* cuBLAS, opened at run time (cuda-cublas.h) */
   cublasHandle_t   cublas;
   cudnnHandle_t    cudnn;
   int              allow_tf32;
