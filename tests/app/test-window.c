@@ -918,6 +918,65 @@ test_threshold_retrain (void)
   g_assert_nonnull (strstr (cp_window_get_last_toast (window), moved_text));
 }
 
+/* Save answered while a switch waits, and the save fails (the model file
+ * cannot be read): the switch does not happen, the slider keeps the moved
+ * value, the file is left as it was, and a toast says why. */
+static void
+test_threshold_unsaved_save_fails (void)
+{
+  g_autofree char *model = cp_train_model_path (cp_window_get_model_dir (window), CATEGORY);
+  GtkWidget *scale = cp_window_get_threshold_control (window, "scale");
+  GtkAdjustment *adjustment = gtk_range_get_adjustment (GTK_RANGE (scale));
+  GtkDropDown *dropdown = GTK_DROP_DOWN (gtk_widget_get_template_child (GTK_WIDGET (window), CP_TYPE_WINDOW,
+                                                                       "category_dropdown"));
+  guint washer = dropdown_position (dropdown, CATEGORY);
+  guint other = dropdown_position (dropdown, "other");
+  g_autofree char *bytes = NULL;
+  AdwMessageDialog *dialog;
+  double stored, moved;
+  gsize size;
+
+  cp_window_show_page (window, "inspect");
+  cp_window_select_category (window, CATEGORY);
+  wait_idle ();
+  stored = gtk_adjustment_get_value (adjustment);
+  moved = floor (stored * 60) / 100;
+  g_assert_cmpfloat (moved, !=, stored);
+  g_assert_true (g_file_get_contents (model, &bytes, &size, NULL));
+
+  gtk_adjustment_set_value (adjustment, moved);
+  g_assert_true (g_file_set_contents (model, bytes, size / 2, NULL));
+  gtk_drop_down_set_selected (dropdown, other);
+  wait_idle ();
+  dialog = unsaved_dialog (window);
+  g_assert_nonnull (dialog);
+  respond (dialog, "_Save");
+  wait_idle ();
+  g_assert_null (unsaved_dialog (window));
+  g_assert_cmpuint (gtk_drop_down_get_selected (dropdown), ==, washer);
+  g_assert_true (gtk_widget_get_sensitive (scale));
+  g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, moved);
+  g_assert_true (gtk_widget_get_sensitive (cp_window_get_threshold_control (window, "save")));
+  g_assert_true (file_unchanged (model, bytes, size / 2));
+  g_assert_nonnull (cp_window_get_last_toast (window));
+  g_assert_nonnull (strstr (cp_window_get_last_toast (window), "not saved"));
+
+  /* Mended, the switch asks again and goes through. */
+  g_assert_true (g_file_set_contents (model, bytes, size, NULL));
+  gtk_drop_down_set_selected (dropdown, other);
+  wait_idle ();
+  dialog = unsaved_dialog (window);
+  g_assert_nonnull (dialog);
+  respond (dialog, "_Discard");
+  wait_idle ();
+  g_assert_cmpuint (gtk_drop_down_get_selected (dropdown), ==, other);
+  g_assert_true (file_unchanged (model, bytes, size));
+  gtk_drop_down_set_selected (dropdown, washer);
+  wait_idle ();
+  g_assert_null (unsaved_dialog (window));
+  g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, stored);
+}
+
 /* First start: the sample dataset made by the engine opens and is remembered. */
 static void
 test_sample_dataset (void)
@@ -997,6 +1056,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window/model-other-version", test_model_other_version);
   g_test_add_func ("/app/window/threshold-unsaved", test_threshold_unsaved);
   g_test_add_func ("/app/window/threshold-retrain", test_threshold_retrain);
+  g_test_add_func ("/app/window/threshold-unsaved-save-fails", test_threshold_unsaved_save_fails);
   g_test_add_func ("/app/window/sample-dataset", test_sample_dataset);
   g_test_add_func ("/app/window/app-actions", test_app_actions);
   status = g_test_run ();
