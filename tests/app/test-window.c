@@ -615,6 +615,12 @@ respond (AdwMessageDialog *dialog,
   wait_idle ();
 }
 
+static GtkDropDown *
+category_dropdown (CpWindow *w)
+{
+  return GTK_DROP_DOWN (gtk_widget_get_template_child (GTK_WIDGET (w), CP_TYPE_WINDOW, "category_dropdown"));
+}
+
 static guint
 dropdown_position (GtkDropDown *dropdown,
                    const char  *name)
@@ -679,8 +685,7 @@ test_threshold_unsaved (void)
   g_autofree char *elsewhere = g_build_filename (tmp_dir, "not-a-dataset", NULL);
   GtkWidget *scale = cp_window_get_threshold_control (window, "scale");
   GtkAdjustment *adjustment = gtk_range_get_adjustment (GTK_RANGE (scale));
-  GtkDropDown *dropdown = GTK_DROP_DOWN (gtk_widget_get_template_child (GTK_WIDGET (window), CP_TYPE_WINDOW,
-                                                                       "category_dropdown"));
+  GtkDropDown *dropdown = category_dropdown (window);
   guint washer = dropdown_position (dropdown, CATEGORY);
   guint other = dropdown_position (dropdown, "other");
   g_autofree char *bytes = NULL;
@@ -927,8 +932,7 @@ test_threshold_unsaved_save_fails (void)
   g_autofree char *model = cp_train_model_path (cp_window_get_model_dir (window), CATEGORY);
   GtkWidget *scale = cp_window_get_threshold_control (window, "scale");
   GtkAdjustment *adjustment = gtk_range_get_adjustment (GTK_RANGE (scale));
-  GtkDropDown *dropdown = GTK_DROP_DOWN (gtk_widget_get_template_child (GTK_WIDGET (window), CP_TYPE_WINDOW,
-                                                                       "category_dropdown"));
+  GtkDropDown *dropdown = category_dropdown (window);
   guint washer = dropdown_position (dropdown, CATEGORY);
   guint other = dropdown_position (dropdown, "other");
   g_autofree char *bytes = NULL;
