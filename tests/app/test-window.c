@@ -615,6 +615,22 @@ respond (AdwMessageDialog *dialog,
   wait_idle ();
 }
 
+/* The question about a moved threshold is shown for @w: answers it with
+ * the button labelled @label, and it goes. */
+static void
+answer (CpWindow   *w,
+        const char *label)
+{
+  AdwMessageDialog *dialog;
+
+  wait_idle ();
+  dialog = unsaved_dialog (w);
+  g_assert_nonnull (dialog);
+  respond (dialog, label);
+  wait_idle ();
+  g_assert_null (unsaved_dialog (w));
+}
+
 static GtkDropDown *
 category_dropdown (CpWindow *w)
 {
@@ -894,12 +910,7 @@ test_threshold_retrain (void)
    * threshold. */
   wait_for_next_second ();
   activate ("win.train");
-  wait_idle ();
-  dialog = unsaved_dialog (window);
-  g_assert_nonnull (dialog);
-  respond (dialog, "_Discard");
-  wait_idle ();
-  g_assert_null (unsaved_dialog (window));
+  answer (window, "_Discard");
   g_assert_false (file_unchanged (model, bytes, size));
   g_assert_cmpint (cp_window_get_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
   g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, file_threshold (model, NULL, NULL));
@@ -936,7 +947,6 @@ test_threshold_unsaved_save_fails (void)
   guint washer = dropdown_position (dropdown, CATEGORY);
   guint other = dropdown_position (dropdown, "other");
   g_autofree char *bytes = NULL;
-  AdwMessageDialog *dialog;
   double stored, moved;
   gsize size;
 
@@ -951,12 +961,7 @@ test_threshold_unsaved_save_fails (void)
   gtk_adjustment_set_value (adjustment, moved);
   g_assert_true (g_file_set_contents (model, bytes, size / 2, NULL));
   gtk_drop_down_set_selected (dropdown, other);
-  wait_idle ();
-  dialog = unsaved_dialog (window);
-  g_assert_nonnull (dialog);
-  respond (dialog, "_Save");
-  wait_idle ();
-  g_assert_null (unsaved_dialog (window));
+  answer (window, "_Save");
   g_assert_cmpuint (gtk_drop_down_get_selected (dropdown), ==, washer);
   g_assert_true (gtk_widget_get_sensitive (scale));
   g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, moved);
@@ -968,11 +973,7 @@ test_threshold_unsaved_save_fails (void)
   /* Mended, the switch asks again and goes through. */
   g_assert_true (g_file_set_contents (model, bytes, size, NULL));
   gtk_drop_down_set_selected (dropdown, other);
-  wait_idle ();
-  dialog = unsaved_dialog (window);
-  g_assert_nonnull (dialog);
-  respond (dialog, "_Discard");
-  wait_idle ();
+  answer (window, "_Discard");
   g_assert_cmpuint (gtk_drop_down_get_selected (dropdown), ==, other);
   g_assert_true (file_unchanged (model, bytes, size));
   gtk_drop_down_set_selected (dropdown, washer);
