@@ -982,6 +982,45 @@ test_threshold_unsaved_save_fails (void)
   g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, stored);
 }
 
+/* Quit (Ctrl+Q) closes each window so that each can ask: one with a
+ * moved, unsaved threshold stays until answered; Cancel keeps it, Discard
+ * lets it go. */
+static void
+test_threshold_quit (void)
+{
+  g_auto(GStrv) accels = gtk_application_get_accels_for_action (GTK_APPLICATION (app), "app.quit");
+  GtkWidget *scale = cp_window_get_threshold_control (window, "scale");
+  GtkAdjustment *adjustment = gtk_range_get_adjustment (GTK_RANGE (scale));
+  CpWindow *second;
+  gboolean closed;
+  double stored, moved;
+
+  g_assert_nonnull (accels);
+  g_assert_true (g_strv_contains ((const char *const *) accels, "<Control>q"));
+  cp_window_show_page (window, "inspect");
+  cp_window_select_category (window, CATEGORY);
+  wait_idle ();
+  stored = gtk_adjustment_get_value (adjustment);
+  moved = floor (stored * 60) / 100;
+  second = window_to_close (&closed);
+  gtk_range_set_value (GTK_RANGE (cp_window_get_threshold_control (second, "scale")), moved);
+  gtk_adjustment_set_value (adjustment, moved);
+
+  g_action_group_activate_action (G_ACTION_GROUP (app), "quit", NULL);
+  wait_idle ();
+  g_assert_false (closed);
+  g_assert_nonnull (unsaved_dialog (window));
+  g_assert_nonnull (unsaved_dialog (second));
+  /* Not answer (): the window is gone once answered. */
+  respond (unsaved_dialog (second), "_Discard");
+  wait_idle ();
+  g_assert_true (closed);
+  answer (window, "_Cancel");
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (window)));
+  g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, moved);
+  gtk_adjustment_set_value (adjustment, stored);
+}
+
 /* First start: the sample dataset made by the engine opens and is remembered. */
 static void
 test_sample_dataset (void)
@@ -1062,6 +1101,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window/threshold-unsaved", test_threshold_unsaved);
   g_test_add_func ("/app/window/threshold-retrain", test_threshold_retrain);
   g_test_add_func ("/app/window/threshold-unsaved-save-fails", test_threshold_unsaved_save_fails);
+  g_test_add_func ("/app/window/threshold-quit", test_threshold_quit);
   g_test_add_func ("/app/window/sample-dataset", test_sample_dataset);
   g_test_add_func ("/app/window/app-actions", test_app_actions);
   status = g_test_run ();
