@@ -146,6 +146,28 @@ current_threshold (CpWindow *self)
   return gtk_adjustment_get_value (self->threshold_adjustment);
 }
 
+/* The line under the large view: the selected image's path, and its
+ * score against the threshold in use (the slider's, moved or not), or
+ * why it has none.  Refreshed whenever either changes. */
+static void
+update_caption (CpWindow *self)
+{
+  GtkListBoxRow *row = gtk_list_box_get_selected_row (self->inspect_list);
+  CpInspectItem *item = row != NULL ? g_object_get_data (G_OBJECT (row), "cp-item") : NULL;
+  g_autofree char *caption = NULL;
+
+  if (item == NULL)
+    return;
+  if (item->error != NULL)
+    caption = g_strdup_printf ("%s\n%s", item->path, item->error);
+  else if (!isnan (item->score))
+    caption = g_strdup_printf (_("%s\nScore %.3f (threshold %.3f)"), item->path, item->score,
+                               current_threshold (self));
+  else
+    caption = g_strdup (item->path);
+  gtk_label_set_text (self->inspect_caption, caption);
+}
+
 /* Builds or refreshes the row of @item. */
 static void
 update_row (CpWindow      *self,
@@ -248,6 +270,7 @@ score_done (gpointer      result,
         item->error = g_strdup (res->model_error != NULL ? res->model_error : _("Not scored"));
       update_row (self, item);
     }
+  update_caption (self);
 }
 
 /* Queues every unscored item: one job holds them all, so a newer job
@@ -847,7 +870,6 @@ on_row_selected (GtkListBox    *box,
   CpInspectItem *item = row != NULL ? g_object_get_data (G_OBJECT (row), "cp-item") : NULL;
   g_autoptr(GdkPixbuf) pixbuf = NULL;
   g_autoptr(GdkTexture) texture = NULL;
-  g_autofree char *caption = NULL;
 
   if (item == NULL)
     return;
@@ -859,14 +881,7 @@ on_row_selected (GtkListBox    *box,
   g_set_object (&self->inspect_texture, texture);
   heatmap_request (self, item);
   update_view (self);
-  if (item->error != NULL)
-    caption = g_strdup_printf ("%s\n%s", item->path, item->error);
-  else if (!isnan (item->score))
-    caption = g_strdup_printf (_("%s\nScore %.3f (threshold %.3f)"), item->path, item->score,
-                               current_threshold (self));
-  else
-    caption = g_strdup (item->path);
-  gtk_label_set_text (self->inspect_caption, caption);
+  update_caption (self);
 }
 
 /* Counts over the evaluation's test images: the live consequence of the
@@ -878,6 +893,7 @@ cp_window_inspect_update_threshold (CpWindow *self)
 
   for (guint i = 0; i < self->inspect_items->len; i++)
     update_row (self, g_ptr_array_index (self->inspect_items, i));
+  update_caption (self);
 
   if (self->eval == NULL || self->eval->images->len == 0)
     {

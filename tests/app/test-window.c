@@ -1021,6 +1021,45 @@ test_threshold_quit (void)
   gtk_adjustment_set_value (adjustment, stored);
 }
 
+/* The line under the large view gives the selected image's score against
+ * the threshold in use, and follows the slider. */
+static void
+test_caption_follows_threshold (void)
+{
+  GtkLabel *caption = GTK_LABEL (gtk_widget_get_template_child (GTK_WIDGET (window), CP_TYPE_WINDOW,
+                                                                "inspect_caption"));
+  GtkAdjustment *adjustment =
+    gtk_range_get_adjustment (GTK_RANGE (cp_window_get_threshold_control (window, "scale")));
+  guint n, i;
+  const char *path, *error;
+  double score = NAN, stored, moved;
+  g_autofree char *expected = NULL;
+
+  cp_window_show_page (window, "inspect");
+  cp_window_select_category (window, CATEGORY);
+  wait_idle ();
+  n = cp_window_get_inspect_count (window);
+  for (i = 0; i < n; i++)
+    {
+      g_assert_true (cp_window_get_inspect_row (window, i, &path, &score, &error));
+      if (!isnan (score))
+        break;
+    }
+  g_assert_cmpuint (i, <, n);
+  cp_window_select_inspect_row (window, i);
+  wait_idle ();
+  stored = gtk_adjustment_get_value (adjustment);
+  expected = g_strdup_printf ("Score %.3f (threshold %.3f)", score, stored);
+  g_assert_nonnull (strstr (gtk_label_get_text (caption), expected));
+
+  moved = floor (stored * 60) / 100;
+  gtk_adjustment_set_value (adjustment, moved);
+  g_free (expected);
+  expected = g_strdup_printf ("Score %.3f (threshold %.3f)", score, moved);
+  g_assert_nonnull (strstr (gtk_label_get_text (caption), expected));
+  gtk_adjustment_set_value (adjustment, stored);
+}
+
 /* First start: the sample dataset made by the engine opens and is remembered. */
 static void
 test_sample_dataset (void)
@@ -1102,6 +1141,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window/threshold-retrain", test_threshold_retrain);
   g_test_add_func ("/app/window/threshold-unsaved-save-fails", test_threshold_unsaved_save_fails);
   g_test_add_func ("/app/window/threshold-quit", test_threshold_quit);
+  g_test_add_func ("/app/window/caption-follows-threshold", test_caption_follows_threshold);
   g_test_add_func ("/app/window/sample-dataset", test_sample_dataset);
   g_test_add_func ("/app/window/app-actions", test_app_actions);
   status = g_test_run ();
