@@ -986,42 +986,46 @@ threshold_save_run (CpWorkerJob        *worker_job,
 {
   ThresholdJob *job = data;
   ThresholdResult *res;
-  /* Reading and rewriting the file needs no device: the CPU leaves the
-   * one the other jobs use alone. */
-  g_autoptr(CpModel) model = cp_model_load (job->model_path, "cpu", error);
-  double stored;
+  /* Only metadata changes: the file is read and rewritten with its tensors
+   * copied as they are, with no network built and no device touched. */
+  g_autoptr(CpModelFile) file = cp_model_file_open (job->model_path, error);
+  g_autoptr(CpModelFile) stored = NULL;
+  g_autoptr(GError) local = NULL;
+  const CpModelFile *holds;
 
-  if (model == NULL)
+  if (file == NULL)
     return NULL;
   res = g_new0 (ThresholdResult, 1);
   res->category = g_strdup (job->category);
   res->model_name = g_path_get_basename (job->model_path);
-  stored = cp_model_get_threshold (model);
   /* The file may have changed since the window read it (retrained, or
    * set with `cutpaste threshold`): a threshold chosen against the old
-   * value must not overwrite the new one unseen. */
-  if (stored != job->expected)
-    res->problem = g_strdup_printf (_("The threshold stored in %s changed to %.2f since it was read; "
-                                      "yours was not saved. Save again to replace it."),
-                                    res->model_name, stored);
-  else
+   * value must not overwrite the new one unseen.  The store refuses, and
+   * a failed store leaves the file as it was. */
+  if (!cp_model_file_store_threshold (file, job->threshold, job->expected, &local))
     {
-      g_autoptr(GError) local = NULL;
-
-      cp_model_set_threshold (model, job->threshold);
-      /* cp_model_save writes a new file and renames it over the old one:
-       * a failure leaves the stored model as it was. */
-      if (!cp_model_save (model, job->model_path, &local))
+      if (!g_error_matches (local, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CHANGED))
         {
           g_propagate_error (error, g_steal_pointer (&local));
           threshold_result_free (res);
           return NULL;
         }
+      res->problem = g_strdup_printf (_("The threshold stored in %s changed to %.2f since it was read; "
+                                        "yours was not saved. Save again to replace it."),
+                                      res->model_name, cp_model_file_get_threshold (file));
+      holds = file;
     }
-  res->threshold = cp_model_get_threshold (model);
-  res->source = cp_model_get_threshold_source (model);
-  res->false_reject_rate = cp_model_get_false_reject_rate (model);
-  res->cv_threshold = cp_model_get_cross_validation_threshold (model);
+  else
+    {
+      /* Read back what the file holds now.  Should that fail (the file
+       * removed meanwhile), the store did succeed: report what it wrote. */
+      stored = cp_model_file_open (job->model_path, NULL);
+      holds = stored != NULL ? stored : file;
+    }
+  res->threshold = cp_model_file_get_threshold (holds);
+  res->source = cp_model_file_get_threshold_source (holds);
+  res->false_reject_rate = cp_model_file_get_false_reject_rate (holds);
+  res->cv_threshold = cp_model_file_get_cross_validation_threshold (holds);
   return res;
 }
 

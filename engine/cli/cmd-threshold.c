@@ -10,17 +10,17 @@
 #include "pipeline/pipeline.h"
 
 static void
-print_threshold (const CpModel *model)
+print_threshold (const char       *path,
+                 double            threshold,
+                 CpThresholdSource source,
+                 double            rate,
+                 double            cv)
 {
-  CpThresholdSource source = cp_model_get_threshold_source (model);
-  double rate = cp_model_get_false_reject_rate (model);
-  double cv = cp_model_get_cross_validation_threshold (model);
-
-  printf ("%s\n", cp_model_get_path (model));
+  printf ("%s\n", path);
   if (source == CP_THRESHOLD_SOURCE_NONE)
     printf ("threshold: none (every part passes)\n");
   else
-    printf ("threshold: %.6f\n", cp_model_get_threshold (model));
+    printf ("threshold: %.6f\n", threshold);
   printf ("source: %s\n", cp_threshold_source_to_string (source));
   /* The rate belongs to the cross-validated threshold: once the threshold
    * is set by hand it is shown beside that value, not as the current one's. */
@@ -33,6 +33,34 @@ print_threshold (const CpModel *model)
             "cross-validated threshold %.6f)\n", rate, cv);
   else
     printf ("false-reject rate: not measured for this threshold\n");
+}
+
+/* Stores the threshold from the metadata alone: the network is neither
+ * built nor re-serialised, and every tensor in the file (converted
+ * checkpoints may hold ones the loader ignores) is kept byte for byte. */
+static int
+set_threshold (const char *model_path,
+               double      threshold)
+{
+  g_autoptr (CpModelFile) file = NULL;
+  g_autoptr (GError) error = NULL;
+
+  file = cp_model_file_open (model_path, &error);
+  if (file == NULL)
+    {
+      cp_cli_error ("threshold", "%s", error->message);
+      return CP_EXIT_FAILED;
+    }
+  if (!cp_model_file_store_threshold (file, threshold, NAN, &error))
+    {
+      cp_cli_error ("threshold", "%s (the model was not changed)", error->message);
+      return CP_EXIT_FAILED;
+    }
+  print_threshold (cp_model_file_get_path (file), cp_model_file_get_threshold (file),
+                   cp_model_file_get_threshold_source (file),
+                   cp_model_file_get_false_reject_rate (file),
+                   cp_model_file_get_cross_validation_threshold (file));
+  return CP_EXIT_OK;
 }
 
 int
@@ -68,7 +96,7 @@ cp_cmd_threshold (int argc, char **argv)
       cp_cli_error ("threshold", "unexpected argument '%s'", argv[1]);
       return CP_EXIT_USAGE;
     }
-  /* Checked before the model is read: a bad value must not cost a load,
+  /* Checked before the model is read: a bad value must not cost a read,
    * and must never reach the file.  Scores are distances, so a negative
    * threshold would fail every part. */
   if (set_text != NULL && (!cp_cli_parse_double (set_text, &threshold) || threshold < 0))
@@ -78,22 +106,19 @@ cp_cmd_threshold (int argc, char **argv)
       return CP_EXIT_USAGE;
     }
 
-  /* The CPU is enough to read and rewrite the file; no device is started. */
+  if (set_text != NULL)
+    return set_threshold (model_path, threshold);
+
+  /* Showing loads the whole model, so that a damaged one is reported.  The
+   * CPU is enough; no device is started. */
   model = cp_model_load (model_path, "cpu", &error);
   if (model == NULL)
     {
       cp_cli_error ("threshold", "%s", error->message);
       return CP_EXIT_FAILED;
     }
-  if (set_text != NULL)
-    {
-      cp_model_set_threshold (model, threshold);
-      if (!cp_model_save (model, model_path, &error))
-        {
-          cp_cli_error ("threshold", "%s (the model was not changed)", error->message);
-          return CP_EXIT_FAILED;
-        }
-    }
-  print_threshold (model);
+  print_threshold (cp_model_get_path (model), cp_model_get_threshold (model),
+                   cp_model_get_threshold_source (model), cp_model_get_false_reject_rate (model),
+                   cp_model_get_cross_validation_threshold (model));
   return CP_EXIT_OK;
 }

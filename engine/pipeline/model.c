@@ -139,33 +139,31 @@ count_head_linears (const CpSafetensors *st)
     }
 }
 
-CpModel *
-cp_model_load (const char *path, const char *device, GError **error)
+/* Reads @path as safetensors, with cp_model_load's message. */
+static CpSafetensors *
+open_safetensors (const char *path, GError **error)
 {
-  g_autoptr (CpModel) model = g_new0 (CpModel, 1);
-  CpSafetensors *st;
   CpError err = { 0 };
-  const char *format, *version;
-  const CpTensorInfo *out_w, *mean_info, *prec_info;
-  int linears, meta_head;
-  CpNetworkConfig config;
-  g_autofree float *mean = NULL, *precision = NULL;
+  CpSafetensors *st = cp_safetensors_open (path, &err);
 
-  model->path = g_strdup (path);
-  model->auroc = NAN;
-  st = cp_safetensors_open (path, &err);
   if (st == NULL)
-    {
-      g_set_error (error, CP_PIPELINE_ERROR,
-                   err.code == CP_ERR_IO ? CP_PIPELINE_ERROR_IO : CP_PIPELINE_ERROR_MODEL,
-                   "cannot read model %s", err.message);
-      return NULL;
-    }
+    g_set_error (error, CP_PIPELINE_ERROR,
+                 err.code == CP_ERR_IO ? CP_PIPELINE_ERROR_IO : CP_PIPELINE_ERROR_MODEL,
+                 "cannot read model %s", err.message);
+  return st;
+}
 
-  model->metadata = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  for (int i = 0; i < cp_safetensors_metadata_count (st); i++)
-    g_hash_table_insert (model->metadata, g_strdup (cp_safetensors_metadata_key (st, i)),
-                         g_strdup (cp_safetensors_metadata_value (st, i)));
+/* The checks that need only the header: format, version, image size, head
+ * layers against the tensors, out.weight and the Gaussian's presence.
+ * Shared by cp_model_load and cp_model_file_open so that both refuse the
+ * same files with the same words. */
+static gboolean
+check_header (const CpSafetensors *st, const char *path, int *image_size, int *head_layers,
+              GError **error)
+{
+  const char *format, *version;
+  const CpTensorInfo *out_w;
+  int linears, meta_head;
 
   /* A file without our format name is accepted (the reference's state dict
    * carries no metadata) but one naming another format or a newer version
@@ -173,54 +171,59 @@ cp_model_load (const char *path, const char *device, GError **error)
   format = cp_safetensors_metadata (st, "format");
   version = cp_safetensors_metadata (st, "format_version");
   if (format != NULL && strcmp (format, CP_MODEL_FORMAT) != 0)
-    {
-      model_error (error, path, "format is '%s', expected '%s'", format, CP_MODEL_FORMAT);
-      goto fail;
-    }
+    return model_error (error, path, "format is '%s', expected '%s'", format, CP_MODEL_FORMAT);
   if (version != NULL && (parse_int (version, -1) < 1 || parse_int (version, -1) > CP_MODEL_FORMAT_VERSION))
-    {
-      model_error (error, path, "format_version %s is not supported (this program reads up to %d)",
-                   version, CP_MODEL_FORMAT_VERSION);
-      goto fail;
-    }
+    return model_error (error, path, "format_version %s is not supported (this program reads up to %d)",
+                        version, CP_MODEL_FORMAT_VERSION);
 
-  model->image_size = parse_int (cp_safetensors_metadata (st, "image_size"), 256);
-  if (model->image_size < 32 || model->image_size > 1024 || model->image_size % 32 != 0)
-    {
-      model_error (error, path, "image_size %s is not a multiple of 32 between 32 and 1024",
-                   cp_safetensors_metadata (st, "image_size"));
-      goto fail;
-    }
+  *image_size = parse_int (cp_safetensors_metadata (st, "image_size"), 256);
+  if (*image_size < 32 || *image_size > 1024 || *image_size % 32 != 0)
+    return model_error (error, path, "image_size %s is not a multiple of 32 between 32 and 1024",
+                        cp_safetensors_metadata (st, "image_size"));
 
   linears = count_head_linears (st);
   if (linears < 1)
-    {
-      model_error (error, path, "no projection head (tensor head.0.weight is missing)");
-      goto fail;
-    }
+    return model_error (error, path, "no projection head (tensor head.0.weight is missing)");
   meta_head = parse_int (cp_safetensors_metadata (st, "head_layers"), linears - 1);
   if (meta_head != linears - 1)
-    {
-      model_error (error, path, "head_layers is %d in the metadata but the tensors hold %d head layers",
-                   meta_head, linears - 1);
-      goto fail;
-    }
-  model->head_layers = meta_head;
+    return model_error (error, path, "head_layers is %d in the metadata but the tensors hold %d head layers",
+                        meta_head, linears - 1);
+  *head_layers = meta_head;
 
   out_w = cp_safetensors_find (st, "out.weight");
   if (out_w == NULL || out_w->ndim != 2 || out_w->shape[0] < 2 || out_w->shape[0] > 3)
-    {
-      model_error (error, path, "tensor out.weight is missing or not [2 or 3, 128]");
-      goto fail;
-    }
+    return model_error (error, path, "tensor out.weight is missing or not [2 or 3, 128]");
 
-  mean_info = cp_safetensors_find (st, "gde.mean");
-  prec_info = cp_safetensors_find (st, "gde.precision");
-  if (mean_info == NULL || prec_info == NULL)
-    {
-      model_error (error, path, "no Gaussian (gde.mean / gde.precision): not a trained model");
-      goto fail;
-    }
+  if (cp_safetensors_find (st, "gde.mean") == NULL || cp_safetensors_find (st, "gde.precision") == NULL)
+    return model_error (error, path, "no Gaussian (gde.mean / gde.precision): not a trained model");
+  return TRUE;
+}
+
+CpModel *
+cp_model_load (const char *path, const char *device, GError **error)
+{
+  g_autoptr (CpModel) model = g_new0 (CpModel, 1);
+  CpSafetensors *st;
+  CpError err = { 0 };
+  const CpTensorInfo *out_w;
+  CpNetworkConfig config;
+  g_autofree float *mean = NULL, *precision = NULL;
+
+  model->path = g_strdup (path);
+  model->auroc = NAN;
+  st = open_safetensors (path, error);
+  if (st == NULL)
+    return NULL;
+
+  model->metadata = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  for (int i = 0; i < cp_safetensors_metadata_count (st); i++)
+    g_hash_table_insert (model->metadata, g_strdup (cp_safetensors_metadata_key (st, i)),
+                         g_strdup (cp_safetensors_metadata_value (st, i)));
+
+  if (!check_header (st, path, &model->image_size, &model->head_layers, error))
+    goto fail;
+  out_w = cp_safetensors_find (st, "out.weight");
+
   mean = g_new (float, CP_EMBEDDING_DIM);
   precision = g_new (float, (gsize) CP_EMBEDDING_DIM * CP_EMBEDDING_DIM);
   {
@@ -523,4 +526,147 @@ cp_model_save (CpModel *model, const char *path, GError **error)
   g_ptr_array_add (pairs, NULL);
   g_ptr_array_add (pairs, NULL);
   return cp_pipeline_save_model (model->net, model->gde, (const char *const *) pairs->pdata, path, error);
+}
+
+/* ---- threshold metadata without the network ------------------------------ */
+
+struct _CpModelFile
+{
+  char             *path;
+  CpSafetensors    *st;          /* as read; NULL once a store replaced the file */
+  double            threshold;
+  CpThresholdSource threshold_source;
+  double            cv_threshold;
+  double            false_reject_rate;
+};
+
+/* Reads @file->path and checks it as a model header. */
+static gboolean
+model_file_read (CpModelFile *file, GError **error)
+{
+  CpSafetensors *st = open_safetensors (file->path, error);
+  int image_size, head_layers;
+
+  if (st == NULL)
+    return FALSE;
+  if (!check_header (st, file->path, &image_size, &head_layers, error))
+    {
+      cp_safetensors_close (st);
+      return FALSE;
+    }
+  cp_safetensors_close (file->st);
+  file->st = st;
+  /* Read as cp_model_load reads them. */
+  file->threshold = parse_double (cp_safetensors_metadata (st, "threshold"), NAN);
+  file->false_reject_rate = parse_double (cp_safetensors_metadata (st, "false_reject_rate"), NAN);
+  file->threshold_source = cp_threshold_source_from_metadata (cp_safetensors_metadata (st, "threshold_source"),
+                                                              cp_safetensors_metadata (st, "threshold"),
+                                                              cp_safetensors_metadata (st, "false_reject_rate"));
+  file->cv_threshold = parse_double (cp_safetensors_metadata (st, "cross_validation_threshold"), NAN);
+  return TRUE;
+}
+
+CpModelFile *
+cp_model_file_open (const char *path, GError **error)
+{
+  g_autoptr (CpModelFile) file = g_new0 (CpModelFile, 1);
+
+  file->path = g_strdup (path);
+  if (!model_file_read (file, error))
+    return NULL;
+  return g_steal_pointer (&file);
+}
+
+void
+cp_model_file_free (CpModelFile *file)
+{
+  if (file == NULL)
+    return;
+  cp_safetensors_close (file->st);
+  g_free (file->path);
+  g_free (file);
+}
+
+const char *cp_model_file_get_path (const CpModelFile *file) { return file->path; }
+double cp_model_file_get_threshold (const CpModelFile *file) { return file->threshold; }
+CpThresholdSource cp_model_file_get_threshold_source (const CpModelFile *file) { return file->threshold_source; }
+double cp_model_file_get_false_reject_rate (const CpModelFile *file) { return file->false_reject_rate; }
+
+double
+cp_model_file_get_cross_validation_threshold (const CpModelFile *file)
+{
+  if (file->threshold_source == CP_THRESHOLD_SOURCE_CROSS_VALIDATION)
+    return file->threshold;
+  return file->cv_threshold;
+}
+
+gboolean
+cp_model_file_store_threshold (CpModelFile *file, double threshold, double expected, GError **error)
+{
+  g_autofree char *threshold_text = NULL, *cv_text = NULL, *version_text = NULL;
+  const char *pairs[12];
+  int n = 0;
+  CpError err = { 0 };
+
+  if (!isfinite (threshold) || threshold < 0)
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_INVALID,
+                   "%s: threshold %g is not a finite number >= 0", file->path, threshold);
+      return FALSE;
+    }
+  /* After a store the tensors to copy are those now in the file. */
+  if (file->st == NULL && !model_file_read (file, error))
+    return FALSE;
+  /* != also refuses a file that lost its threshold (NaN) meanwhile. */
+  if (!isnan (expected) && file->threshold != expected)
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CHANGED,
+                   "%s: the stored threshold is %g, not %g as expected", file->path,
+                   file->threshold, expected);
+      return FALSE;
+    }
+
+  /* The changes cp_model_set_threshold () and cp_model_save () make, in
+   * the sorted order cp_model_save () writes new keys in. */
+  if (file->threshold_source == CP_THRESHOLD_SOURCE_CROSS_VALIDATION)
+    {
+      cv_text = cp_pipeline_format_double (file->threshold);
+      pairs[n++] = "cross_validation_threshold";
+      pairs[n++] = cv_text;
+    }
+  version_text = g_strdup_printf ("%d", CP_MODEL_FORMAT_VERSION);
+  threshold_text = cp_pipeline_format_double (threshold);
+  pairs[n++] = "format";
+  pairs[n++] = CP_MODEL_FORMAT;
+  pairs[n++] = "format_version";
+  pairs[n++] = version_text;
+  pairs[n++] = "threshold";
+  pairs[n++] = threshold_text;
+  pairs[n++] = "threshold_source";
+  pairs[n++] = CP_THRESHOLD_SOURCE_NAME_MANUAL;
+  pairs[n] = NULL;
+
+  if (cp_safetensors_save_with_metadata (file->st, file->path, pairs, &err) != CP_OK)
+    {
+      /* As cp_pipeline_save_model reports a failed save. */
+      g_set_error (error, CP_PIPELINE_ERROR,
+                   err.code == CP_ERR_IO ? CP_PIPELINE_ERROR_IO : cp_pipeline_error_from_status (err.code),
+                   "cannot write model %s: %s", file->path, err.message);
+      return FALSE;
+    }
+  if (file->threshold_source == CP_THRESHOLD_SOURCE_CROSS_VALIDATION)
+    file->cv_threshold = file->threshold;
+  file->threshold = threshold;
+  file->threshold_source = CP_THRESHOLD_SOURCE_MANUAL;
+  /* What was read no longer matches the file. */
+  g_clear_pointer (&file->st, cp_safetensors_close);
+  return TRUE;
+}
+
+gboolean
+cp_model_file_set_threshold (const char *path, double threshold, double expected, GError **error)
+{
+  g_autoptr (CpModelFile) file = cp_model_file_open (path, error);
+
+  return file != NULL && cp_model_file_store_threshold (file, threshold, expected, error);
 }

@@ -134,6 +134,47 @@ gboolean    cp_model_save              (CpModel    *model,
                                         const char *path,
                                         GError    **error);
 
+/* A model file's threshold metadata, read without building the network:
+ * for storing a moved threshold, which changes metadata only.  Opening
+ * reads the file once and checks what can be checked without the network:
+ * safetensors structure, format name and version, image size, head layers
+ * against the tensors, out.weight and the Gaussian's tensors (with the
+ * messages cp_model_load gives); tensor values are not read. */
+typedef struct _CpModelFile CpModelFile;
+
+CpModelFile      *cp_model_file_open      (const char *path,
+                                           GError    **error);
+void              cp_model_file_free      (CpModelFile *file);
+const char       *cp_model_file_get_path  (const CpModelFile *file);
+/* As the CpModel getters of the same names. */
+double            cp_model_file_get_threshold        (const CpModelFile *file);
+CpThresholdSource cp_model_file_get_threshold_source (const CpModelFile *file);
+double            cp_model_file_get_false_reject_rate (const CpModelFile *file);
+double            cp_model_file_get_cross_validation_threshold (const CpModelFile *file);
+
+/* Stores @threshold in the file as cp_model_set_threshold () and
+ * cp_model_save () would (threshold, threshold_source = "manual", the
+ * cross-validated value kept as cross_validation_threshold, format and
+ * format_version), but rewrites only the metadata: every tensor, including
+ * ones this program does not use, is copied byte for byte from what
+ * cp_model_file_open () read.  Metadata keys keep their order in the file;
+ * added ones follow.  @threshold must be finite and not negative
+ * (CP_PIPELINE_ERROR_INVALID otherwise).  When @expected is not NaN and
+ * the threshold read differs from it, nothing is written and the error is
+ * CP_PIPELINE_ERROR_CHANGED.  The file is replaced atomically; on any
+ * failure it is left as it was.  On success the getters return what was
+ * written. */
+gboolean          cp_model_file_store_threshold (CpModelFile *file,
+                                                 double       threshold,
+                                                 double       expected,
+                                                 GError     **error);
+/* cp_model_file_open () + cp_model_file_store_threshold (). */
+gboolean          cp_model_file_set_threshold   (const char *path,
+                                                 double      threshold,
+                                                 double      expected,
+                                                 GError    **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpModel, cp_model_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpModelFile, cp_model_file_free)
 
 G_END_DECLS

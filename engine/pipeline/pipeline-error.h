@@ -25,6 +25,7 @@ typedef enum
   CP_PIPELINE_ERROR_DEVICE,       /* backend could not be opened or failed */
   CP_PIPELINE_ERROR_IMAGE,        /* an image could not be read or decoded */
   CP_PIPELINE_ERROR_FAILED,       /* anything else reported by the engine core */
+  CP_PIPELINE_ERROR_CHANGED,      /* a file no longer holds what the caller read from it */
 } CpPipelineError;
 
 GQuark cp_pipeline_error_quark (void);

@@ -545,6 +545,203 @@ test_threshold (void)
   g_assert_cmpfloat (cp_model_get_threshold (again), ==, t);
 }
 
+/* Every tensor of @a is in @b with the same dtype, shape, offsets and
+ * bytes, and @b has @extra more. */
+static void
+assert_same_tensors (const char *a, const char *b, int extra)
+{
+  CpError err = { 0 };
+  CpSafetensors *sa = cp_safetensors_open (a, &err);
+  CpSafetensors *sb = cp_safetensors_open (b, &err);
+
+  g_assert_nonnull (sa);
+  g_assert_nonnull (sb);
+  g_assert_cmpint (cp_safetensors_count (sa) + extra, ==, cp_safetensors_count (sb));
+  for (int i = 0; i < cp_safetensors_count (sa); i++)
+    {
+      const CpTensorInfo *x = cp_safetensors_info (sa, i);
+      const CpTensorInfo *y = cp_safetensors_find (sb, x->name);
+
+      g_assert_nonnull (y);
+      g_assert_cmpint (x->dtype, ==, y->dtype);
+      g_assert_cmpint (x->ndim, ==, y->ndim);
+      g_assert_cmpmem (x->shape, x->ndim * sizeof x->shape[0], y->shape, y->ndim * sizeof y->shape[0]);
+      g_assert_cmpuint (x->offset, ==, y->offset);
+      g_assert_cmpmem (cp_safetensors_data (sa, x), x->nbytes, cp_safetensors_data (sb, y), y->nbytes);
+    }
+  cp_safetensors_close (sa);
+  cp_safetensors_close (sb);
+}
+
+/* The same keys with the same values, in any order. */
+static void
+assert_same_metadata (const char *a, const char *b)
+{
+  CpError err = { 0 };
+  CpSafetensors *sa = cp_safetensors_open (a, &err);
+  CpSafetensors *sb = cp_safetensors_open (b, &err);
+
+  g_assert_nonnull (sa);
+  g_assert_nonnull (sb);
+  g_assert_cmpint (cp_safetensors_metadata_count (sa), ==, cp_safetensors_metadata_count (sb));
+  for (int i = 0; i < cp_safetensors_metadata_count (sa); i++)
+    g_assert_cmpstr (cp_safetensors_metadata (sb, cp_safetensors_metadata_key (sa, i)), ==,
+                     cp_safetensors_metadata_value (sa, i));
+  cp_safetensors_close (sa);
+  cp_safetensors_close (sb);
+}
+
+static void
+copy_file (const char *src, const char *dst)
+{
+  g_autofree char *contents = NULL;
+  gsize length = 0;
+
+  g_assert_true (g_file_get_contents (src, &contents, &length, NULL));
+  g_assert_true (g_file_set_contents (dst, contents, (gssize) length, NULL));
+}
+
+/* Storing a threshold from the metadata alone: the metadata cp_model_save
+ * would write, the tensors untouched, an unknown tensor kept, a stale
+ * expected value and bad files refused with the file left as it was. */
+static void
+test_threshold_file (void)
+{
+  g_autofree char *dir = scratch_dir ("threshold-file");
+  g_autofree char *saved = g_build_filename (dir, "saved.safetensors", NULL);
+  g_autofree char *rewritten = g_build_filename (dir, "rewritten.safetensors", NULL);
+  g_autofree char *extra = g_build_filename (dir, "extra.safetensors", NULL);
+  g_autofree char *bad = g_build_filename (dir, "bad.safetensors", NULL);
+  g_autofree char *missing = g_build_filename (dir, "missing.safetensors", NULL);
+  g_autofree char *before = NULL, *after = NULL;
+  gsize before_len = 0, after_len = 0;
+  const CpTrainResult *r = shared_model ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CpModel) model = NULL;
+  g_autoptr (CpModelFile) file = NULL;
+  double t = r->threshold;
+
+  /* The same move both ways: load + set + save, and the metadata rewrite. */
+  model = cp_model_load (r->model_path, "cpu", &error);
+  g_assert_no_error (error);
+  cp_model_set_threshold (model, t * 2);
+  g_assert_true (cp_model_save (model, saved, &error));
+  g_clear_pointer (&model, cp_model_free);
+  copy_file (r->model_path, rewritten);
+  g_assert_true (cp_model_file_set_threshold (rewritten, t * 2, NAN, &error));
+  g_assert_no_error (error);
+  assert_same_metadata (saved, rewritten);
+  assert_same_tensors (r->model_path, rewritten, 0);
+  model = cp_model_load (rewritten, "cpu", &error);
+  g_assert_no_error (error);
+  g_assert_cmpfloat (cp_model_get_threshold (model), ==, t * 2);
+  g_assert_cmpint (cp_model_get_threshold_source (model), ==, CP_THRESHOLD_SOURCE_MANUAL);
+  g_assert_cmpfloat (cp_model_get_cross_validation_threshold (model), ==, t);
+  g_assert_cmpfloat_with_epsilon (cp_model_get_false_reject_rate (model), 0.01, 1e-12);
+  g_clear_pointer (&model, cp_model_free);
+
+  /* Two stores through one handle: the second starts from the file the
+   * first wrote, and the trained value stays the cross-validated one. */
+  file = cp_model_file_open (rewritten, &error);
+  g_assert_no_error (error);
+  g_assert_cmpfloat (cp_model_file_get_threshold (file), ==, t * 2);
+  g_assert_cmpint (cp_model_file_get_threshold_source (file), ==, CP_THRESHOLD_SOURCE_MANUAL);
+  g_assert_true (cp_model_file_store_threshold (file, t * 3, t * 2, &error));
+  g_assert_cmpfloat (cp_model_file_get_threshold (file), ==, t * 3);
+  g_assert_true (cp_model_file_store_threshold (file, t * 4, t * 3, &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat (cp_model_file_get_threshold (file), ==, t * 4);
+  g_assert_cmpfloat (cp_model_file_get_cross_validation_threshold (file), ==, t);
+  g_clear_pointer (&file, cp_model_file_free);
+  file = cp_model_file_open (rewritten, &error);
+  g_assert_no_error (error);
+  g_assert_cmpfloat (cp_model_file_get_threshold (file), ==, t * 4);
+  g_assert_cmpfloat (cp_model_file_get_cross_validation_threshold (file), ==, t);
+  g_assert_cmpfloat_with_epsilon (cp_model_file_get_false_reject_rate (file), 0.01, 1e-12);
+  g_clear_pointer (&file, cp_model_file_free);
+  assert_same_tensors (r->model_path, rewritten, 0);
+
+  /* Changed since the caller read it: refused, the file untouched. */
+  g_assert_true (g_file_get_contents (rewritten, &before, &before_len, NULL));
+  g_assert_false (cp_model_file_set_threshold (rewritten, t * 5, t * 2, &error));
+  g_assert_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CHANGED);
+  g_clear_error (&error);
+  g_assert_true (g_file_get_contents (rewritten, &after, &after_len, NULL));
+  g_assert_cmpmem (before, before_len, after, after_len);
+  g_clear_pointer (&after, g_free);
+
+  /* Values no score can be compared with never reach the file. */
+  g_assert_false (cp_model_file_set_threshold (rewritten, -1, NAN, &error));
+  g_assert_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_INVALID);
+  g_clear_error (&error);
+  g_assert_false (cp_model_file_set_threshold (rewritten, NAN, NAN, &error));
+  g_assert_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_INVALID);
+  g_clear_error (&error);
+  g_assert_true (g_file_get_contents (rewritten, &after, &after_len, NULL));
+  g_assert_cmpmem (before, before_len, after, after_len);
+  g_clear_pointer (&after, g_free);
+
+  /* A tensor the loader does not use (a converted checkpoint's) survives. */
+  {
+    CpError err = { 0 };
+    CpSafetensors *st = cp_safetensors_open (r->model_path, &err);
+    CpSafetensorsWriter *w = cp_safetensors_writer_new ();
+    const int64_t values[3] = { 7, -1, G_GINT64_CONSTANT (1) << 40 };
+    const int64_t shape[1] = { 3 };
+
+    g_assert_nonnull (st);
+    for (int i = 0; i < cp_safetensors_count (st); i++)
+      {
+        const CpTensorInfo *info = cp_safetensors_info (st, i);
+        g_assert_cmpint (cp_safetensors_writer_add (w, info->name, info->dtype, info->shape, info->ndim,
+                                                    cp_safetensors_data (st, info), &err), ==, CP_OK);
+      }
+    g_assert_cmpint (cp_safetensors_writer_add (w, "extra.converted", CP_DTYPE_I64, shape, 1, values,
+                                                &err), ==, CP_OK);
+    for (int i = 0; i < cp_safetensors_metadata_count (st); i++)
+      cp_safetensors_writer_set_metadata (w, cp_safetensors_metadata_key (st, i),
+                                          cp_safetensors_metadata_value (st, i), &err);
+    g_assert_cmpint (cp_safetensors_writer_save (w, extra, &err), ==, CP_OK);
+    cp_safetensors_writer_free (w);
+    cp_safetensors_close (st);
+  }
+  copy_file (extra, bad);   /* the file as it was, to compare with */
+  g_assert_true (cp_model_file_set_threshold (extra, t * 2, t, &error));
+  g_assert_no_error (error);
+  assert_same_tensors (bad, extra, 0);
+  assert_same_tensors (r->model_path, extra, 1);
+  model = cp_model_load (extra, "cpu", &error);
+  g_assert_no_error (error);
+  g_assert_cmpfloat (cp_model_get_threshold (model), ==, t * 2);
+  g_clear_pointer (&model, cp_model_free);
+
+  /* Files cp_model_load refuses for their header are refused too, with
+   * its words, and left as they were. */
+  rewrite_model (r->model_path, bad, "format", "something-else", NULL);
+  g_clear_pointer (&before, g_free);
+  g_assert_true (g_file_get_contents (bad, &before, &before_len, NULL));
+  g_assert_false (cp_model_file_set_threshold (bad, t, NAN, &error));
+  g_assert_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_MODEL);
+  g_assert_nonnull (strstr (error->message, "format is 'something-else'"));
+  g_assert_nonnull (strstr (error->message, bad));
+  g_clear_error (&error);
+  g_assert_true (g_file_get_contents (bad, &after, &after_len, NULL));
+  g_assert_cmpmem (before, before_len, after, after_len);
+  g_clear_pointer (&after, g_free);
+
+  rewrite_model (r->model_path, bad, NULL, NULL, "gde.mean");
+  g_assert_false (cp_model_file_set_threshold (bad, t, NAN, &error));
+  g_assert_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_MODEL);
+  g_assert_nonnull (strstr (error->message, "no Gaussian"));
+  g_clear_error (&error);
+
+  g_assert_false (cp_model_file_set_threshold (missing, t, NAN, &error));
+  g_assert_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_IO);
+  g_assert_nonnull (strstr (error->message, missing));
+  g_clear_error (&error);
+  g_assert_false (g_file_test (missing, G_FILE_TEST_EXISTS));
+}
+
 /* Pairwise count: P(defect score > good score) + half the ties. */
 static double
 pairwise_auroc (const double *good, int n_good, const double *bad, int n_bad)
@@ -721,6 +918,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pipeline/train/missing-category", test_missing_category);
   g_test_add_func ("/pipeline/model/refused", test_model_refused);
   g_test_add_func ("/pipeline/model/threshold", test_threshold);
+  g_test_add_func ("/pipeline/model/threshold-file", test_threshold_file);
   g_test_add_func ("/pipeline/model/threshold-source", test_threshold_source);
   g_test_add_func ("/pipeline/evaluate", test_evaluate);
   g_test_add_func ("/pipeline/evaluate/auroc-by-defect", test_auroc_by_defect);

@@ -4,7 +4,9 @@
 # rate; --set stores a new one that predict then uses (the verdicts flip,
 # the scores do not move) and that is marked as set by hand; every failed
 # --set (bad value, missing or corrupt model, a write that fails) exits
-# non-zero, names the file and leaves it byte for byte as it was.
+# non-zero, names the file and leaves it byte for byte as it was.  --set
+# changes metadata only: every tensor keeps its bytes, and one the loader
+# does not use (as converted checkpoints hold) survives.
 set -u
 # Sourced before the cd into the work folder: $0 may be a relative path.
 . "$(dirname "$0")/../cli-checks.sh"
@@ -19,6 +21,47 @@ export OPENBLAS_NUM_THREADS=1
 value_of () { sed -n "s/^$1: //p" "$2"; }
 # The score column of predict's plain output, one per line.
 scores_of () { cut -f 2 "$1"; }
+# tensors_of FILE: one line per tensor (name, dtype, shape, data_offsets,
+# SHA-256 of its bytes), sorted by name.
+tensors_of () {
+  python3 - "$1" <<'PY'
+import hashlib, json, struct, sys
+b = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+header, data = json.loads(b[8:8 + n]), b[8 + n:]
+for name in sorted(header):
+    if name != '__metadata__':
+        t = header[name]
+        begin, end = t['data_offsets']
+        print(name, t['dtype'], t['shape'], t['data_offsets'], hashlib.sha256(data[begin:end]).hexdigest())
+PY
+}
+# metadata_of FILE: the __metadata__ as sorted "key=value" lines.
+metadata_of () {
+  python3 - "$1" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+for k, v in sorted(json.loads(b[8:8 + n]).get('__metadata__', {}).items()):
+    print('%s=%s' % (k, v))
+PY
+}
+# add_tensor FILE: appends an I64 tensor "extra.converted" that the model
+# loader does not use, laid out as any safetensors writer would.
+add_tensor () {
+  python3 - "$1" <<'PY'
+import json, struct, sys
+path = sys.argv[1]
+b = open(path, 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+header, data = json.loads(b[8:8 + n]), b[8 + n:]
+extra = struct.pack('<3q', 7, -1, 1 << 40)
+header['extra.converted'] = {'dtype': 'I64', 'shape': [3], 'data_offsets': [len(data), len(data) + len(extra)]}
+text = json.dumps(header, separators=(',', ':')).encode()
+text += b' ' * (-len(text) % 8)
+open(path, 'wb').write(struct.pack('<Q', len(text)) + text + data + extra)
+PY
+}
 
 "$CUTPASTE" synth --out data --categories weave --size 48 --train 10 --test-good 4 --test-defect 2 \
   >synth.log 2>&1 || { cat synth.log; echo "skipped: cutpaste synth failed"; exit 77; }
@@ -50,7 +93,19 @@ below=$(awk -v s="$low" 'BEGIN { printf "%.6f", s / 2 }')
 above=$(awk -v s="$high" 'BEGIN { printf "%.6f", s * 2 }')
 
 # Below every score: every image fails.
+tensors_of $MODEL >tensors-trained.txt || fail "cannot list the tensors of $MODEL"
+metadata_of $MODEL >meta-trained.txt || fail "cannot list the metadata of $MODEL"
 expect_status 0 "$CUTPASTE" threshold --model $MODEL --set "$below"
+# Metadata only: every tensor as it was, the other keys as they were.
+tensors_of $MODEL >tensors-set.txt
+[ -s tensors-set.txt ] && cmp -s tensors-trained.txt tensors-set.txt \
+  || fail "--set changed the tensors: $(diff tensors-trained.txt tensors-set.txt | head -5)"
+metadata_of $MODEL >meta-set.txt
+grep -q "^threshold=" meta-set.txt && grep -q "^threshold_source=manual$" meta-set.txt \
+  && grep -q "^cross_validation_threshold=" meta-set.txt || fail "--set metadata: $(cat meta-set.txt)"
+grep -v -E '^(threshold|threshold_source|cross_validation_threshold)=' meta-trained.txt >m1.txt
+grep -v -E '^(threshold|threshold_source|cross_validation_threshold)=' meta-set.txt >m2.txt
+cmp -s m1.txt m2.txt || fail "--set changed other metadata: $(diff m1.txt m2.txt)"
 expect_status 0 "$CUTPASTE" predict --model $MODEL $IMAGES
 [ "$(grep -c '	anomalous$' out.txt)" -eq "$N" ] || fail "threshold $below should fail all $N images: $(cat out.txt)"
 scores_of before.txt >s1.txt; scores_of out.txt >s2.txt
@@ -73,6 +128,22 @@ cat out.txt
 [ "$(value_of source out.txt)" = "manual" ] || fail "source after --set: $(cat out.txt)"
 grep -q "cross-validated threshold $trained" out.txt || fail "the trained threshold was lost: $(cat out.txt)"
 ls -A models | grep -v -x 'weave.safetensors' | grep -q . && fail "files left in models/: $(ls -A models)"
+
+# A tensor the loader does not use survives --set, bytes and all, and the
+# model still loads and scores.
+cp $MODEL extra.safetensors
+add_tensor extra.safetensors || fail "could not add a tensor to a copy of $MODEL"
+tensors_of extra.safetensors >tensors-extra.txt
+grep -q '^extra.converted I64 \[3\]' tensors-extra.txt || fail "no extra tensor: $(cat tensors-extra.txt)"
+expect_status 0 "$CUTPASTE" threshold --model extra.safetensors --set 1.25
+[ "$(value_of threshold out.txt)" = "1.250000" ] || fail "--set on a model with an extra tensor: $(cat out.txt)"
+tensors_of extra.safetensors >tensors-extra-set.txt
+cmp -s tensors-extra.txt tensors-extra-set.txt \
+  || fail "--set dropped or changed tensors: $(diff tensors-extra.txt tensors-extra-set.txt | head -5)"
+expect_status 0 "$CUTPASTE" predict --model extra.safetensors $IMAGES
+scores_of out.txt >s3.txt
+cmp -s s1.txt s3.txt || fail "the model with an extra tensor scores differently"
+rm -f extra.safetensors
 
 # Failed --set: non-zero, the file named, the model byte for byte as it was.
 cp $MODEL kept.safetensors

@@ -1123,40 +1123,62 @@ cp_safetensors_writer_set_metadata (CpSafetensorsWriter *w,
   return CP_OK;
 }
 
-CpStatus
-cp_safetensors_writer_save (CpSafetensorsWriter *w,
-                            const char          *path,
-                            CpError             *error)
+/* One tensor's entry in a header to write; its bytes go separately. */
+typedef struct
+{
+  const char    *name;
+  CpDtype        dtype;
+  int            ndim;
+  const int64_t *shape;
+  uint64_t       begin;   /* data_offsets, from the start of the data section */
+  uint64_t       end;
+} HeaderEntry;
+
+/* A run of data-section bytes, written in order after the header. */
+typedef struct
+{
+  const void *bytes;
+  size_t      size;
+} DataPiece;
+
+/* Writes a whole file atomically: the header (__metadata__ first, in the
+ * order given, then @entries in the order given), padded, then @pieces.
+ * Shared by the writer and the metadata rewrite so that both produce the
+ * same header layout and the same failure guarantees. */
+static CpStatus
+save_file (const char        *path,
+           const char *const *meta_keys,
+           const char *const *meta_values,
+           int                meta_count,
+           const HeaderEntry *entries,
+           int                count,
+           const DataPiece   *pieces,
+           int                n_pieces,
+           CpError           *error)
 {
   CpJsonWriter jw;
   CpAtomicFile *file;
   unsigned char prefix[8];
   char *header;
   size_t header_len, padded;
-  uint64_t offset = 0;
   CpStatus status;
 
-  if (w == NULL || path == NULL)
-    return cp_error_set (error, CP_ERR_INVALID, "safetensors writer: NULL argument");
-
-  /* Metadata first, then tensors in the order they were added, packed
-   * with no gaps (the reference reader rejects gaps). */
   cp_json_writer_init (&jw);
   cp_json_writer_begin_object (&jw);
-  if (w->meta_count > 0)
+  if (meta_count > 0)
     {
       cp_json_writer_key (&jw, "__metadata__");
       cp_json_writer_begin_object (&jw);
-      for (int i = 0; i < w->meta_count; i++)
+      for (int i = 0; i < meta_count; i++)
         {
-          cp_json_writer_key (&jw, w->meta_keys[i]);
-          cp_json_writer_string (&jw, w->meta_values[i]);
+          cp_json_writer_key (&jw, meta_keys[i]);
+          cp_json_writer_string (&jw, meta_values[i]);
         }
       cp_json_writer_end_object (&jw);
     }
-  for (int i = 0; i < w->count; i++)
+  for (int i = 0; i < count; i++)
     {
-      const WriterTensor *t = &w->tensors[i];
+      const HeaderEntry *t = &entries[i];
 
       cp_json_writer_key (&jw, t->name);
       cp_json_writer_begin_object (&jw);
@@ -1169,11 +1191,10 @@ cp_safetensors_writer_save (CpSafetensorsWriter *w,
       cp_json_writer_end_array (&jw);
       cp_json_writer_key (&jw, "data_offsets");
       cp_json_writer_begin_array (&jw);
-      cp_json_writer_int (&jw, (int64_t) offset);
-      cp_json_writer_int (&jw, (int64_t) (offset + t->nbytes));
+      cp_json_writer_int (&jw, (int64_t) t->begin);
+      cp_json_writer_int (&jw, (int64_t) t->end);
       cp_json_writer_end_array (&jw);
       cp_json_writer_end_object (&jw);
-      offset += t->nbytes;
     }
   cp_json_writer_end_object (&jw);
   header = cp_json_writer_steal (&jw, &header_len, error);
@@ -1203,8 +1224,8 @@ cp_safetensors_writer_save (CpSafetensorsWriter *w,
     status = cp_atomic_file_write (file, header, header_len, error);
   if (status == CP_OK)
     status = cp_atomic_file_write (file, "        ", padded - header_len, error);
-  for (int i = 0; i < w->count && status == CP_OK; i++)
-    status = cp_atomic_file_write (file, w->tensors[i].data, w->tensors[i].nbytes, error);
+  for (int i = 0; i < n_pieces && status == CP_OK; i++)
+    status = cp_atomic_file_write (file, pieces[i].bytes, pieces[i].size, error);
   free (header);
   if (status != CP_OK)
     {
@@ -1212,4 +1233,148 @@ cp_safetensors_writer_save (CpSafetensorsWriter *w,
       return status;
     }
   return cp_atomic_file_commit (file, error);
+}
+
+CpStatus
+cp_safetensors_writer_save (CpSafetensorsWriter *w,
+                            const char          *path,
+                            CpError             *error)
+{
+  HeaderEntry *entries;
+  DataPiece *pieces;
+  uint64_t offset = 0;
+  CpStatus status;
+
+  if (w == NULL || path == NULL)
+    return cp_error_set (error, CP_ERR_INVALID, "safetensors writer: NULL argument");
+
+  entries = calloc (w->count > 0 ? (size_t) w->count : 1, sizeof *entries);
+  pieces = calloc (w->count > 0 ? (size_t) w->count : 1, sizeof *pieces);
+  if (entries == NULL || pieces == NULL)
+    {
+      free (entries);
+      free (pieces);
+      return cp_error_set (error, CP_ERR_NOMEM, "%s: out of memory", path);
+    }
+  /* Tensors in the order they were added, packed with no gaps (the
+   * reference reader rejects gaps). */
+  for (int i = 0; i < w->count; i++)
+    {
+      const WriterTensor *t = &w->tensors[i];
+
+      entries[i].name = t->name;
+      entries[i].dtype = t->dtype;
+      entries[i].ndim = t->ndim;
+      entries[i].shape = t->shape;
+      entries[i].begin = offset;
+      entries[i].end = offset + t->nbytes;
+      pieces[i].bytes = t->data;
+      pieces[i].size = t->nbytes;
+      offset += t->nbytes;
+    }
+  status = save_file (path, (const char *const *) w->meta_keys,
+                      (const char *const *) w->meta_values, w->meta_count, entries, w->count,
+                      pieces, w->count, error);
+  free (entries);
+  free (pieces);
+  return status;
+}
+
+CpStatus
+cp_safetensors_save_with_metadata (const CpSafetensors *st,
+                                   const char          *path,
+                                   const char *const   *set_pairs,
+                                   CpError             *error)
+{
+  const char **keys, **values;
+  HeaderEntry *entries;
+  DataPiece piece;
+  int n_set = 0, meta_count;
+  CpStatus status;
+
+  if (st == NULL || path == NULL)
+    return cp_error_set (error, CP_ERR_INVALID, "cp_safetensors_save_with_metadata: NULL argument");
+  if (set_pairs != NULL)
+    for (; set_pairs[2 * n_set] != NULL; n_set++)
+      {
+        const char *key = set_pairs[2 * n_set], *value = set_pairs[2 * n_set + 1];
+
+        if (value == NULL)
+          return cp_error_set (error, CP_ERR_INVALID, "%s: metadata '%s': NULL value", path, key);
+        if (!valid_json_text (key) || !valid_json_text (value))
+          return cp_error_set (error, CP_ERR_INVALID, "%s: metadata '%s' is not valid UTF-8",
+                               path, key);
+      }
+
+  keys = calloc ((size_t) (st->meta_count + n_set) + 1, sizeof *keys);
+  values = calloc ((size_t) (st->meta_count + n_set) + 1, sizeof *values);
+  entries = calloc (st->count > 0 ? (size_t) st->count : 1, sizeof *entries);
+  if (keys == NULL || values == NULL || entries == NULL)
+    {
+      free (keys);
+      free (values);
+      free (entries);
+      return cp_error_set (error, CP_ERR_NOMEM, "%s: out of memory", path);
+    }
+
+  /* The writer's rule: a key set again keeps its place with the new value;
+   * a new key goes after the others. */
+  meta_count = st->meta_count;
+  for (int i = 0; i < meta_count; i++)
+    {
+      keys[i] = st->meta_keys[i];
+      values[i] = st->meta_values[i];
+    }
+  for (int s = 0; s < n_set; s++)
+    {
+      const char *key = set_pairs[2 * s], *value = set_pairs[2 * s + 1];
+      int i;
+
+      for (i = 0; i < meta_count; i++)
+        if (strcmp (keys[i], key) == 0)
+          break;
+      if (i == meta_count)
+        keys[meta_count++] = key;
+      values[i] = value;
+    }
+
+  /* Every tensor keeps its header entry, data_offsets included, and the
+   * data section is copied whole: the bytes cannot change, and anything
+   * this program does not know about survives. */
+  for (int i = 0; i < st->count; i++)
+    {
+      const CpTensorInfo *info = &st->infos[i];
+
+      entries[i].name = info->name;
+      entries[i].dtype = info->dtype;
+      entries[i].ndim = info->ndim;
+      entries[i].shape = info->shape;
+      entries[i].begin = info->offset;
+      entries[i].end = info->offset + info->nbytes;
+    }
+  piece.bytes = st->data;
+  piece.size = (size_t) st->data_size;
+  status = save_file (path, keys, values, meta_count, entries, st->count, &piece, 1, error);
+  free (keys);
+  free (values);
+  free (entries);
+  return status;
+}
+
+CpStatus
+cp_safetensors_rewrite_metadata (const char        *path,
+                                 const char *const *set_pairs,
+                                 CpError           *error)
+{
+  CpSafetensors *st;
+  CpStatus status;
+
+  if (path == NULL)
+    return cp_error_set (error, CP_ERR_INVALID, "cp_safetensors_rewrite_metadata: NULL path");
+  st = cp_safetensors_open (path, error);
+  if (st == NULL)
+    return error != NULL && error->code != CP_OK ? error->code : CP_ERR_IO;
+  status = cp_safetensors_save_with_metadata (st, path, set_pairs, error);
+  cp_safetensors_close (st);
+  return status;
 }

@@ -102,6 +102,26 @@ CpStatus             cp_safetensors_writer_set_metadata (CpSafetensorsWriter *w,
 CpStatus             cp_safetensors_writer_save (CpSafetensorsWriter *w, const char *path,
                                                  CpError *error);
 
+/* Changing metadata without touching tensors.  @set_pairs is key, value,
+ * ..., NULL (NULL for none): a key the file has keeps its place and takes
+ * the new value, a new key goes after the others, the rest stay as they
+ * are.  Every tensor keeps its name, dtype, shape and data_offsets, and the
+ * data section is copied byte for byte, so tensors this program does not
+ * use survive.  The header is laid out and padded as the writer does and
+ * the save is just as atomic: on failure @path is left as it was and no
+ * temporary file remains. */
+
+/* Writes the tensors of @st (an open file, as read) with the changed
+ * metadata to @path: for callers that have already checked @st and must
+ * write back exactly what they checked. */
+CpStatus             cp_safetensors_save_with_metadata (const CpSafetensors *st, const char *path,
+                                                        const char *const *set_pairs,
+                                                        CpError *error);
+/* Opens and validates @path, then replaces it in place. */
+CpStatus             cp_safetensors_rewrite_metadata   (const char *path,
+                                                        const char *const *set_pairs,
+                                                        CpError *error);
+
 #ifdef __cplusplus
 }
 #endif

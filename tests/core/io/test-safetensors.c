@@ -835,6 +835,273 @@ test_atomic_save (void)
   free (dir);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Rewriting metadata                                                       */
+
+/* True when every tensor of @a is in @b with the same dtype, shape,
+ * data_offsets and bytes, and the counts agree. */
+static bool
+same_tensors (const CpSafetensors *a,
+              const CpSafetensors *b)
+{
+  if (cp_safetensors_count (a) != cp_safetensors_count (b))
+    return false;
+  for (int i = 0; i < cp_safetensors_count (a); i++)
+    {
+      const CpTensorInfo *x = cp_safetensors_info (a, i);
+      const CpTensorInfo *y = cp_safetensors_find (b, x->name);
+
+      if (y == NULL || x->dtype != y->dtype || x->ndim != y->ndim || x->offset != y->offset
+          || x->nbytes != y->nbytes
+          || memcmp (x->shape, y->shape, (size_t) x->ndim * sizeof x->shape[0]) != 0
+          || (x->nbytes > 0
+              && memcmp (cp_safetensors_data (a, x), cp_safetensors_data (b, y), x->nbytes) != 0))
+        {
+          fprintf (stderr, "tensor '%s' differs\n", x->name);
+          return false;
+        }
+    }
+  return true;
+}
+
+static bool
+file_is (const char          *path,
+         const unsigned char *bytes,
+         size_t               size)
+{
+  size_t now_size;
+  unsigned char *now = io_test_read (path, &now_size);
+  bool same = now != NULL && now_size == size && memcmp (now, bytes, size) == 0;
+
+  free (now);
+  return same;
+}
+
+static void
+test_rewrite_metadata (void)
+{
+  char *dir = io_test_path (scratch_dir, "rewrite");
+  char *path, *missing, *corrupt, *pt_path, *gap_path;
+  const char *const pairs[] = { "threshold", "2.5", "added", "new", NULL };
+  CpSafetensorsWriter *w = cp_safetensors_writer_new ();
+  float weights[6] = { 1.0f, -2.5f, 3.25f, 0.0f, -0.0f, 1e-30f };
+  int64_t steps[4] = { 0, -1, INT64_MAX, 1234567890123 };
+  uint8_t mask[5] = { 0, 1, 200, 255, 7 };
+  CpSafetensors *before, *after;
+  unsigned char *before_bytes, *now;
+  size_t before_size, now_size;
+  uint64_t header_len;
+  CpError error;
+  int entries;
+
+  mkdir (dir, 0755);
+  path = io_test_path (dir, "model.safetensors");
+  missing = io_test_path (dir, "missing.safetensors");
+  corrupt = io_test_path (dir, "corrupt.safetensors");
+  pt_path = io_test_path (dir, "pt.safetensors");
+  gap_path = io_test_path (dir, "gap.safetensors");
+
+  /* F32, I64 and U8, the U8 last with an odd size so that the data section
+   * does not end on a multiple of 8. */
+  CHECK (cp_safetensors_writer_add (w, "weights", CP_DTYPE_F32, (int64_t[]) { 2, 3 }, 2, weights,
+                                    &error) == CP_OK);
+  CHECK (cp_safetensors_writer_add (w, "steps", CP_DTYPE_I64, (int64_t[]) { 4 }, 1, steps,
+                                    &error) == CP_OK);
+  CHECK (cp_safetensors_writer_add (w, "mask", CP_DTYPE_U8, (int64_t[]) { 5 }, 1, mask,
+                                    &error) == CP_OK);
+  CHECK (cp_safetensors_writer_set_metadata (w, "format", "test", &error) == CP_OK);
+  CHECK (cp_safetensors_writer_set_metadata (w, "threshold", "1.5", &error) == CP_OK);
+  CHECK (cp_safetensors_writer_set_metadata (w, "note", "kept \"as\" is", &error) == CP_OK);
+  CHECK (cp_safetensors_writer_save (w, path, &error) == CP_OK);
+  cp_safetensors_writer_free (w);
+
+  before = cp_safetensors_open (path, &error);
+  CHECK (before != NULL);
+  CHECK (cp_safetensors_rewrite_metadata (path, pairs, &error) == CP_OK);
+  after = cp_safetensors_open (path, &error);
+  CHECK_MSG (after != NULL, "%s", error.message);
+  if (before != NULL && after != NULL)
+    {
+      CHECK (same_tensors (before, after));
+      /* One key changed in place, one added after the others, the rest as
+       * they were. */
+      CHECK (cp_safetensors_metadata_count (after) == 4);
+      CHECK (strcmp (cp_safetensors_metadata_key (after, 0), "format") == 0);
+      CHECK (strcmp (cp_safetensors_metadata_value (after, 0), "test") == 0);
+      CHECK (strcmp (cp_safetensors_metadata_key (after, 1), "threshold") == 0);
+      CHECK (strcmp (cp_safetensors_metadata_value (after, 1), "2.5") == 0);
+      CHECK (strcmp (cp_safetensors_metadata_key (after, 2), "note") == 0);
+      CHECK (strcmp (cp_safetensors_metadata_value (after, 2), "kept \"as\" is") == 0);
+      CHECK (strcmp (cp_safetensors_metadata_key (after, 3), "added") == 0);
+      CHECK (strcmp (cp_safetensors_metadata_value (after, 3), "new") == 0);
+    }
+  cp_safetensors_close (before);
+  cp_safetensors_close (after);
+
+  /* Laid out as the writer lays it out: the same file written with the
+   * writer and the new metadata is the same bytes, padding included. */
+  now = io_test_read (path, &now_size);
+  CHECK (now != NULL && now_size >= 8);
+  header_len = 0;
+  for (int i = 7; now != NULL && i >= 0; i--)
+    header_len = (header_len << 8) | now[i];
+  CHECK (header_len % 8 == 0);
+  {
+    char *again = io_test_path (dir, "again.safetensors");
+
+    w = cp_safetensors_writer_new ();
+    cp_safetensors_writer_add (w, "weights", CP_DTYPE_F32, (int64_t[]) { 2, 3 }, 2, weights, &error);
+    cp_safetensors_writer_add (w, "steps", CP_DTYPE_I64, (int64_t[]) { 4 }, 1, steps, &error);
+    cp_safetensors_writer_add (w, "mask", CP_DTYPE_U8, (int64_t[]) { 5 }, 1, mask, &error);
+    cp_safetensors_writer_set_metadata (w, "format", "test", &error);
+    cp_safetensors_writer_set_metadata (w, "threshold", "2.5", &error);
+    cp_safetensors_writer_set_metadata (w, "note", "kept \"as\" is", &error);
+    cp_safetensors_writer_set_metadata (w, "added", "new", &error);
+    CHECK (cp_safetensors_writer_save (w, again, &error) == CP_OK);
+    cp_safetensors_writer_free (w);
+    CHECK (now != NULL && file_is (again, now, now_size));
+    unlink (again);
+    free (again);
+  }
+  free (now);
+
+  /* A file laid out by another writer (every dtype, its own tensor order)
+   * keeps its tensors and their offsets; a NULL list changes nothing but
+   * the header's layout. */
+  {
+    Buf image = pytorch_image ();
+
+    CHECK (io_test_write (pt_path, image.bytes, image.size));
+    before = cp_safetensors_open (pt_path, &error);
+    CHECK (cp_safetensors_rewrite_metadata (pt_path, (const char *const[]) { "format", "cp", NULL },
+                                            &error) == CP_OK);
+    after = cp_safetensors_open (pt_path, &error);
+    CHECK (before != NULL && after != NULL && same_tensors (before, after));
+    CHECK (after != NULL && cp_safetensors_metadata_count (after) == 1
+           && strcmp (cp_safetensors_metadata (after, "format"), "cp") == 0);
+    /* The data section is copied whole: the file ends in the same bytes. */
+    now = io_test_read (pt_path, &now_size);
+    CHECK (now != NULL && now_size >= 120
+           && memcmp (now + now_size - 120, image.bytes + image.size - 120, 120) == 0);
+    free (now);
+    cp_safetensors_close (before);
+    cp_safetensors_close (after);
+    CHECK (cp_safetensors_rewrite_metadata (pt_path, NULL, &error) == CP_OK);
+    after = cp_safetensors_open (pt_path, &error);
+    CHECK (after != NULL && cp_safetensors_count (after) == 12
+           && strcmp (cp_safetensors_metadata (after, "format"), "cp") == 0);
+    cp_safetensors_close (after);
+    free (image.bytes);
+  }
+
+  /* Gaps and a header order that is not the data order: every offset
+   * stays where it was, no tensor is moved. */
+  {
+    Buf data = { 0 };
+    Buf image;
+
+    buf_le (&data, 0x1122334455667788ull, 8);
+    buf_le (&data, 0xdeadbeef, 4);          /* unused bytes */
+    buf_f32 (&data, 42.0f);
+    image = make_image ("{\"late\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[12,16]},"
+                        "\"early\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}",
+                        &data, false);
+    CHECK (io_test_write (gap_path, image.bytes, image.size));
+    before = cp_safetensors_open (gap_path, &error);
+    CHECK (cp_safetensors_rewrite_metadata (gap_path, (const char *const[]) { "k", "v", NULL },
+                                            &error) == CP_OK);
+    after = cp_safetensors_open (gap_path, &error);
+    CHECK (before != NULL && after != NULL && same_tensors (before, after));
+    CHECK (after != NULL && strcmp (cp_safetensors_info (after, 0)->name, "late") == 0);
+    now = io_test_read (gap_path, &now_size);
+    CHECK (now != NULL && now_size >= 16 && memcmp (now + now_size - 16, data.bytes, 16) == 0);
+    free (now);
+    cp_safetensors_close (before);
+    cp_safetensors_close (after);
+    free (image.bytes);
+    free (data.bytes);
+  }
+
+  before_bytes = io_test_read (path, &before_size);
+  entries = io_test_count_entries (dir);
+
+  /* A missing file: named, and not created. */
+  CHECK (cp_safetensors_rewrite_metadata (missing, pairs, &error) == CP_ERR_IO);
+  CHECK_MSG (strstr (error.message, missing) != NULL, "%s", error.message);
+  CHECK (access (missing, F_OK) != 0);
+
+  /* A damaged file: named, and left as it was. */
+  CHECK (io_test_write (corrupt, before_bytes, before_size / 2));
+  entries = io_test_count_entries (dir);
+  CHECK (cp_safetensors_rewrite_metadata (corrupt, pairs, &error) == CP_ERR_FORMAT);
+  CHECK_MSG (strstr (error.message, corrupt) != NULL, "%s", error.message);
+  CHECK (file_is (corrupt, before_bytes, before_size / 2));
+
+  /* Text JSON cannot carry: refused before anything is written. */
+  CHECK (cp_safetensors_rewrite_metadata (path, (const char *const[]) { "bad", "\xff", NULL },
+                                          &error) == CP_ERR_INVALID);
+  CHECK_MSG (strstr (error.message, path) != NULL, "%s", error.message);
+  CHECK (file_is (path, before_bytes, before_size));
+  CHECK (io_test_count_entries (dir) == entries);
+
+  /* A write that fails halfway (file size limit, which binds root too):
+   * the file stays byte-identical and no temporary file remains. */
+  {
+    unsigned char *big = malloc (1 << 18);
+    char *big_path = io_test_path (dir, "big.safetensors");
+    unsigned char *big_before;
+    size_t big_size;
+    struct rlimit old, small;
+
+    for (size_t i = 0; i < 1 << 18; i++)
+      big[i] = (unsigned char) (i * 13 + 1);
+    w = cp_safetensors_writer_new ();
+    CHECK (cp_safetensors_writer_add (w, "blob", CP_DTYPE_U8, (int64_t[]) { 1 << 18 }, 1, big,
+                                      &error) == CP_OK);
+    CHECK (cp_safetensors_writer_save (w, big_path, &error) == CP_OK);
+    cp_safetensors_writer_free (w);
+    big_before = io_test_read (big_path, &big_size);
+    entries = io_test_count_entries (dir);
+
+    signal (SIGXFSZ, SIG_IGN);
+    CHECK (getrlimit (RLIMIT_FSIZE, &old) == 0);
+    small = old;
+    small.rlim_cur = 65536;
+    CHECK (setrlimit (RLIMIT_FSIZE, &small) == 0);
+    CHECK (cp_safetensors_rewrite_metadata (big_path, pairs, &error) == CP_ERR_IO);
+    CHECK (setrlimit (RLIMIT_FSIZE, &old) == 0);
+    CHECK_MSG (strstr (error.message, big_path) != NULL, "%s", error.message);
+    CHECK_MSG (strstr (error.message, "File too large") != NULL, "%s", error.message);
+    CHECK (big_before != NULL && file_is (big_path, big_before, big_size));
+    CHECK (io_test_count_entries (dir) == entries);
+    free (big);
+    free (big_before);
+    free (big_path);
+  }
+
+  /* A read-only folder (root ignores permissions, so only as a user). */
+  if (geteuid () != 0)
+    {
+      chmod (dir, 0555);
+      CHECK (cp_safetensors_rewrite_metadata (path, pairs, &error) == CP_ERR_IO);
+      CHECK_MSG (strstr (error.message, path) != NULL, "%s", error.message);
+      CHECK_MSG (strstr (error.message, "Permission denied") != NULL, "%s", error.message);
+      chmod (dir, 0755);
+      CHECK (file_is (path, before_bytes, before_size));
+      CHECK (io_test_count_entries (dir) == entries);
+    }
+  else
+    printf ("# running as root: the read-only folder case is covered by the file size limit\n");
+
+  free (before_bytes);
+  free (path);
+  free (missing);
+  free (corrupt);
+  free (pt_path);
+  free (gap_path);
+  free (dir);
+}
+
 int
 main (void)
 {
@@ -844,6 +1111,7 @@ main (void)
   RUN_TEST (test_malformed);
   RUN_TEST (test_fuzz);
   RUN_TEST (test_atomic_save);
+  RUN_TEST (test_rewrite_metadata);
   io_test_remove_dir (scratch_dir);
   free (scratch_dir);
   return harness_exit ();
