@@ -17,6 +17,7 @@ struct _CpPreferencesWindow
   GtkWidget   *steps_spin;
   GtkWidget   *batch_spin;
   GtkWidget   *size_spin;
+  GtkWidget   *heatmaps_switch;
   AdwComboRow *device_row;
 };
 
@@ -37,6 +38,7 @@ cp_preferences_bind_training (GSettings *settings,
                               GObject   *steps_spin,
                               GObject   *batch_spin,
                               GObject   *size_spin,
+                              GObject   *heatmaps_switch,
                               GObject   *device_row)
 {
   GObject *spins[] = { steps_spin, batch_spin, size_spin };
@@ -46,6 +48,7 @@ cp_preferences_bind_training (GSettings *settings,
   g_settings_bind (settings, "steps", steps_spin, "value", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (settings, "batch-size", batch_spin, "value", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (settings, "image-size", size_spin, "value", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (settings, "heatmaps", heatmaps_switch, "active", G_SETTINGS_BIND_DEFAULT);
   /* Presets own the numbers: editing them would silently mean "custom". */
   for (gsize i = 0; i < G_N_ELEMENTS (spins); i++)
     g_settings_bind_with_mapping (settings, "profile", spins[i], "sensitive",
@@ -74,6 +77,7 @@ cp_preferences_window_class_init (CpPreferencesWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CpPreferencesWindow, steps_spin);
   gtk_widget_class_bind_template_child (widget_class, CpPreferencesWindow, batch_spin);
   gtk_widget_class_bind_template_child (widget_class, CpPreferencesWindow, size_spin);
+  gtk_widget_class_bind_template_child (widget_class, CpPreferencesWindow, heatmaps_switch);
   gtk_widget_class_bind_template_child (widget_class, CpPreferencesWindow, device_row);
 }
 
@@ -91,6 +95,7 @@ cp_preferences_window_new (GSettings *settings)
   self->settings = g_object_ref (settings);
   cp_preferences_bind_training (settings, G_OBJECT (self->profile_row),
                                 G_OBJECT (self->steps_spin), G_OBJECT (self->batch_spin),
-                                G_OBJECT (self->size_spin), G_OBJECT (self->device_row));
+                                G_OBJECT (self->size_spin), G_OBJECT (self->heatmaps_switch),
+                                G_OBJECT (self->device_row));
   return GTK_WIDGET (self);
 }

@@ -18,6 +18,7 @@ void       cp_preferences_bind_training (GSettings *settings,
                                          GObject   *steps_spin,
                                          GObject   *batch_spin,
                                          GObject   *size_spin,
+                                         GObject   *heatmaps_switch,
                                          GObject   *device_row);
 
 G_END_DECLS

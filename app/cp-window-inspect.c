@@ -801,7 +801,14 @@ heatmap_request (CpWindow      *self,
     return;
   patch_path = cp_patch_model_path_for (model_path);
   if (!g_file_test (patch_path, G_FILE_TEST_IS_REGULAR))
-    return;
+    {
+      /* Say how to get one rather than leave "Show heatmap" doing nothing. */
+      if (item != NULL && item->error == NULL && g_file_test (model_path, G_FILE_TEST_IS_REGULAR))
+        gtk_label_set_text (self->heatmap_status,
+                            _("No heatmap: this category has no heatmap model. Switch on "
+                              "Defect heatmaps on the Training page and train it again."));
+      return;
+    }
   /* Without an image to map, the job loads the patch model ahead of time. */
   if (item != NULL && item->error == NULL)
     {

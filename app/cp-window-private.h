@@ -77,6 +77,7 @@ struct _CpWindow
   GtkWidget        *train_steps_spin;
   GtkWidget        *train_batch_spin;
   GtkWidget        *train_size_spin;
+  GtkWidget        *train_heatmaps_switch;
   AdwComboRow      *train_device_row;
   GtkProgressBar   *train_progress;
   GtkLabel         *train_status;
@@ -114,6 +115,7 @@ struct _CpWindow
 
   /* training */
   char             *training_category;
+  gboolean          training_patch;   /* the progress shown is of its heatmap model */
   GArray           *losses;          /* float, of the category training now */
   int               loss_total_steps;
 

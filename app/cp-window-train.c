@@ -7,6 +7,7 @@
 #include <glib/gi18n.h>
 
 #include "core/density/threshold.h"
+#include "pipeline/localize.h"
 #include "pipeline/train.h"
 #include "cp-plots.h"
 #include "cp-window-private.h"
@@ -21,6 +22,7 @@ typedef struct
   int            steps;
   int            batch_size;
   int            image_size;
+  gboolean       heatmaps;        /* also the patch model of each category */
 } TrainJob;
 
 typedef enum
@@ -36,10 +38,12 @@ typedef struct
   int             index;          /* of the category in the job */
   int             count;
   CpTrainProgress progress;
+  gboolean        patch;          /* MSG_PROGRESS: of the patch (heatmap) model */
   double          auroc;          /* MSG_CATEGORY_DONE */
   double          threshold;
   char           *error;          /* MSG_CATEGORY_DONE, NULL on success */
   char           *notice;
+  char           *patch_error;    /* MSG_CATEGORY_DONE: the model trained, its patch model did not */
 } TrainMsg;
 
 typedef struct
@@ -55,6 +59,7 @@ typedef struct
   const char  *category;
   int          index;
   int          count;
+  gboolean     patch;
   gint64       last_post;
 } ProgressContext;
 
@@ -79,6 +84,7 @@ train_msg_free (gpointer data)
   g_free (msg->category);
   g_free (msg->error);
   g_free (msg->notice);
+  g_free (msg->patch_error);
   g_free (msg);
 }
 
@@ -111,8 +117,68 @@ on_train_progress (const CpTrainProgress *progress,
   msg->category = g_strdup (ctx->category);
   msg->index = ctx->index;
   msg->count = ctx->count;
+  msg->patch = ctx->patch;
   msg->progress = *progress;
   cp_worker_job_progress (ctx->job, msg, train_msg_free);
+}
+
+/* The options of the job's model of @category. */
+static void
+train_options (const TrainJob *job,
+               const char     *category,
+               CpTrainOptions *opts)
+{
+  cp_train_options_init (opts, g_strcmp0 (job->profile, "custom") == 0 ? NULL : job->profile);
+  opts->data_dir = job->data_dir;
+  opts->model_dir = job->model_dir;
+  opts->category = category;
+  opts->device = job->device;
+  opts->steps = job->steps;
+  opts->batch_size = job->batch_size;
+  opts->image_size = job->image_size;
+}
+
+/* Engine thread: trains the patch model of @category, which the
+ * Inspection page draws heatmaps with.  The presets pick its image size
+ * and steps as `cutpaste train --localize` does; "custom" uses the
+ * settings as they are (at least the 64-pixel crop).  Returns NULL, or
+ * why it was not trained (cancelling is not an error). */
+static char *
+train_patch_model (const TrainJob     *job,
+                   const char         *category,
+                   ProgressContext    *ctx,
+                   const volatile int *cancel)
+{
+  CpTrainOptions opts;
+  CpLocalizeOptions loc;
+  CpTrainResult result;
+  g_autoptr(GError) local = NULL;
+  gboolean ok;
+
+  train_options (job, category, &opts);
+  if (g_strcmp0 (job->profile, "custom") == 0)
+    opts.image_size = MAX (opts.image_size, CP_LOCALIZE_CROP);
+  else
+    {
+      int size, steps;
+
+      cp_localize_profile_defaults (job->profile, &size, &steps);
+      opts.image_size = size;
+      if (steps > 0)
+        opts.steps = steps;
+    }
+  cp_localize_options_init (&loc);
+  cp_localize_train_setup (&opts, &loc);
+  cp_train_result_init (&result);
+  ctx->patch = TRUE;
+  ctx->last_post = 0;
+  ok = cp_train_category (&opts, on_train_progress, ctx, cancel, &result, &local);
+  ctx->patch = FALSE;
+  cp_train_result_clear (&result);
+  if (ok || g_error_matches (local, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CANCELLED))
+    return NULL;
+  /* Translators: a category name, then why its heatmap model failed. */
+  return g_strdup_printf (_("%s: heatmap model: %s"), category, local->message);
 }
 
 static gpointer
@@ -133,14 +199,7 @@ train_run (CpWorkerJob        *worker_job,
       g_autoptr(GError) local = NULL;
       TrainMsg *msg;
 
-      cp_train_options_init (&opts, g_strcmp0 (job->profile, "custom") == 0 ? NULL : job->profile);
-      opts.data_dir = job->data_dir;
-      opts.model_dir = job->model_dir;
-      opts.category = job->categories[i];
-      opts.device = job->device;
-      opts.steps = job->steps;
-      opts.batch_size = job->batch_size;
-      opts.image_size = job->image_size;
+      train_options (job, job->categories[i], &opts);
       cp_train_result_init (&result);
 
       msg = g_new0 (TrainMsg, 1);
@@ -154,6 +213,16 @@ train_run (CpWorkerJob        *worker_job,
           msg->auroc = result.auroc;
           msg->threshold = result.threshold;
           msg->notice = g_strdup (result.notice);
+          if (job->heatmaps && !g_atomic_int_get (cancel))
+            {
+              msg->patch_error = train_patch_model (job, job->categories[i], &ctx, cancel);
+              if (msg->patch_error != NULL)
+                {
+                  summary->failed++;
+                  g_free (summary->last_error);
+                  summary->last_error = g_strdup (msg->patch_error);
+                }
+            }
         }
       else if (!g_error_matches (local, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CANCELLED))
         {
@@ -218,9 +287,12 @@ train_progress (gpointer payload,
     {
       if (msg->error != NULL)
         cp_window_toast (self, msg->error);
+      else if (msg->patch_error != NULL)
+        cp_window_toast (self, msg->patch_error);
       else if (msg->notice != NULL)
         cp_window_toast (self, msg->notice);
       g_clear_pointer (&self->training_category, g_free);
+      self->training_patch = FALSE;
       /* The engine thread is busy with the rest of the job, so a scan of
        * the model files would wait for it: the message carries what the
        * list shows.  A full scan follows when the job ends. */
@@ -258,9 +330,16 @@ train_progress (gpointer payload,
     {
       g_free (self->training_category);
       self->training_category = g_strdup (msg->category);
+      self->training_patch = msg->patch;
       g_array_set_size (self->losses, 0);
       set_category_state (self, msg->category, CP_CATEGORY_STATE_TRAINING);
       cp_window_dataset_rebuild_list (self);
+    }
+  else if (self->training_patch != msg->patch)
+    {
+      /* The heatmap model starts: a curve of its own. */
+      self->training_patch = msg->patch;
+      g_array_set_size (self->losses, 0);
     }
 
   if (p->phase == CP_TRAIN_PHASE_TRAINING)
@@ -281,9 +360,13 @@ train_progress (gpointer payload,
       self->loss_total_steps = p->total_steps;
       cp_plot_view_update (self->loss_view);
 
-      text = g_strdup_printf (_("%s (%d of %d): step %d of %d · loss %.4f · %.1f images/s · %s left"),
-                              msg->category, msg->index + 1, msg->count, p->step, p->total_steps,
-                              p->loss, p->images_per_sec, eta);
+      text = msg->patch
+        ? g_strdup_printf (_("%s (%d of %d), heatmap model: step %d of %d · loss %.4f · %.1f images/s · %s left"),
+                           msg->category, msg->index + 1, msg->count, p->step, p->total_steps,
+                           p->loss, p->images_per_sec, eta)
+        : g_strdup_printf (_("%s (%d of %d): step %d of %d · loss %.4f · %.1f images/s · %s left"),
+                           msg->category, msg->index + 1, msg->count, p->step, p->total_steps,
+                           p->loss, p->images_per_sec, eta);
       bar = g_strdup_printf (_("Step %d of %d"), p->step, p->total_steps);
       gtk_label_set_text (self->train_status, text);
       gtk_progress_bar_set_text (self->train_progress, bar);
@@ -292,8 +375,11 @@ train_progress (gpointer payload,
     }
   else
     {
-      g_autofree char *text = g_strdup_printf (_("%s (%d of %d): %s"), msg->category,
-                                               msg->index + 1, msg->count, phase_label (p->phase));
+      g_autofree char *text = msg->patch
+        ? g_strdup_printf (_("%s (%d of %d), heatmap model: %s"), msg->category, msg->index + 1,
+                           msg->count, phase_label (p->phase))
+        : g_strdup_printf (_("%s (%d of %d): %s"), msg->category, msg->index + 1, msg->count,
+                           phase_label (p->phase));
 
       gtk_label_set_text (self->train_status, text);
       gtk_progress_bar_set_text (self->train_progress, phase_label (p->phase));
@@ -317,6 +403,7 @@ train_done (gpointer      result,
     return;   /* superseded by a newer run, which now owns the page */
 
   g_clear_pointer (&self->training_category, g_free);
+  self->training_patch = FALSE;
   gtk_progress_bar_set_fraction (self->train_progress, 0);
   gtk_progress_bar_set_text (self->train_progress, NULL);
   if (dropped)
@@ -372,6 +459,7 @@ cp_window_train_start (CpWindow *self,
   job->batch_size = g_settings_get_int (self->settings, "batch-size");
   /* The network needs a multiple of 32; round what a typed value left. */
   job->image_size = MAX (32, g_settings_get_int (self->settings, "image-size") / 32 * 32);
+  job->heatmaps = g_settings_get_boolean (self->settings, "heatmaps");
 
   g_array_set_size (self->losses, 0);
   self->loss_total_steps = job->steps;

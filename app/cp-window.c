@@ -456,6 +456,7 @@ cp_window_class_init (CpWindowClass *klass)
   BIND (train_steps_spin);
   BIND (train_batch_spin);
   BIND (train_size_spin);
+  BIND (train_heatmaps_switch);
   BIND (train_device_row);
   BIND (train_progress);
   BIND (train_status);
@@ -521,7 +522,8 @@ cp_window_new (CpApplication *app)
 
   cp_preferences_bind_training (self->settings, G_OBJECT (self->train_profile_row),
                                 G_OBJECT (self->train_steps_spin), G_OBJECT (self->train_batch_spin),
-                                G_OBJECT (self->train_size_spin), G_OBJECT (self->train_device_row));
+                                G_OBJECT (self->train_size_spin), G_OBJECT (self->train_heatmaps_switch),
+                                G_OBJECT (self->train_device_row));
   g_signal_connect_object (self->settings, "changed::profile",
                            G_CALLBACK (on_profile_changed), self, 0);
   apply_profile (self);

@@ -187,15 +187,14 @@ cp_cmd_train (int argc, char **argv)
     }
   if (localize)
     {
-      /* The patch model crops 64 x 64 from S x S images: S = 256 (SPEC 7)
-       * with the paper profile, 128 with the quick one (a quarter of the
-       * patches to embed on a CPU). */
-      gboolean paper = profile != NULL && strcmp (profile, "paper") == 0;
+      /* The patch model crops 64 x 64 from S x S images. */
+      int loc_size, loc_steps;
 
+      cp_localize_profile_defaults (profile, &loc_size, &loc_steps);
       if (size == NULL)
-        opts.image_size = paper ? 256 : 128;
-      if (steps == NULL && !paper)
-        opts.steps = CP_LOCALIZE_QUICK_STEPS;
+        opts.image_size = loc_size;
+      if (steps == NULL && loc_steps > 0)
+        opts.steps = loc_steps;
       if (opts.image_size < CP_LOCALIZE_CROP)
         USAGE ("--localize needs --image-size of at least %d", CP_LOCALIZE_CROP);
       cp_localize_train_setup (&opts, &loc);

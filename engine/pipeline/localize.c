@@ -56,6 +56,15 @@ cp_localize_train_setup (CpTrainOptions *train, CpLocalizeOptions *loc)
   train->fit_data = loc;
 }
 
+void
+cp_localize_profile_defaults (const char *profile, int *image_size, int *steps)
+{
+  gboolean paper = g_strcmp0 (profile, "paper") == 0;
+
+  *image_size = paper ? 256 : 128;
+  *steps = paper ? 0 : CP_LOCALIZE_QUICK_STEPS;
+}
+
 char *
 cp_patch_model_path (const char *model_dir, const char *category)
 {

@@ -70,6 +70,13 @@ void      cp_localize_options_init  (CpLocalizeOptions *opts);
  * hook and its data. */
 void      cp_localize_train_setup   (CpTrainOptions *train, CpLocalizeOptions *loc);
 
+/* The patch model's image size and steps for a training profile (NULL or
+ * "quick", "paper"), as `train --localize` and the application pick them
+ * when not given: S = 256 (SPEC section 7) and the profile's own steps
+ * (*steps = 0) with "paper"; else S = 128, a quarter of the patches to
+ * embed on a CPU, and CP_LOCALIZE_QUICK_STEPS. */
+void      cp_localize_profile_defaults (const char *profile, int *image_size, int *steps);
+
 /* MODEL_DIR/<category>.patch.safetensors (newly allocated). */
 char     *cp_patch_model_path       (const char *model_dir, const char *category);
 /* The patch model beside an image model file: X.safetensors ->

@@ -1060,6 +1060,60 @@ test_caption_follows_threshold (void)
   gtk_adjustment_set_value (adjustment, stored);
 }
 
+/* The first inspection row that has a score. */
+static guint
+first_scored_row (void)
+{
+  guint n = cp_window_get_inspect_count (window);
+  const char *path, *error;
+  double score;
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_assert_true (cp_window_get_inspect_row (window, i, &path, &score, &error));
+      if (!isnan (score))
+        return i;
+    }
+  g_assert_not_reached ();
+}
+
+/* Without a patch model the Inspection page says how to get heatmaps;
+ * with Defect heatmaps on, Train also trains the patch model, and the
+ * page then draws them. */
+static void
+test_train_heatmaps (void)
+{
+  GSettings *settings = cp_application_get_settings (app);
+  g_autofree char *patch_path = cp_patch_model_path (cp_window_get_model_dir (window), CATEGORY);
+  guint row;
+
+  if (g_file_test (patch_path, G_FILE_TEST_EXISTS))
+    g_assert_cmpint (g_unlink (patch_path), ==, 0);
+  cp_window_show_page (window, "inspect");
+  cp_window_select_category (window, CATEGORY);
+  wait_idle ();
+  row = first_scored_row ();
+  cp_window_select_inspect_row (window, row);
+  wait_idle ();
+  g_assert_false (cp_window_get_heatmap_available (window, NULL));
+  g_assert_nonnull (strstr (cp_window_get_heatmap_status (window), "Defect heatmaps"));
+
+  use_tiny_settings (2);
+  g_settings_set_boolean (settings, "heatmaps", TRUE);
+  wait_for_next_second ();
+  activate ("win.train");
+  wait_idle ();
+  g_assert_cmpint (cp_window_get_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
+  g_assert_true (g_file_test (patch_path, G_FILE_TEST_IS_REGULAR));
+  cp_window_show_page (window, "inspect");
+  row = first_scored_row ();
+  cp_window_select_inspect_row (window, row);
+  wait_idle ();
+  g_assert_true (cp_window_get_heatmap_available (window, NULL));
+  g_assert_null (strstr (cp_window_get_heatmap_status (window), "Defect heatmaps"));
+  g_settings_set_boolean (settings, "heatmaps", FALSE);
+}
+
 /* First start: the sample dataset made by the engine opens and is remembered. */
 static void
 test_sample_dataset (void)
@@ -1142,6 +1196,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window/threshold-unsaved-save-fails", test_threshold_unsaved_save_fails);
   g_test_add_func ("/app/window/threshold-quit", test_threshold_quit);
   g_test_add_func ("/app/window/caption-follows-threshold", test_caption_follows_threshold);
+  g_test_add_func ("/app/window/train-heatmaps", test_train_heatmaps);
   g_test_add_func ("/app/window/sample-dataset", test_sample_dataset);
   g_test_add_func ("/app/window/app-actions", test_app_actions);
   status = g_test_run ();
