@@ -106,6 +106,9 @@ main (int argc, char **argv)
   g_settings_set_string (settings, "device", "cpu");
   /* The preset a new user starts with: a model worth looking at. */
   g_settings_set_string (settings, "profile", "quick");
+  /* And its heatmap model, so that the Inspection page shows where the
+   * defect is. */
+  g_settings_set_boolean (settings, "heatmaps", TRUE);
 
   window = cp_window_new (app);
   gtk_window_present (GTK_WINDOW (window));
@@ -174,6 +177,7 @@ main (int argc, char **argv)
     g_slist_free_full (files, g_object_unref);
     wait_idle ();
     cp_window_select_inspect_row (window, 3);
+    wait_idle ();   /* the heatmap */
     /* The threshold moved off the stored one: Save and Reset are offered. */
     {
       GtkRange *scale = GTK_RANGE (cp_window_get_threshold_control (window, "scale"));
