@@ -167,7 +167,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   GError *error = NULL;
   char **categories;
 
-  fuzz_tmp_remove_tree (root);
+  cp_test_remove_tree (root);
   g_mkdir (root, 0700);
   build_tree (root, data, size);
 
@@ -221,7 +221,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       cp_category_free (cat);
     }
   g_strfreev (categories);
-  fuzz_tmp_remove_tree (root);
+  cp_test_remove_tree (root);
   g_free (root);
   return 0;
 }

@@ -9,36 +9,15 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
+#include "test-support.h"
+
 static char *fuzz_tmp_dir;
-
-static inline void
-fuzz_tmp_remove_tree (const char *path)
-{
-  GDir *d = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (d != NULL)
-    {
-      while ((name = g_dir_read_name (d)) != NULL)
-        {
-          char *child = g_build_filename (path, name, NULL);
-          /* Not following links: a link to a folder is removed, not entered. */
-          if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-            fuzz_tmp_remove_tree (child);
-          else
-            g_unlink (child);
-          g_free (child);
-        }
-      g_dir_close (d);
-    }
-  g_rmdir (path);
-}
 
 static inline void
 fuzz_tmp_cleanup (void)
 {
   if (fuzz_tmp_dir != NULL)
-    fuzz_tmp_remove_tree (fuzz_tmp_dir);
+    cp_test_remove_tree (fuzz_tmp_dir);
   g_free (fuzz_tmp_dir);
   fuzz_tmp_dir = NULL;
 }
