@@ -996,9 +996,7 @@ threshold_save_run (CpWorkerJob        *worker_job,
   /* Only metadata changes: the file is read and rewritten with its tensors
    * copied as they are, with no network built and no device touched. */
   g_autoptr(CpModelFile) file = cp_model_file_open (job->model_path, error);
-  g_autoptr(CpModelFile) stored = NULL;
   g_autoptr(GError) local = NULL;
-  const CpModelFile *holds;
 
   if (file == NULL)
     return NULL;
@@ -1020,19 +1018,13 @@ threshold_save_run (CpWorkerJob        *worker_job,
       res->problem = g_strdup_printf (_("The threshold stored in %s changed to %.2f since it was read; "
                                         "yours was not saved. Save again to replace it."),
                                       res->model_name, cp_model_file_get_threshold (file));
-      holds = file;
     }
-  else
-    {
-      /* Read back what the file holds now.  Should that fail (the file
-       * removed meanwhile), the store did succeed: report what it wrote. */
-      stored = cp_model_file_open (job->model_path, NULL);
-      holds = stored != NULL ? stored : file;
-    }
-  res->threshold = cp_model_file_get_threshold (holds);
-  res->source = cp_model_file_get_threshold_source (holds);
-  res->false_reject_rate = cp_model_file_get_false_reject_rate (holds);
-  res->cv_threshold = cp_model_file_get_cross_validation_threshold (holds);
+  /* What the file holds now: as read when the store refused, as written
+   * when it succeeded (no second read of the file). */
+  res->threshold = cp_model_file_get_threshold (file);
+  res->source = cp_model_file_get_threshold_source (file);
+  res->false_reject_rate = cp_model_file_get_false_reject_rate (file);
+  res->cv_threshold = cp_model_file_get_cross_validation_threshold (file);
   return res;
 }
 
