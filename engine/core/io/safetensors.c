@@ -551,6 +551,35 @@ cp_safetensors_from_memory (const void *bytes,
   return st;
 }
 
+CpSafetensors *
+cp_safetensors_from_memory_owned (void       *bytes,
+                                  size_t      size,
+                                  const char *label,
+                                  CpError    *error)
+{
+  CpSafetensors *st = safetensors_new (label, error);
+
+  if (st == NULL)
+    {
+      free (bytes);
+      return NULL;
+    }
+  if (bytes == NULL)
+    {
+      cp_error_set (error, CP_ERR_INVALID, "%s: NULL bytes", st->path);
+      cp_safetensors_close (st);
+      return NULL;
+    }
+  st->image = bytes;
+  st->image_size = size;
+  if (parse_image (st, error) != CP_OK)
+    {
+      cp_safetensors_close (st);
+      return NULL;
+    }
+  return st;
+}
+
 /* Checks the 8-byte length prefix against the file size before reading a
  * possibly huge file that is not safetensors at all. */
 static CpStatus

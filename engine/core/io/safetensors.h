@@ -58,6 +58,11 @@ CpSafetensors      *cp_safetensors_open        (const char *path, CpError *error
  * messages.  Used by the fuzzers. */
 CpSafetensors      *cp_safetensors_from_memory (const void *bytes, size_t size, const char *label,
                                                 CpError *error);
+/* Same, taking ownership of @bytes (from malloc; freed by close, or at
+ * once on failure): for readers that build a file image themselves
+ * (pth.h) and need not copy it again. */
+CpSafetensors      *cp_safetensors_from_memory_owned (void *bytes, size_t size, const char *label,
+                                                      CpError *error);
 void                cp_safetensors_close       (CpSafetensors *st);
 
 int                 cp_safetensors_count       (const CpSafetensors *st);
