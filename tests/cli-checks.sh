@@ -12,3 +12,11 @@ expect_status () {
   got=$?
   [ "$got" -eq "$want" ] || { fail "'$*' exited $got, expected $want"; cat out.txt err.txt >&2; }
 }
+# hermetic_caches DIR: points every cache that `cutpaste train` searches
+# for ImageNet weights into DIR (and downloads at a port nothing listens
+# on), so that weights in a developer's own caches never change a result.
+hermetic_caches () {
+  export XDG_CACHE_HOME="$1/.cache" TORCH_HOME="$1/.torch" HF_HOME="$1/.hf"
+  export HF_HUB_CACHE="$1/.hf/hub" HUGGINGFACE_HUB_CACHE="$1/.hf/hub"
+  export CUTPASTE_WEIGHTS_URL="http://127.0.0.1:9/no-downloads-in-tests/resnet18-f37072fd.pth"
+}

@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/localize.h"
+#include "pipeline/weights.h"
 
 /* Ctrl-C raises the cancel flag: the run stops at the next step and the
  * old model (and the last checkpoint) stay as they were. */
@@ -92,6 +93,7 @@ cp_cmd_train (int argc, char **argv)
   g_autofree char *data_dir = NULL, *type = NULL, *variant = NULL, *steps = NULL, *epochs = NULL;
   g_autofree char *batch = NULL, *size = NULL, *lr = NULL, *head = NULL, *seed = NULL;
   g_autofree char *device = NULL, *weights = NULL, *model_dir = NULL, *profile = NULL;
+  g_autofree char *weights_path = NULL;
   g_autofree char *frr = NULL, *checkpoint_every = NULL;
   gboolean resume = FALSE;
   gboolean localize = FALSE;
@@ -109,9 +111,9 @@ cp_cmd_train (int argc, char **argv)
     { "head-layers", 0, 0, G_OPTION_ARG_STRING, &head, "512-wide projection head layers (default 1)", "N" },
     { "seed", 0, 0, G_OPTION_ARG_STRING, &seed, "Random seed (default 0)", "N" },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, "auto (default), cpu or cuda", "DEV" },
-    { "weights", 0, 0, G_OPTION_ARG_FILENAME, &weights, "ImageNet ResNet-18 safetensors to start from", "FILE" },
+    { "weights", 0, 0, G_OPTION_ARG_FILENAME, &weights, "Backbone start: auto (default: ImageNet weights found by 'cutpaste weights status', else scratch), none (scratch) or FILE", "W" },
     { "model-dir", 0, 0, G_OPTION_ARG_FILENAME, &model_dir, "Where models are written (default: models)", "DIR" },
-    { "profile", 0, 0, G_OPTION_ARG_STRING, &profile, "Defaults: quick (CPU, default) or paper", "P" },
+    { "profile", 0, 0, G_OPTION_ARG_STRING, &profile, "Defaults: quick (CPU, default), paper, or instant (no training: the Gaussian on ImageNet weights)", "P" },
     { "resume", 0, 0, G_OPTION_ARG_NONE, &resume, "Continue from the category's checkpoint", NULL },
     { "false-reject-rate", 0, 0, G_OPTION_ARG_STRING, &frr, "Target rate of good parts rejected (default 0.01)", "R" },
     { "checkpoint-every", 0, 0, G_OPTION_ARG_STRING, &checkpoint_every, "Steps between checkpoints (0 = none)", "N" },
@@ -144,7 +146,7 @@ cp_cmd_train (int argc, char **argv)
     }
   if (!cp_train_options_init (&opts, profile))
     {
-      cp_cli_error ("train", "unknown profile '%s' (expected quick or paper)", profile);
+      cp_cli_error ("train", "unknown profile '%s' (expected quick, paper or instant)", profile);
       return CP_EXIT_USAGE;
     }
 #define USAGE(...) do { cp_cli_error ("train", __VA_ARGS__); return CP_EXIT_USAGE; } while (0)
@@ -154,6 +156,8 @@ cp_cmd_train (int argc, char **argv)
     steps = g_steal_pointer (&epochs);
   if (steps && (!cp_cli_parse_int (steps, &opts.steps) || opts.steps < 1))
     USAGE ("--steps must be a positive integer (got '%s')", steps);
+  if (localize && opts.steps == 0)
+    USAGE ("--localize trains a patch model: it has no instant profile");
   if (batch && (!cp_cli_parse_int (batch, &opts.batch_size) || opts.batch_size < 1))
     USAGE ("--batch-size must be a positive integer (got '%s')", batch);
   if (size && (!cp_cli_parse_int (size, &opts.image_size) || opts.image_size < 32
@@ -205,8 +209,40 @@ cp_cmd_train (int argc, char **argv)
   if (model_dir)
     opts.model_dir = model_dir;
   opts.data_dir = data_dir;
-  opts.weights_path = weights;
   opts.resume = resume;
+
+  /* Weights: found ones unless told otherwise, and say which. */
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GPtrArray) checked = NULL;
+
+    if (!cp_weights_resolve (weights, &weights_path, &checked, &error))
+      {
+        cp_cli_error ("train", "%s", error->message);
+        return CP_EXIT_USAGE;
+      }
+    for (guint i = 0; i < checked->len; i++)
+      {
+        const CpWeightsInfo *info = checked->pdata[i];
+        if (info->valid)
+          printf ("weights: %s (%s)\n", info->path, cp_weights_source_to_string (info->source));
+        else
+          printf ("weights: ignoring %s: %s\n", info->path, info->problem);
+      }
+    if (weights_path == NULL && opts.steps == 0)
+      {
+        cp_cli_error ("train", "the instant profile fits the Gaussian on ImageNet weights, and %s: "
+                      "run 'cutpaste weights fetch' (45 MB) or 'cutpaste weights import FILE'",
+                      weights != NULL && strcmp (weights, "none") == 0
+                      ? "--weights none asks for none" : "none were found");
+        return CP_EXIT_FAILED;
+      }
+    if (weights_path == NULL && weights == NULL)
+      printf ("weights: none found, training from scratch ('cutpaste weights fetch' downloads "
+              "ImageNet weights)\n");
+    fflush (stdout);
+    opts.weights_path = weights_path;
+  }
 
   categories = cp_cli_expand_categories ("train", data_dir, type);
   if (categories == NULL)

@@ -20,6 +20,7 @@ static const Command commands[] = {
   { "eval",    cp_cmd_eval,    "score test images and report image AUROC" },
   { "predict", cp_cmd_predict, "score images with a trained model" },
   { "threshold", cp_cmd_threshold, "show or set a model's pass/fail threshold" },
+  { "weights", cp_cmd_weights, "find, import or download ImageNet weights" },
   { "bench",   cp_cmd_bench,   "measure sgemm, forward and training-step speed" },
   { "export",  cp_cmd_export,  "write a trained model as an ONNX file" },
   { "bench-onnx", cp_cmd_bench_onnx, "our CPU inference against ONNX Runtime" },

@@ -808,6 +808,7 @@ cp_localize_fit_patch_model (CpNetwork *net, const uint8_t *images, int n, int s
     const char *deterministic = g_getenv ("CP_DETERMINISTIC_DATE");
     g_autofree char *created = deterministic ? g_strdup (deterministic) : cp_pipeline_now_iso8601 ();
     const char *meta[] = {
+      "backbone_init", result->backbone_init ? result->backbone_init : "unknown",
       "batch_size", s_batch, "category", opts->category, "cells", s_cells, "created", created,
       "crop_size", s_crop, "density", cp_patch_density_kind_to_string (kind),
       "fit_stride", s_fit_stride, "format", CP_PATCH_MODEL_FORMAT, "format_version", s_version,

@@ -22,6 +22,7 @@
 #include "data/dataset.h"
 #include "model.h"
 #include "pipeline-private.h"
+#include "weights.h"
 
 #define CHECKPOINT_FORMAT "cutpaste-inspector-checkpoint"
 
@@ -77,6 +78,16 @@ cp_train_options_init (CpTrainOptions *opts, const char *profile)
       opts->checkpoint_every = 500;
       return TRUE;
     }
+  if (profile != NULL && strcmp (profile, "instant") == 0)
+    {
+      /* The untrained ImageNet embedding at the size it was trained for;
+       * one image per view keeps the unused batch buffers small. */
+      opts->image_size = 256;
+      opts->batch_size = 1;
+      opts->steps = 0;
+      opts->checkpoint_every = 0;
+      return TRUE;
+    }
   if (profile != NULL && strcmp (profile, "quick") != 0)
     known = FALSE;
   /* Quick: small images and batches for two CPU cores, with as many steps
@@ -113,6 +124,7 @@ cp_train_result_clear (CpTrainResult *result)
   g_free (result->model_path);
   g_free (result->device_name);
   g_free (result->notice);
+  g_free (result->backbone_init);
   if (result->skipped_images)
     g_ptr_array_unref (result->skipped_images);
   if (result->loss_history)
@@ -294,7 +306,7 @@ save_checkpoint (Trainer *t, int step, const char *path, GError **error)
     "format", CHECKPOINT_FORMAT, "step", s_step, "seed", s_seed, "image_size", s_size,
     "head_layers", s_head, "batch_size", s_batch, "steps", s_steps, "lr", s_lr,
     "variant", cp_train_variant_to_string (o->variant), "train_images", s_ntrain,
-    "pretrained", o->weights_path ? "yes" : "no", NULL
+    "pretrained", o->weights_path ? "yes" : "no", "backbone_init", t->result->backbone_init, NULL
   };
 
   if (t->be->download (t->be, momentum, cp_network_momentum (t->net), count * sizeof (float), &err) != CP_OK
@@ -371,6 +383,8 @@ load_checkpoint (Trainer *t, const char *path, int *step, GError **error)
       || !check_meta (st, path, "train_images", s_ntrain, error)
       || !check_meta (st, path, "pretrained", o->weights_path ? "yes" : "no", error))
     goto out;
+  if (t->result->backbone_init == NULL && cp_safetensors_metadata (st, "backbone_init") != NULL)
+    t->result->backbone_init = g_strdup (cp_safetensors_metadata (st, "backbone_init"));
   saved_step = g_ascii_strtoll (cp_safetensors_metadata (st, "step"), NULL, 10);
   if (saved_step < 0 || saved_step > o->steps)
     {
@@ -430,8 +444,11 @@ validate_options (const CpTrainOptions *o, GError **error)
     BAD ("data folder, category and model folder are required");
   if (o->category[0] == '\0' || strchr (o->category, '/') || strcmp (o->category, "..") == 0)
     BAD ("invalid category name '%s'", o->category);
-  if (o->steps < 1)
-    BAD ("steps must be at least 1 (got %d)", o->steps);
+  if (o->steps == 0 && o->weights_path == NULL)
+    BAD ("0 steps (the instant profile) fits the Gaussian on ImageNet weights, and none were "
+         "given or found: run 'cutpaste weights fetch' or 'cutpaste weights import FILE'");
+  if (o->steps < 0)
+    BAD ("steps must not be negative (got %d)", o->steps);
   if (o->batch_size < 1 || o->batch_size > 4096)
     BAD ("batch size must be between 1 and 4096 (got %d)", o->batch_size);
   if (o->image_size < 32 || o->image_size > 1024 || o->image_size % 32 != 0)
@@ -768,18 +785,11 @@ cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpo
   cp_rng_seed (&rng, opts->seed);
   cp_network_init (t.net, &rng);
   t.data_seed = cp_rng_next_u64 (&rng);
-  if (opts->weights_path && !opts->resume)
-    {
-      CpSafetensors *st = cp_safetensors_open (opts->weights_path, &err);
-      if (st == NULL || cp_network_load (t.net, st, CP_LOAD_BACKBONE, &err) != CP_OK)
-        {
-          g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_MODEL,
-                       "cannot use pretrained weights: %s", err.message);
-          cp_safetensors_close (st);
-          goto out;
-        }
-      cp_safetensors_close (st);
-    }
+  if (opts->weights_path && !opts->resume
+      && !cp_weights_load_backbone (t.net, opts->weights_path, &result->backbone_init, error))
+    goto out;
+  if (opts->weights_path == NULL)
+    result->backbone_init = g_strdup ("scratch");
 
   {
     int n_images = t.views * opts->batch_size;
@@ -814,6 +824,8 @@ cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpo
 
   if (opts->resume && !load_checkpoint (&t, checkpoint_path, &first_step, error))
     goto out;
+  if (result->backbone_init == NULL)   /* resumed from a checkpoint that does not say */
+    result->backbone_init = g_strdup ("unknown");
 
   if (!train_loop (&t, first_step, opts->checkpoint_every > 0 ? checkpoint_path : NULL, error))
     goto out;
@@ -886,6 +898,7 @@ cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpo
       /* Keys in sorted order: the file's bytes depend only on the run. */
       const char *meta[] = {
         "auroc", s_auroc,
+        "backbone_init", result->backbone_init,
         "batch_size", s_batch,
         "category", opts->category,
         "created", created,

@@ -69,7 +69,8 @@ struct _CpTrainOptions
   int            head_layers;       /* 512-wide head layers before the 128 (default 1) */
   guint64        seed;              /* one generator for init, sampling and augmentation */
   const char    *device;            /* "auto", "cpu" or "cuda" */
-  const char    *weights_path;      /* ImageNet ResNet-18 safetensors, or NULL (from scratch) */
+  const char    *weights_path;      /* backbone start (weights.h: torchvision .pth, timm or our
+                                     * safetensors, a reference checkpoint), or NULL (scratch) */
   int            freeze_steps;      /* with weights_path: backbone frozen this many steps (20) */
   const char    *model_dir;         /* output folder (created when missing) */
   int            checkpoint_every;  /* steps between checkpoints; 0 = none */
@@ -89,6 +90,9 @@ struct _CpTrainOptions
  *  - "paper": the reference: S = 256, B = 32 per view, 10000 steps, lr 0.03.
  *  - "quick": the CPU default, tuned to train a synthetic category in a few
  *    minutes on two cores (see the values in train.c and the report).
+ *  - "instant": no training at all (0 steps): the Gaussian and threshold
+ *    are fitted on the ImageNet embedding at S = 256, the paper's
+ *    baseline; it needs weights_path (an error otherwise).
  * NULL means "quick".  Returns FALSE (opts still filled with "quick") for
  * an unknown profile name. */
 gboolean    cp_train_options_init (CpTrainOptions *opts, const char *profile);
@@ -136,6 +140,8 @@ struct _CpTrainResult
   GArray    *loss_history;        /* float: loss of every step, for the loss curve */
   char      *device_name;         /* backend that trained: "cpu" or "cuda" */
   char      *notice;              /* e.g. why "auto" fell back to the CPU, or NULL */
+  char      *backbone_init;       /* SHA-256 of the weights the backbone started from, or
+                                   * "scratch" (the model's backbone_init metadata) */
 };
 
 void        cp_train_result_init  (CpTrainResult *result);

@@ -17,6 +17,7 @@ TABLE=${CP_BAD_INPUT_TABLE:-/dev/null}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cp-bad-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK" || exit 1
+hermetic_caches "$WORK"
 export CP_DETERMINISTIC_DATE=2026-01-01T00:00:00Z
 export OPENBLAS_NUM_THREADS=1
 

@@ -44,6 +44,7 @@ cleanup () {
 }
 trap cleanup EXIT
 cd "$WORK" || exit 1
+hermetic_caches "$WORK"
 export CP_DETERMINISTIC_DATE=2026-01-01T00:00:00Z
 export OPENBLAS_NUM_THREADS=1
 

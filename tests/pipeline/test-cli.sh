@@ -9,6 +9,7 @@ CUTPASTE=$(realpath "${1:?usage: test-cli.sh PATH/TO/cutpaste}")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cp-cli-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK" || exit 1
+hermetic_caches "$WORK"
 export CP_DETERMINISTIC_DATE=2026-01-01T00:00:00Z
 
 

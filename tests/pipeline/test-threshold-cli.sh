@@ -14,6 +14,7 @@ CUTPASTE=$(realpath "${1:?usage: test-threshold-cli.sh PATH/TO/cutpaste}")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cp-threshold-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK" || exit 1
+hermetic_caches "$WORK"
 export CP_DETERMINISTIC_DATE=2026-01-01T00:00:00Z
 export OPENBLAS_NUM_THREADS=1
 
