@@ -6,7 +6,7 @@
 #   build-aux/fuzz.sh [SECONDS] [TARGET...]
 #
 # SECONDS per target (default 60); TARGETs among json safetensors image
-# dataset model (default all).  Prints the executions and the crashes of
+# dataset model zip pickle pth weights (default all).  Prints the executions and the crashes of
 # each target; a crash leaves its input in build-rel-fuzz/fuzz-artifacts/
 # <target>/ (replay it with build-rel-fuzz/tests/fuzz/fuzz-<target> FILE).
 # The fuzzer's growing corpus is build-rel-fuzz/fuzz-corpus/<target>,
@@ -22,7 +22,7 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${CP_FUZZ_BUILD:-$SRC/build-rel-fuzz}
 TIME=${1:-60}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-json safetensors image dataset model}
+TARGETS=${*:-json safetensors image dataset model zip pickle pth weights}
 
 case $TIME in
   ''|*[!0-9]*) echo "fuzz.sh: SECONDS must be a whole number (got '$TIME')" >&2; exit 2 ;;

@@ -150,6 +150,11 @@ o 2 "--variant fourway" $TRAIN --variant fourway --model-dir out
 o 2 "--false-reject-rate 1" $TRAIN --false-reject-rate 1 --model-dir out
 o 1 "--weights: garbage file" $TRAIN --weights garbage.safetensors --model-dir out
 o 1 "--weights: a safetensors file without ResNet-18 tensors" $TRAIN --weights "$CORPUS/safetensors/valid-f32" --model-dir out
+o 1 "--weights: PyTorch's legacy (non-zip) format" $TRAIN --weights "$CORPUS/pth/legacy" --model-dir out
+o 1 "--weights: a torch.save archive whose pickle calls os.system" $TRAIN --weights "$CORPUS/pth/global-os-system" --model-dir out
+o 1 "--weights: a torch.save archive with a deflated entry" $TRAIN --weights "$CORPUS/pth/deflated" --model-dir out
+o 1 "--weights: a torch.save archive whose storage is too short" $TRAIN --weights "$CORPUS/pth/storage-too-short" --model-dir out
+o 1 "--profile instant without ImageNet weights" --data-dir data --type weave --profile instant --image-size 32 --device cpu --model-dir out
 o 1 "--resume without a checkpoint" $TRAIN --resume --model-dir out2
 printf 'x' >notadir
 o 1 "--model-dir is a file" $TRAIN --model-dir notadir
@@ -158,6 +163,19 @@ mkdir -p resume && cp garbage.safetensors resume/.weave.checkpoint.safetensors
 o 1 "--resume: checkpoint is garbage" $TRAIN --resume --model-dir resume
 cp $MODEL resume/.weave.checkpoint.safetensors
 o 1 "--resume: a model, not a checkpoint" $TRAIN --resume --model-dir resume
+
+# ---- ImageNet weights (cutpaste weights import FILE) ---------------------------
+w () { case_ 1 "$1" "weights" weights import "$2"; }
+w "7 bytes of text" garbage.safetensors
+w "a CutPaste model" $MODEL
+w "safetensors: valid-f32 (tests/fuzz/corpus)" "$CORPUS/safetensors/valid-f32"
+for seed in stem-only stem-bad-shape reference-name resnet34-name; do
+  w "weights: $seed (tests/fuzz/corpus)" "$CORPUS/weights/$seed"
+done
+for seed in small legacy global-os-system deflated no-data-pkl; do
+  w "pth: $seed (tests/fuzz/corpus)" "$CORPUS/pth/$seed"
+done
+w "a missing file" does-not-exist.pth
 
 # ---- evaluation (cutpaste eval) ------------------------------------------------
 case_ 1 "no model for the category" "eval" eval --data-dir data --type weave --model-dir nomodels

@@ -209,3 +209,115 @@ put('image', 'jpeg-65535x65535', b'\xff\xd8\xff\xc0' + sof + b'\xff\xd9')
 put('image', 'jpeg-soi-only', b'\xff\xd8')
 put('image', 'text', b'not an image at all\n')
 put('image', 'empty', b'')
+
+
+# ---- torch.save archives, their zip and their pickle ------------------------
+# Seeds from the files PyTorch wrote for the core io tests
+# (tests/core/io/fixtures, see make-fixtures.py there).
+FIXTURES = os.path.join(HERE, '..', 'core', 'io', 'fixtures')
+import zipfile  # noqa: E402  (only this section needs it)
+
+for fixture in ('small.pth', 'param.pth', 'archive.pth', 'big.pth'):
+    with open(os.path.join(FIXTURES, fixture), 'rb') as f:
+        blob = f.read()
+    name = fixture[:-4]
+    put('pth', name, blob)
+    put('zip', name, blob)
+    top = zipfile.ZipFile(os.path.join(FIXTURES, fixture)).namelist()[0].split('/')[0]
+    put('pickle', name, zipfile.ZipFile(os.path.join(FIXTURES, fixture)).read(top + '/data.pkl'))
+
+
+def zip_stored(entries):
+    """A stored zip archive of (name, bytes), as Python's zipfile writes it."""
+    import io
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, 'w', zipfile.ZIP_STORED) as z:
+        for name, data in entries:
+            z.writestr(zipfile.ZipInfo(name), data, compress_type=zipfile.ZIP_STORED)
+    return buf.getvalue()
+
+
+def pkl(*parts):
+    return b''.join(p if isinstance(p, bytes) else p.encode() for p in parts)
+
+
+def binunicode(s):
+    b = s.encode()
+    return b'X' + struct.pack('<I', len(b)) + b
+
+
+def tensor(storage_type, key, numel, offset, shape, stride):
+    ints = lambda xs: b'(' + b''.join(b'K' + bytes([x]) for x in xs) + b't'
+    return pkl(b'ctorch._utils\n_rebuild_tensor_v2\n(',
+               b'(', binunicode('storage'), b'ctorch\n', storage_type, b'\n', binunicode(key),
+               binunicode('cpu'), b'K', bytes([numel]), b'tQ',
+               b'K', bytes([offset]), ints(shape), ints(stride), b'\x89',
+               b'ccollections\nOrderedDict\n)R', b'tR')
+
+
+def state_dict(*items):
+    body = b''.join(binunicode(k) + v for k, v in items)
+    return b'\x80\x02ccollections\nOrderedDict\n)Rq\x00(' + body + b'u.'
+
+
+two = state_dict(('a', tensor(b'FloatStorage', '0', 6, 0, [2, 3], [3, 1])),
+                 ('b', tensor(b'LongStorage', '1', 1, 0, [], [])))
+put('pickle', 'hand-two-tensors', two)
+put('pickle', 'global-os-system', b'\x80\x02cos\nsystem\nX\x02\x00\x00\x00lsR.')
+put('pickle', 'inst', b'\x80\x02(ios\nsystem\nX\x02\x00\x00\x00ls.')
+put('pickle', 'past-storage', state_dict(('a', tensor(b'FloatStorage', '0', 4, 2, [3], [1]))))
+put('pickle', 'strided', state_dict(('a', tensor(b'HalfStorage', '0', 12, 1, [2, 2], [6, 2]))))
+put('pickle', 'memo-loop', b'\x80\x02}q\x00h\x00h\x00s.')
+put('pickle', 'truncated', two[:len(two) // 2])
+arch = zip_stored([('m/data.pkl', two), ('m/data/0', struct.pack('<6f', *range(6))),
+                   ('m/data/1', struct.pack('<q', 7)), ('m/version', b'3\n'),
+                   ('m/byteorder', b'little')])
+put('pth', 'hand-archive', arch)
+put('zip', 'hand-archive', arch)
+put('pth', 'storage-too-short', zip_stored([('m/data.pkl', two), ('m/data/0', b'\0' * 20),
+                                            ('m/data/1', b'\0' * 8)]))
+put('pth', 'global-os-system', zip_stored([('m/data.pkl', b'\x80\x02cos\nsystem\nX\x02\x00\x00\x00lsR.')]))
+put('pth', 'no-data-pkl', zip_stored([('m/other', b'x')]))
+put('pth', 'legacy', b'\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.')
+put('zip', 'empty-archive', b'PK\x05\x06' + b'\0' * 18)
+
+
+def deflated():
+    import io
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED) as z:
+        z.writestr('m/data.pkl', two)
+    return buf.getvalue()
+
+
+put('zip', 'deflated', deflated())
+put('pth', 'deflated', deflated())
+
+
+# ---- weights: safetensors with torchvision's (= timm's) names --------------
+def weights(tensors, meta=None):
+    header, data, at = {}, b'', 0
+    if meta is not None:
+        header['__metadata__'] = meta
+    for name, dtype, shape, values in tensors:
+        header[name] = {'dtype': dtype, 'shape': shape, 'data_offsets': [at, at + len(values)]}
+        data += values
+        at += len(values)
+    return st(header, data)
+
+
+def f16(n, value=0x3c00):
+    return struct.pack('<%dH' % n, *([value] * n))
+
+
+bn64 = [('bn1.' + k, 'F16', [64], f16(64)) for k in ('weight', 'bias', 'running_mean', 'running_var')]
+conv1 = ('conv1.weight', 'F16', [64, 3, 7, 7], f16(64 * 3 * 7 * 7))
+put('weights', 'stem-only', weights([conv1] + bn64 + [('bn1.num_batches_tracked', 'I64', [], b'\0' * 8)],
+                                    {'format': 'pt'}))
+put('weights', 'stem-bad-shape', weights([('conv1.weight', 'F16', [64, 3, 7, 6], f16(64 * 3 * 7 * 6))]))
+put('weights', 'stem-nan', weights([('conv1.weight', 'F16', [64, 3, 7, 7], f16(64 * 3 * 7 * 7, 0x7e00))]))
+put('weights', 'tracked-float', weights([('bn1.num_batches_tracked', 'F32', [1], b'\0' * 4)]))
+put('weights', 'reference-name', weights([('resnet18.conv1.weight', 'F16', [64, 3, 7, 7],
+                                            f16(64 * 3 * 7 * 7))]))
+put('weights', 'resnet34-name', weights([('layer1.2.conv1.weight', 'F16', [1], f16(1))]))
+put('weights', 'fc-only', weights([('fc.weight', 'F16', [2, 512], f16(1024)), ('fc.bias', 'F16', [2], f16(2))]))
