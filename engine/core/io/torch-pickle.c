@@ -449,6 +449,8 @@ append_items (Unpickler *u,
               Value    **items,
               size_t     n)
 {
+  if (n == 0)
+    return CP_OK;
   if (!grow ((void **) &target->u.seq.items, &target->u.seq.cap, target->u.seq.n + n,
              sizeof *target->u.seq.items))
     return nomem (u);
