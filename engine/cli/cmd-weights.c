@@ -62,7 +62,13 @@ cmd_status (int argc, char **argv)
       if (info->valid)
         printf ("      valid: %" G_GUINT64_FORMAT " bytes, sha256 %s\n", info->size, info->sha256);
       else
-        printf ("      not valid: %s\n", info->problem);
+        {
+          /* The problem names the file first; the line above already does. */
+          const char *why = info->problem;
+          if (g_str_has_prefix (why, info->path) && strncmp (why + strlen (info->path), ": ", 2) == 0)
+            why += strlen (info->path) + 2;
+          printf ("      not valid: %s\n", why);
+        }
     }
   if (used != NULL)
     printf ("Training starts from: %s (* above)\n", used->path);
