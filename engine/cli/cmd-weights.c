@@ -53,11 +53,8 @@ cmd_status (int argc, char **argv)
   for (guint i = 0; i < status->len; i++)
     {
       const CpWeightsInfo *info = status->pdata[i];
-      gboolean first_valid = info->valid && used == NULL;
 
-      if (first_valid)
-        used = info;
-      printf ("  %s %s (%s)\n", first_valid ? "*" : " ", info->path,
+      printf ("  %s %s (%s)\n", info == cp_weights_status_in_use (status) ? "*" : " ", info->path,
               cp_weights_source_to_string (info->source));
       if (info->valid)
         printf ("      valid: %" G_GUINT64_FORMAT " bytes, sha256 %s\n", info->size, info->sha256);
@@ -70,6 +67,7 @@ cmd_status (int argc, char **argv)
           printf ("      not valid: %s\n", why);
         }
     }
+  used = cp_weights_status_in_use (status);
   if (used != NULL)
     printf ("Training starts from: %s (* above)\n", used->path);
   else

@@ -450,6 +450,15 @@ cp_weights_status (GCancellable *cancellable)
   return found;
 }
 
+const CpWeightsInfo *
+cp_weights_status_in_use (GPtrArray *status)
+{
+  for (guint i = 0; status != NULL && i < status->len; i++)
+    if (((const CpWeightsInfo *) status->pdata[i])->valid)
+      return status->pdata[i];
+  return NULL;
+}
+
 CpWeightsInfo *
 cp_weights_find_usable (GCancellable *cancellable)
 {

@@ -87,7 +87,11 @@ CpWeightsInfo *cp_weights_check        (const char      *path,
 /* cp_weights_find, then each checked: what `cutpaste weights status`
  * shows.  The first valid entry is the one training uses. */
 GPtrArray     *cp_weights_status       (GCancellable    *cancellable);
-/* The first valid entry of cp_weights_status, or NULL. */
+/* The entry of a cp_weights_status () array that training uses (the first
+ * valid one), or NULL: what the Preferences row shows. */
+const CpWeightsInfo *cp_weights_status_in_use (GPtrArray *status);
+/* The first valid entry of cp_weights_status, or NULL (checks files only
+ * until it finds one). */
 CpWeightsInfo *cp_weights_find_usable  (GCancellable    *cancellable);
 
 /* Checks @path, then copies it into the cache as resnet18-<first 8 hex

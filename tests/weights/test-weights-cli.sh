@@ -82,8 +82,16 @@ grep -q "none found, training from scratch" out.txt || fail "no note about scrat
 expect_status 1 "$CUTPASTE" train $TRAIN --profile instant --model-dir m-y
 grep -q "none were found" err.txt || fail "instant without weights found: $(cat err.txt)"
 
-# Downloads from a server of our own.
-[ -x /usr/bin/python3 ] || { echo "skipped: the download cases need /usr/bin/python3"; exit 77; }
+# Downloads from a server of our own (the cases above count either way).
+if [ ! -x /usr/bin/python3 ]; then
+  echo "note: no /usr/bin/python3 for the test server: download cases not run"
+  exit $((failures > 0))
+fi
+"$CUTPASTE" weights fetch --force --url http://127.0.0.1:9/resnet18-x.pth >out.txt 2>err.txt
+if grep -q "has no libsoup" err.txt; then
+  echo "note: this build has no libsoup: download cases not run"
+  exit $((failures > 0))
+fi
 mkdir srv
 cp weights.safetensors "srv/resnet18-$SHA8.safetensors"
 cp weights.safetensors srv/resnet18-00000000.safetensors

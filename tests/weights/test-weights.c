@@ -185,6 +185,7 @@ test_check_and_status (void)
           g_assert_null (info->problem);
         }
     }
+  g_assert_true (cp_weights_status_in_use (status) == status->pdata[0]);
   usable = cp_weights_find_usable (NULL);
   g_assert_nonnull (usable);
   g_assert_cmpint (usable->source, ==, CP_WEIGHTS_SOURCE_CUTPASTE);
