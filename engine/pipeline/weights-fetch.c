@@ -22,6 +22,7 @@
 #include <libsoup/soup.h>
 #endif
 
+#include "core/tsan.h"
 #include "weights-private.h"
 
 #define DEFAULT_URL "https://download.pytorch.org/models/resnet18-f37072fd.pth"
@@ -278,7 +279,10 @@ static gboolean
 progress_in_context (gpointer user_data)
 {
   ProgressCall *call = user_data;
-  FetchData *d = g_task_get_task_data (call->task);
+  FetchData *d;
+
+  CP_TSAN_ACQUIRE (call);   /* from progress_from_thread () */
+  d = g_task_get_task_data (call->task);
 
   /* Queued before the result but run after it: dropped, as promised. */
   if (!g_task_get_completed (call->task))
@@ -306,6 +310,7 @@ progress_from_thread (guint64 received, guint64 total, gpointer user_data)
   call->task = g_object_ref (task);
   call->received = received;
   call->total = total;
+  CP_TSAN_RELEASE (call);
   g_main_context_invoke_full (d->context, G_PRIORITY_DEFAULT, progress_in_context, call,
                               progress_call_free);
 }
@@ -315,9 +320,12 @@ fetch_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancell
 {
   FetchData *d = data;
   GError *error = NULL;
-  char *dest = cp_weights_fetch (d->url, d->progress ? progress_from_thread : NULL, task,
-                                 cancellable, &error);
+  char *dest;
 
+  CP_TSAN_ACQUIRE (d);      /* from cp_weights_fetch_async () */
+  dest = cp_weights_fetch (d->url, d->progress ? progress_from_thread : NULL, task, cancellable,
+                           &error);
+  CP_TSAN_RELEASE (task);   /* to cp_weights_fetch_finish () */
   if (dest == NULL)
     g_task_return_error (task, error);
   else
@@ -342,6 +350,7 @@ cp_weights_fetch_async (const char *url, CpWeightsProgressFunc progress, gpointe
   /* The GTask's own cancellable handling would return before the worker
    * has removed its temporary file; the worker reports the cancel. */
   g_task_set_return_on_cancel (task, FALSE);
+  CP_TSAN_RELEASE (d);
   g_task_run_in_thread (task, fetch_thread);
 }
 
@@ -349,5 +358,6 @@ char *
 cp_weights_fetch_finish (GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  CP_TSAN_ACQUIRE (result);
   return g_task_propagate_pointer (G_TASK (result), error);
 }

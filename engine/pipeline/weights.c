@@ -12,6 +12,7 @@
 #include "core/io/pth.h"
 #include "core/io/tensor-file.h"
 #include "core/nn/imagenet-weights.h"
+#include "core/tsan.h"
 #include "weights-private.h"
 
 /* ResNet-18 weights are 45 MB; a file ten times larger is something else
@@ -624,6 +625,7 @@ status_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancel
 {
   GPtrArray *status = cp_weights_status (cancellable);
 
+  CP_TSAN_RELEASE (task);   /* to cp_weights_status_finish () */
   if (g_task_return_error_if_cancelled (task))
     g_ptr_array_unref (status);
   else
@@ -644,6 +646,7 @@ GPtrArray *
 cp_weights_status_finish (GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  CP_TSAN_ACQUIRE (result);
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
@@ -651,8 +654,11 @@ static void
 import_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
   GError *error = NULL;
-  char *dest = cp_weights_import (data, cancellable, &error);
+  char *dest;
 
+  CP_TSAN_ACQUIRE (data);   /* the path, from cp_weights_import_async () */
+  dest = cp_weights_import (data, cancellable, &error);
+  CP_TSAN_RELEASE (task);   /* to cp_weights_import_finish () */
   if (dest == NULL)
     g_task_return_error (task, error);
   else
@@ -664,9 +670,11 @@ cp_weights_import_async (const char *path, GCancellable *cancellable,
                          GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  char *copy = g_strdup (path);
 
   g_task_set_source_tag (task, cp_weights_import_async);
-  g_task_set_task_data (task, g_strdup (path), g_free);
+  g_task_set_task_data (task, copy, g_free);
+  CP_TSAN_RELEASE (copy);
   g_task_run_in_thread (task, import_thread);
 }
 
@@ -674,5 +682,6 @@ char *
 cp_weights_import_finish (GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  CP_TSAN_ACQUIRE (result);
   return g_task_propagate_pointer (G_TASK (result), error);
 }
