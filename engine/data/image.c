@@ -150,6 +150,177 @@ jpeg_is_complete (const guint8 *data,
   return FALSE;
 }
 
+/* What a loader that recognises the data by itself makes of @data: the
+ * format's name (newly allocated; NULL when no loader takes it) and, when
+ * the loader announced it, the size.  The memory counterpart of
+ * gdk_pixbuf_get_file_info (): data is fed in pieces until the size is
+ * known, and the size is shrunk to one pixel so that nothing large is
+ * allocated on the way. */
+typedef struct
+{
+  gboolean known;
+  int      width;
+  int      height;
+} ProbedSize;
+
+static void
+on_probe_size_prepared (GdkPixbufLoader *loader,
+                        int              width,
+                        int              height,
+                        gpointer         user_data)
+{
+  ProbedSize *size = user_data;
+
+  size->known = TRUE;
+  size->width = width;
+  size->height = height;
+  gdk_pixbuf_loader_set_size (loader, 1, 1);
+}
+
+static char *
+probe_format (const guint8 *data,
+              gsize         length,
+              int          *width,
+              int          *height)
+{
+  g_autoptr (GdkPixbufLoader) loader = gdk_pixbuf_loader_new ();
+  ProbedSize size = { FALSE, 0, 0 };
+  GdkPixbufFormat *format;
+  char *name = NULL;
+
+  g_signal_connect (loader, "size-prepared", G_CALLBACK (on_probe_size_prepared), &size);
+  for (gsize offset = 0; offset < length && !size.known; offset += 4096)
+    if (!gdk_pixbuf_loader_write (loader, data + offset, MIN (4096, length - offset), NULL))
+      break;
+  /* Data shorter than the loader's sniffing buffer (1 KiB) is only
+   * recognised on close, so the format is asked for after it. */
+  gdk_pixbuf_loader_close (loader, NULL);
+  format = gdk_pixbuf_loader_get_format (loader);
+  if (format != NULL)
+    name = gdk_pixbuf_format_get_name (format);
+  *width = size.known ? size.width : 0;
+  *height = size.known ? size.height : 0;
+  return name;
+}
+
+/* Decodes @contents, named @name in messages.  @file is the path the bytes
+ * were read from, or NULL for bytes from elsewhere: GdkPixbuf then
+ * recognises them from their content alone. */
+static gboolean
+decode_contents (const char   *name,
+                 const guint8 *contents,
+                 gsize         length,
+                 const char   *file,
+                 CpImage     **out,
+                 GError      **error)
+{
+  g_autoptr (GError) local_error = NULL;
+  g_autoptr (GdkPixbufLoader) loader = NULL;
+  g_autofree char *format_name = NULL;
+  GdkPixbufFormat *format;
+  SizeGuard guard = { FALSE, 0, 0 };
+  GdkPixbuf *pixbuf;
+  int width = 0, height = 0;
+
+  if (length == 0)
+    {
+      g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_CORRUPT,
+                   "%s: not an image: the file is empty", name);
+      return FALSE;
+    }
+
+  /* The header alone tells the size: refuse huge images before decoding.
+   * PNG and BMP are checked by us first, structure and all (GdkPixbuf's
+   * loaders decode damaged ones without an error, see image-check.h);
+   * other formats are identified and measured by GdkPixbuf. */
+  switch (cp_image_kind_sniff (contents, length))
+    {
+    case CP_IMAGE_KIND_PNG:
+      if (!cp_image_check_png (name, contents, length, &width, &height, error))
+        return FALSE;
+      format_name = g_strdup ("png");
+      break;
+    case CP_IMAGE_KIND_BMP:
+      if (!cp_image_check_bmp (name, contents, length, &width, &height, error))
+        return FALSE;
+      format_name = g_strdup ("bmp");
+      break;
+    case CP_IMAGE_KIND_OTHER:
+    default:
+      if (file != NULL)
+        {
+          format = gdk_pixbuf_get_file_info (file, &width, &height);
+          if (format != NULL)
+            format_name = gdk_pixbuf_format_get_name (format);
+        }
+      else
+        format_name = probe_format (contents, length, &width, &height);
+      if (format_name == NULL)
+        {
+          g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_NOT_IMAGE,
+                       "%s: not an image in a format we can read (PNG, JPEG, BMP, TIFF)", name);
+          return FALSE;
+        }
+      /* A loader that takes its data whole (TIFF) announces the size only
+       * once it has all of it; the guard below still holds then. */
+      if ((file != NULL || width != 0 || height != 0)
+          && !cp_image_check_dimensions (name, width, height, error))
+        return FALSE;
+      if (strcmp (format_name, "jpeg") == 0 && !jpeg_is_complete (contents, length))
+        {
+          g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_CORRUPT,
+                       "%s: truncated or corrupt image: the jpeg data ends before its end marker",
+                       name);
+          return FALSE;
+        }
+      break;
+    }
+
+  /* Our own loader rather than gdk_pixbuf_new_from_file(), to be able to
+   * refuse a size announced by the decoder before it allocates. */
+  loader = gdk_pixbuf_loader_new_with_type (format_name, &local_error);
+  if (loader == NULL)
+    {
+      g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_NOT_IMAGE,
+                   "%s: no decoder: %s", name, local_error->message);
+      return FALSE;
+    }
+  g_signal_connect (loader, "size-prepared", G_CALLBACK (on_size_prepared), &guard);
+  if (!gdk_pixbuf_loader_write (loader, contents, length, &local_error))
+    {
+      gdk_pixbuf_loader_close (loader, NULL);
+      g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_CORRUPT,
+                   "%s: corrupt image: %s", name, local_error->message);
+      return FALSE;
+    }
+  if (!gdk_pixbuf_loader_close (loader, &local_error))
+    {
+      g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_CORRUPT,
+                   "%s: truncated or corrupt image: %s", name, local_error->message);
+      return FALSE;
+    }
+  if (guard.too_large)
+    return cp_image_check_dimensions (name, guard.width, guard.height, error);
+
+  pixbuf = gdk_pixbuf_loader_get_pixbuf (loader);
+  if (pixbuf == NULL)
+    {
+      g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_CORRUPT,
+                   "%s: truncated or corrupt image: the decoder produced no pixels", name);
+      return FALSE;
+    }
+  if (gdk_pixbuf_get_bits_per_sample (pixbuf) != 8 || gdk_pixbuf_get_n_channels (pixbuf) < 3
+      || !cp_image_check_dimensions (name, gdk_pixbuf_get_width (pixbuf), gdk_pixbuf_get_height (pixbuf), error))
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_NOT_IMAGE,
+                     "%s: unsupported pixel layout from the decoder", name);
+      return FALSE;
+    }
+  *out = image_from_pixbuf (pixbuf);
+  return *out != NULL;
+}
+
 gboolean
 cp_image_load (const char *path,
                CpImage   **out,
@@ -157,14 +328,8 @@ cp_image_load (const char *path,
 {
   g_autoptr (GError) local_error = NULL;
   g_autofree char *contents = NULL;
-  g_autoptr (GdkPixbufLoader) loader = NULL;
-  g_autofree char *format_name = NULL;
-  GdkPixbufFormat *format;
   GStatBuf st;
-  SizeGuard guard = { FALSE, 0, 0 };
-  GdkPixbuf *pixbuf;
   gsize length = 0;
-  int width = 0, height = 0;
 
   g_return_val_if_fail (path != NULL && out != NULL, FALSE);
   *out = NULL;
@@ -202,88 +367,26 @@ cp_image_load (const char *path,
                    "%s: cannot read image: %s", path, local_error->message);
       return FALSE;
     }
+  return decode_contents (path, (const guint8 *) contents, length, path, out, error);
+}
 
-  /* The header alone tells the size: refuse huge images before decoding.
-   * PNG and BMP are checked by us first, structure and all (GdkPixbuf's
-   * loaders decode damaged ones without an error, see image-check.h);
-   * other formats are identified and measured by GdkPixbuf. */
-  switch (cp_image_kind_sniff ((const guint8 *) contents, length))
+gboolean
+cp_image_decode (const char   *name,
+                 const guint8 *data,
+                 gsize         length,
+                 CpImage     **out,
+                 GError      **error)
+{
+  g_return_val_if_fail (name != NULL && out != NULL && (data != NULL || length == 0), FALSE);
+  *out = NULL;
+  if ((guint64) length > CP_IMAGE_MAX_FILE_BYTES)
     {
-    case CP_IMAGE_KIND_PNG:
-      if (!cp_image_check_png (path, (const guint8 *) contents, length, &width, &height, error))
-        return FALSE;
-      format_name = g_strdup ("png");
-      break;
-    case CP_IMAGE_KIND_BMP:
-      if (!cp_image_check_bmp (path, (const guint8 *) contents, length, &width, &height, error))
-        return FALSE;
-      format_name = g_strdup ("bmp");
-      break;
-    case CP_IMAGE_KIND_OTHER:
-    default:
-      format = gdk_pixbuf_get_file_info (path, &width, &height);
-      if (format == NULL)
-        {
-          g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_NOT_IMAGE,
-                       "%s: not an image in a format we can read (PNG, JPEG, BMP, TIFF)", path);
-          return FALSE;
-        }
-      if (!cp_image_check_dimensions (path, width, height, error))
-        return FALSE;
-      format_name = gdk_pixbuf_format_get_name (format);
-      if (strcmp (format_name, "jpeg") == 0 && !jpeg_is_complete ((const guint8 *) contents, length))
-        {
-          g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_CORRUPT,
-                       "%s: truncated or corrupt image: the jpeg data ends before its end marker",
-                       path);
-          return FALSE;
-        }
-      break;
-    }
-
-  /* Our own loader rather than gdk_pixbuf_new_from_file(), to be able to
-   * refuse a size announced by the decoder before it allocates. */
-  loader = gdk_pixbuf_loader_new_with_type (format_name, &local_error);
-  if (loader == NULL)
-    {
-      g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_NOT_IMAGE,
-                   "%s: no decoder: %s", path, local_error->message);
+      g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_TOO_LARGE,
+                   "%s: %" G_GUINT64_FORMAT " bytes, more than the 1 GiB we read as an image",
+                   name, (guint64) length);
       return FALSE;
     }
-  g_signal_connect (loader, "size-prepared", G_CALLBACK (on_size_prepared), &guard);
-  if (!gdk_pixbuf_loader_write (loader, (const guchar *) contents, length, &local_error))
-    {
-      gdk_pixbuf_loader_close (loader, NULL);
-      g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_CORRUPT,
-                   "%s: corrupt image: %s", path, local_error->message);
-      return FALSE;
-    }
-  if (!gdk_pixbuf_loader_close (loader, &local_error))
-    {
-      g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_CORRUPT,
-                   "%s: truncated or corrupt image: %s", path, local_error->message);
-      return FALSE;
-    }
-  if (guard.too_large)
-    return cp_image_check_dimensions (path, guard.width, guard.height, error);
-
-  pixbuf = gdk_pixbuf_loader_get_pixbuf (loader);
-  if (pixbuf == NULL)
-    {
-      g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_CORRUPT,
-                   "%s: truncated or corrupt image: the decoder produced no pixels", path);
-      return FALSE;
-    }
-  if (gdk_pixbuf_get_bits_per_sample (pixbuf) != 8 || gdk_pixbuf_get_n_channels (pixbuf) < 3
-      || !cp_image_check_dimensions (path, gdk_pixbuf_get_width (pixbuf), gdk_pixbuf_get_height (pixbuf), error))
-    {
-      if (error != NULL && *error == NULL)
-        g_set_error (error, CP_DATA_ERROR, CP_DATA_ERROR_NOT_IMAGE,
-                     "%s: unsupported pixel layout from the decoder", path);
-      return FALSE;
-    }
-  *out = image_from_pixbuf (pixbuf);
-  return *out != NULL;
+  return decode_contents (name, data, length, NULL, out, error);
 }
 
 gboolean

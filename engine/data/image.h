@@ -68,6 +68,16 @@ gboolean cp_image_load   (const char *path,
                           CpImage   **out,
                           GError    **error);
 
+/* Decodes @length bytes of an image file held in memory (a network
+ * request's body, say), with the checks and messages of cp_image_load ();
+ * @name stands for the path in the messages.  The format is recognised
+ * from the bytes alone. */
+gboolean cp_image_decode (const char   *name,
+                          const guint8 *data,
+                          gsize         length,
+                          CpImage     **out,
+                          GError      **error);
+
 /* cp_image_load() followed by a bicubic resize to @size x @size (no resize
  * when the image already has that size). */
 gboolean cp_image_load_resized (const char *path,

@@ -802,6 +802,86 @@ test_load_resized (void)
   }
 }
 
+/* ---- decoding from memory ----------------------------------------------- */
+
+/* cp_image_decode () on a file's bytes gives what cp_image_load () gives on
+ * the file, and refuses bad bytes with the same error code, naming the
+ * name it was given. */
+static void
+check_decode_matches_load (const char *path)
+{
+  g_autofree char *data = NULL;
+  gsize length = 0;
+  g_autoptr (GError) file_error = NULL;
+  g_autoptr (GError) mem_error = NULL;
+  g_autoptr (CpImage) from_file = NULL;
+  g_autoptr (CpImage) from_memory = NULL;
+  gboolean file_ok, mem_ok;
+
+  g_assert_true (g_file_get_contents (path, &data, &length, NULL));
+  file_ok = cp_image_load (path, &from_file, &file_error);
+  mem_ok = cp_image_decode ("request body", (const guint8 *) data, length, &from_memory, &mem_error);
+  g_test_message ("%s: file %s, memory %s", path, file_ok ? "ok" : file_error->message,
+                  mem_ok ? "ok" : mem_error->message);
+  g_assert_cmpint (file_ok, ==, mem_ok);
+  if (file_ok)
+    {
+      g_assert_cmpint (from_file->width, ==, from_memory->width);
+      g_assert_cmpint (from_file->height, ==, from_memory->height);
+      for (int y = 0; y < from_file->height; y++)
+        g_assert_cmpmem (from_file->pixels + (gsize) y * from_file->stride, from_file->width * 3,
+                         from_memory->pixels + (gsize) y * from_memory->stride, from_memory->width * 3);
+    }
+  else
+    {
+      g_assert_null (from_memory);
+      g_assert_cmpint (mem_error->domain, ==, CP_DATA_ERROR);
+      /* A JPEG or TIFF cut off early: gdk_pixbuf_get_file_info () cannot
+       * measure it, and the file is called not an image; from memory the
+       * loader names the format from the first bytes, then fails to
+       * decode, and the bytes are called corrupt. */
+      if (!(file_error->code == CP_DATA_ERROR_NOT_IMAGE && mem_error->code == CP_DATA_ERROR_CORRUPT))
+        g_assert_cmpint (mem_error->code, ==, file_error->code);
+      g_assert_nonnull (strstr (mem_error->message, "request body"));
+    }
+}
+
+static void
+test_decode_memory (void)
+{
+  g_autoptr (GdkPixbuf) pb = pattern_pixbuf (57, 43);
+  const char *const types[] = { "png", "bmp", "tiff", "jpeg" };
+  g_autoptr (GError) error = NULL;
+  CpImage *none = NULL;
+
+  for (size_t i = 0; i < G_N_ELEMENTS (types); i++)
+    {
+      g_autofree char *name = g_strdup_printf ("memory.%s", types[i]);
+      g_autofree char *path = tmp_path (name);
+      g_autofree char *data = NULL;
+      gsize length = 0;
+
+      g_assert_true (gdk_pixbuf_save (pb, path, types[i], NULL, NULL));
+      check_decode_matches_load (path);
+      /* Cut short, and cut to a few bytes past the signature. */
+      g_assert_true (g_file_get_contents (path, &data, &length, NULL));
+      {
+        g_autofree char *half = write_file ("memory-half", data, length / 2);
+        g_autofree char *stub = write_file ("memory-stub", data, MIN (length, 12));
+
+        check_decode_matches_load (half);
+        check_decode_matches_load (stub);
+      }
+    }
+  {
+    g_autofree char *text = write_file ("memory-text", "hello, not an image\n", 20);
+    check_decode_matches_load (text);
+  }
+  g_assert_false (cp_image_decode ("request body", (const guint8 *) "", 0, &none, &error));
+  g_assert_error (error, CP_DATA_ERROR, CP_DATA_ERROR_CORRUPT);
+  g_assert_null (none);
+}
+
 /* ---- tensors and masks ------------------------------------------------- */
 
 static void
@@ -907,6 +987,7 @@ main (int argc, char **argv)
   g_test_add_func ("/data/image/load-resized", test_load_resized);
   g_test_add_func ("/data/image/to-tensor", test_to_tensor);
   g_test_add_func ("/data/image/mask-load", test_mask_load);
+  g_test_add_func ("/data/image/decode-memory", test_decode_memory);
   status = g_test_run ();
 
   {
