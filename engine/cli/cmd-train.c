@@ -94,7 +94,7 @@ cp_cmd_train (int argc, char **argv)
   g_autofree char *batch = NULL, *size = NULL, *lr = NULL, *head = NULL, *seed = NULL;
   g_autofree char *device = NULL, *weights = NULL, *model_dir = NULL, *profile = NULL;
   g_autofree char *weights_path = NULL;
-  g_autofree char *frr = NULL, *checkpoint_every = NULL;
+  g_autofree char *frr = NULL, *checkpoint_every = NULL, *type_index = NULL;
   gboolean resume = FALSE;
   gboolean localize = FALSE;
   g_autofree char *density = NULL;
@@ -102,6 +102,7 @@ cp_cmd_train (int argc, char **argv)
   GOptionEntry entries[] = {
     { "data-dir", 0, 0, G_OPTION_ARG_FILENAME, &data_dir, "Dataset root (MVTec AD layout)", "DIR" },
     { "type", 0, 0, G_OPTION_ARG_STRING, &type, "Categories: CAT[,CAT...] or all", "CAT" },
+    { "type-index", 0, 0, G_OPTION_ARG_STRING, &type_index, "Only the N-th category (from 0) in sorted order: one per array or indexed job", "N" },
     { "variant", 0, 0, G_OPTION_ARG_STRING, &variant, "Self-supervision: 3way (default), binary, scar, union", "V" },
     { "steps", 0, 0, G_OPTION_ARG_STRING, &steps, "Training steps", "N" },
     { "epochs", 0, 0, G_OPTION_ARG_STRING, &epochs, "Alias of --steps (the reference calls steps epochs)", "N" },
@@ -125,13 +126,16 @@ cp_cmd_train (int argc, char **argv)
   g_auto (GStrv) categories = NULL;
   CpTrainOptions opts;
   ProgressState state = { 0 };
-  int failures = 0, n_categories;
+  int failures = 0, n_categories, index = -1;
   struct sigaction sa = { 0 };
 
   g_option_context_add_main_entries (context, entries, NULL);
   g_option_context_set_description (context,
     "Writes MODEL_DIR/<category>.safetensors for each category; an existing model is\n"
-    "replaced only when the new one is complete.  Exit status: 0 ok, 1 failed, 2 usage.");
+    "replaced only when the new one is complete.  --type-index N trains the N-th\n"
+    "category of the dataset (counting from 0, names in byte order, as 'all' lists\n"
+    "them), so that job N of a Slurm array or Kubernetes indexed Job trains one\n"
+    "category.  Exit status: 0 ok, 1 failed, 2 usage.");
   if (!cp_cli_parse (context, "train", &argc, &argv))
     return CP_EXIT_USAGE;
   if (argc > 1)
@@ -139,9 +143,19 @@ cp_cmd_train (int argc, char **argv)
       cp_cli_error ("train", "unexpected argument '%s'", argv[1]);
       return CP_EXIT_USAGE;
     }
-  if (data_dir == NULL || type == NULL)
+  if (data_dir == NULL || (type == NULL && type_index == NULL))
     {
-      cp_cli_error ("train", "--data-dir and --type are required (see 'cutpaste train --help')");
+      cp_cli_error ("train", "--data-dir and --type (or --type-index) are required (see 'cutpaste train --help')");
+      return CP_EXIT_USAGE;
+    }
+  if (type != NULL && type_index != NULL)
+    {
+      cp_cli_error ("train", "give --type or --type-index, not both");
+      return CP_EXIT_USAGE;
+    }
+  if (type_index != NULL && (!cp_cli_parse_int (type_index, &index) || index < 0))
+    {
+      cp_cli_error ("train", "--type-index must be a non-negative integer (got '%s')", type_index);
       return CP_EXIT_USAGE;
     }
   if (!cp_train_options_init (&opts, profile))
@@ -244,10 +258,29 @@ cp_cmd_train (int argc, char **argv)
     opts.weights_path = weights_path;
   }
 
-  categories = cp_cli_expand_categories ("train", data_dir, type);
+  categories = cp_cli_expand_categories ("train", data_dir, type ? type : "all");
   if (categories == NULL)
     return CP_EXIT_FAILED;
   n_categories = (int) g_strv_length (categories);
+  if (type_index != NULL)
+    {
+      char *chosen;
+
+      if (index >= n_categories)
+        {
+          g_autofree char *names = g_strjoinv (", ", categories);
+          cp_cli_error ("train", "--type-index %d is out of range: %s holds %d categories "
+                        "(0 to %d: %s)", index, data_dir, n_categories, n_categories - 1, names);
+          return CP_EXIT_USAGE;
+        }
+      chosen = g_strdup (categories[index]);
+      g_strfreev (categories);
+      categories = g_new0 (char *, 2);
+      categories[0] = chosen;
+      n_categories = 1;
+      printf ("category %d of %s: %s\n", index, data_dir, chosen);
+      fflush (stdout);
+    }
 
   /* A mistyped category stops the run before anything trains, rather
    * than after hours of training the others. */
