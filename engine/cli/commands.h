@@ -10,6 +10,7 @@ int cp_cmd_synth   (int argc, char **argv);
 int cp_cmd_train   (int argc, char **argv);
 int cp_cmd_eval    (int argc, char **argv);
 int cp_cmd_predict (int argc, char **argv);
+int cp_cmd_serve   (int argc, char **argv);
 int cp_cmd_threshold (int argc, char **argv);
 int cp_cmd_bench   (int argc, char **argv);
 int cp_cmd_export     (int argc, char **argv);

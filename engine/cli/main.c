@@ -19,6 +19,9 @@ static const Command commands[] = {
   { "train",   cp_cmd_train,   "train CutPaste models, one per category" },
   { "eval",    cp_cmd_eval,    "score test images and report image AUROC" },
   { "predict", cp_cmd_predict, "score images with a trained model" },
+#ifdef CP_HAVE_SERVE
+  { "serve",   cp_cmd_serve,   "score images sent over HTTP (a service for line integration)" },
+#endif
   { "threshold", cp_cmd_threshold, "show or set a model's pass/fail threshold" },
   { "weights", cp_cmd_weights, "find, import or download ImageNet weights" },
   { "bench",   cp_cmd_bench,   "measure sgemm, forward and training-step speed" },
