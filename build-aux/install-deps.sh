@@ -15,12 +15,15 @@ PACKAGES=(
   libopenblas-dev
   # images, datasets, plots, command line
   libglib2.0-dev libgdk-pixbuf-2.0-dev libcairo2-dev libpango1.0-dev
-  # downloading ImageNet weights (cutpaste weights fetch): libsoup 3, and
-  # glib-networking for its TLS (a recommendation only, so named here)
+  # downloading ImageNet weights (cutpaste weights fetch) and the scoring
+  # service (cutpaste serve): libsoup 3, and glib-networking for its TLS
+  # (a recommendation only, so named here)
   libsoup-3.0-dev glib-networking
   # PyTorch writes the genuine .pth files the weights tests read
   # (tests/weights/test-weights-torch.c; skipped without them)
   python3-torch python3-torchvision
+  # checks of the cluster job scripts and manifests under deploy/
+  shellcheck python3-yaml
   # desktop application
   libgtk-4-dev libadwaita-1-dev gettext desktop-file-utils appstream
   librsvg2-common fonts-noto-cjk

@@ -113,6 +113,17 @@ set_json (SoupServerMessage *msg, guint status, char *json)
   set_body (msg, status, "application/json", json);
 }
 
+/* Whether a score request may be accepted now: the requests accepted and
+ * not yet answered (waiting, running, or with their answer on its way
+ * back to this thread) stay within the workers plus the queue.  Counted
+ * here rather than in the pool, whose count drops a moment before the
+ * answer is out, which let a client's next request find the queue full. */
+static gboolean
+has_room (CpServeHttp *http)
+{
+  return http->outstanding < cp_serve_pool_workers (http->pool) + cp_serve_pool_capacity (http->pool);
+}
+
 static guint
 retry_after_seconds (CpServeHttp *http)
 {
@@ -486,7 +497,7 @@ early_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
       }
     cp_serve_model_unref (model);
   }
-  if (cp_serve_pool_is_full (http->pool))
+  if (!has_room (http))
     answer_error (msg, 503, "queue_full", "every worker is busy and the queue is full; retry later");
 }
 
@@ -561,6 +572,11 @@ answer_score (CpServeHttp *http, SoupServerMessage *msg, Request *req)
   if (http->draining)
     {
       answer_error (msg, 503, "shutting_down", "the service is shutting down");
+      return;
+    }
+  if (!has_room (http))
+    {
+      answer_error (msg, 503, "queue_full", "every worker is busy and the queue is full; retry later");
       return;
     }
   job = g_new0 (Job, 1);

@@ -111,9 +111,11 @@ cp_serve_pool_push (CpServePool *pool, gpointer job)
   gboolean queued = FALSE;
 
   g_mutex_lock (&pool->lock);
-  /* A job that finds a worker idle does not wait; the bound applies to
-   * the jobs that would. */
-  if (!pool->stop && (int) pool->jobs.length < pool->capacity + (pool->n_workers - pool->running))
+  /* A backstop: the caller admits requests against the same bound,
+   * counted until their answers are out (a worker's running count drops
+   * only after its answer is on its way, so it would refuse a client's
+   * next request for a moment). */
+  if (!pool->stop && (int) pool->jobs.length < pool->capacity + pool->n_workers)
     {
       CP_TSAN_RELEASE (job);
       g_queue_push_tail (&pool->jobs, job);
@@ -122,17 +124,6 @@ cp_serve_pool_push (CpServePool *pool, gpointer job)
     }
   g_mutex_unlock (&pool->lock);
   return queued;
-}
-
-gboolean
-cp_serve_pool_is_full (CpServePool *pool)
-{
-  gboolean full;
-
-  g_mutex_lock (&pool->lock);
-  full = pool->stop || (int) pool->jobs.length >= pool->capacity + (pool->n_workers - pool->running);
-  g_mutex_unlock (&pool->lock);
-  return full;
 }
 
 int

@@ -2,10 +2,10 @@
  * queue.
  *
  * Each worker has an index (0..n-1) that picks its own model instances
- * (serve-registry.h), so a worker never waits for another.  The queue
- * holds at most @capacity jobs waiting for a worker: a push beyond that is
- * refused at once, and the caller answers 503 instead of letting the queue
- * and every request's latency grow without limit.
+ * (serve-registry.h), so a worker never waits for another.  Admission
+ * (503 when workers + @capacity requests are already accepted) is the
+ * HTTP side's, which counts a request until its answer is out; the pool
+ * refuses a push only beyond @capacity + workers queued, as a backstop.
  */
 #pragma once
 
@@ -25,12 +25,10 @@ CpServePool *cp_serve_pool_new       (int            n_workers,
 /* Lets the workers finish the jobs already queued, then joins them. */
 void         cp_serve_pool_free      (CpServePool *pool);
 
-/* Queues @job; FALSE (and nothing queued) when @capacity jobs are already
- * waiting. */
+/* Queues @job; FALSE (and nothing queued) when @capacity + workers jobs
+ * are already waiting. */
 gboolean     cp_serve_pool_push      (CpServePool *pool,
                                       gpointer     job);
-/* Whether a push now would be refused. */
-gboolean     cp_serve_pool_is_full   (CpServePool *pool);
 
 int          cp_serve_pool_workers   (CpServePool *pool);
 int          cp_serve_pool_capacity  (CpServePool *pool);
