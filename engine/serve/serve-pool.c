@@ -1,12 +1,16 @@
 /* serve-pool.c: worker threads pulling jobs from a bounded FIFO queue. */
 #include "serve-pool.h"
 
+#include <pthread.h>
+
 #include "core/tsan.h"
 
+/* pthread locks rather than GMutex: ThreadSanitizer sees these (Debian's
+ * GLib is not instrumented, see core/tsan.h). */
 struct _CpServePool
 {
-  GMutex          lock;
-  GCond           wake;
+  pthread_mutex_t lock;
+  pthread_cond_t  wake;
   GQueue          jobs;
   int             capacity;
   int             running;
@@ -33,7 +37,7 @@ worker_main (gpointer data)
   int index = start->index;
 
   g_free (start);
-  g_mutex_lock (&pool->lock);
+  pthread_mutex_lock (&pool->lock);
   for (;;)
     {
       gpointer job;
@@ -41,23 +45,23 @@ worker_main (gpointer data)
       double seconds;
 
       while (g_queue_is_empty (&pool->jobs) && !pool->stop)
-        g_cond_wait (&pool->wake, &pool->lock);
+        pthread_cond_wait (&pool->wake, &pool->lock);
       if (g_queue_is_empty (&pool->jobs))
         break;   /* stopping, and nothing is left */
       job = g_queue_pop_head (&pool->jobs);
       pool->running++;
-      g_mutex_unlock (&pool->lock);
+      pthread_mutex_unlock (&pool->lock);
 
       CP_TSAN_ACQUIRE (job);
       began = g_get_monotonic_time ();
       pool->func (job, index, pool->user_data);
       seconds = (g_get_monotonic_time () - began) / 1e6;
 
-      g_mutex_lock (&pool->lock);
+      pthread_mutex_lock (&pool->lock);
       pool->running--;
       pool->mean_seconds = pool->mean_seconds == 0 ? seconds : 0.9 * pool->mean_seconds + 0.1 * seconds;
     }
-  g_mutex_unlock (&pool->lock);
+  pthread_mutex_unlock (&pool->lock);
   return NULL;
 }
 
@@ -67,8 +71,8 @@ cp_serve_pool_new (int n_workers, int capacity, CpServeJobFunc func, gpointer us
   CpServePool *pool = g_new0 (CpServePool, 1);
 
   g_return_val_if_fail (n_workers >= 1 && capacity >= 0, NULL);
-  g_mutex_init (&pool->lock);
-  g_cond_init (&pool->wake);
+  pthread_mutex_init (&pool->lock, NULL);
+  pthread_cond_init (&pool->wake, NULL);
   g_queue_init (&pool->jobs);
   pool->capacity = capacity;
   pool->n_workers = n_workers;
@@ -92,16 +96,16 @@ cp_serve_pool_free (CpServePool *pool)
 {
   if (pool == NULL)
     return;
-  g_mutex_lock (&pool->lock);
+  pthread_mutex_lock (&pool->lock);
   pool->stop = TRUE;
-  g_cond_broadcast (&pool->wake);
-  g_mutex_unlock (&pool->lock);
+  pthread_cond_broadcast (&pool->wake);
+  pthread_mutex_unlock (&pool->lock);
   for (int i = 0; i < pool->n_workers; i++)
     g_thread_join (pool->threads[i]);
   g_free (pool->threads);
   g_queue_clear (&pool->jobs);
-  g_mutex_clear (&pool->lock);
-  g_cond_clear (&pool->wake);
+  pthread_mutex_destroy (&pool->lock);
+  pthread_cond_destroy (&pool->wake);
   g_free (pool);
 }
 
@@ -110,7 +114,7 @@ cp_serve_pool_push (CpServePool *pool, gpointer job)
 {
   gboolean queued = FALSE;
 
-  g_mutex_lock (&pool->lock);
+  pthread_mutex_lock (&pool->lock);
   /* A backstop: the caller admits requests against the same bound,
    * counted until their answers are out (a worker's running count drops
    * only after its answer is on its way, so it would refuse a client's
@@ -119,10 +123,10 @@ cp_serve_pool_push (CpServePool *pool, gpointer job)
     {
       CP_TSAN_RELEASE (job);
       g_queue_push_tail (&pool->jobs, job);
-      g_cond_signal (&pool->wake);
+      pthread_cond_signal (&pool->wake);
       queued = TRUE;
     }
-  g_mutex_unlock (&pool->lock);
+  pthread_mutex_unlock (&pool->lock);
   return queued;
 }
 
@@ -143,9 +147,9 @@ cp_serve_pool_waiting (CpServePool *pool)
 {
   int n;
 
-  g_mutex_lock (&pool->lock);
+  pthread_mutex_lock (&pool->lock);
   n = (int) pool->jobs.length;
-  g_mutex_unlock (&pool->lock);
+  pthread_mutex_unlock (&pool->lock);
   return n;
 }
 
@@ -154,9 +158,9 @@ cp_serve_pool_running (CpServePool *pool)
 {
   int n;
 
-  g_mutex_lock (&pool->lock);
+  pthread_mutex_lock (&pool->lock);
   n = pool->running;
-  g_mutex_unlock (&pool->lock);
+  pthread_mutex_unlock (&pool->lock);
   return n;
 }
 
@@ -165,8 +169,8 @@ cp_serve_pool_expected_wait (CpServePool *pool)
 {
   double wait;
 
-  g_mutex_lock (&pool->lock);
+  pthread_mutex_lock (&pool->lock);
   wait = pool->mean_seconds * (pool->jobs.length + pool->running) / pool->n_workers;
-  g_mutex_unlock (&pool->lock);
+  pthread_mutex_unlock (&pool->lock);
   return wait;
 }

@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <glib/gstdio.h>
 
@@ -70,16 +72,17 @@ struct _CpServeRegistry
   char       *device;
   int         n_instances;
 
-  GMutex      lock;          /* guards slots and failures */
+  /* pthread, not GLib, locks: ThreadSanitizer sees them (core/tsan.h). */
+  pthread_mutex_t lock;      /* guards slots and failures */
   GHashTable *slots;         /* category -> Slot * */
   GHashTable *failures;      /* category -> Failure * */
-  GMutex      scan_lock;     /* one scan at a time */
+  pthread_mutex_t scan_lock; /* one scan at a time */
   gint        loads;         /* atomic */
   gint        load_failures; /* atomic */
 
   GThread    *watcher;
-  GMutex      watch_lock;
-  GCond       watch_cond;
+  pthread_mutex_t watch_lock;
+  pthread_cond_t  watch_cond; /* on CLOCK_MONOTONIC */
   gboolean    stop;
   guint       interval_ms;
 };
@@ -329,14 +332,14 @@ cp_serve_registry_scan (CpServeRegistry *registry)
   const char *name;
   int changes = 0;
 
-  g_mutex_lock (&registry->scan_lock);
+  pthread_mutex_lock (&registry->scan_lock);
   dir = g_dir_open (registry->model_dir, 0, &error);
   if (dir == NULL)
     {
       /* A folder that vanished for a moment (a remount) does not take the
        * models away: they stay in service until the folder says otherwise. */
       fprintf (stderr, "cutpaste serve: cannot read %s: %s\n", registry->model_dir, error->message);
-      g_mutex_unlock (&registry->scan_lock);
+      pthread_mutex_unlock (&registry->scan_lock);
       return 0;
     }
   while ((name = g_dir_read_name (dir)) != NULL)
@@ -360,14 +363,14 @@ cp_serve_registry_scan (CpServeRegistry *registry)
       patch_id = file_id_read (patch_path);
       g_hash_table_add (seen, g_strdup (category));
 
-      g_mutex_lock (&registry->lock);
+      pthread_mutex_lock (&registry->lock);
       slot = g_hash_table_lookup (registry->slots, category);
       failure = g_hash_table_lookup (registry->failures, category);
       had_model = slot != NULL;
       unchanged = (slot != NULL && file_id_equal (&slot->id, &id) && file_id_equal (&slot->patch_id, &patch_id))
                   || (failure != NULL && file_id_equal (&failure->id, &id)
                       && file_id_equal (&failure->patch_id, &patch_id));
-      g_mutex_unlock (&registry->lock);
+      pthread_mutex_unlock (&registry->lock);
       if (unchanged)
         continue;
 
@@ -384,9 +387,9 @@ cp_serve_registry_scan (CpServeRegistry *registry)
           fprintf (stderr, "cutpaste serve: %s not loaded: %s%s\n", name, load_error->message,
                    had_model ? " (the model loaded before stays in service)" : "");
           g_atomic_int_inc (&registry->load_failures);
-          g_mutex_lock (&registry->lock);
+          pthread_mutex_lock (&registry->lock);
           g_hash_table_replace (registry->failures, g_strdup (category), f);
-          g_mutex_unlock (&registry->lock);
+          pthread_mutex_unlock (&registry->lock);
           continue;
         }
       {
@@ -395,12 +398,12 @@ cp_serve_registry_scan (CpServeRegistry *registry)
         fresh->model = model;
         fresh->id = id;
         fresh->patch_id = patch_id;
-        g_mutex_lock (&registry->lock);
+        pthread_mutex_lock (&registry->lock);
         g_hash_table_remove (registry->failures, category);
         /* The old slot's reference goes; requests holding theirs finish
          * on the old model. */
         g_hash_table_replace (registry->slots, g_strdup (category), fresh);
-        g_mutex_unlock (&registry->lock);
+        pthread_mutex_unlock (&registry->lock);
       }
       g_atomic_int_inc (&registry->loads);
       changes++;
@@ -411,7 +414,7 @@ cp_serve_registry_scan (CpServeRegistry *registry)
                model->patch_error ? ": " : "", model->patch_error ? model->patch_error : "");
     }
 
-  g_mutex_lock (&registry->lock);
+  pthread_mutex_lock (&registry->lock);
   {
     GHashTableIter iter;
     gpointer key;
@@ -431,8 +434,8 @@ cp_serve_registry_scan (CpServeRegistry *registry)
       if (!g_hash_table_contains (seen, key))
         g_hash_table_iter_remove (&iter);
   }
-  g_mutex_unlock (&registry->lock);
-  g_mutex_unlock (&registry->scan_lock);
+  pthread_mutex_unlock (&registry->lock);
+  pthread_mutex_unlock (&registry->scan_lock);
   return changes;
 }
 
@@ -453,10 +456,17 @@ cp_serve_registry_new (const char *model_dir, int n_instances, const char *devic
   registry->model_dir = g_strdup (model_dir);
   registry->device = g_strdup (device ? device : "auto");
   registry->n_instances = n_instances;
-  g_mutex_init (&registry->lock);
-  g_mutex_init (&registry->scan_lock);
-  g_mutex_init (&registry->watch_lock);
-  g_cond_init (&registry->watch_cond);
+  pthread_mutex_init (&registry->lock, NULL);
+  pthread_mutex_init (&registry->scan_lock, NULL);
+  pthread_mutex_init (&registry->watch_lock, NULL);
+  {
+    pthread_condattr_t attr;
+
+    pthread_condattr_init (&attr);
+    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+    pthread_cond_init (&registry->watch_cond, &attr);
+    pthread_condattr_destroy (&attr);
+  }
   registry->slots = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, slot_free);
   registry->failures = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, failure_free);
   cp_serve_registry_scan (registry);
@@ -468,20 +478,29 @@ watch_main (gpointer data)
 {
   CpServeRegistry *registry = data;
 
-  g_mutex_lock (&registry->watch_lock);
+  pthread_mutex_lock (&registry->watch_lock);
   while (!registry->stop)
     {
-      gint64 until = g_get_monotonic_time () + (gint64) registry->interval_ms * 1000;
+      struct timespec until;
 
-      while (!registry->stop && g_cond_wait_until (&registry->watch_cond, &registry->watch_lock, until))
+      clock_gettime (CLOCK_MONOTONIC, &until);
+      until.tv_sec += registry->interval_ms / 1000;
+      until.tv_nsec += (long) (registry->interval_ms % 1000) * 1000000;
+      if (until.tv_nsec >= 1000000000)
+        {
+          until.tv_sec++;
+          until.tv_nsec -= 1000000000;
+        }
+      while (!registry->stop
+             && pthread_cond_timedwait (&registry->watch_cond, &registry->watch_lock, &until) == 0)
         ;
       if (registry->stop)
         break;
-      g_mutex_unlock (&registry->watch_lock);
+      pthread_mutex_unlock (&registry->watch_lock);
       cp_serve_registry_scan (registry);
-      g_mutex_lock (&registry->watch_lock);
+      pthread_mutex_lock (&registry->watch_lock);
     }
-  g_mutex_unlock (&registry->watch_lock);
+  pthread_mutex_unlock (&registry->watch_lock);
   return NULL;
 }
 
@@ -500,18 +519,18 @@ cp_serve_registry_free (CpServeRegistry *registry)
     return;
   if (registry->watcher)
     {
-      g_mutex_lock (&registry->watch_lock);
+      pthread_mutex_lock (&registry->watch_lock);
       registry->stop = TRUE;
-      g_cond_broadcast (&registry->watch_cond);
-      g_mutex_unlock (&registry->watch_lock);
+      pthread_cond_broadcast (&registry->watch_cond);
+      pthread_mutex_unlock (&registry->watch_lock);
       g_thread_join (registry->watcher);
     }
   g_hash_table_unref (registry->slots);
   g_hash_table_unref (registry->failures);
-  g_mutex_clear (&registry->lock);
-  g_mutex_clear (&registry->scan_lock);
-  g_mutex_clear (&registry->watch_lock);
-  g_cond_clear (&registry->watch_cond);
+  pthread_mutex_destroy (&registry->lock);
+  pthread_mutex_destroy (&registry->scan_lock);
+  pthread_mutex_destroy (&registry->watch_lock);
+  pthread_cond_destroy (&registry->watch_cond);
   g_free (registry->model_dir);
   g_free (registry->device);
   g_free (registry);
@@ -523,11 +542,11 @@ cp_serve_registry_acquire (CpServeRegistry *registry, const char *category)
   CpServeModel *model = NULL;
   Slot *slot;
 
-  g_mutex_lock (&registry->lock);
+  pthread_mutex_lock (&registry->lock);
   slot = g_hash_table_lookup (registry->slots, category);
   if (slot != NULL)
     model = cp_serve_model_ref (slot->model);
-  g_mutex_unlock (&registry->lock);
+  pthread_mutex_unlock (&registry->lock);
   return model;
 }
 
@@ -536,9 +555,9 @@ cp_serve_registry_count (CpServeRegistry *registry)
 {
   int n;
 
-  g_mutex_lock (&registry->lock);
+  pthread_mutex_lock (&registry->lock);
   n = (int) g_hash_table_size (registry->slots);
-  g_mutex_unlock (&registry->lock);
+  pthread_mutex_unlock (&registry->lock);
   return n;
 }
 
@@ -568,7 +587,7 @@ cp_serve_registry_list_json (CpServeRegistry *registry)
   g_autoptr (GPtrArray) failed = g_ptr_array_new ();
   CpJsonWriter w;
 
-  g_mutex_lock (&registry->lock);
+  pthread_mutex_lock (&registry->lock);
   {
     GHashTableIter iter;
     gpointer key;
@@ -604,7 +623,7 @@ cp_serve_registry_list_json (CpServeRegistry *registry)
       }
     cp_json_writer_end_array (&w);
   }
-  g_mutex_unlock (&registry->lock);
+  pthread_mutex_unlock (&registry->lock);
   {
     g_autofree char *errors = cp_serve_json_finish (&w);
     g_string_append (out, errors);

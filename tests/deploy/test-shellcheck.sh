@@ -6,7 +6,7 @@ ROOT=${1:?usage: test-shellcheck.sh SOURCE_ROOT}
 command -v shellcheck >/dev/null 2>&1 || { echo "skipped: shellcheck is not installed"; exit 77; }
 status=0
 for f in deploy/slurm/train-array.sbatch tests/deploy/test-array.sh tests/deploy/test-shellcheck.sh \
-         tests/serve/test-serve-load.sh; do
+         tests/serve/test-serve-load.sh build-aux/serve-bench.sh; do
   if shellcheck "$ROOT/$f"; then
     echo "$f: ok"
   else

@@ -761,7 +761,10 @@ test_model_replaced (void)
         g_usleep (50000);
       }
     cp_http_response_clear (&response);
-    g_assert_cmpstr (served_hash ("weave"), ==, first_hash);
+    {
+      g_autofree char *still = served_hash ("weave");
+      g_assert_cmpstr (still, ==, first_hash);
+    }
     replace_file (first, target);
     g_usleep (500000);
   }
