@@ -332,7 +332,7 @@ on_got_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer data)
  * request line, URL or headers): set on every request before it is read,
  * replaced by every answer of ours. */
 static const char unparsed_body[] =
-  "{\"error\": {\"status\": 400, \"code\": \"bad_request\", \"message\": "
+  "{\"error\":{\"status\":400,\"code\":\"bad_request\",\"message\":"
   "\"the request could not be parsed: malformed request line, URL or headers\"}}";
 
 static void
@@ -506,8 +506,8 @@ answer_healthz (CpServeHttp *http, SoupServerMessage *msg)
 {
   int models = cp_serve_registry_count (http->registry);
   const char *status = http->draining ? "draining" : models == 0 ? "no_models" : "ok";
-  char *json = g_strdup_printf ("{\"status\": \"%s\", \"models\": %d, \"queue_depth\": %d, "
-                                "\"queue_capacity\": %d, \"workers\": %d}",
+  char *json = g_strdup_printf ("{\"status\":\"%s\",\"models\":%d,\"queue_depth\":%d,"
+                                "\"queue_capacity\":%d,\"workers\":%d}",
                                 status, models, cp_serve_pool_waiting (http->pool),
                                 cp_serve_pool_capacity (http->pool), cp_serve_pool_workers (http->pool));
 
@@ -546,14 +546,17 @@ static void
 run_job (gpointer data, int worker, gpointer user_data)
 {
   Job *job = data;
+  GMainContext *context = job->http->context;
   GSource *source;
 
   cp_serve_score_run (job->http->registry, job->score, worker);
-  CP_TSAN_RELEASE (job);
   source = g_idle_source_new ();
   g_source_set_priority (source, G_PRIORITY_DEFAULT);
   g_source_set_callback (source, deliver, job, NULL);
-  g_source_attach (source, job->http->context);
+  /* From here on the job belongs to the server's thread, which may free
+   * it before g_source_attach () returns. */
+  CP_TSAN_RELEASE (job);
+  g_source_attach (source, context);
   g_source_unref (source);
 }
 

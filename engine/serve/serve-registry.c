@@ -582,7 +582,7 @@ compare_names (gconstpointer a, gconstpointer b)
 char *
 cp_serve_registry_list_json (CpServeRegistry *registry)
 {
-  g_autoptr (GString) out = g_string_new ("{\"models\": [");
+  g_autoptr (GString) out = g_string_new ("{\"models\":[");
   g_autoptr (GPtrArray) names = g_ptr_array_new ();
   g_autoptr (GPtrArray) failed = g_ptr_array_new ();
   CpJsonWriter w;
@@ -599,9 +599,9 @@ cp_serve_registry_list_json (CpServeRegistry *registry)
     for (guint i = 0; i < names->len; i++)
       {
         Slot *slot = g_hash_table_lookup (registry->slots, names->pdata[i]);
-        g_string_append_printf (out, "%s%s", i ? ", " : "", slot->model->info_json);
+        g_string_append_printf (out, "%s%s", i ? "," : "", slot->model->info_json);
       }
-    g_string_append (out, "], \"errors\": ");
+    g_string_append (out, "],\"errors\":");
 
     g_hash_table_iter_init (&iter, registry->failures);
     while (g_hash_table_iter_next (&iter, &key, NULL))
