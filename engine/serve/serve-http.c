@@ -37,7 +37,9 @@ struct _CpServeHttp
   gboolean         loopback;
 
   gboolean         draining;
-  int              outstanding;   /* score jobs handed to the pool, not yet answered */
+  int              outstanding;   /* score requests accepted whose answer is not out yet:
+                                   * from the pool push to the answer written (or the
+                                   * client gone) */
   GSourceFunc      drained;
   gpointer         drained_data;
 };
@@ -53,6 +55,7 @@ typedef struct
   CpServeRoute route;
   const char  *verdict;
   gboolean     wrote;         /* the answer went out whole */
+  gboolean     counted;       /* counted in http->outstanding */
 } Request;
 
 /* A score job and the request it answers. */
@@ -71,10 +74,17 @@ request_get (SoupServerMessage *msg)
   return g_object_get_data (G_OBJECT (msg), REQUEST_KEY);
 }
 
+static void request_done (CpServeHttp *http);
+
 static void
 request_free (gpointer data)
 {
   Request *req = data;
+
+  /* A message dropped without a finished or aborted signal (the server
+   * going away) still ends its request. */
+  if (req->counted)
+    request_done (req->http);
 
   if (req->deadline)
     {
@@ -361,6 +371,31 @@ on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer data)
   g_source_attach (req->deadline, http->context);
 }
 
+/* A score request accepted earlier is answered (or its client is gone):
+ * once the last one is, a drain is over. */
+static void
+request_done (CpServeHttp *http)
+{
+  http->outstanding--;
+  if (http->draining && http->outstanding == 0 && http->drained != NULL)
+    {
+      GSourceFunc done = http->drained;
+
+      http->drained = NULL;
+      done (http->drained_data);
+    }
+}
+
+static void
+uncount (CpServeHttp *http, Request *req)
+{
+  if (req != NULL && req->counted)
+    {
+      req->counted = FALSE;
+      request_done (http);
+    }
+}
+
 static void
 count_answered (CpServeHttp *http, SoupServerMessage *msg)
 {
@@ -380,6 +415,7 @@ static void
 on_request_finished (SoupServer *server, SoupServerMessage *msg, gpointer data)
 {
   count_answered (data, msg);
+  uncount (data, request_get (msg));
 }
 
 static void
@@ -389,6 +425,7 @@ on_request_aborted (SoupServer *server, SoupServerMessage *msg, gpointer data)
   Request *req = request_get (msg);
   gint64 declared;
 
+  uncount (http, req);
   /* libsoup reports an answered 500 as aborted too. */
   if (req != NULL && req->wrote)
     {
@@ -519,10 +556,10 @@ static gboolean
 deliver (gpointer data)
 {
   Job *job = data;
-  CpServeHttp *http = job->http;
-  Request *req = request_get (job->msg);
+  Request *req;
 
   CP_TSAN_ACQUIRE (job);
+  req = request_get (job->msg);
   if (req != NULL)
     req->verdict = job->score->verdict;
   set_json (job->msg, job->score->status, g_steal_pointer (&job->score->json));
@@ -531,14 +568,6 @@ deliver (gpointer data)
   cp_serve_score_job_free (job->score);
   g_free (job);
 
-  http->outstanding--;
-  if (http->draining && http->outstanding == 0 && http->drained != NULL)
-    {
-      GSourceFunc done = http->drained;
-
-      http->drained = NULL;
-      done (http->drained_data);
-    }
   return G_SOURCE_REMOVE;
 }
 
@@ -597,6 +626,7 @@ answer_score (CpServeHttp *http, SoupServerMessage *msg, Request *req)
       return;
     }
   http->outstanding++;
+  req->counted = TRUE;
   soup_server_message_pause (msg);
 }
 
