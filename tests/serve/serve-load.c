@@ -15,6 +15,7 @@
  * wrong or lost.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@ typedef struct
   gint        next;       /* atomic: next request index */
   double     *latency_ms; /* [requests] */
   gint        ok, wrong, lost, rejected;
-  GMutex      report_lock;
+  pthread_mutex_t report_lock;
   int         reported;
 } Load;
 
@@ -124,7 +125,7 @@ report (Load *load, const char *format, ...)
 {
   va_list args;
 
-  g_mutex_lock (&load->report_lock);
+  pthread_mutex_lock (&load->report_lock);
   if (load->reported++ < 10)
     {
       va_start (args, format);
@@ -132,7 +133,7 @@ report (Load *load, const char *format, ...)
       va_end (args);
       fputc ('\n', stderr);
     }
-  g_mutex_unlock (&load->report_lock);
+  pthread_mutex_unlock (&load->report_lock);
 }
 
 static gpointer
@@ -295,7 +296,7 @@ main (int argc, char **argv)
       return 2;
     }
   load.target = g_strdup_printf ("/v1/score/%s", category);
-  g_mutex_init (&load.report_lock);
+  pthread_mutex_init (&load.report_lock, NULL);
   if (warmup > 0)
     {
       /* First forward passes allocate the workers' buffers: not timed,
