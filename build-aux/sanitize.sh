@@ -16,13 +16,14 @@
 #       understands.  The GThread-based code: the application's engine
 #       thread (app-worker; app-window under xvfb-run when it is installed,
 #       left out when the GUI is not built), the image cache's GThreadPool
-#       (data-dataset), synth's pool and training's batch thread (pipeline).
+#       (data-dataset), synth's pool and training's batch thread (pipeline),
+#       and the scoring service's workers (serve-load-check).
 #       Debian's GLib is not instrumented and its GAsyncQueue, GMutex and
 #       GMainContext hand-offs are raw futexes TSan cannot see, so each
 #       hand-off of ours is annotated with CP_TSAN_RELEASE/CP_TSAN_ACQUIRE
 #       (engine/core/tsan.h); build-aux/tsan.supp hides OpenBLAS, and
 #       what the uninstrumented GLib, GTK, cairo, pango and fontconfig do
-#       between their own threads (see that file).  All eight tests count
+#       between their own threads (see that file).  All nine tests count
 #       in the status.  About 8 minutes on the shared 2-core machine
 #       (nn-train-synthetic and pipeline take 5 each), which is why CI
 #       (build-aux/test.sh) runs asan and tsan-app, not all of tsan.
@@ -88,7 +89,10 @@ if [ "$WHAT" = tsan ] || [ "$WHAT" = tsan-app ] || [ "$WHAT" = all ]; then
     # The GUI tests exist only where GTK was found (CP_SANITIZE_GUI).
     available=$(meson test -C "$SRC/build-rel-tsan" --list 2>/dev/null | sed 's|.* / ||')
     tests=
-    wanted="ops-conv-threads-3 ops-conv augment nn-train-synthetic data-dataset pipeline app-worker app-window"
+    # serve-load-check: the scoring service's workers, admission and
+    # answers under concurrent clients (serve-faults, which also swaps
+    # models under load, passes too but takes 10 minutes under TSan).
+    wanted="ops-conv-threads-3 ops-conv augment nn-train-synthetic data-dataset pipeline app-worker app-window serve-load-check"
     if [ "$WHAT" = tsan-app ]; then
       wanted="app-worker app-window data-dataset"
     fi

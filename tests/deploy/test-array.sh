@@ -52,6 +52,16 @@ rc=$?
 grep -q "out of range.*3 categories (0 to 2: cloth, washer, weave)" task-out.log \
   || fail "task $k: unclear message: $(cat task-out.log)"
 
+# Usage errors of --type-index itself.
+for bad in "--type-index -1" "--type-index x" "--type-index 0 --type weave"; do
+  # shellcheck disable=SC2086  # the options are meant to split
+  "$CUTPASTE" train --data-dir data $bad --model-dir unused >bad.log 2>&1
+  rc=$?
+  [ $rc -eq 2 ] || fail "train $bad exited $rc, expected 2"
+  grep -q -- "--type" bad.log || fail "train $bad: no message about --type: $(cat bad.log)"
+done
+[ ! -e unused ] || fail "a refused run wrote models"
+
 # ---- 2. all at once into one folder, read meanwhile -------------------------
 export CP_MODEL_DIR="$WORK/shared"
 mkdir -p shared
