@@ -16,3 +16,4 @@ int cp_cmd_bench   (int argc, char **argv);
 int cp_cmd_export     (int argc, char **argv);
 int cp_cmd_bench_onnx (int argc, char **argv);
 int cp_cmd_weights    (int argc, char **argv);
+int cp_cmd_refit      (int argc, char **argv);

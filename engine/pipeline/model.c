@@ -372,6 +372,34 @@ cp_model_set_threshold (CpModel *model, double threshold)
                        g_strdup (CP_THRESHOLD_SOURCE_NAME_MANUAL));
 }
 
+void
+cp_model_replace_density (CpModel *model, CpGde *gde, double threshold, double false_reject_rate,
+                          int train_images)
+{
+  cp_gde_free (model->gde);
+  model->gde = gde;
+  model->threshold = threshold;
+  model->threshold_source = CP_THRESHOLD_SOURCE_CROSS_VALIDATION;
+  model->cv_threshold = NAN;
+  model->false_reject_rate = false_reject_rate;
+  g_hash_table_insert (model->metadata, g_strdup ("threshold"), cp_pipeline_format_double (threshold));
+  g_hash_table_insert (model->metadata, g_strdup ("threshold_source"),
+                       g_strdup (CP_THRESHOLD_SOURCE_NAME_CROSS_VALIDATION));
+  g_hash_table_insert (model->metadata, g_strdup ("false_reject_rate"),
+                       cp_pipeline_format_double (false_reject_rate));
+  g_hash_table_insert (model->metadata, g_strdup ("train_images"), g_strdup_printf ("%d", train_images));
+  g_hash_table_remove (model->metadata, "cross_validation_threshold");
+}
+
+void
+cp_model_set_metadata (CpModel *model, const char *key, const char *value)
+{
+  if (value)
+    g_hash_table_insert (model->metadata, g_strdup (key), g_strdup (value));
+  else
+    g_hash_table_remove (model->metadata, key);
+}
+
 /* Scores @n tensors already prepared in @tensors (host). */
 static gboolean
 score_tensors (CpModel *model, const float *tensors, int n, double *scores, float *embeddings,

@@ -8,6 +8,7 @@
 #include "core/density/gde.h"
 #include "data/image.h"
 #include "pipeline-error.h"
+#include "model.h"
 
 G_BEGIN_DECLS
 
@@ -43,6 +44,19 @@ char      *cp_pipeline_now_iso8601  (void);
 
 /* Formats a double so that it reads back exactly ("%.17g"); "nan" for NaN. */
 char      *cp_pipeline_format_double (double value);
+
+/* For refit.c: gives @model the Gaussian @gde (which it takes) and a
+ * cross-validated @threshold for @false_reject_rate, fitted on
+ * @train_images good images.  The metadata follows (threshold,
+ * threshold_source "cross-validation", false_reject_rate, train_images;
+ * a cross_validation_threshold kept from a hand-set threshold is
+ * dropped). */
+void       cp_model_replace_density (CpModel *model, CpGde *gde, double threshold,
+                                     double false_reject_rate, int train_images);
+
+/* Sets (@value non-NULL) or removes a metadata value of @model, written by
+ * the next cp_model_save (). */
+void       cp_model_set_metadata    (CpModel *model, const char *key, const char *value);
 
 /* The flag is raised by another thread (the application's main thread)
  * while we run: an atomic load, since a volatile read is still a data race. */

@@ -890,6 +890,8 @@ cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpo
     g_autofree char *s_version = g_strdup_printf ("%d", CP_MODEL_FORMAT_VERSION);
     g_autofree char *s_ntrain = g_strdup_printf ("%zu", t.cache->n);
     g_autofree char *created = NULL;
+    /* Where the good set lives, for a refit (refit.h, good-set.h). */
+    g_autofree char *s_data_dir = g_canonicalize_filename (opts->data_dir, NULL);
     const char *deterministic = g_getenv ("CP_DETERMINISTIC_DATE");
 
     /* Tests that compare model files byte for byte fix the date. */
@@ -902,6 +904,7 @@ cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpo
         "batch_size", s_batch,
         "category", opts->category,
         "created", created,
+        "data_dir", s_data_dir,
         "false_reject_rate", s_frr,
         "format", CP_MODEL_FORMAT,
         "format_version", s_version,

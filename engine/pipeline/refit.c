@@ -1,0 +1,152 @@
+/* refit.c: the density and threshold refit of refit.h. */
+#include "refit.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/density/gde.h"
+#include "core/density/threshold.h"
+#include "pipeline-private.h"
+
+void
+cp_refit_result_init (CpRefitResult *result)
+{
+  memset (result, 0, sizeof *result);
+  result->skipped = g_ptr_array_new_with_free_func (g_free);
+  result->threshold_before = NAN;
+  result->threshold_after = NAN;
+  result->false_reject_rate = NAN;
+  result->estimated_false_reject_rate = NAN;
+}
+
+void
+cp_refit_result_clear (CpRefitResult *result)
+{
+  g_clear_pointer (&result->skipped, g_ptr_array_unref);
+  g_clear_pointer (&result->held_out_scores, g_free);
+}
+
+/* Embeds @paths through the model (as predict does) and keeps the rows of
+ * the images that were read: *@embeddings (g_free) gets *@n_read x 512
+ * L2-normalised rows; messages of the others go to @skipped. */
+static gboolean
+embed_good (CpModel *model, const char *const *paths, int n, const volatile int *cancel,
+            float **embeddings, int *n_read, GPtrArray *skipped, GError **error)
+{
+  g_autofree double *scores = g_new (double, MAX (n, 1));
+  g_autofree char **messages = g_new0 (char *, MAX (n, 1));
+  g_autofree float *all = g_new (float, (gsize) MAX (n, 1) * CP_EMBEDDING_DIM);
+  int kept = 0;
+
+  if (!cp_model_score_files (model, paths, n, scores, all, messages, cancel, error))
+    {
+      for (int i = 0; i < n; i++)
+        g_free (messages[i]);
+      return FALSE;
+    }
+  for (int i = 0; i < n; i++)
+    {
+      if (messages[i])
+        {
+          if (skipped)
+            g_ptr_array_add (skipped, messages[i]);
+          else
+            g_free (messages[i]);
+          continue;
+        }
+      if (kept != i)
+        memmove (all + (gsize) kept * CP_EMBEDDING_DIM, all + (gsize) i * CP_EMBEDDING_DIM,
+                 CP_EMBEDDING_DIM * sizeof (float));
+      kept++;
+    }
+  if (kept < 3)
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_DATA,
+                   "%d readable good images of %d; at least 3 are needed to fit the Gaussian and "
+                   "choose a threshold", kept, n);
+      return FALSE;
+    }
+  *embeddings = g_steal_pointer (&all);
+  *n_read = kept;
+  return TRUE;
+}
+
+gboolean
+cp_model_refit (CpModel *model, const char *const *good_paths, int n, double false_reject_rate,
+                const volatile int *cancel, CpRefitResult *result, GError **error)
+{
+  g_autofree float *embeddings = NULL;
+  gint64 start = g_get_monotonic_time ();
+  CpThresholdOptions th_opts;
+  CpThresholdResult th = { 0 };
+  CpError err = { 0 };
+  CpGde *gde;
+  int n_read = 0;
+
+  if (isnan (false_reject_rate))
+    {
+      false_reject_rate = cp_model_get_false_reject_rate (model);
+      if (isnan (false_reject_rate))
+        false_reject_rate = CP_THRESHOLD_DEFAULT_FALSE_REJECT_RATE;
+    }
+  if (!(false_reject_rate >= 0 && false_reject_rate < 1))
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_INVALID,
+                   "false-reject rate must be in [0, 1) (got %g)", false_reject_rate);
+      return FALSE;
+    }
+  result->threshold_before = cp_model_get_threshold (model);
+  result->source_before = cp_model_get_threshold_source (model);
+  result->false_reject_rate = false_reject_rate;
+
+  if (!embed_good (model, good_paths, n, cancel, &embeddings, &n_read, result->skipped, error))
+    return FALSE;
+  if (cp_pipeline_cancelled (cancel))
+    {
+      g_set_error_literal (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CANCELLED, "cancelled");
+      return FALSE;
+    }
+
+  /* As training does after its last step (train.c). */
+  cp_threshold_options_init (&th_opts);
+  th_opts.folds = CP_THRESHOLD_DEFAULT_FOLDS;
+  th_opts.target_false_reject_rate = false_reject_rate;
+  if (cp_threshold_fit (embeddings, n_read, CP_EMBEDDING_DIM, &th_opts, &th, &err) != CP_OK)
+    return cp_pipeline_set_error (error, &err);
+  gde = cp_gde_fit (embeddings, n_read, CP_EMBEDDING_DIM, &err);
+  if (gde == NULL)
+    {
+      cp_threshold_result_clear (&th);
+      return cp_pipeline_set_error (error, &err);
+    }
+
+  cp_model_replace_density (model, gde, th.threshold, false_reject_rate, n_read);
+  result->n_good = n_read;
+  result->threshold_after = th.threshold;
+  result->estimated_false_reject_rate = th.estimated_false_reject_rate;
+  g_free (result->held_out_scores);
+  result->held_out_scores = g_memdup2 (th.held_out_scores, sizeof (double) * n_read);
+  result->seconds = (g_get_monotonic_time () - start) / 1e6;
+  cp_threshold_result_clear (&th);
+  return TRUE;
+}
+
+gboolean
+cp_model_cross_validated_scores (CpModel *model, const char *const *good_paths, int n,
+                                 const volatile int *cancel, double **scores, int *n_scores,
+                                 GError **error)
+{
+  g_autofree float *embeddings = NULL;
+  CpThresholdResult th = { 0 };
+  CpError err = { 0 };
+  int n_read = 0;
+
+  if (!embed_good (model, good_paths, n, cancel, &embeddings, &n_read, NULL, error))
+    return FALSE;
+  if (cp_threshold_fit (embeddings, n_read, CP_EMBEDDING_DIM, NULL, &th, &err) != CP_OK)
+    return cp_pipeline_set_error (error, &err);
+  *scores = g_memdup2 (th.held_out_scores, sizeof (double) * n_read);
+  *n_scores = n_read;
+  cp_threshold_result_clear (&th);
+  return TRUE;
+}
