@@ -17,3 +17,4 @@ int cp_cmd_export     (int argc, char **argv);
 int cp_cmd_bench_onnx (int argc, char **argv);
 int cp_cmd_weights    (int argc, char **argv);
 int cp_cmd_refit      (int argc, char **argv);
+int cp_cmd_watch      (int argc, char **argv);
