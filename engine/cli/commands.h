@@ -18,3 +18,4 @@ int cp_cmd_bench_onnx (int argc, char **argv);
 int cp_cmd_weights    (int argc, char **argv);
 int cp_cmd_refit      (int argc, char **argv);
 int cp_cmd_watch      (int argc, char **argv);
+int cp_cmd_report     (int argc, char **argv);

@@ -25,6 +25,7 @@ static const Command commands[] = {
   { "threshold", cp_cmd_threshold, "show or set a model's pass/fail threshold" },
   { "weights", cp_cmd_weights, "find, import or download ImageNet weights" },
   { "watch",   cp_cmd_watch,   "score and record every image that arrives in a folder" },
+  { "report",  cp_cmd_report,  "the shift report of a line database (PDF, CSV)" },
   { "refit",   cp_cmd_refit,   "add good images to a model and refit its Gaussian and threshold" },
   { "bench",   cp_cmd_bench,   "measure sgemm, forward and training-step speed" },
   { "export",  cp_cmd_export,  "write a trained model as an ONNX file" },

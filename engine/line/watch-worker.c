@@ -692,10 +692,14 @@ database_fault (WatchWorker *w, const GError *error)
     return;
   w->db_failing = TRUE;
   w->db_fault_code = error->code;
-  post_fault (w, CP_WATCH_FAULT_DATABASE, w->opts->db_path,
-              "%s; %u scored part%s wait%s and will be recorded when the database can be written (their files "
-              "stay in %s)", error->message, w->pending->len, w->pending->len == 1 ? "" : "s",
-              w->pending->len == 1 ? "s" : "", w->opts->folder);
+  if (w->pending->len == 1)
+    post_fault (w, CP_WATCH_FAULT_DATABASE, w->opts->db_path,
+                "%s; 1 scored part waits and will be recorded when the database can be written (its file "
+                "stays in %s)", error->message, w->opts->folder);
+  else
+    post_fault (w, CP_WATCH_FAULT_DATABASE, w->opts->db_path,
+                "%s; %u scored parts wait and will be recorded when the database can be written (their "
+                "files stay in %s)", error->message, w->pending->len, w->opts->folder);
 }
 
 /* A recorded part's file goes to its pass or fail folder. */

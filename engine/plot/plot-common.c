@@ -262,6 +262,64 @@ log_ticks (double lo, double hi, double *ticks)
   return n;
 }
 
+int
+plot_time_ticks (double lo, double hi, int target, double *ticks, double *step_out)
+{
+  static const double steps[] = { 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800,
+                                  21600, 43200, 86400, 172800, 604800 };
+  double step = steps[G_N_ELEMENTS (steps) - 1], offset = 0, first;
+  int n = 0;
+
+  if (!(hi > lo) || !isfinite (lo) || !isfinite (hi))
+    {
+      ticks[0] = lo;
+      if (step_out != NULL)
+        *step_out = 60;
+      return 1;
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (steps); i++)
+    if ((hi - lo) / steps[i] <= MAX (target, 1))
+      {
+        step = steps[i];
+        break;
+      }
+  /* Round to the local clock (an hour step starts on the hour here, not
+   * in UTC). */
+  {
+    g_autoptr (GDateTime) dt = g_date_time_new_from_unix_local ((gint64) lo);
+    if (dt != NULL)
+      offset = g_date_time_get_utc_offset (dt) / (double) G_TIME_SPAN_SECOND;
+  }
+  first = ceil ((lo + offset) / step - 1e-9) * step - offset;
+  for (double v = first; v <= hi + 1e-9 && n < 32; v = first + n * step)
+    ticks[n++] = v;
+  if (step_out != NULL)
+    *step_out = step;
+  return n;
+}
+
+void
+plot_format_time (double t, double step, double span, char *buf, size_t size)
+{
+  g_autoptr (GDateTime) dt = g_date_time_new_from_unix_local ((gint64) floor (t));
+  g_autofree char *text = NULL;
+
+  if (dt == NULL)
+    {
+      snprintf (buf, size, "?");
+      return;
+    }
+  if (step >= 86400)
+    text = g_date_time_format (dt, "%Y-%m-%d");
+  else if (span > 86400)
+    text = g_date_time_format (dt, "%m-%d %H:%M");
+  else if (step < 60)
+    text = g_date_time_format (dt, "%H:%M:%S");
+  else
+    text = g_date_time_format (dt, "%H:%M");
+  g_strlcpy (buf, text, size);
+}
+
 void
 plot_axes (PlotFrame *f, const char *xlabel, const char *ylabel, gboolean ticks)
 {
@@ -275,7 +333,10 @@ plot_axes (PlotFrame *f, const char *xlabel, const char *ylabel, gboolean ticks)
     {
       int target_x = MAX (2, (int) ((f->right - f->left) / (90.0 * f->unit)));
       int target_y = MAX (2, (int) ((f->bottom - f->top) / (55.0 * f->unit)));
-      nx = f->xlog ? log_ticks (f->xmin, f->xmax, xt) : plot_nice_ticks (f->xmin, f->xmax, target_x, xt, &xstep);
+      if (f->xtime)
+        nx = plot_time_ticks (f->xmin, f->xmax, MAX (2, target_x * 3 / 4), xt, &xstep);
+      else
+        nx = f->xlog ? log_ticks (f->xmin, f->xmax, xt) : plot_nice_ticks (f->xmin, f->xmax, target_x, xt, &xstep);
       ny = f->ylog ? log_ticks (f->ymin, f->ymax, yt) : plot_nice_ticks (f->ymin, f->ymax, target_y, yt, &ystep);
     }
 
@@ -307,7 +368,9 @@ plot_axes (PlotFrame *f, const char *xlabel, const char *ylabel, gboolean ticks)
       cairo_move_to (cr, x, f->bottom);
       cairo_line_to (cr, x, f->bottom + 0.4 * line_h);
       cairo_stroke (cr);
-      if (f->xlog)
+      if (f->xtime)
+        plot_format_time (xt[i], xstep, f->xmax - f->xmin, buf, sizeof buf);
+      else if (f->xlog)
         snprintf (buf, sizeof buf, "%g", xt[i]);
       else
         plot_format_tick (xt[i], xstep, buf, sizeof buf);

@@ -89,7 +89,7 @@ cp_plot_histogram_draw (cairo_t *cr, int width, int height, const CpPlotHistogra
       plot_nice_range (&f.xmin, &f.xmax, 5);
       f.ymin = 0;
       f.ymax = 1;
-      plot_axes (&f, _("Anomaly score"), _("Images"), TRUE);
+      plot_axes (&f, _("Anomaly score"), hist != NULL && hist->count_name ? hist->count_name : _("Images"), TRUE);
       plot_note (&f, _("No scores to show"));
       return;
     }
@@ -132,7 +132,8 @@ cp_plot_histogram_draw (cairo_t *cr, int width, int height, const CpPlotHistogra
       step = 1.0;
     f.ymax = MAX (t[n - 1], ceil (f.ymax / step) * step);
   }
-  plot_axes (&f, _("Anomaly score (Mahalanobis distance)"), _("Images"), TRUE);
+  plot_axes (&f, _("Anomaly score (Mahalanobis distance)"), hist->count_name ? hist->count_name : _("Images"),
+             TRUE);
 
   cairo_save (cr);
   cairo_rectangle (cr, f.left, f.top, f.right - f.left, f.bottom - f.top);
@@ -175,7 +176,10 @@ cp_plot_histogram_draw (cairo_t *cr, int width, int height, const CpPlotHistogra
     double *px = g_new (double, 9 * bins + 64), *py = g_new (double, 9 * bins + 64);
     size_t np = 0;
 
-    if (finite_good > 0)
+    if (hist->good_name)
+      /* Translators: histogram legend: a group's name and how many it holds. */
+      snprintf (good_label, sizeof good_label, _("%s (%zu)"), hist->good_name, finite_good);
+    else if (finite_good > 0)
       /* Translators: histogram legend; %zu is the number of good images. */
       snprintf (good_label, sizeof good_label, _("Good (%zu)"), finite_good);
     else
@@ -183,7 +187,9 @@ cp_plot_histogram_draw (cairo_t *cr, int width, int height, const CpPlotHistogra
     /* Translators: histogram legend; %zu is the number of defective images. */
     snprintf (defect_label, sizeof defect_label, _("Defective (%zu)"), finite_defect);
     entries[n++] = (PlotLegendEntry) { good_label, &plot_color_good, PLOT_SWATCH_BOX, 0 };
-    if (finite_defect == 0)
+    if (hist->defect_name)
+      snprintf (defect_label, sizeof defect_label, _("%s (%zu)"), hist->defect_name, finite_defect);
+    else if (finite_defect == 0)
       g_strlcpy (defect_label, _("No defective images"), sizeof defect_label);
     entries[n++] = (PlotLegendEntry) { defect_label, &plot_color_defect, PLOT_SWATCH_BOX, 0 };
     /* Bars as sample points for the legend placement: nine points down

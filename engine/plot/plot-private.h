@@ -35,6 +35,7 @@ typedef struct
   double   left, top, right, bottom;   /* plot area in device units */
   double   xmin, xmax, ymin, ymax;
   gboolean xlog, ylog;
+  gboolean xtime;                /* x is seconds since 1970: ticks at local clock times */
 } PlotFrame;
 
 typedef enum
@@ -60,6 +61,14 @@ int    plot_nice_ticks  (double lo, double hi, int target, double *ticks, double
 /* Expands [*lo, *hi] outwards to the nearest ticks. */
 void   plot_nice_range  (double *lo, double *hi, int target);
 void   plot_format_tick (double v, double step, char *buf, size_t size);
+
+/* Up to about @target ticks at round local clock times (1 s .. 1 week
+ * apart) covering [lo, hi] seconds since 1970; the step in seconds goes
+ * to *@step. */
+int    plot_time_ticks  (double lo, double hi, int target, double *ticks, double *step);
+/* "14:30", "14:30:15", "01-02 14:30" or "2026-01-02" as the step and the
+ * span need; local time. */
+void   plot_format_time (double t, double step, double span, char *buf, size_t size);
 
 /* Grid, frame, ticks and axis titles.  @xlabel / @ylabel may be NULL;
  * @ticks FALSE draws the frame only (t-SNE axes have no units). */

@@ -42,6 +42,12 @@ typedef struct
   double        threshold;        /* NaN: no threshold line */
   int           bins;             /* 0: chosen from the counts */
   const char   *title;
+  /* Names of the two groups and of what is counted, for other uses than
+   * test images (a shift's passed and failed parts); NULL: "Good",
+   * "Defective", "Images". */
+  const char   *good_name;
+  const char   *defect_name;
+  const char   *count_name;
 } CpPlotHistogram;
 
 void cp_plot_histogram_draw (cairo_t *cr, int width, int height, const CpPlotHistogram *hist);
@@ -94,6 +100,41 @@ typedef struct
 } CpPlotLoss;
 
 void cp_plot_loss_draw (cairo_t *cr, int width, int height, const CpPlotLoss *loss);
+
+/* ---- yield over time (the line) ---- */
+
+typedef struct
+{
+  const gint64 *start_us;    /* count buckets: start, microseconds since 1970 (UTC) */
+  const gint64 *total;       /* parts in each bucket */
+  const gint64 *passed;      /* of them passed (final verdict) */
+  size_t        count;
+  gint64        width_us;    /* bucket width */
+  const char   *title;       /* NULL: "Yield over time" */
+} CpPlotYield;
+
+/* Bars of each bucket's yield (%), the parts per bucket above them, and
+ * the overall yield as a dashed line; times in the local time zone. */
+void cp_plot_yield_draw (cairo_t *cr, int width, int height, const CpPlotYield *yield);
+
+/* ---- scores over time (the line's drift chart) ---- */
+
+typedef struct
+{
+  const gint64   *time_us;          /* count parts */
+  const double   *score;
+  const gboolean *failed;           /* verdict at scoring time */
+  size_t          count;
+  double          threshold;        /* NaN: none */
+  double          reference_median; /* of the reference good scores; NaN: none */
+  double          reference_upper;  /* their 90th percentile; NaN: none */
+  const char     *title;            /* NULL: "Scores over time" */
+} CpPlotScores;
+
+/* One dot per part (passed blue, failed red) against time, the threshold,
+ * and the reference's median and 90th percentile: recent passed parts
+ * drifting above the reference band is what the drift warning reports. */
+void cp_plot_scores_draw (cairo_t *cr, int width, int height, const CpPlotScores *scores);
 
 /* ---- PNG files ---- */
 
