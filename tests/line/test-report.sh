@@ -18,18 +18,24 @@ trap 'kill -9 $WATCH_PID 2>/dev/null; rm -rf "$WORK"' EXIT
 cd "$WORK" || exit 1
 command -v sqlite3 >/dev/null || { echo "skipped: the sqlite3 shell is not installed"; exit 77; }
 command -v pdftotext >/dev/null || { echo "skipped: poppler-utils (pdftotext) is not installed"; exit 77; }
-make_model
+make_model localize
 mkdir in pass fail
 n=0
-for img in $IMAGES; do
+for img in data/weave/test/*/*.png; do
   cp "$img" "in/part$n.png"
   n=$((n + 1))
 done
 DB=line.sqlite
-start_watch w --folder in --db $DB --move-to pass,fail --exit-when-idle 1
+start_watch w --folder in --db $DB --move-to pass,fail --heatmaps all --exit-when-idle 1
 wait "$WATCH_PID"
 WATCH_PID=
 [ "$(parts_in $DB)" -eq $n ] || fail "$(parts_in $DB) of $n parts recorded"
+# Heatmaps from the patch model, through the engine's localisation.
+[ "$(sql $DB "SELECT count(*) FROM parts WHERE heatmap_max IS NOT NULL AND heatmap_path LIKE '%.heatmaps/%.png'")" -eq $n ] \
+  || fail "not every part has a heatmap"
+for h in $(sql $DB "SELECT heatmap_path FROM parts"); do
+  [ "$(head -c 8 "$h" | od -An -tx1 | tr -d ' ')" = "89504e470d0a1a0a" ] || fail "$h is not a PNG"
+done
 
 # The worst part (a wrong reject, say): marked as good.
 worst=$(sql $DB "SELECT final_path FROM parts ORDER BY score DESC LIMIT 1")
@@ -81,6 +87,8 @@ for text in "Shift report" "weave" "Parts" "Yield" "Overrides" "Ana Li" "glare o
   grep -q "$text" shift.txt || fail "the PDF does not show '$text'"
 done
 grep -qi "drift" shift.txt || fail "the PDF does not give the drift status"
+grep -q "heatmap maximum" shift.txt || fail "the worst parts are not shown with their heatmaps"
+grep -q "no heatmap" shift.txt && fail "a worst part is shown without its heatmap"
 pdftoppm -r 40 -png -f 1 -l 1 shift.pdf page >/dev/null 2>&1 && [ -s page-1.png ] || fail "the PDF does not render"
 
 # A period without parts.

@@ -122,6 +122,19 @@ wait_until 10 grep -q "can be written again" w1.err || fail "the end of the lock
 grep "database fault" w1.err | grep -q "$DB" || fail "the database fault does not name the database"
 wait_until 10 test ! -e in/locked2.png || fail "locked2.png was not moved once recorded"
 
+# ---- a refit while watching: the refitted model scores the next parts ----
+old_threshold=$(sql $DB "SELECT threshold FROM parts ORDER BY id DESC LIMIT 1")
+"$CUTPASTE" refit --model models/weave.safetensors --add-good "${10}" >refit.out 2>&1 \
+  || fail "refit failed: $(cat refit.out)"
+new_threshold=$(sed -n 's/.*threshold [0-9.]* -> \([0-9.]*\) .*/\1/p' refit.out)
+drop "${11}" refitted.png
+wait_until 20 has_parts $DB 8 || fail "the part after the refit was not recorded"
+grep -q "changed: now scoring with it" w1.err || fail "the watcher did not take the refitted model"
+[ "$(sql $DB "SELECT count(*) FROM models")" -eq 2 ] || fail "the refitted model has no row of its own"
+python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(abs(a - b) > 1e-5 * b)" \
+  "$(sql $DB "SELECT threshold FROM parts WHERE file_path LIKE '%/refitted.png'")" "$new_threshold" \
+  || fail "the part after the refit has threshold $(sql $DB "SELECT threshold FROM parts WHERE file_path LIKE '%/refitted.png'"), the refit made $new_threshold (before: $old_threshold)"
+
 # ---- the folder removed while watched ----
 rm -rf in
 wait_until 10 grep -q "folder fault" w1.err || fail "the removed folder is not reported"
@@ -131,7 +144,7 @@ sleep 1
 mkdir in
 wait_until 10 grep -q "folder is back" w1.err || fail "the folder's return is not reported"
 drop "$9" back.png
-wait_until 20 has_parts $DB 8 || fail "a part in the re-made folder was not recorded"
+wait_until 20 has_parts $DB 9 || fail "a part in the re-made folder was not recorded"
 
 # ---- the database migrated by a newer program while watched ----
 sqlite3 $DB "PRAGMA user_version = 2"
@@ -143,16 +156,16 @@ stop_watch
 [ "$WATCH_STATUS" -eq 0 ] || fail "the watcher exited $WATCH_STATUS on SIGTERM"
 grep -q "stopped with 1 scored part not recorded" w1.err || fail "the unrecorded part is not reported at the stop"
 [ -e in/future.png ] || fail "the unrecorded part's file left the folder"
-[ "$(parts_in $DB)" -eq 8 ] || fail "a part was written into the newer database"
+[ "$(parts_in $DB)" -eq 9 ] || fail "a part was written into the newer database"
 # Back to our version (as if the newer program were rolled back): the
 # part is scored at the next start and recorded.
 sqlite3 $DB "PRAGMA user_version = 1"
 start_watch w2 --folder in --db $DB --move-to pass,fail --exit-when-idle 1
 wait "$WATCH_PID"
-[ "$(parts_in $DB)" -eq 9 ] || fail "the part left by the newer database was not recorded at the restart"
+[ "$(parts_in $DB)" -eq 10 ] || fail "the part left by the newer database was not recorded at the restart"
 
 # ---- everything dropped in, recorded once ----
-[ "$DROPPED" -eq 9 ] || fail "the script dropped $DROPPED parts, expected 9"
+[ "$DROPPED" -eq 10 ] || fail "the script dropped $DROPPED parts, expected 10"
 [ "$(sql $DB "SELECT count(*) FROM parts")" -eq "$(sql $DB "SELECT count(DISTINCT file_path || content_hash) FROM parts")" ] \
   || fail "a part is recorded twice"
 [ "$(sql $DB "PRAGMA integrity_check")" = "ok" ] || fail "the database is damaged"

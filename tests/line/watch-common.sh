@@ -3,12 +3,18 @@
 export CP_DETERMINISTIC_DATE=2026-01-01T00:00:00Z
 export OPENBLAS_NUM_THREADS=1
 
-# A tiny weave category and a model trained in seconds (S 32, 3 steps).
+# A tiny weave category and a model trained in seconds (S 32, 3 steps);
 make_model () {
   "$CUTPASTE" synth --out data --categories weave --size 48 --train 10 --test-good 6 --test-defect 2 \
     >synth.log 2>&1 || { cat synth.log; echo "skipped: cutpaste synth failed"; exit 77; }
   "$CUTPASTE" train --data-dir data --type weave --steps 3 --batch-size 2 --image-size 32 --device cpu \
     --model-dir models >train.log 2>&1 || { cat train.log; echo "FAIL: training failed"; exit 1; }
+  # make_model localize: a patch model beside it, for heatmaps (S 64).
+  if [ "${1:-}" = localize ]; then
+    "$CUTPASTE" train --data-dir data --type weave --steps 3 --batch-size 2 --image-size 64 --device cpu \
+      --model-dir models --localize >train-patch.log 2>&1 \
+      || { cat train-patch.log; echo "FAIL: training the patch model failed"; exit 1; }
+  fi
   # Every image of the set, good and defective, as parts to drop in.
   IMAGES=$(ls data/weave/test/*/*.png data/weave/train/good/*.png)
 }
