@@ -286,10 +286,12 @@ static gboolean
 deliver (gpointer data)
 {
   Delivery *d = data;
-  CpWatcher *self = d->watcher;
-  WatchEvent *event = d->event;
+  CpWatcher *self;
+  WatchEvent *event;
 
-  CP_TSAN_ACQUIRE (event);
+  CP_TSAN_ACQUIRE (d);   /* from post_event () on the worker thread */
+  self = d->watcher;
+  event = d->event;
   switch (event->type)
     {
     case WATCH_EVENT_STARTED:
@@ -372,6 +374,7 @@ post_event (WatchEvent *event, gpointer user_data)
 
   d->watcher = self;
   d->event = event;
+  CP_TSAN_RELEASE (d);
   /* The watcher outlives every delivery: the worker's reference is
    * dropped by the last one (STOPPED), which is queued after all others. */
   g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, deliver, d, delivery_free);
