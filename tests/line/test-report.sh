@@ -27,8 +27,7 @@ for img in data/weave/test/*/*.png; do
 done
 DB=line.sqlite
 start_watch w --folder in --db $DB --move-to pass,fail --heatmaps all --exit-when-idle 1
-wait "$WATCH_PID"
-WATCH_PID=
+end_watch w
 [ "$(parts_in $DB)" -eq $n ] || fail "$(parts_in $DB) of $n parts recorded"
 # Heatmaps from the patch model, through the engine's localisation.
 [ "$(sql $DB "SELECT count(*) FROM parts WHERE heatmap_max IS NOT NULL AND heatmap_path LIKE '%.heatmaps/%.png'")" -eq $n ] \

@@ -161,7 +161,7 @@ grep -q "stopped with 1 scored part not recorded" w1.err || fail "the unrecorded
 # part is scored at the next start and recorded.
 sqlite3 $DB "PRAGMA user_version = 1"
 start_watch w2 --folder in --db $DB --move-to pass,fail --exit-when-idle 1
-wait "$WATCH_PID"
+end_watch w2
 [ "$(parts_in $DB)" -eq 10 ] || fail "the part left by the newer database was not recorded at the restart"
 
 # ---- everything dropped in, recorded once ----

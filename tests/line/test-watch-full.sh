@@ -63,6 +63,7 @@ wait_until 20 has_parts $DB 5 || fail "the waiting parts were not recorded once 
 wait_until 10 grep -q "can be written again" w1.err || fail "the end of the fault is not reported"
 wait_until 10 test ! -e in/full3.png || fail "full3.png was not moved once recorded"
 stop_watch
+[ "$WATCH_STATUS" -eq 0 ] || fail "the watcher exited $WATCH_STATUS"
 [ "$(sqlite3 $DB "PRAGMA integrity_check")" = "ok" ] || fail "the database is damaged"
 [ "$(sqlite3 $DB "SELECT count(DISTINCT file_path) FROM parts")" -eq 5 ] || fail "a part was recorded twice"
 exit $((failures > 0))

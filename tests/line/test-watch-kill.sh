@@ -49,8 +49,7 @@ done
 wait "$FEED_PID"
 FEED_PID=
 start_watch final --folder in --db $DB --move-to pass,fail --exit-when-idle 1.5
-wait "$WATCH_PID"
-WATCH_PID=
+end_watch final
 
 [ "$(sql $DB "PRAGMA integrity_check")" = "ok" ] || fail "the database is damaged"
 [ "$(parts_in $DB)" -eq $N ] || fail "$(parts_in $DB) parts recorded, $N arrived"
@@ -76,14 +75,13 @@ for img in $IMAGES; do
   k=$((k + 1))
 done
 start_watch stay1 --folder stay --db stay.sqlite --exit-when-idle 1
-wait "$WATCH_PID"
+end_watch stay1
 start_watch stay2 --folder stay --db stay.sqlite
 sleep 1.5
 kill -KILL "$WATCH_PID"
 wait "$WATCH_PID" 2>/dev/null
 start_watch stay3 --folder stay --db stay.sqlite --exit-when-idle 1
-wait "$WATCH_PID"
-WATCH_PID=
+end_watch stay3
 [ "$(parts_in stay.sqlite)" -eq 12 ] || fail "$(parts_in stay.sqlite) parts recorded of 12 that stayed"
 [ "$(wc -l <stay3.out)" -eq 0 ] || fail "a restart printed parts again: $(cat stay3.out)"
 exit $((failures > 0))

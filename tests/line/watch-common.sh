@@ -45,6 +45,16 @@ start_watch () {
   wait_until 60 grep -q "watching" "$name.err" || { cat "$name.err"; fail "$name: the watcher did not start"; }
 }
 
+# end_watch NAME: waits for a watcher started with --exit-when-idle; it
+# must exit 0 (under the sanitizers a leak or an error report makes the
+# status non-zero).
+end_watch () {
+  wait "$WATCH_PID"
+  status=$?
+  WATCH_PID=
+  [ "$status" -eq 0 ] || { tail -20 "$1.err" >&2; fail "$1: the watcher exited $status"; }
+}
+
 # stop_watch: SIGTERM, and waits for the exit; its status in WATCH_STATUS.
 stop_watch () {
   kill -TERM "$WATCH_PID" 2>/dev/null
