@@ -28,7 +28,7 @@ cp_plot_scores_draw (cairo_t *cr, int width, int height, const CpPlotScores *sco
 {
   PlotFrame f;
   double lo = INFINITY, hi = -INFINITY, tmin = INFINITY, tmax = -INFINITY, r;
-  double dash_long[2], dash_short[2];
+  double dash_long[2];
   size_t n = 0, n_failed = 0;
   char thr_label[64], pass_label[64], fail_label[64];
 
@@ -76,8 +76,6 @@ cp_plot_scores_draw (cairo_t *cr, int width, int height, const CpPlotScores *sco
 
   dash_long[0] = 6.0 * f.unit;
   dash_long[1] = 4.0 * f.unit;
-  dash_short[0] = 2.0 * f.unit;
-  dash_short[1] = 3.0 * f.unit;
   cairo_save (cr);
   cairo_rectangle (cr, f.left, f.top, f.right - f.left, f.bottom - f.top);
   cairo_clip (cr);
@@ -90,7 +88,7 @@ cp_plot_scores_draw (cairo_t *cr, int width, int height, const CpPlotScores *sco
       cairo_fill (cr);
     }
   if (isfinite (scores->reference_median))
-    hline (&f, scores->reference_median, &plot_color_cutpaste, 1.5, dash_short, 2);
+    hline (&f, scores->reference_median, &plot_color_cutpaste, 1.5, NULL, 0);
   if (isfinite (scores->reference_upper))
     hline (&f, scores->reference_upper, &plot_color_cutpaste, 1.5, dash_long, 2);
   if (isfinite (scores->threshold))

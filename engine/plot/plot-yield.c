@@ -34,6 +34,12 @@ cp_plot_yield_draw (cairo_t *cr, int width, int height, const CpPlotYield *yield
   f.xmax = (yield->start_us[yield->count - 1] + yield->width_us) / 1e6;
   plot_axes (&f, _("Time"), _("Yield (%)"), TRUE);
 
+  for (size_t i = 0; i < yield->count; i++)
+    {
+      total += yield->total[i];
+      passed += yield->passed[i];
+    }
+  overall = total > 0 ? 100.0 * passed / total : NAN;
   cairo_save (cr);
   cairo_rectangle (cr, f.left, f.top, f.right - f.left, f.bottom - f.top);
   cairo_clip (cr);
@@ -41,8 +47,6 @@ cp_plot_yield_draw (cairo_t *cr, int width, int height, const CpPlotYield *yield
     {
       double x0, x1, y0, y1, pct;
 
-      total += yield->total[i];
-      passed += yield->passed[i];
       if (yield->total[i] <= 0)
         continue;
       pct = 100.0 * yield->passed[i] / yield->total[i];
@@ -51,7 +55,8 @@ cp_plot_yield_draw (cairo_t *cr, int width, int height, const CpPlotYield *yield
       y0 = plot_y (&f, 0);
       y1 = plot_y (&f, pct);
       cairo_rectangle (cr, x0 + 1, y1, MAX (x1 - x0 - 2, 1), y0 - y1);
-      plot_set_color (cr, pct >= 100.0 ? &plot_color_good : &plot_color_accent, 0.55);
+      /* Buckets below the overall yield stand out. */
+      plot_set_color (cr, pct >= overall - 1e-9 ? &plot_color_good : &plot_color_accent, 0.55);
       cairo_fill (cr);
       /* The parts behind each bar, where there is room for the number. */
       snprintf (label, sizeof label, "%" G_GINT64_FORMAT, yield->total[i]);
@@ -63,7 +68,6 @@ cp_plot_yield_draw (cairo_t *cr, int width, int height, const CpPlotYield *yield
                      &plot_color_muted, 0);
       }
     }
-  overall = total > 0 ? 100.0 * passed / total : NAN;
   if (isfinite (overall))
     {
       double y = round (plot_y (&f, overall)) + 0.5, dash[2] = { 6.0 * f.unit, 4.0 * f.unit };

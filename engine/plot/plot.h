@@ -113,8 +113,9 @@ typedef struct
   const char   *title;       /* NULL: "Yield over time" */
 } CpPlotYield;
 
-/* Bars of each bucket's yield (%), the parts per bucket above them, and
- * the overall yield as a dashed line; times in the local time zone. */
+/* Bars of each bucket's yield (%) (orange below the overall yield), the
+ * parts per bucket above them, and the overall yield as a dashed line;
+ * times in the local time zone. */
 void cp_plot_yield_draw (cairo_t *cr, int width, int height, const CpPlotYield *yield);
 
 /* ---- scores over time (the line's drift chart) ---- */

@@ -17,9 +17,9 @@ cd "$WORK" || exit 1
 command -v sqlite3 >/dev/null || { echo "skipped: the sqlite3 shell is not installed"; exit 77; }
 make_model
 mkdir in pass fail
-N=90
+N=60
 
-# The camera: N parts, one every 60 ms or so, each written to a hidden name and
+# The camera: N parts, one every 50 ms or so, each written to a hidden name and
 # renamed (as many cameras do), so that the watcher sees whole files.
 feed () {
   k=0
@@ -29,7 +29,7 @@ feed () {
       cp "$img" "in/.part$k.png"
       mv "in/.part$k.png" "in/part$k.png"
       k=$((k + 1))
-      sleep 0.06
+      sleep 0.05
     done
   done
 }

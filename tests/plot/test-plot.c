@@ -11,6 +11,7 @@
 #include "density/auroc.h"
 #include "density/tsne.h"
 #include "plot/plot.h"
+#include "plot/plot-private.h"
 #include "rng.h"
 
 static char *out_dir;
@@ -297,6 +298,102 @@ test_loss (void)
   g_free (path);
 }
 
+static void
+paint_yield (cairo_t *cr, int width, int height, gconstpointer data)
+{
+  cp_plot_yield_draw (cr, width, height, data);
+}
+
+static void
+paint_scores (cairo_t *cr, int width, int height, gconstpointer data)
+{
+  cp_plot_scores_draw (cr, width, height, data);
+}
+
+/* The line's charts: yield per bucket over time, and scores over time
+ * with the threshold and the reference band; the time axis ticks on round
+ * clock times. */
+static void
+test_line_plots (void)
+{
+  enum { N = 300 };
+  gint64 hour = 3600LL * G_USEC_PER_SEC, t0 = 1767254400LL * G_USEC_PER_SEC;  /* 2026-01-01T08:00Z */
+  gint64 start[4] = { t0, t0 + hour, t0 + 2 * hour, t0 + 3 * hour };
+  gint64 total[4] = { 40, 0, 50, 45 }, passed[4] = { 39, 0, 45, 45 };
+  static gint64 times[N];
+  static double scores[N];
+  static gboolean failed[N];
+  CpRng rng;
+  GError *error = NULL;
+  char *path = out_path ("yield.png");
+  cairo_surface_t *png;
+  CpPlotYield yield = { start, total, passed, 4, hour, NULL };
+  CpPlotScores sc = { times, scores, failed, N, 14.0, 10.5, 12.0, "weave" };
+  double ticks[32], step;
+  int n;
+
+  g_assert_true (cp_plot_write_png (path, 800, 400, paint_yield, &yield, &error));
+  g_assert_no_error (error);
+  png = load_png (path, 800, 400);
+  g_assert_cmpint (colour_in (png, 60, 40, 780, 360), >, 5000);
+  cairo_surface_destroy (png);
+  g_free (path);
+
+  cp_rng_seed (&rng, 5);
+  for (int i = 0; i < N; i++)
+    {
+      times[i] = t0 + (gint64) i * 30 * G_USEC_PER_SEC;
+      scores[i] = 10.0 + fabs (cp_rng_normal (&rng)) * 2 + (i > 200 ? 2.0 : 0.0);
+      failed[i] = scores[i] > 14.0;
+    }
+  path = out_path ("scores.png");
+  g_assert_true (cp_plot_write_png (path, 800, 400, paint_scores, &sc, &error));
+  png = load_png (path, 800, 400);
+  g_assert_cmpint (colour_in (png, 60, 40, 780, 360), >, 3000);
+  cairo_surface_destroy (png);
+  g_free (path);
+
+  /* Three hours with about six ticks: every 30 minutes, on the half hour
+   * of the clock (UTC here). */
+  n = plot_time_ticks (t0 / 1e6 + 60, t0 / 1e6 + 3 * 3600, 6, ticks, &step);
+  g_assert_cmpfloat (step, ==, 1800);
+  g_assert_cmpint (n, ==, 6);
+  g_assert_cmpfloat (fmod (ticks[0], 1800), ==, 0);
+  g_assert_cmpfloat (ticks[0], ==, t0 / 1e6 + 1800);
+  {
+    char buf[32];
+    plot_format_time (ticks[0], step, 3 * 3600, buf, sizeof buf);
+    g_assert_cmpstr (buf, ==, "08:30");
+    plot_format_time (ticks[0], 86400, 10 * 86400, buf, sizeof buf);
+    g_assert_cmpstr (buf, ==, "2026-01-01");
+  }
+
+  /* Degenerate: nothing, one part, NaN, tiny surfaces. */
+  {
+    double nan_score[2] = { NAN, 3.0 };
+    gint64 two[2] = { t0, t0 };
+    gboolean no[2] = { FALSE, TRUE };
+    CpPlotYield y_empty = { NULL, NULL, NULL, 0, hour, NULL };
+    CpPlotYield y_zero = { start + 1, total + 1, passed + 1, 1, hour, NULL };
+    CpPlotScores s_empty = { NULL, NULL, NULL, 0, NAN, NAN, NAN, NULL };
+    CpPlotScores s_nan = { two, nan_score, no, 2, NAN, NAN, NAN, NULL };
+    int sizes[][2] = { { 640, 480 }, { 1, 1 }, { 30, 20 } };
+
+    path = out_path ("line-degenerate.png");
+    for (size_t k = 0; k < G_N_ELEMENTS (sizes); k++)
+      {
+        g_assert_true (cp_plot_write_png (path, sizes[k][0], sizes[k][1], paint_yield, &y_empty, &error));
+        g_assert_true (cp_plot_write_png (path, sizes[k][0], sizes[k][1], paint_yield, &y_zero, &error));
+        g_assert_true (cp_plot_write_png (path, sizes[k][0], sizes[k][1], paint_yield, NULL, &error));
+        g_assert_true (cp_plot_write_png (path, sizes[k][0], sizes[k][1], paint_scores, &s_empty, &error));
+        g_assert_true (cp_plot_write_png (path, sizes[k][0], sizes[k][1], paint_scores, &s_nan, &error));
+        g_assert_true (cp_plot_write_png (path, sizes[k][0], sizes[k][1], paint_scores, NULL, &error));
+        g_assert_no_error (error);
+      }
+    g_free (path);
+  }
+}
+
 /* Everything that can be empty, equal, NaN or tiny. */
 static void
 test_degenerate (void)
@@ -377,6 +474,8 @@ main (int argc, char **argv)
   int status;
 
   g_test_init (&argc, &argv, NULL);
+  /* Time axes are in local time: fix the zone. */
+  g_setenv ("TZ", "UTC", TRUE);
   if (keep != NULL && keep[0] != '\0')
     {
       g_mkdir_with_parents (keep, 0755);
@@ -390,6 +489,7 @@ main (int argc, char **argv)
   g_test_add_func ("/plot/histogram", test_histogram);
   g_test_add_func ("/plot/tsne", test_tsne);
   g_test_add_func ("/plot/loss", test_loss);
+  g_test_add_func ("/plot/line", test_line_plots);
   g_test_add_func ("/plot/degenerate", test_degenerate);
   status = g_test_run ();
 
