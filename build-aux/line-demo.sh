@@ -8,9 +8,8 @@
 # 150 steps each (S 64 and the quick patch profile; a demonstration, not a
 # good model), then runs `cutpaste watch` on a stream of parts: 60 good
 # parts of another synthetic batch and the 30 defective test images, mixed,
-# one every 0.3 s; then 60 more good parts photographed 25 % brighter (a
-# lighting change, made with ImageMagick), which the drift rule should
-# report.  The worst good part that failed is marked as good with
+# one every 0.3 s; then 120 more good parts from a camera going slightly
+# out of focus (blurred with ImageMagick), which the drift rule reports.  The worst good part that failed is marked as good with
 # `cutpaste refit --db` (operator "Ana", a note), and `cutpaste report`
 # writes the PDF and CSV; pdftoppm renders its pages to
 # docs/images/line-report-1.png and -2.png.
@@ -29,7 +28,7 @@ if [ ! -f models/weave.patch.safetensors ]; then
 fi
 # Good parts the model has not seen: another synthetic batch.
 if [ ! -d more ]; then
-  "$CUTPASTE" synth --out more --categories weave --seed 7 --train 120 --test-good 1 --test-defect 1
+  "$CUTPASTE" synth --out more --categories weave --seed 7 --train 180 --test-good 1 --test-defect 1
 fi
 
 rm -rf in pass fail stream line.sqlite* line.sqlite.heatmaps report.pdf report.csv
@@ -41,10 +40,12 @@ for f in $(ls more/weave/train/good/*.png | sed -n 1,60p) $(ls data/weave/test/*
   k=$((k + 1))
 done
 ls stream | /usr/bin/python3 -c "import random, sys; n = sys.stdin.read().split(); random.Random(3).shuffle(n); print('\n'.join(n))" >order1.txt
-# Phase 2: 60 good parts under brighter light.
-mkdir -p bright
-for f in $(ls more/weave/train/good/*.png | sed -n 61,120p); do
-  convert "$f" -modulate 125 "bright/$(basename "$f")"
+# Phase 2: 120 good parts from a camera slightly out of focus (a Gaussian
+# blur of 0.6 pixels): scores move up by about one standard deviation,
+# before parts start to fail.
+rm -rf blurred && mkdir blurred
+for f in $(ls more/weave/train/good/*.png | sed -n 61,180p); do
+  convert "$f" -blur 0x0.6 "blurred/$(basename "$f")"
 done
 
 "$CUTPASTE" watch --model-dir models --category weave --folder in --db line.sqlite --move-to pass,fail \
@@ -56,11 +57,11 @@ while read -r name; do
   cp "stream/$name" "in/.$name" && mv "in/.$name" "in/$name"
   sleep 0.3
 done <order1.txt
-for f in bright/*.png; do
-  cp "$f" "in/.lit-$(basename "$f")" && mv "in/.lit-$(basename "$f")" "in/lit-$(basename "$f")"
+for f in blurred/*.png; do
+  cp "$f" "in/.focus-$(basename "$f")" && mv "in/.focus-$(basename "$f")" "in/focus-$(basename "$f")"
   sleep 0.3
 done
-until [ "$(sqlite3 line.sqlite "SELECT count(*) FROM parts")" -ge 150 ]; do sleep 0.5; done
+until [ "$(sqlite3 line.sqlite "SELECT count(*) FROM parts")" -ge 210 ]; do sleep 0.5; done
 sleep 2
 kill -TERM $WATCH_PID
 wait $WATCH_PID || true

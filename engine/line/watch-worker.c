@@ -94,6 +94,9 @@ struct _WatchWorker
   gint64         decode_cpu_us;
   gint64         score_cpu_us;
   gint64         busy_cpu_us;
+  gint64         heatmap_us;
+  gint64         heatmap_cpu_us;
+  gint64         heatmaps;
 };
 
 static gint64
@@ -925,12 +928,20 @@ add_heatmap (WatchWorker *w, CpPart *part, const CpImage *image)
   if (w->patch == NULL || w->opts->heatmaps == CP_HEATMAPS_NONE
       || (w->opts->heatmaps == CP_HEATMAPS_FAILED && part->verdict != CP_VERDICT_FAIL))
     return;
-  if (!cp_patch_model_heatmap (w->patch, image, &heatmap, NULL, &error))
-    {
-      post_fault (w, CP_WATCH_FAULT_HEATMAP, part->file_path, "%s: no heatmap: %s", part->file_path,
-                  error->message);
-      return;
-    }
+  {
+    gint64 t0 = g_get_monotonic_time (), c0 = thread_cpu_us ();
+    gboolean made = cp_patch_model_heatmap (w->patch, image, &heatmap, NULL, &error);
+
+    w->heatmap_us += g_get_monotonic_time () - t0;
+    w->heatmap_cpu_us += thread_cpu_us () - c0;
+    w->heatmaps++;
+    if (!made)
+      {
+        post_fault (w, CP_WATCH_FAULT_HEATMAP, part->file_path, "%s: no heatmap: %s", part->file_path,
+                    error->message);
+        return;
+      }
+  }
   part->heatmap_max = heatmap.score;
   name = g_strdup_printf ("%.16s.png", part->content_hash);
   path = g_build_filename (w->heatmap_dir, name, NULL);
@@ -1182,12 +1193,19 @@ cp_watch_worker_run (WatchWorker *w)
     }
 
   if (w->parts_scored > 0)
-    post_text (w, WATCH_EVENT_NOTICE, 0, "%" G_GINT64_FORMAT " parts scored: decoding %.2f ms and scoring %.2f ms "
-               "a part (as predict), all other work of the watcher %.2f ms a part, %.2f ms of it on the CPU "
-               "(reading and hashing, database, moves, monitor and rescans)", w->parts_scored,
-               w->decode_us / 1e3 / w->parts_scored, w->score_us / 1e3 / w->parts_scored,
-               (w->busy_us - w->decode_us - w->score_us) / 1e3 / w->parts_scored,
-               (w->busy_cpu_us - w->decode_cpu_us - w->score_cpu_us) / 1e3 / w->parts_scored);
+    {
+      g_autofree char *heatmaps = w->heatmaps == 0 ? g_strdup ("")
+        : g_strdup_printf (", %" G_GINT64_FORMAT " heatmaps %.0f ms each", w->heatmaps,
+                           w->heatmap_us / 1e3 / w->heatmaps);
+
+      post_text (w, WATCH_EVENT_NOTICE, 0, "%" G_GINT64_FORMAT " parts scored: decoding %.2f ms and scoring %.2f ms "
+                 "a part (as predict)%s; all other work of the watcher %.2f ms a part, %.2f ms of it on the CPU "
+                 "(reading and hashing, database, moves, monitor and rescans)", w->parts_scored,
+                 w->decode_us / 1e3 / w->parts_scored, w->score_us / 1e3 / w->parts_scored, heatmaps,
+                 (w->busy_us - w->decode_us - w->score_us - w->heatmap_us) / 1e3 / w->parts_scored,
+                 (w->busy_cpu_us - w->decode_cpu_us - w->score_cpu_us - w->heatmap_cpu_us) / 1e3
+                 / w->parts_scored);
+    }
 
 out:
   stopped = cp_watch_event_new (WATCH_EVENT_STOPPED);
