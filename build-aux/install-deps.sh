@@ -24,8 +24,9 @@ PACKAGES=(
   python3-torch python3-torchvision
   # checks of the cluster job scripts and manifests under deploy/
   shellcheck python3-yaml
-  # per-part records on the line (SQLite); the report test reads its PDF back
-  libsqlite3-dev poppler-utils
+  # per-part records on the line (SQLite); the line tests read the database
+  # with the sqlite3 shell and the report's PDF back with poppler-utils
+  libsqlite3-dev sqlite3 poppler-utils
   # desktop application
   libgtk-4-dev libadwaita-1-dev gettext desktop-file-utils appstream
   librsvg2-common fonts-noto-cjk
