@@ -848,7 +848,6 @@ take_file (WatchWorker *w, Candidate *c, gint64 now, Taken *taken)
       return FALSE;
     }
   sha = cp_sha256_hex (data, length);
-  g_clear_pointer (&data, g_free);
 
   recorded = cp_records_find_part (w->records, c->path, sha, &error);
   if (error)
@@ -889,7 +888,9 @@ take_file (WatchWorker *w, Candidate *c, gint64 now, Taken *taken)
   {
     gint64 t0 = g_get_monotonic_time (), c0 = thread_cpu_us ();
 
-    cp_image_load (c->path, &image, &error);
+    /* The bytes that were hashed are the bytes decoded. */
+    cp_image_decode (c->path, (const guint8 *) data, length, &image, &error);
+    g_clear_pointer (&data, g_free);
     w->decode_us += g_get_monotonic_time () - t0;
     w->decode_cpu_us += thread_cpu_us () - c0;
   }
