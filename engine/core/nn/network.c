@@ -388,9 +388,17 @@ linear_forward (CpNetwork *net, const CpNetLinear *lin, int n, const float *x, f
                                           net->params[lin->weight].name);
 }
 
-CpStatus
-cp_network_forward (CpNetwork *net, const float *images, int n, int height, int width,
-                    int training, CpError *error)
+static const char *const stage_names[] = {
+  "resnet18.relu", "resnet18.layer1", "resnet18.layer2", "resnet18.layer3", "resnet18.layer4"
+};
+
+/* The forward pass behind cp_network_forward (@last_block = the last
+ * block, no taps) and cp_network_forward_stages (inference, stopping after
+ * block @last_block, -1 for the stem alone, copying stage outputs into
+ * @taps). */
+static CpStatus
+forward_impl (CpNetwork *net, const float *images, int n, int height, int width,
+              int training, int last_block, float *const *taps, CpError *error)
 {
   CpBackend *be = net->be;
   int h2, w2, fused;
@@ -446,14 +454,34 @@ cp_network_forward (CpNetwork *net, const float *images, int n, int height, int 
     return op_failed (error, st, "relu_forward", "resnet18.relu");
   if (st)
     return st;
+  if (taps != NULL && taps[0] != NULL
+      && (st = be->copy (be, taps[0], net->stem_bn, (size_t) n * 64 * h2 * w2 * sizeof (float),
+                         error)))
+    return op_failed (error, st, "copy", stage_names[0]);
+  if (last_block < 0)
+    return CP_OK;
   if ((st = be->maxpool_forward (be, n, 64, h2, w2, 3, 2, 1, net->stem_bn, net->pool_out,
                                  net->pool_idx)))
     return op_failed (error, st, "maxpool_forward", "resnet18.maxpool");
 
-  for (int i = 0; i < CP_NET_BLOCKS; i++)
-    if ((st = fused ? cp_net_block_forward_fused (net, &net->blocks[i], n, error)
-                    : cp_net_block_forward (net, &net->blocks[i], n, training, error)))
-      return st;
+  for (int i = 0; i <= last_block; i++)
+    {
+      CpNetBlock *b = &net->blocks[i];
+      /* Stage s (layer s) ends with block 2 s - 1; in inference its output
+       * sits in a rotating buffer that later blocks overwrite, hence the copy. */
+      float *tap = taps != NULL && i % 2 == 1 ? taps[i / 2 + 1] : NULL;
+
+      if ((st = fused ? cp_net_block_forward_fused (net, b, n, error)
+                      : cp_net_block_forward (net, b, n, training, error)))
+        return st;
+      if (tap != NULL
+          && (st = be->copy (be, tap, b->out,
+                             (size_t) n * b->conv1.c_out * b->h_out * b->w_out * sizeof (float),
+                             error)))
+        return op_failed (error, st, "copy", stage_names[i / 2 + 1]);
+    }
+  if (last_block < CP_NET_BLOCKS - 1)
+    return CP_OK;
 
   last = &net->blocks[CP_NET_BLOCKS - 1];
   if ((st = be->avgpool_forward (be, n, CP_EMBEDDING_DIM, last->h_out * last->w_out, last->out,
@@ -477,6 +505,39 @@ cp_network_forward (CpNetwork *net, const float *images, int n, int height, int 
 
   net->forward_done = 1;
   return CP_OK;
+}
+
+CpStatus
+cp_network_forward (CpNetwork *net, const float *images, int n, int height, int width,
+                    int training, CpError *error)
+{
+  return forward_impl (net, images, n, height, width, training, CP_NET_BLOCKS - 1, NULL, error);
+}
+
+void
+cp_network_stage_shape (int stage, int height, int width, int *channels, int *stage_h,
+                        int *stage_w)
+{
+  /* Multiples of 32: the stem and the max pool halve exactly, and so does
+   * the first block of each later stage. */
+  int shift = stage == 0 ? 1 : stage + 1;
+
+  *channels = stage == 0 ? 64 : 64 << (stage - 1);
+  *stage_h = height >> shift;
+  *stage_w = width >> shift;
+}
+
+CpStatus
+cp_network_forward_stages (CpNetwork *net, const float *images, int n, int height, int width,
+                           int last_stage, float *const taps[5], CpError *error)
+{
+  if (last_stage < 0 || last_stage > 4)
+    return cp_error_set (error, CP_ERR_INVALID,
+                         "network forward: stage %d is not one of ResNet-18's stages 0..4",
+                         last_stage);
+  if (taps == NULL)
+    return cp_error_set (error, CP_ERR_INVALID, "network forward: no stage outputs requested");
+  return forward_impl (net, images, n, height, width, 0, 2 * last_stage - 1, taps, error);
 }
 
 /* ---- loss and backward -------------------------------------------------- */

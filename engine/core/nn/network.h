@@ -77,6 +77,24 @@ CpStatus       cp_network_forward      (CpNetwork *net, const float *images, int
 const float   *cp_network_embedding    (const CpNetwork *net);
 const float   *cp_network_logits       (const CpNetwork *net);
 
+/* Inference forward of the backbone alone, through stage @last_stage
+ * (0 = the stem: conv1, bn1 and ReLU, before the max pool; 1 = layer1 ...
+ * 4 = layer4); the global pool, head and classifier do not run, so
+ * cp_network_embedding and cp_network_logits are not valid after it.  The
+ * output of each stage s <= @last_stage whose taps[s] is not NULL is copied
+ * there: backend memory of (n, C, H, W) floats with the sizes of
+ * cp_network_stage_shape.  For local features (a Gaussian per image
+ * region), which need the early stages' spatial maps that the global
+ * average pool throws away. */
+CpStatus       cp_network_forward_stages (CpNetwork *net, const float *images, int n, int height,
+                                          int width, int last_stage, float *const taps[5],
+                                          CpError *error);
+/* Channels and spatial size of stage @stage's output for a height x width
+ * input (multiples of 32): 64, 64, 128, 256, 512 channels at 1/2, 1/4, 1/8,
+ * 1/16, 1/32 of the input for stages 0 (stem) to 4. */
+void           cp_network_stage_shape   (int stage, int height, int width, int *channels,
+                                         int *stage_h, int *stage_w);
+
 /* Mean cross-entropy of the last forward's logits against @labels (backend
  * memory, int32, n of them); when @backward is set, also back-propagates
  * into every parameter's grad.  With @freeze_backbone the backward pass
