@@ -127,7 +127,7 @@ gboolean      cp_patch_model_map_tensor     (CpPatchModel       *model,
                                              GError            **error);
 
 /* A heatmap for display, as the app shows it. */
-typedef struct
+typedef struct _CpHeatmap
 {
   int      width;       /* the image's own size */
   int      height;

@@ -12,6 +12,7 @@
 struct CpGde
 {
   int     dim;
+  CpGdeInput input;      /* what fitting and scoring do to each row first */
   double *mean;          /* dim */
   double *precision;     /* dim x dim */
   double *covariance;    /* dim x dim, NULL when loaded from a file */
@@ -44,10 +45,10 @@ cp_embeddings_l2_normalize (float *x, int n, int dim)
     }
 }
 
-/* Copies row @src into double @dst divided by its L2 norm.  Returns 0 when
- * the row holds a NaN or an infinity. */
+/* Copies row @src into double @dst, divided by its L2 norm for
+ * CP_GDE_L2_NORMALIZE.  Returns 0 when the row holds a NaN or an infinity. */
 static int
-normalize_row_to_double (const float *src, int dim, double *dst)
+row_to_double (const float *src, int dim, CpGdeInput input, double *dst)
 {
   double sum = 0.0;
 
@@ -58,7 +59,7 @@ normalize_row_to_double (const float *src, int dim, double *dst)
       dst[j] = src[j];
       sum += dst[j] * dst[j];
     }
-  if (sum > 0.0)
+  if (input == CP_GDE_L2_NORMALIZE && sum > 0.0)
     {
       double norm = sqrt (sum);
       for (int j = 0; j < dim; j++)
@@ -208,6 +209,12 @@ gde_make_f32 (CpGde *gde)
 CpGde *
 cp_gde_fit (const float *x, int n, int dim, CpError *error)
 {
+  return cp_gde_fit_input (x, n, dim, CP_GDE_L2_NORMALIZE, error);
+}
+
+CpGde *
+cp_gde_fit_input (const float *x, int n, int dim, CpGdeInput input, CpError *error)
+{
   CpGde *gde = NULL;
   double *xc = NULL, *work = NULL;
   double *cov;
@@ -222,6 +229,8 @@ cp_gde_fit (const float *x, int n, int dim, CpError *error)
     }
   dd = (size_t) dim * dim;
   gde = gde_alloc (dim, 1);
+  if (gde != NULL)
+    gde->input = input;
   xc = malloc (sizeof (double) * (size_t) n * dim);
   work = malloc (sizeof (double) * dd);
   if (gde == NULL || xc == NULL || work == NULL)
@@ -232,7 +241,7 @@ cp_gde_fit (const float *x, int n, int dim, CpError *error)
   cov = gde->covariance;
 
   for (int i = 0; i < n; i++)
-    if (!normalize_row_to_double (x + (size_t) i * dim, dim, xc + (size_t) i * dim))
+    if (!row_to_double (x + (size_t) i * dim, dim, input, xc + (size_t) i * dim))
       {
         cp_error_set (error, CP_ERR_NUMERIC, "gde: embedding %d holds a NaN or an infinity", i);
         goto fail;
@@ -306,6 +315,13 @@ fail:
 CpGde *
 cp_gde_new_from_f32 (const float *mean, const float *precision, int dim, CpError *error)
 {
+  return cp_gde_new_from_f32_input (mean, precision, dim, CP_GDE_L2_NORMALIZE, error);
+}
+
+CpGde *
+cp_gde_new_from_f32_input (const float *mean, const float *precision, int dim, CpGdeInput input,
+                           CpError *error)
+{
   CpGde *gde;
   size_t dd;
 
@@ -334,6 +350,7 @@ cp_gde_new_from_f32 (const float *mean, const float *precision, int dim, CpError
       cp_error_set (error, CP_ERR_NOMEM, "gde: out of memory for a %d-d Gaussian", dim);
       return NULL;
     }
+  gde->input = input;
   memcpy (gde->mean_f32, mean, sizeof (float) * dim);
   memcpy (gde->precision_f32, precision, sizeof (float) * dd);
   for (int i = 0; i < dim; i++)
@@ -344,6 +361,7 @@ cp_gde_new_from_f32 (const float *mean, const float *precision, int dim, CpError
 }
 
 int           cp_gde_dim (const CpGde *gde) { return gde->dim; }
+CpGdeInput    cp_gde_input (const CpGde *gde) { return gde->input; }
 const float  *cp_gde_mean_f32 (const CpGde *gde) { return gde->mean_f32; }
 const float  *cp_gde_precision_f32 (const CpGde *gde) { return gde->precision_f32; }
 const double *cp_gde_mean (const CpGde *gde) { return gde->mean; }
@@ -381,7 +399,7 @@ cp_gde_score (const CpGde *gde, const float *x, int n, double *scores, CpError *
         {
           double *dr = d + (size_t) r * dim;
 
-          if (!normalize_row_to_double (x + (size_t) (start + r) * dim, dim, dr))
+          if (!row_to_double (x + (size_t) (start + r) * dim, dim, gde->input, dr))
             {
               free (d);
               free (t);

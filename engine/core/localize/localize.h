@@ -99,6 +99,11 @@ int             cp_patch_density_grid_h  (const CpPatchDensity *d);
 int             cp_patch_density_grid_w  (const CpPatchDensity *d);
 int             cp_patch_density_cells   (const CpPatchDensity *d);
 int             cp_patch_density_count   (const CpPatchDensity *d);   /* Gaussians */
+/* How rows are taken by the Gaussians fitted or installed after this call
+ * (cp_gde_fit_input): L2-normalised (the default: patch-model embeddings,
+ * as the global embedding) or raw (local feature maps). */
+void            cp_patch_density_set_input (CpPatchDensity *d, CpGdeInput input);
+CpGdeInput      cp_patch_density_input   (const CpPatchDensity *d);
 /* The Gaussian used at grid location (i, j). */
 int             cp_patch_density_index   (const CpPatchDensity *d, int i, int j);
 /* Gaussian @g, NULL before fitting or loading. */

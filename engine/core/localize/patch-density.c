@@ -11,6 +11,7 @@ struct CpPatchDensity
   int     grid_h, grid_w;
   int     cells;            /* blocks per side (1 for shared) */
   int     count;            /* Gaussians: cells * cells */
+  CpGdeInput input;         /* L2-normalised embeddings (patch model) or raw features */
   CpGde **gdes;
 };
 
@@ -96,6 +97,13 @@ int cp_patch_density_grid_h (const CpPatchDensity *d) { return d->grid_h; }
 int cp_patch_density_grid_w (const CpPatchDensity *d) { return d->grid_w; }
 int cp_patch_density_cells (const CpPatchDensity *d) { return d->cells; }
 int cp_patch_density_count (const CpPatchDensity *d) { return d->count; }
+CpGdeInput cp_patch_density_input (const CpPatchDensity *d) { return d->input; }
+
+void
+cp_patch_density_set_input (CpPatchDensity *d, CpGdeInput input)
+{
+  d->input = input;
+}
 
 int
 cp_patch_density_index (const CpPatchDensity *d, int i, int j)
@@ -178,7 +186,7 @@ cp_patch_density_fit (CpPatchDensity *d, const float *x, int n_images, int m, co
           rows_of_g = buf;
         }
       cp_gde_free (d->gdes[g]);
-      d->gdes[g] = cp_gde_fit (rows_of_g, n, dim, error);
+      d->gdes[g] = cp_gde_fit_input (rows_of_g, n, dim, d->input, error);
       if (d->gdes[g] == NULL)
         {
           status = error ? error->code : CP_ERR_NUMERIC;
@@ -202,7 +210,7 @@ cp_patch_density_set (CpPatchDensity *d, int g, const float *mean, const float *
 
   if (g < 0 || g >= d->count)
     return cp_error_set (error, CP_ERR_INVALID, "patch density: no Gaussian %d", g);
-  gde = cp_gde_new_from_f32 (mean, precision, dim, error);
+  gde = cp_gde_new_from_f32_input (mean, precision, dim, d->input, error);
   if (gde == NULL)
     return error ? error->code : CP_ERR_INVALID;
   cp_gde_free (d->gdes[g]);
