@@ -1,0 +1,106 @@
+/* local-model.h: region scores, the evidence for small defects.
+ *
+ * The global embedding of a network trained from scratch for a few minutes
+ * on a CPU carries the part's outline (a bent or missing tooth) but not a
+ * scratch or a stain of a few pixels.  The local model scores every region
+ * of the image instead:
+ *
+ *   - the image at local_image_size (256) goes through a feature extractor:
+ *     the network's stem and layer1 *as they were before CutPaste
+ *     training* (its seeded random initialisation, or the ImageNet weights
+ *     it started from), kept in the model file under the prefix "local.";
+ *   - core/localize/local-features.h turns the two maps into one vector
+ *     per region of a grid x grid raster;
+ *   - a Gaussian per region (aligned parts: "per-location") or one for
+ *     every region ("shared": textures, parts in free pose) gives each
+ *     region its Mahalanobis distance, the region map; its maximum is the
+ *     image's local score.
+ *
+ * Why the untrained stem: trained at the quick profile's S = 64, the early
+ * filters adapt to a scale four times coarser than the one the regions are
+ * read at, and the trained extractor found fewer small defects than the
+ * starting one (docs/quick-profile.md has the measurements).
+ *
+ * In the model file: "local.resnet18.conv1.weight", "local.resnet18.bn1.*",
+ * "local.resnet18.layer1.*" (the extractor), "local.channels" I64 [D],
+ * "local.mean" F32 [K, D] and "local.precision" F32 [K, D, D] (K = grid^2
+ * for per-location, 1 for shared), and the metadata local_image_size,
+ * local_grid and local_density.
+ *
+ * A CpLocalModel is used from one thread at a time.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "core/io/safetensors.h"
+#include "core/localize/local-features.h"
+#include "core/localize/localize.h"
+#include "core/nn/network.h"
+
+G_BEGIN_DECLS
+
+typedef struct _CpLocalModel CpLocalModel;
+
+/* Which density "auto" picks: per-location when the regions' mean vectors
+ * differ from each other by more than this fraction of the spread of the
+ * images around them (cp_local_features_alignment); measured 12.8 on the
+ * synthetic washer, 0.48 on the synthetic weave, 0.07 on pcb. */
+#define CP_LOCAL_ALIGNED_RATIO 0.25
+
+/* A local model whose extractor is a copy of @source's stem and layer1 as
+ * they are now (the caller makes it before training @source), on @source's
+ * backend, with the regions of @spec (checked here). */
+CpLocalModel *cp_local_model_new      (CpNetwork *source, const CpLocalFeatureSpec *spec,
+                                       GError **error);
+
+/* TRUE when @st holds a local model ("local.channels"). */
+gboolean      cp_local_model_present  (const CpSafetensors *st);
+
+/* Loads and checks the local part of model file @st (@path for messages)
+ * on @be (borrowed; it must outlive the local model). */
+CpLocalModel *cp_local_model_load     (CpBackend *be, const CpSafetensors *st, const char *path,
+                                       GError **error);
+void          cp_local_model_free     (CpLocalModel *lm);
+
+const CpLocalFeatureSpec *cp_local_model_spec (const CpLocalModel *lm);
+/* Gaussians fitted or loaded (NULL before). */
+const CpPatchDensity     *cp_local_model_density (const CpLocalModel *lm);
+int           cp_local_model_regions  (const CpLocalModel *lm);   /* grid * grid */
+/* Takes the Gaussians out (NULL before a fit), and puts Gaussians back
+ * (taking @density; the ones there are freed): so a refit that fails can
+ * leave a model as it was. */
+CpPatchDensity *cp_local_model_steal_density (CpLocalModel *lm);
+void          cp_local_model_set_density (CpLocalModel *lm, CpPatchDensity *density);
+
+/* The region vectors of @n images given as normalised (3, S, S) float
+ * tensors in host memory (S = the spec's image size), into @features (n,
+ * regions, D). */
+gboolean      cp_local_model_features (CpLocalModel *lm, const float *tensors, int n,
+                                       float *features, GError **error);
+
+/* Between-region over within-region spread of @features (n, regions, D):
+ * the mean squared distance of the regions' means from their common mean,
+ * over the mean squared distance of each vector from its region's mean.
+ * Near 1 / n when regions are exchangeable (textures, free pose); far above
+ * CP_LOCAL_ALIGNED_RATIO when each region shows the same part of an
+ * aligned object. */
+double        cp_local_features_alignment (const float *features, int n, int regions, int dim);
+
+/* Fits the Gaussians of @kind on @features (n, regions, D) of good images;
+ * raw vectors (not L2-normalised: their length carries the local contrast).
+ * Replaces earlier ones. */
+gboolean      cp_local_model_fit      (CpLocalModel *lm, const float *features, int n,
+                                       CpPatchDensityKind kind, GError **error);
+
+/* Region maps (n, regions) and their maxima (n) of @features; either output
+ * may be NULL. */
+gboolean      cp_local_model_score    (CpLocalModel *lm, const float *features, int n,
+                                       float *maps, double *max_scores, GError **error);
+
+/* Adds the extractor, channels and Gaussians to @w, and the metadata
+ * values to @metadata (char * -> char *, newly allocated keys and values). */
+gboolean      cp_local_model_save     (CpLocalModel *lm, CpSafetensorsWriter *w,
+                                       GHashTable *metadata, GError **error);
+
+G_END_DECLS

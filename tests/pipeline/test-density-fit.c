@@ -1,0 +1,234 @@
+/* test-density-fit.c: the calibration of density-fit.h against direct
+ * computations: the held-out split, the log-normal threshold, the combined
+ * score, and a whole fit with a local model on generated region vectors. */
+#include <math.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "core/density/threshold.h"
+#include "core/rng.h"
+#include "pipeline/density-fit.h"
+#include "pipeline/local-model.h"
+
+static void
+test_split (void)
+{
+  gboolean a[300], b[300];
+  int held;
+
+  g_assert_cmpint (cp_calibration_count (10), ==, 0);    /* 8 held out would leave 2 */
+  g_assert_cmpint (cp_calibration_count (15), ==, 0);
+  g_assert_cmpint (cp_calibration_count (16), ==, 8);
+  g_assert_cmpint (cp_calibration_count (20), ==, 8);
+  g_assert_cmpint (cp_calibration_count (80), ==, 12);
+  g_assert_cmpint (cp_calibration_count (279), ==, 42);
+
+  held = cp_calibration_split (279, 3, a);
+  g_assert_cmpint (held, ==, 42);
+  g_assert_cmpint (cp_calibration_split (279, 3, b), ==, 42);
+  g_assert_true (memcmp (a, b, sizeof (gboolean) * 279) == 0);
+  {
+    int count = 0, differ = 0;
+
+    cp_calibration_split (279, 4, b);
+    for (int i = 0; i < 279; i++)
+      {
+        count += a[i];
+        differ += a[i] != b[i];
+      }
+    g_assert_cmpint (count, ==, 42);
+    g_assert_cmpint (differ, >, 0);      /* another seed, another split */
+  }
+  g_assert_cmpint (cp_calibration_split (12, 3, a), ==, 0);
+  for (int i = 0; i < 12; i++)
+    g_assert_false (a[i]);
+}
+
+static void
+test_threshold (void)
+{
+  double two[2] = { exp (-1.0), exp (1.0) };
+  double same[5] = { 2.0, 2.0, 2.0, 2.0, 2.0 };
+  double many[400];
+  double t;
+  CpRng rng;
+
+  /* mean 0, standard deviation sqrt 2 of the logarithms; z(0.99) =
+   * 2.326347874 (to 1e-9). */
+  t = cp_calibration_threshold (two, 2, 0.01);
+  g_assert_cmpfloat_with_epsilon (t, exp (2.326347874 * sqrt (2.0)), 1e-6 * t);
+  /* z(0.95) = 1.644853627 */
+  t = cp_calibration_threshold (two, 2, 0.05);
+  g_assert_cmpfloat_with_epsilon (t, exp (1.644853627 * sqrt (2.0)), 1e-6 * t);
+  g_assert_cmpfloat_with_epsilon (cp_calibration_threshold (same, 5, 0.01), 2.0, 1e-12);
+  g_assert_true (isnan (cp_calibration_threshold (two, 1, 0.01)));
+  g_assert_true (isnan (cp_calibration_threshold (two, 2, 0.0)));
+  same[2] = 0.0;
+  g_assert_true (isnan (cp_calibration_threshold (same, 5, 0.01)));
+
+  /* A long tail the log-normal misses: the empirical quantile wins. */
+  cp_rng_seed (&rng, 1);
+  for (int i = 0; i < 400; i++)
+    many[i] = 1.0 + 0.01 * cp_rng_uniform (&rng);
+  for (int i = 0; i < 12; i++)
+    many[i] = 50.0;
+  t = cp_calibration_threshold (many, 400, 0.01);
+  g_assert_cmpfloat_with_epsilon (t, cp_quantile_linear (many, 400, 0.99), 1e-12);
+  g_assert_cmpfloat (t, ==, 50.0);
+}
+
+static void
+test_combine (void)
+{
+  g_assert_cmpfloat (cp_density_combine (7.0, NAN, NAN, NAN), ==, 7.0);
+  g_assert_cmpfloat (cp_density_combine (7.0, 3.0, 2.0, 1.0), ==, 3.5);
+  g_assert_cmpfloat (cp_density_combine (7.0, 9.0, 2.0, 1.0), ==, 9.0);
+}
+
+/* Region vectors of @n images: each region's own mean (an aligned part)
+ * plus noise; image @bad gets a bump in region 5. */
+static float *
+make_features (int n, int regions, int dim, int bad, CpRng *rng)
+{
+  float *f = g_new (float, (gsize) n * regions * dim);
+
+  for (int i = 0; i < n; i++)
+    for (int r = 0; r < regions; r++)
+      for (int k = 0; k < dim; k++)
+        f[((gsize) i * regions + r) * dim + k]
+          = (float) (r * 0.5 + k * 0.1 + 0.2 * cp_rng_normal (rng)
+                     + (i == bad && r == 5 ? 3.0 : 0.0));
+  return f;
+}
+
+static void
+test_fit (void)
+{
+  const int n = 24, dim = 16, grid = 4, regions = grid * grid;
+  g_autoptr (GError) error = NULL;
+  CpError err = { 0 };
+  CpBackend *be = cp_backend_cpu_new (&err);
+  CpNetworkConfig config = { .head_layers = 1, .num_classes = 3 };
+  CpNetwork *net = cp_network_new (be, &config, &err);
+  CpLocalFeatureSpec spec;
+  CpLocalModel *lm;
+  CpRng rng;
+  g_autofree float *emb = g_new (float, n * CP_EMBEDDING_DIM);
+  g_autofree float *feat = NULL;
+  gboolean held_out[24];
+  CpDensityFit fit;
+  CpDensityFitInput in;
+
+  cp_rng_seed (&rng, 17);
+  cp_network_init (net, &rng);
+  cp_local_feature_spec_init (&spec, 64, grid, dim, &rng);
+  lm = cp_local_model_new (net, &spec, &error);
+  g_assert_no_error (error);
+  for (int i = 0; i < n * CP_EMBEDDING_DIM; i++)
+    emb[i] = (float) cp_rng_normal (&rng);
+  feat = make_features (n, regions, dim, -1, &rng);
+  g_assert_cmpfloat (cp_local_features_alignment (feat, n, regions, dim), >, CP_LOCAL_ALIGNED_RATIO);
+
+  g_assert_cmpint (cp_calibration_split (n, 5, held_out), ==, 8);
+  in = (CpDensityFitInput) {
+    .embeddings = emb, .features = feat, .local = lm,
+    .local_kind = CP_PATCH_DENSITY_PER_LOCATION, .n = n, .held_out = held_out,
+    .folds = 5, .false_reject_rate = 0.01,
+  };
+  g_assert_true (cp_density_fit (&in, &fit, &error));
+  g_assert_no_error (error);
+  g_assert_true (fit.held_out);
+  g_assert_cmpint (fit.n_calibration, ==, 8);
+  g_assert_cmpint (cp_patch_density_count (cp_local_model_density (lm)), ==, regions);
+
+  /* The calibration scores are those of the held-out images under
+   * densities fitted on the others, combined with the medians. */
+  {
+    int n_fit = 0, k = 0;
+    g_autofree float *fit_emb = g_new (float, n * CP_EMBEDDING_DIM);
+    g_autofree float *fit_feat = g_new (float, (gsize) n * regions * dim);
+    g_autofree float *cal_feat = g_new (float, (gsize) 8 * regions * dim);
+    g_autofree float *cal_emb = g_new (float, 8 * CP_EMBEDDING_DIM);
+    double g[8], l[8], gm, lm_median, t;
+    CpGde *gde;
+    CpLocalModel *check = cp_local_model_new (net, &spec, &error);
+
+    for (int i = 0; i < n; i++)
+      {
+        float *de = held_out[i] ? cal_emb + k * CP_EMBEDDING_DIM : fit_emb + n_fit * CP_EMBEDDING_DIM;
+        float *df = held_out[i] ? cal_feat + (gsize) k * regions * dim
+                                : fit_feat + (gsize) n_fit * regions * dim;
+
+        memcpy (de, emb + i * CP_EMBEDDING_DIM, CP_EMBEDDING_DIM * sizeof (float));
+        memcpy (df, feat + (gsize) i * regions * dim, (gsize) regions * dim * sizeof (float));
+        if (held_out[i])
+          k++;
+        else
+          n_fit++;
+      }
+    gde = cp_gde_fit (fit_emb, n_fit, CP_EMBEDDING_DIM, &err);
+    g_assert_nonnull (gde);
+    g_assert_cmpint (cp_gde_score (gde, cal_emb, 8, g, &err), ==, CP_OK);
+    g_assert_true (cp_local_model_fit (check, fit_feat, n_fit, CP_PATCH_DENSITY_PER_LOCATION, &error));
+    g_assert_true (cp_local_model_score (check, cal_feat, 8, NULL, l, &error));
+    gm = cp_quantile_linear (g, 8, 0.5);
+    lm_median = cp_quantile_linear (l, 8, 0.5);
+    g_assert_cmpfloat_with_epsilon (fit.global_scale, gm, 1e-9 * gm);
+    g_assert_cmpfloat_with_epsilon (fit.local_scale, lm_median, 1e-9 * lm_median);
+    for (int c = 0; c < 8; c++)
+      {
+        double expect = MAX (g[c] / gm, l[c] / lm_median);
+        g_assert_cmpfloat_with_epsilon (fit.calibration_scores[c], expect, 1e-9 * expect);
+      }
+    t = cp_calibration_threshold (fit.calibration_scores, 8, 0.01);
+    g_assert_cmpfloat (fit.threshold, ==, t);
+    cp_gde_free (gde);
+    cp_local_model_free (check);
+  }
+
+  /* The stored densities are fitted on every image. */
+  {
+    CpGde *all = cp_gde_fit (emb, n, CP_EMBEDDING_DIM, &err);
+    for (int j = 0; j < CP_EMBEDDING_DIM; j++)
+      g_assert_cmpfloat (cp_gde_mean (all)[j], ==, cp_gde_mean (fit.gde)[j]);
+    cp_gde_free (all);
+  }
+
+  /* A bump in one region of a new image stands out in that region. */
+  {
+    g_autofree float *bad = make_features (1, regions, dim, 0, &rng);
+    float map[16];
+    double top;
+
+    g_assert_true (cp_local_model_score (lm, bad, 1, map, &top, &error));
+    for (int r = 0; r < regions; r++)
+      if (r != 5)
+        g_assert_cmpfloat (map[r], <, map[5]);
+    g_assert_cmpfloat (top, ==, map[5]);
+    g_assert_cmpfloat (top / fit.local_scale, >, fit.threshold);
+  }
+  cp_density_fit_clear (&fit);
+
+  /* k-fold when nothing is held out: every image is a calibration image. */
+  in.held_out = NULL;
+  g_assert_true (cp_density_fit (&in, &fit, &error));
+  g_assert_false (fit.held_out);
+  g_assert_cmpint (fit.n_calibration, ==, n);
+  cp_density_fit_clear (&fit);
+
+  cp_local_model_free (lm);
+  cp_network_free (net);
+  cp_backend_free (be);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/density-fit/split", test_split);
+  g_test_add_func ("/density-fit/threshold", test_threshold);
+  g_test_add_func ("/density-fit/combine", test_combine);
+  g_test_add_func ("/density-fit/fit", test_fit);
+  return g_test_run ();
+}
