@@ -47,7 +47,7 @@ cp_cmd_predict (int argc, char **argv)
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "One JSON object per line", NULL },
     { "threshold", 0, 0, G_OPTION_ARG_STRING, &threshold_text, "Override the model's pass/fail threshold for this run ('cutpaste threshold --set' stores one)", "T" },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, "auto (default), cpu or cuda", "DEV" },
-    { "heatmap", 0, 0, G_OPTION_ARG_FILENAME, &heatmap_dir, "Write DIR/<image>.heatmap.png with the patch model beside --model", "DIR" },
+    { "heatmap", 0, 0, G_OPTION_ARG_FILENAME, &heatmap_dir, "Write DIR/<image>.heatmap.png: from the patch model beside --model when there is one, else from the model's region scores", "DIR" },
     { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("IMAGE... - score images with a trained model");
@@ -138,15 +138,20 @@ cp_cmd_predict (int argc, char **argv)
   if (heatmap_dir)
     {
       /* Localisation: the patch model beside the image model
-       * (X.patch.safetensors), one overlay PNG per image. */
+       * (X.patch.safetensors) when there is one, else the image model's
+       * own region map; one overlay PNG per image. */
       g_autofree char *patch_path = cp_patch_model_path_for (model_path);
-      g_autoptr (CpPatchModel) patch = cp_patch_model_load (patch_path, device ? device : "auto", &error);
+      g_autoptr (CpPatchModel) patch = NULL;
       g_autoptr (GHashTable) used = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
-      if (patch == NULL)
+      if (g_file_test (patch_path, G_FILE_TEST_EXISTS) || !cp_model_has_local (model))
         {
-          cp_cli_error ("predict", "%s", error->message);
-          return CP_EXIT_FAILED;
+          patch = cp_patch_model_load (patch_path, device ? device : "auto", &error);
+          if (patch == NULL)
+            {
+              cp_cli_error ("predict", "%s", error->message);
+              return CP_EXIT_FAILED;
+            }
         }
       if (g_mkdir_with_parents (heatmap_dir, 0755) != 0)
         {
@@ -178,15 +183,17 @@ cp_cmd_predict (int argc, char **argv)
             }
           g_hash_table_add (used, g_strdup (name));
           out = g_build_filename (heatmap_dir, name, NULL);
-          if (!cp_patch_model_heatmap (patch, image, &heatmap, NULL, &local)
+          if (!(patch ? cp_patch_model_heatmap (patch, image, &heatmap, NULL, &local)
+                      : cp_model_region_heatmap (model, image, &heatmap, &local))
               || !cp_heatmap_write_png (&heatmap, out, &local))
             {
               cp_cli_error ("predict", "%s: %s", argv[i + 1], local->message);
               skipped++;
               continue;
             }
-          fprintf (stderr, "cutpaste predict: %s: heatmap %s (map maximum %.4f)\n", argv[i + 1], out,
-                   heatmap.score);
+          fprintf (stderr, "cutpaste predict: %s: heatmap %s (%s, map maximum %.4f, colours %.4g to %.4g)\n",
+                   argv[i + 1], out, patch ? "patch model" : "region scores", heatmap.score,
+                   heatmap.low, heatmap.high);
           cp_heatmap_clear (&heatmap);
         }
     }

@@ -98,6 +98,8 @@ cp_cmd_train (int argc, char **argv)
   gboolean resume = FALSE;
   gboolean localize = FALSE;
   g_autofree char *density = NULL;
+  g_autofree char *local_mode = NULL, *local_size = NULL, *local_grid = NULL, *local_channels = NULL;
+  gboolean no_hold_out = FALSE;
   CpLocalizeOptions loc;
   GOptionEntry entries[] = {
     { "data-dir", 0, 0, G_OPTION_ARG_FILENAME, &data_dir, "Dataset root (MVTec AD layout)", "DIR" },
@@ -120,6 +122,11 @@ cp_cmd_train (int argc, char **argv)
     { "checkpoint-every", 0, 0, G_OPTION_ARG_STRING, &checkpoint_every, "Steps between checkpoints (0 = none)", "N" },
     { "localize", 0, 0, G_OPTION_ARG_NONE, &localize, "Train the patch model for defect localisation (<category>.patch.safetensors)", NULL },
     { "density", 0, 0, G_OPTION_ARG_STRING, &density, "With --localize: per-location or shared Gaussians (default: by category)", "D" },
+    { "local", 0, 0, G_OPTION_ARG_STRING, &local_mode, "Region scores beside the global embedding: auto (default; none for instant), per-location, shared or none", "MODE" },
+    { "local-size", 0, 0, G_OPTION_ARG_STRING, &local_size, "Image side the regions are read at (default 4 x S, at most 256)", "S" },
+    { "local-grid", 0, 0, G_OPTION_ARG_STRING, &local_grid, "Regions per side (default local size / 8)", "G" },
+    { "local-channels", 0, 0, G_OPTION_ARG_STRING, &local_channels, "Feature channels kept per region, 1 to 128 (default 64)", "D" },
+    { "no-hold-out", 0, 0, G_OPTION_ARG_NONE, &no_hold_out, "Calibrate the threshold by k-fold on all of train/good instead of on images held out of training", NULL },
     { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- train CutPaste models, one per category");
@@ -193,6 +200,18 @@ cp_cmd_train (int argc, char **argv)
     USAGE ("unknown --variant '%s' (expected 3way, binary, scar or union)", variant);
   if (device && strcmp (device, "auto") != 0 && strcmp (device, "cpu") != 0 && strcmp (device, "cuda") != 0)
     USAGE ("unknown --device '%s' (expected auto, cpu or cuda)", device);
+  if (local_mode && !cp_train_local_from_string (local_mode, &opts.local))
+    USAGE ("unknown --local '%s' (expected auto, per-location, shared or none)", local_mode);
+  if (local_size && (!cp_cli_parse_int (local_size, &opts.local_image_size) || opts.local_image_size < 64
+                     || opts.local_image_size > 1024 || opts.local_image_size % 32 != 0))
+    USAGE ("--local-size must be a multiple of 32 between 64 and 1024 (got '%s')", local_size);
+  if (local_grid && (!cp_cli_parse_int (local_grid, &opts.local_grid) || opts.local_grid < 1))
+    USAGE ("--local-grid must be a positive integer (got '%s')", local_grid);
+  if (local_channels && (!cp_cli_parse_int (local_channels, &opts.local_channels)
+                         || opts.local_channels < 1 || opts.local_channels > 128))
+    USAGE ("--local-channels must be between 1 and 128 (got '%s')", local_channels);
+  if (no_hold_out)
+    opts.hold_out = FALSE;
   cp_localize_options_init (&loc);
   if (density && !localize)
     USAGE ("--density only applies with --localize");
@@ -340,6 +359,12 @@ cp_cmd_train (int argc, char **argv)
         printf ("%s: wrote %s (%d steps, %d train images, %u skipped, threshold %.4f, %s, %.0fs)\n",
                 categories[i], result.model_path, result.steps, result.train_images,
                 result.skipped_images->len, result.threshold, result.device_name, result.seconds);
+      if (!localize && result.calibration_images > 0)
+        printf ("%s: threshold from %d good images held out of training\n", categories[i],
+                result.calibration_images);
+      if (!localize && result.local_density != NULL)
+        printf ("%s: region scores with %s Gaussians (alignment %.2f)\n", categories[i],
+                result.local_density, result.local_alignment);
       if (!localize && !isnan (result.auroc))
         printf ("%s AUC: %.4f\n", categories[i], result.auroc);
       fflush (stdout);

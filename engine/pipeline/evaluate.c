@@ -32,6 +32,7 @@ cp_eval_result_init (CpEvalResult *result)
   memset (result, 0, sizeof *result);
   result->auroc = NAN;
   result->threshold = NAN;
+  result->target_false_reject_rate = NAN;
   result->images = g_array_new (FALSE, TRUE, sizeof (CpEvalImage));
   g_array_set_clear_func (result->images, clear_image);
   result->roc = g_array_new (FALSE, FALSE, sizeof (CpRocPoint));
@@ -314,6 +315,7 @@ cp_evaluate_category (const char *data_dir, const char *category, CpModel *model
                   emb + (size_t) i * CP_EMBEDDING_DIM, CP_EMBEDDING_DIM * sizeof (float));
           scores[scored] = scores[i];
           labels[scored] = cat->test[i].label == CP_LABEL_DEFECT;
+          result->n_good += labels[scored] == 0;
           if (cp_model_is_anomalous (model, scores[i]))
             result->false_rejects += labels[scored] == 0;
           else
@@ -324,6 +326,9 @@ cp_evaluate_category (const char *data_dir, const char *category, CpModel *model
         progress (start_i + count, n, user_data);
     }
   result->auroc = cp_eval_auroc (scores, labels, scored, result->roc);
+  result->target_false_reject_rate
+    = cp_model_get_threshold_source (model) == CP_THRESHOLD_SOURCE_CROSS_VALIDATION
+      ? cp_model_get_false_reject_rate (model) : NAN;
 
   if (opts->with_train_embeddings && !embed_train (model, cat, cancel, result, error))
     return FALSE;
@@ -409,25 +414,28 @@ mean_auroc (CpEvalResult *const *results, int n, int *counted)
 char *
 cp_eval_summary_markdown (CpEvalResult *const *results, int n)
 {
-  GString *out = g_string_new ("| category | image AUROC | test images | false rejects | misses |\n"
-                               "|---|---|---|---|---|\n");
+  GString *out = g_string_new ("| category | image AUROC | test images | false rejects | misses "
+                               "| false-reject rate (target) |\n"
+                               "|---|---|---|---|---|---|\n");
   int counted;
   double mean = mean_auroc (results, n, &counted);
 
   for (int i = 0; i < n; i++)
     {
       const CpEvalResult *r = results[i];
-      if (isnan (r->auroc))
-        g_string_append_printf (out, "| %s | n/a | %u | %d | %d |\n", r->category, r->images->len,
-                                r->false_rejects, r->misses);
-      else
-        g_string_append_printf (out, "| %s | %.4f | %u | %d | %d |\n", r->category, r->auroc,
-                                r->images->len, r->false_rejects, r->misses);
+      g_autofree char *auroc = isnan (r->auroc) ? g_strdup ("n/a") : g_strdup_printf ("%.4f", r->auroc);
+      g_autofree char *rate = r->n_good == 0 ? g_strdup ("n/a")
+                              : g_strdup_printf ("%.1f %%", 100.0 * r->false_rejects / r->n_good);
+      g_autofree char *target = isnan (r->target_false_reject_rate) ? g_strdup ("threshold set by hand")
+                                : g_strdup_printf ("%g %%", 100.0 * r->target_false_reject_rate);
+
+      g_string_append_printf (out, "| %s | %s | %u | %d | %d | %s (%s) |\n", r->category, auroc,
+                              r->images->len, r->false_rejects, r->misses, rate, target);
     }
   if (isnan (mean))
-    g_string_append (out, "| **mean** | n/a | | | |\n");
+    g_string_append (out, "| **mean** | n/a | | | | |\n");
   else
-    g_string_append_printf (out, "| **mean** | %.4f | | | |\n", mean);
+    g_string_append_printf (out, "| **mean** | %.4f | | | | |\n", mean);
   return g_string_free (out, FALSE);
 }
 
@@ -444,17 +452,20 @@ cp_eval_write_summary (CpEvalResult *const *results, int n, const char *markdown
     }
   if (csv_path)
     {
-      g_autoptr (GString) out = g_string_new ("category,auroc,test_images,false_rejects,misses\n");
+      g_autoptr (GString) out = g_string_new ("category,auroc,test_images,false_rejects,misses,"
+                                              "good_images,target_false_reject_rate\n");
       int counted;
       double mean = mean_auroc (results, n, &counted);
 
       for (int i = 0; i < n; i++)
         {
           append_csv_field (out, results[i]->category);
-          g_string_append_printf (out, ",%.6f,%u,%d,%d\n", results[i]->auroc, results[i]->images->len,
-                                  results[i]->false_rejects, results[i]->misses);
+          g_string_append_printf (out, ",%.6f,%u,%d,%d,%d,%g\n", results[i]->auroc,
+                                  results[i]->images->len, results[i]->false_rejects,
+                                  results[i]->misses, results[i]->n_good,
+                                  results[i]->target_false_reject_rate);
         }
-      g_string_append_printf (out, "mean,%.6f,,,\n", mean);
+      g_string_append_printf (out, "mean,%.6f,,,,,\n", mean);
       if (!write_atomically (csv_path, out, error))
         return FALSE;
     }

@@ -45,6 +45,9 @@ typedef struct
   double      threshold;       /* the model's threshold used for verdicts */
   int         false_rejects;   /* good images called anomalous */
   int         misses;          /* defect images called good */
+  int         n_good;          /* good test images scored */
+  double      target_false_reject_rate;  /* the rate the model's threshold was set for (NaN:
+                                          * unknown or set by hand) */
   float      *test_embeddings; /* images->len x 512, L2-normalised, same order */
   float      *train_embeddings;/* n_train x 512 (with_train_embeddings) or NULL */
   int         n_train;

@@ -4,7 +4,11 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/density/threshold.h"
 #include "core/io/safetensors.h"
+#include "density-fit.h"
+#include "local-model.h"
+#include "localize.h"
 #include "pipeline-private.h"
 
 struct _CpModel
@@ -27,6 +31,14 @@ struct _CpModel
   double         cv_threshold;  /* the cross-validated one a manual threshold replaced, or NaN */
   double         false_reject_rate;
   double         auroc;
+  /* The local part (density-fit.h), NULL in a global-only model. */
+  CpLocalModel  *local;
+  double         global_scale;       /* NaN without a local part */
+  double         local_scale;
+  float         *local_buf;          /* CP_PIPELINE_EMBED_BATCH images at the local size, host */
+  float         *local_features;     /* their region vectors, host */
+  double        *calibration_scores; /* "calibration.scores", NULL when absent */
+  int            n_calibration;
 };
 
 static int
@@ -93,6 +105,10 @@ cp_model_free (CpModel *model)
 {
   if (model == NULL)
     return;
+  cp_local_model_free (model->local);
+  g_free (model->local_buf);
+  g_free (model->local_features);
+  g_free (model->calibration_scores);
   if (model->device_buf)
     model->be->free (model->be, model->device_buf);
   cp_network_free (model->net);
@@ -291,6 +307,55 @@ cp_model_load (const char *path, const char *device, GError **error)
       goto fail;
     }
 
+  model->global_scale = model->local_scale = NAN;
+  if (cp_local_model_present (st))
+    {
+      const CpLocalFeatureSpec *spec;
+
+      model->local = cp_local_model_load (model->be, st, path, error);
+      if (model->local == NULL)
+        goto fail;
+      model->global_scale = parse_double (cp_safetensors_metadata (st, "global_scale"), NAN);
+      model->local_scale = parse_double (cp_safetensors_metadata (st, "local_scale"), NAN);
+      if (!(model->global_scale > 0.0 && isfinite (model->global_scale))
+          || !(model->local_scale > 0.0 && isfinite (model->local_scale)))
+        {
+          model_error (error, path, "a model with a local part needs positive metadata "
+                       "global_scale and local_scale (found '%s' and '%s')",
+                       cp_safetensors_metadata (st, "global_scale") ?: "(none)",
+                       cp_safetensors_metadata (st, "local_scale") ?: "(none)");
+          goto fail;
+        }
+      spec = cp_local_model_spec (model->local);
+      model->local_buf = g_new (float, (gsize) CP_PIPELINE_EMBED_BATCH * 3 * spec->image_size
+                                       * spec->image_size);
+      model->local_features = g_new (float, CP_PIPELINE_EMBED_BATCH * cp_local_feature_count (spec));
+    }
+  {
+    const CpTensorInfo *info = cp_safetensors_find (st, "calibration.scores");
+
+    if (info != NULL)
+      {
+        g_autofree float *values = NULL;
+
+        if (info->ndim != 1 || info->shape[0] < 1 || info->shape[0] > 1 << 24)
+          {
+            model_error (error, path, "tensor calibration.scores must be a list of scores");
+            goto fail;
+          }
+        values = g_new (float, info->shape[0]);
+        if (cp_safetensors_read_f32 (st, "calibration.scores", info->shape, 1, values, &err) != CP_OK)
+          {
+            model_error (error, path, "%s", err.message);
+            goto fail;
+          }
+        model->n_calibration = (int) info->shape[0];
+        model->calibration_scores = g_new (double, model->n_calibration);
+        for (int i = 0; i < model->n_calibration; i++)
+          model->calibration_scores[i] = values[i];
+      }
+  }
+
   model->category = g_strdup (cp_safetensors_metadata (st, "category"));
   if (model->category == NULL)
     model->category = g_path_get_basename (path);
@@ -373,25 +438,6 @@ cp_model_set_threshold (CpModel *model, double threshold)
 }
 
 void
-cp_model_replace_density (CpModel *model, CpGde *gde, double threshold, double false_reject_rate,
-                          int train_images)
-{
-  cp_gde_free (model->gde);
-  model->gde = gde;
-  model->threshold = threshold;
-  model->threshold_source = CP_THRESHOLD_SOURCE_CROSS_VALIDATION;
-  model->cv_threshold = NAN;
-  model->false_reject_rate = false_reject_rate;
-  g_hash_table_insert (model->metadata, g_strdup ("threshold"), cp_pipeline_format_double (threshold));
-  g_hash_table_insert (model->metadata, g_strdup ("threshold_source"),
-                       g_strdup (CP_THRESHOLD_SOURCE_NAME_CROSS_VALIDATION));
-  g_hash_table_insert (model->metadata, g_strdup ("false_reject_rate"),
-                       cp_pipeline_format_double (false_reject_rate));
-  g_hash_table_insert (model->metadata, g_strdup ("train_images"), g_strdup_printf ("%d", train_images));
-  g_hash_table_remove (model->metadata, "cross_validation_threshold");
-}
-
-void
 cp_model_set_metadata (CpModel *model, const char *key, const char *value)
 {
   if (value)
@@ -400,19 +446,53 @@ cp_model_set_metadata (CpModel *model, const char *key, const char *value)
     g_hash_table_remove (model->metadata, key);
 }
 
-/* Scores @n tensors already prepared in @tensors (host). */
+/* Scores @n images prepared as tensors at the model's size (@tensors,
+ * host) and, with a local part, at the local model's size
+ * (@local_tensors).  Every output may be NULL. */
 static gboolean
-score_tensors (CpModel *model, const float *tensors, int n, double *scores, float *embeddings,
+score_tensors (CpModel *model, const float *tensors, const float *local_tensors, int n,
+               double *scores, float *embeddings, double *global, double *local, float *maps,
                GError **error)
 {
   g_autofree float *emb = g_new (float, (gsize) n * CP_EMBEDDING_DIM);
+  g_autofree double *g = g_new (double, n);
+  g_autofree double *l = g_new (double, n);
   CpError err = { 0 };
 
   if (!cp_pipeline_embed_tensors (model->net, model->device_buf, tensors, n, model->image_size,
                                   emb, error))
     return FALSE;
-  if (cp_gde_score (model->gde, emb, n, scores, &err) != CP_OK)
+  if (cp_gde_score (model->gde, emb, n, g, &err) != CP_OK)
     return cp_pipeline_set_error (error, &err);
+  for (int i = 0; i < n; i++)
+    l[i] = NAN;
+  if (model->local != NULL)
+    {
+      int regions = cp_local_model_regions (model->local);
+
+      for (int start = 0; start < n; start += CP_PIPELINE_EMBED_BATCH)
+        {
+          int count = MIN (CP_PIPELINE_EMBED_BATCH, n - start);
+          const CpLocalFeatureSpec *spec = cp_local_model_spec (model->local);
+          size_t per_local = (size_t) 3 * spec->image_size * spec->image_size;
+
+          if (!cp_local_model_features (model->local, local_tensors + start * per_local, count,
+                                        model->local_features, error)
+              || !cp_local_model_score (model->local, model->local_features, count,
+                                        maps ? maps + (gsize) start * regions : NULL, l + start,
+                                        error))
+            return FALSE;
+        }
+    }
+  for (int i = 0; i < n; i++)
+    {
+      if (scores)
+        scores[i] = cp_density_combine (g[i], l[i], model->global_scale, model->local_scale);
+      if (global)
+        global[i] = g[i];
+      if (local)
+        local[i] = l[i];
+    }
   if (embeddings)
     {
       memcpy (embeddings, emb, (gsize) n * CP_EMBEDDING_DIM * sizeof (float));
@@ -421,25 +501,62 @@ score_tensors (CpModel *model, const float *tensors, int n, double *scores, floa
   return TRUE;
 }
 
+/* @image as a tensor at @size (resized with the bicubic of data/image.h
+ * when it has another size). */
 static void
-image_to_model_tensor (const CpModel *model, const CpImage *image, float *dst)
+image_to_tensor_at (const CpImage *image, int size, float *dst)
 {
-  int s = model->image_size;
-
-  if (image->width == s && image->height == s)
+  if (image->width == size && image->height == size)
     cp_image_to_tensor (image, dst);
   else
     {
-      g_autoptr (CpImage) resized = cp_image_resize_bicubic (image, s, s);
+      g_autoptr (CpImage) resized = cp_image_resize_bicubic (image, size, size);
       cp_image_to_tensor (resized, dst);
     }
 }
 
+/* The tensors of image slot @slot of a batch: at the model's size into
+ * @tensors, and at the local size into model->local_buf. */
+static void
+prepare_image (CpModel *model, const CpImage *image, float *tensors, int slot)
+{
+  int s = model->image_size;
+
+  image_to_tensor_at (image, s, tensors + (size_t) slot * 3 * s * s);
+  if (model->local != NULL)
+    {
+      int ls = cp_local_model_spec (model->local)->image_size;
+
+      image_to_tensor_at (image, ls, model->local_buf + (size_t) slot * 3 * ls * ls);
+    }
+}
+
 gboolean
-cp_model_score_images (CpModel *model, const CpImage *const *images, int n, double *scores,
-                       float *embeddings, GError **error)
+cp_model_has_local (const CpModel *model)
+{
+  return model->local != NULL;
+}
+
+int
+cp_model_get_local_grid (const CpModel *model)
+{
+  return model->local ? cp_local_model_spec (model->local)->grid : 0;
+}
+
+const double *
+cp_model_get_calibration_scores (const CpModel *model, int *n)
+{
+  *n = model->n_calibration;
+  return model->calibration_scores;
+}
+
+gboolean
+cp_model_score_images_full (CpModel *model, const CpImage *const *images, int n, double *scores,
+                            float *embeddings, double *global, double *local, float *maps,
+                            GError **error)
 {
   size_t per_image = (size_t) 3 * model->image_size * model->image_size;
+  int regions = model->local ? cp_local_model_regions (model->local) : 0;
   g_autofree float *tensors = NULL;
 
   if (n <= 0)
@@ -450,12 +567,21 @@ cp_model_score_images (CpModel *model, const CpImage *const *images, int n, doub
       int count = MIN (CP_PIPELINE_EMBED_BATCH, n - start);
 
       for (int i = 0; i < count; i++)
-        image_to_model_tensor (model, images[start + i], tensors + i * per_image);
-      if (!score_tensors (model, tensors, count, scores + start,
-                          embeddings ? embeddings + (gsize) start * CP_EMBEDDING_DIM : NULL, error))
+        prepare_image (model, images[start + i], tensors, i);
+      if (!score_tensors (model, tensors, model->local_buf, count, scores ? scores + start : NULL,
+                          embeddings ? embeddings + (gsize) start * CP_EMBEDDING_DIM : NULL,
+                          global ? global + start : NULL, local ? local + start : NULL,
+                          maps ? maps + (gsize) start * regions : NULL, error))
         return FALSE;
     }
   return TRUE;
+}
+
+gboolean
+cp_model_score_images (CpModel *model, const CpImage *const *images, int n, double *scores,
+                       float *embeddings, GError **error)
+{
+  return cp_model_score_images_full (model, images, n, scores, embeddings, NULL, NULL, NULL, error);
 }
 
 gboolean
@@ -487,18 +613,19 @@ cp_model_score_files (CpModel *model, const char *const *paths, int n, double *s
           scores[i] = NAN;
           if (embeddings)
             memset (embeddings + (gsize) i * CP_EMBEDDING_DIM, 0, CP_EMBEDDING_DIM * sizeof (float));
-          if (!cp_image_load_resized (paths[i], model->image_size, &image, &local))
+          if (!cp_image_load (paths[i], &image, &local))
             {
               if (messages)
                 messages[i] = g_strdup (local->message);
               continue;
             }
-          cp_image_to_tensor (image, tensors + filled * per_image);
+          prepare_image (model, image, tensors, filled);
           index[filled++] = i;
         }
       if (filled == CP_PIPELINE_EMBED_BATCH || (i == n && filled > 0))
         {
-          if (!score_tensors (model, tensors, filled, batch_scores, batch_emb, error))
+          if (!score_tensors (model, tensors, model->local_buf, filled, batch_scores, batch_emb,
+                              NULL, NULL, NULL, error))
             return FALSE;
           for (int k = 0; k < filled; k++)
             {
@@ -514,11 +641,166 @@ cp_model_score_files (CpModel *model, const char *const *paths, int n, double *s
 }
 
 gboolean
+cp_model_good_parts (CpModel *model, const char *const *paths, int n, const volatile int *cancel,
+                     float **embeddings, float **features, int *index, int *n_read,
+                     GPtrArray *skipped, GError **error)
+{
+  size_t per_image = (size_t) 3 * model->image_size * model->image_size;
+  size_t per_out = model->local ? cp_local_feature_count (cp_local_model_spec (model->local)) : 0;
+  g_autofree float *tensors = g_new (float, per_image * CP_PIPELINE_EMBED_BATCH);
+  g_autofree float *emb = g_new (float, (gsize) MAX (n, 1) * CP_EMBEDDING_DIM);
+  g_autofree float *feat = model->local ? g_try_new (float, per_out * MAX (n, 1)) : NULL;
+  int kept = 0, filled = 0;
+  CpError err = { 0 };
+
+  if (model->local != NULL && feat == NULL)
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_FAILED,
+                   "out of memory for the region vectors of %d images", n);
+      return FALSE;
+    }
+  for (int i = 0; i <= n; i++)
+    {
+      if (i < n)
+        {
+          g_autoptr (CpImage) image = NULL;
+          g_autoptr (GError) local = NULL;
+
+          if (cp_pipeline_cancelled (cancel))
+            {
+              g_set_error_literal (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CANCELLED, "cancelled");
+              return FALSE;
+            }
+          if (!cp_image_load (paths[i], &image, &local))
+            {
+              if (skipped)
+                g_ptr_array_add (skipped, g_strdup (local->message));
+              continue;
+            }
+          prepare_image (model, image, tensors, filled);
+          index[kept + filled] = i;
+          filled++;
+        }
+      if (filled == CP_PIPELINE_EMBED_BATCH || (i == n && filled > 0))
+        {
+          if (!cp_pipeline_embed_tensors (model->net, model->device_buf, tensors, filled,
+                                          model->image_size, emb + (gsize) kept * CP_EMBEDDING_DIM,
+                                          error))
+            return FALSE;
+          if (model->local
+              && !cp_local_model_features (model->local, model->local_buf, filled,
+                                           feat + per_out * kept, error))
+            return FALSE;
+          kept += filled;
+          filled = 0;
+        }
+    }
+  (void) err;
+  *n_read = kept;
+  *embeddings = g_steal_pointer (&emb);
+  *features = g_steal_pointer (&feat);
+  return TRUE;
+}
+
+gboolean
+cp_model_refit_densities (CpModel *model, const float *embeddings, const float *features, int n,
+                          const gboolean *held_out, double false_reject_rate, CpDensityFit *fit,
+                          GError **error)
+{
+  CpPatchDensity *saved = model->local ? cp_local_model_steal_density (model->local) : NULL;
+  CpDensityFitInput in = {
+    .embeddings = embeddings,
+    .features = model->local ? features : NULL,
+    .local = model->local,
+    .local_kind = saved ? cp_patch_density_kind (saved) : CP_PATCH_DENSITY_PER_LOCATION,
+    .n = n,
+    .held_out = held_out,
+    .folds = 5,
+    .false_reject_rate = false_reject_rate,
+  };
+
+  if (!cp_density_fit (&in, fit, error))
+    {
+      if (model->local)
+        cp_local_model_set_density (model->local, saved);
+      cp_density_fit_clear (fit);
+      return FALSE;
+    }
+  cp_patch_density_free (saved);
+  cp_gde_free (model->gde);
+  model->gde = g_steal_pointer (&fit->gde);
+  model->global_scale = fit->global_scale;
+  model->local_scale = fit->local_scale;
+  g_free (model->calibration_scores);
+  model->calibration_scores = g_memdup2 (fit->calibration_scores, sizeof (double) * fit->n_calibration);
+  model->n_calibration = fit->n_calibration;
+  model->threshold = fit->threshold;
+  model->threshold_source = CP_THRESHOLD_SOURCE_CROSS_VALIDATION;
+  model->cv_threshold = NAN;
+  model->false_reject_rate = false_reject_rate;
+#define META(key, value) g_hash_table_insert (model->metadata, g_strdup (key), (value))
+  META ("threshold", cp_pipeline_format_double (fit->threshold));
+  META ("threshold_source", g_strdup (CP_THRESHOLD_SOURCE_NAME_CROSS_VALIDATION));
+  META ("false_reject_rate", cp_pipeline_format_double (false_reject_rate));
+  META ("train_images", g_strdup_printf ("%d", n));
+  META ("threshold_method", g_strdup (fit->held_out ? "held-out" : "cross-validation"));
+  META ("calibration_images", g_strdup_printf ("%d", fit->n_calibration));
+  if (model->local)
+    {
+      META ("global_scale", cp_pipeline_format_double (fit->global_scale));
+      META ("local_scale", cp_pipeline_format_double (fit->local_scale));
+    }
+#undef META
+  g_hash_table_remove (model->metadata, "cross_validation_threshold");
+  return TRUE;
+}
+
+gboolean
+cp_model_region_heatmap (CpModel *model, const CpImage *image, CpHeatmap *heatmap,
+                         GError **error)
+{
+  int grid = cp_model_get_local_grid (model);
+  g_autofree float *map = NULL;
+  double score, global, local;
+  const char *low = cp_model_get_metadata (model, "heatmap_low");
+  const char *high = cp_model_get_metadata (model, "heatmap_high");
+
+  memset (heatmap, 0, sizeof *heatmap);
+  if (model->local == NULL)
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_MODEL,
+                   "%s has no region scores (a model trained with --local none or before they "
+                   "existed): train it again, or train a patch model with --localize",
+                   model->path);
+      return FALSE;
+    }
+  map = g_new (float, grid * grid);
+  if (!cp_model_score_images_full (model, &image, 1, &score, NULL, &global, &local, map, error))
+    return FALSE;
+  heatmap->width = image->width;
+  heatmap->height = image->height;
+  heatmap->map = g_new (float, (gsize) image->width * image->height);
+  /* Each region's score at its centre, bilinear in between: the grid is
+   * the image cut into grid x grid blocks, which is what the half-pixel
+   * convention of the resize assumes. */
+  cp_localize_resize_bilinear (map, grid, grid, heatmap->map, image->width, image->height);
+  heatmap->score = local;
+  heatmap->low = low ? g_ascii_strtod (low, NULL) : 0.0;
+  heatmap->high = high ? g_ascii_strtod (high, NULL) : local;
+  if (!(heatmap->high > heatmap->low))
+    heatmap->high = heatmap->low + 1.0;
+  heatmap->overlay = g_new (uint8_t, (gsize) image->width * image->height * 4);
+  cp_heatmap_blend (heatmap->map, image->width, image->height, heatmap->low, heatmap->high, 0.6,
+                    image->pixels, image->stride, heatmap->overlay);
+  return TRUE;
+}
+
+gboolean
 cp_model_score_image_file (CpModel *model, const char *path, double *score, GError **error)
 {
   g_autoptr (CpImage) image = NULL;
 
-  if (!cp_image_load_resized (path, model->image_size, &image, error))
+  if (!cp_image_load (path, &image, error))
     return FALSE;
   return cp_model_score_images (model, (const CpImage *const *) &image, 1, score, NULL, error);
 }
@@ -529,31 +811,110 @@ compare_keys (gconstpointer a, gconstpointer b)
   return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
+/* Writes a model file: network, Gaussian, the local part and calibration
+ * scores when there are any, and @metadata (char * -> char *; the local
+ * model adds its keys) in sorted key order, so the same model always
+ * gives the same bytes.  Atomic (temporary file, then rename). */
+static gboolean
+model_write (CpNetwork *net, const CpGde *gde, CpLocalModel *local, const double *calibration,
+             int n_calibration, GHashTable *metadata, const char *path, GError **error)
+{
+  CpSafetensorsWriter *w = cp_safetensors_writer_new ();
+  int dim = cp_gde_dim (gde);
+  int64_t mean_shape[1] = { dim };
+  int64_t prec_shape[2] = { dim, dim };
+  g_autoptr (GPtrArray) keys = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer key, value;
+  CpError err = { 0 };
+  gboolean ok = FALSE;
+
+  g_hash_table_insert (metadata, g_strdup ("format"), g_strdup (CP_MODEL_FORMAT));
+  g_hash_table_insert (metadata, g_strdup ("format_version"),
+                       g_strdup_printf ("%d", CP_MODEL_FORMAT_VERSION));
+  if (cp_network_save (net, w, &err) != CP_OK
+      || cp_safetensors_writer_add (w, "gde.mean", CP_DTYPE_F32, mean_shape, 1,
+                                    cp_gde_mean_f32 (gde), &err) != CP_OK
+      || cp_safetensors_writer_add (w, "gde.precision", CP_DTYPE_F32, prec_shape, 2,
+                                    cp_gde_precision_f32 (gde), &err) != CP_OK)
+    goto out;
+  if (local != NULL && !cp_local_model_save (local, w, metadata, error))
+    {
+      cp_safetensors_writer_free (w);
+      g_prefix_error (error, "cannot write model %s: ", path);
+      return FALSE;
+    }
+  if (calibration != NULL && n_calibration > 0)
+    {
+      g_autofree float *values = g_new (float, n_calibration);
+      int64_t shape[1] = { n_calibration };
+
+      for (int i = 0; i < n_calibration; i++)
+        values[i] = (float) calibration[i];
+      if (cp_safetensors_writer_add (w, "calibration.scores", CP_DTYPE_F32, shape, 1, values, &err)
+          != CP_OK)
+        goto out;
+    }
+  g_hash_table_iter_init (&iter, metadata);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    g_ptr_array_add (keys, key);
+  g_ptr_array_sort (keys, compare_keys);
+  for (guint i = 0; i < keys->len; i++)
+    if (cp_safetensors_writer_set_metadata (w, keys->pdata[i],
+                                            g_hash_table_lookup (metadata, keys->pdata[i]), &err)
+        != CP_OK)
+      goto out;
+  if (cp_safetensors_writer_save (w, path, &err) != CP_OK)
+    goto out;
+  ok = TRUE;
+out:
+  cp_safetensors_writer_free (w);
+  if (!ok)
+    g_set_error (error, CP_PIPELINE_ERROR,
+                 err.code == CP_ERR_IO ? CP_PIPELINE_ERROR_IO : cp_pipeline_error_from_status (err.code),
+                 "cannot write model %s: %s", path, err.message);
+  return ok;
+}
+
 gboolean
 cp_model_save (CpModel *model, const char *path, GError **error)
 {
-  g_autoptr (GPtrArray) pairs = g_ptr_array_new ();
-  GHashTableIter iter;
-  gpointer key, value;
+  return model_write (model->net, model->gde, model->local, model->calibration_scores,
+                      model->n_calibration, model->metadata, path, error);
+}
 
-  g_hash_table_insert (model->metadata, g_strdup ("format"), g_strdup (CP_MODEL_FORMAT));
-  g_hash_table_insert (model->metadata, g_strdup ("format_version"),
-                       g_strdup_printf ("%d", CP_MODEL_FORMAT_VERSION));
-  g_autoptr (GPtrArray) keys = g_ptr_array_new ();
-
-  g_hash_table_iter_init (&iter, model->metadata);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    g_ptr_array_add (keys, key);
-  /* Sorted keys: the same model always gives the same bytes. */
-  g_ptr_array_sort (keys, compare_keys);
-  for (guint i = 0; i < keys->len; i++)
+gboolean
+cp_model_parts_save (CpNetwork *net, const CpDensityFit *fit, CpLocalModel *local,
+                     GHashTable *metadata, const char *path, GError **error)
+{
+  g_hash_table_insert (metadata, g_strdup ("threshold_method"),
+                       g_strdup (fit->held_out ? "held-out" : "cross-validation"));
+  g_hash_table_insert (metadata, g_strdup ("calibration_images"),
+                       g_strdup_printf ("%d", fit->n_calibration));
+  if (local != NULL)
     {
-      g_ptr_array_add (pairs, keys->pdata[i]);
-      g_ptr_array_add (pairs, g_hash_table_lookup (model->metadata, keys->pdata[i]));
+      int regions = cp_local_model_regions (local);
+      double high = 0.0;
+      g_autofree double *all = g_new (double, (gsize) fit->n_calibration * regions);
+
+      g_hash_table_insert (metadata, g_strdup ("score_parts"), g_strdup ("global+local"));
+      g_hash_table_insert (metadata, g_strdup ("global_scale"),
+                           cp_pipeline_format_double (fit->global_scale));
+      g_hash_table_insert (metadata, g_strdup ("local_scale"),
+                           cp_pipeline_format_double (fit->local_scale));
+      /* The heatmap's colour range, in region-score units: from the typical
+       * region of a good image to the most unusual region any calibration
+       * image showed, so a map of a good part stays in the low colours. */
+      for (gsize k = 0; k < (gsize) fit->n_calibration * regions; k++)
+        all[k] = fit->calibration_maps[k];
+      for (int k = 0; k < fit->n_calibration; k++)
+        high = MAX (high, fit->calibration_local[k]);
+      g_hash_table_insert (metadata, g_strdup ("heatmap_low"),
+                           cp_pipeline_format_double (cp_quantile_linear (all, fit->n_calibration * regions, 0.5)));
+      g_hash_table_insert (metadata, g_strdup ("heatmap_high"), cp_pipeline_format_double (high));
     }
-  g_ptr_array_add (pairs, NULL);
-  g_ptr_array_add (pairs, NULL);
-  return cp_pipeline_save_model (model->net, model->gde, (const char *const *) pairs->pdata, path, error);
+  return model_write (net, fit->gde, local, fit->calibration_scores, fit->n_calibration, metadata,
+                      path, error);
 }
 
 /* ---- threshold metadata without the network ------------------------------ */

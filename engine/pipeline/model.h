@@ -111,6 +111,44 @@ gboolean    cp_model_score_images      (CpModel              *model,
                                         float                *embeddings,
                                         GError              **error);
 
+/* cp_model_score_images with the parts of each score (density-fit.h):
+ * @global (n) the global Mahalanobis distance, @local (n) the largest
+ * region distance (NaN without a local part) and @maps (n, grid * grid)
+ * the region distances, row-major (left alone without a local part).  Any
+ * output may be NULL. */
+gboolean    cp_model_score_images_full (CpModel              *model,
+                                        const CpImage *const *images,
+                                        int                   n,
+                                        double               *scores,
+                                        float                *embeddings,
+                                        double               *global,
+                                        double               *local,
+                                        float                *maps,
+                                        GError              **error);
+
+/* TRUE when the model scores regions too (its score then combines the
+ * global and the local part, density-fit.h). */
+gboolean    cp_model_has_local         (const CpModel *model);
+/* Regions per side of the local part's map (0 without one). */
+int         cp_model_get_local_grid    (const CpModel *model);
+/* The calibration images' scores stored at training ("calibration.scores",
+ * held-out good images), NULL with *n = 0 when the file has none. */
+const double *cp_model_get_calibration_scores (const CpModel *model, int *n);
+
+/* The region map of @image as a heatmap (localize.h's CpHeatmap, at the
+ * image's size): each region's distance under its Gaussian, bilinear
+ * between region centres, coloured over the range stored at training
+ * (heatmap_low: the median region of the calibration images; heatmap_high:
+ * the most unusual region any of them showed), so the map of a good part
+ * stays in the low colours.  heatmap->score is the local score (the map's
+ * largest region).  A model without a local part is an error that says
+ * what to do. */
+struct _CpHeatmap;
+gboolean    cp_model_region_heatmap    (CpModel              *model,
+                                        const CpImage        *image,
+                                        struct _CpHeatmap    *heatmap,
+                                        GError              **error);
+
 /* Scores @n image files in batches.  An image that cannot be read gets
  * score NaN and its message in @messages[i] (newly allocated, or NULL when
  * it was scored); @messages may be NULL.  Returns FALSE only for failures

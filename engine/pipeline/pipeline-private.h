@@ -9,6 +9,8 @@
 #include "data/image.h"
 #include "pipeline-error.h"
 #include "model.h"
+#include "density-fit.h"
+#include "local-model.h"
 
 G_BEGIN_DECLS
 
@@ -45,14 +47,32 @@ char      *cp_pipeline_now_iso8601  (void);
 /* Formats a double so that it reads back exactly ("%.17g"); "nan" for NaN. */
 char      *cp_pipeline_format_double (double value);
 
-/* For refit.c: gives @model the Gaussian @gde (which it takes) and a
- * cross-validated @threshold for @false_reject_rate, fitted on
- * @train_images good images.  The metadata follows (threshold,
- * threshold_source "cross-validation", false_reject_rate, train_images;
- * a cross_validation_threshold kept from a hand-set threshold is
- * dropped). */
-void       cp_model_replace_density (CpModel *model, CpGde *gde, double threshold,
-                                     double false_reject_rate, int train_images);
+/* Writes a trained model: @net, @fit's Gaussian, threshold-calibration
+ * scores and scales, @local (NULL for a global-only model) and @metadata
+ * (char * -> char *, completed here with the calibration's keys),
+ * atomically to @path (model.c). */
+gboolean   cp_model_parts_save      (CpNetwork *net, const CpDensityFit *fit, CpLocalModel *local,
+                                     GHashTable *metadata, const char *path, GError **error);
+
+/* For refit.c: decodes @paths as predict does and gives the raw
+ * embeddings (*@embeddings, n_read x 512) and, with a local part, the
+ * region vectors (*@features, NULL without) of those that were read;
+ * @index (n) receives, for each row, the position of its path.  Messages
+ * of unreadable images go to @skipped. */
+gboolean   cp_model_good_parts      (CpModel *model, const char *const *paths, int n,
+                                     const volatile int *cancel, float **embeddings,
+                                     float **features, int *index, int *n_read,
+                                     GPtrArray *skipped, GError **error);
+
+/* For refit.c: fits @model's densities (Gaussian, and the local part's
+ * Gaussians of the kind it has) and threshold on @n good images as
+ * training does (density-fit.h: calibrated on the @held_out ones, or
+ * k-fold when NULL), and updates the metadata.  On failure the model is
+ * unchanged.  @fit receives the calibration (its Gaussian moved into the
+ * model). */
+gboolean   cp_model_refit_densities (CpModel *model, const float *embeddings, const float *features,
+                                     int n, const gboolean *held_out, double false_reject_rate,
+                                     CpDensityFit *fit, GError **error);
 
 /* Sets (@value non-NULL) or removes a metadata value of @model, written by
  * the next cp_model_save (). */

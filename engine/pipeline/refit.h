@@ -5,13 +5,13 @@
  * and the application's "Mark as good" through good-set.h).  It embeds the
  * good images through the model itself (cp_model_score_files (), the path
  * `cutpaste predict` scores by), then fits what training fits after its
- * last step, the same way (train.c): the threshold by k-fold
- * cross-validation of the good embeddings for the target false-reject
- * rate (core/density/threshold.c, 5 folds), and the Gaussian on all of
- * them (core/density/gde.c).  The network is not touched: seconds, not a
- * retraining.  When a model gains more density parts (held-out
- * calibration scores, patch-level evidence), this is the function to
- * extend.
+ * last step, the same way (train.c, density-fit.h): the threshold from
+ * calibration scores (of the images training held out of the network,
+ * named in the model's "held_out_images", or else by 5-fold
+ * cross-validation), and the Gaussians (global, and the local part's
+ * region Gaussians when the model has one) on all of them.  The network
+ * and the local part's extractor are not touched: seconds, not a
+ * retraining.
  *
  * The refitted threshold is a cross-validated one again (threshold_source
  * "cross-validation"): a threshold set by hand was a point on the old
@@ -40,7 +40,10 @@ typedef struct
   double             threshold_after;
   double             false_reject_rate; /* the target used */
   double             estimated_false_reject_rate;  /* held-out scores above the new threshold */
-  double            *held_out_scores;   /* (n_good) cross-validated scores, in input order of the images read */
+  double            *held_out_scores;   /* (n_held_out) calibration scores: of the images
+                                         * training held out, else cross-validated ones of
+                                         * every image read, in input order */
+  int                n_held_out;
   double             seconds;           /* embedding and fitting */
 } CpRefitResult;
 

@@ -20,6 +20,8 @@
 #include "core/io/safetensors.h"
 #include "core/nn/schedule.h"
 #include "data/dataset.h"
+#include "density-fit.h"
+#include "local-model.h"
 #include "model.h"
 #include "pipeline-private.h"
 #include "weights.h"
@@ -41,6 +43,34 @@ cp_train_variant_from_string (const char *name, CpTrainVariant *variant)
     return FALSE;
   *variant = (CpTrainVariant) v;
   return TRUE;
+}
+
+const char *
+cp_train_local_to_string (CpTrainLocal local)
+{
+  static const char *const names[] = { "none", "auto", "per-location", "shared" };
+
+  return (unsigned) local < G_N_ELEMENTS (names) ? names[local] : NULL;
+}
+
+gboolean
+cp_train_local_from_string (const char *name, CpTrainLocal *local)
+{
+  for (int i = CP_TRAIN_LOCAL_NONE; i <= CP_TRAIN_LOCAL_SHARED; i++)
+    if (name != NULL && strcmp (name, cp_train_local_to_string (i)) == 0)
+      {
+        *local = i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+int
+cp_train_local_image_size (const CpTrainOptions *opts)
+{
+  if (opts->local_image_size > 0)
+    return opts->local_image_size;
+  return CLAMP (4 * opts->image_size, 64, CP_LOCAL_DEFAULT_SIZE);
 }
 
 const char *
@@ -69,6 +99,8 @@ cp_train_options_init (CpTrainOptions *opts, const char *profile)
   opts->kfold = CP_THRESHOLD_DEFAULT_FOLDS;
   opts->evaluate_test = TRUE;
   opts->lr = 0.03;
+  opts->local = CP_TRAIN_LOCAL_AUTO;
+  opts->hold_out = TRUE;
 
   if (profile != NULL && strcmp (profile, "paper") == 0)
     {
@@ -86,6 +118,8 @@ cp_train_options_init (CpTrainOptions *opts, const char *profile)
       opts->batch_size = 1;
       opts->steps = 0;
       opts->checkpoint_every = 0;
+      /* The paper's baseline: the ImageNet embedding's Gaussian alone. */
+      opts->local = CP_TRAIN_LOCAL_NONE;
       return TRUE;
     }
   if (profile != NULL && strcmp (profile, "quick") != 0)
@@ -114,6 +148,7 @@ cp_train_result_init (CpTrainResult *result)
   result->auroc = NAN;
   result->threshold = NAN;
   result->final_loss = NAN;
+  result->local_alignment = NAN;
   result->skipped_images = g_ptr_array_new_with_free_func (g_free);
   result->loss_history = g_array_new (FALSE, FALSE, sizeof (float));
 }
@@ -173,6 +208,14 @@ typedef struct
   int32_t              *host_labels[2];  /* views * B */
   float                *dev_images;      /* backend memory */
   int32_t              *dev_labels;
+
+  /* The images the network trains on: all of train/good, or those not
+   * held out for calibration (density-fit.h). */
+  int                  *train_index;     /* (n_train_index) into cache */
+  int                   n_train_index;
+  gboolean             *held_out;        /* (cache->n), NULL without a held-out split */
+  CpLocalModel         *local;           /* region scores, NULL when not asked for */
+  double                local_alignment; /* of the training regions (local_density_kind) */
 } Trainer;
 
 static void
@@ -224,7 +267,7 @@ build_batch (BatchJob *job)
   Trainer *t = job->t;
   const CpTrainOptions *o = t->opts;
   int b = o->batch_size, s = o->crop_size > 0 ? o->crop_size : o->image_size;
-  size_t n = t->cache->n;
+  size_t n = (size_t) t->n_train_index;
   const uint8_t *sources[b];
   size_t per_image = (size_t) s * s * 3;
   size_t per_tensor = (size_t) 3 * s * s;
@@ -250,7 +293,7 @@ build_batch (BatchJob *job)
           }
         else
           pick = (size_t) cp_rng_int_range (&rng, 0, (int64_t) n - 1);
-        sources[i] = cp_image_cache_image (t->cache, pick);
+        sources[i] = cp_image_cache_image (t->cache, (size_t) t->train_index[pick]);
       }
   }
   /* Patch model: each source becomes a random crop, and everything after
@@ -466,6 +509,22 @@ validate_options (const CpTrainOptions *o, GError **error)
   if (o->crop_size != 0 && (o->crop_size < 32 || o->crop_size % 32 != 0 || o->crop_size > o->image_size))
     BAD ("crop size must be a multiple of 32 between 32 and the image size %d (got %d)",
          o->image_size, o->crop_size);
+  if ((unsigned) o->local > CP_TRAIN_LOCAL_SHARED)
+    BAD ("unknown local model kind %d", (int) o->local);
+  if (o->local != CP_TRAIN_LOCAL_NONE)
+    {
+      int ls = cp_train_local_image_size (o);
+      int grid = o->local_grid > 0 ? o->local_grid : ls / 8;
+
+      if (ls < 64 || ls > 1024 || ls % 32 != 0)
+        BAD ("local image size must be a multiple of 32 between 64 and 1024 (got %d)", ls);
+      if (grid < 1 || (ls / 4) % grid != 0)
+        BAD ("a local grid of %d regions does not divide the %d x %d map of a %d-pixel image",
+             grid, ls / 4, ls / 4, ls);
+      if (o->local_channels < 0 || o->local_channels > CP_LOCAL_ALL_CHANNELS)
+        BAD ("local channels must be between 1 and %d (got %d)", CP_LOCAL_ALL_CHANNELS,
+             o->local_channels);
+    }
 #undef BAD
   return TRUE;
 }
@@ -496,18 +555,64 @@ embed_cache (Trainer *t, float *embeddings, GError **error)
   return TRUE;
 }
 
-/* Scores test/ with the fitted Gaussian and returns its image AUROC (NaN
- * without a test set holding both classes). */
+/* Region vectors (n, regions, D) of every cached training image, decoded
+ * again at the local model's size. */
 static gboolean
-measure_auroc (Trainer *t, const CpCategory *cat, const CpGde *gde, double *auroc, GError **error)
+local_features_of_cache (Trainer *t, float *features, GError **error)
 {
-  int s = t->opts->image_size;
-  size_t per_tensor = (size_t) 3 * s * s;
-  int n = (int) cat->n_test;
+  int ls = cp_local_model_spec (t->local)->image_size;
+  size_t per_image = (size_t) ls * ls * 3, per_tensor = (size_t) 3 * ls * ls;
+  size_t per_out = cp_local_feature_count (cp_local_model_spec (t->local));
+  int n = (int) t->cache->n;
+  g_autoptr (CpImageCache) big = NULL;
+  g_autoptr (GError) local = NULL;
   g_autofree float *tensors = g_new (float, per_tensor * CP_PIPELINE_EMBED_BATCH);
+
+  big = cp_image_cache_new ((const char *const *) t->cache->paths, t->cache->n, ls, 0, NULL, NULL,
+                            NULL, &local);
+  if (big == NULL || big->n != t->cache->n)
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_DATA,
+                   "category '%s': the training images could not be read again at %d x %d: %s",
+                   t->opts->category, ls, ls,
+                   local ? local->message : big->failed_reasons[0]);
+      return FALSE;
+    }
+  for (int start = 0; start < n; start += CP_PIPELINE_EMBED_BATCH)
+    {
+      int count = MIN (CP_PIPELINE_EMBED_BATCH, n - start);
+
+      if (cp_pipeline_cancelled (t->cancel))
+        return set_cancelled (error);
+      for (int i = 0; i < count; i++)
+        cp_rgb_to_tensor (big->pixels + (size_t) (start + i) * per_image, ls, ls,
+                          tensors + i * per_tensor);
+      if (!cp_local_model_features (t->local, tensors, count, features + (size_t) start * per_out,
+                                    error))
+        return FALSE;
+      report (t, CP_TRAIN_PHASE_FITTING, start + count, n, NAN, NAN, NAN, NAN, 0);
+    }
+  return TRUE;
+}
+
+/* Scores test/ with the fitted densities (@fit's Gaussian, and the local
+ * model when there is one) and returns its image AUROC (NaN without a test
+ * set holding both classes). */
+static gboolean
+measure_auroc (Trainer *t, const CpCategory *cat, const CpDensityFit *fit, double *auroc,
+               GError **error)
+{
+  int s = t->opts->image_size, n = (int) cat->n_test;
+  int ls = t->local ? cp_local_model_spec (t->local)->image_size : 0;
+  size_t per_tensor = (size_t) 3 * s * s, per_local = (size_t) 3 * ls * ls;
+  size_t per_out = t->local ? cp_local_feature_count (cp_local_model_spec (t->local)) : 0;
+  g_autofree float *tensors = g_new (float, per_tensor * CP_PIPELINE_EMBED_BATCH);
+  g_autofree float *local_tensors = t->local ? g_new (float, per_local * CP_PIPELINE_EMBED_BATCH) : NULL;
   g_autofree float *emb = g_new (float, (gsize) CP_PIPELINE_EMBED_BATCH * CP_EMBEDDING_DIM);
+  g_autofree float *feat = t->local ? g_new (float, per_out * CP_PIPELINE_EMBED_BATCH) : NULL;
   g_autofree double *scores = g_new (double, MAX (n, 1));
   g_autofree uint8_t *labels = g_new (uint8_t, MAX (n, 1));
+  double global[CP_PIPELINE_EMBED_BATCH], local_max[CP_PIPELINE_EMBED_BATCH];
   int filled = 0, scored = 0;
   CpError err = { 0 };
 
@@ -519,16 +624,23 @@ measure_auroc (Trainer *t, const CpCategory *cat, const CpGde *gde, double *auro
       if (i < n)
         {
           g_autoptr (CpImage) image = NULL;
+          g_autoptr (CpImage) sized = NULL;
           g_autoptr (GError) local = NULL;
 
           if (cp_pipeline_cancelled (t->cancel))
             return set_cancelled (error);
-          if (!cp_image_load_resized (cat->test[i].path, s, &image, &local))
+          if (!cp_image_load (cat->test[i].path, &image, &local))
             {
               g_ptr_array_add (t->result->skipped_images, g_strdup (local->message));
               continue;
             }
-          cp_image_to_tensor (image, tensors + filled * per_tensor);
+          sized = cp_image_resize_bicubic (image, s, s);
+          cp_image_to_tensor (sized, tensors + filled * per_tensor);
+          if (t->local)
+            {
+              g_autoptr (CpImage) big = cp_image_resize_bicubic (image, ls, ls);
+              cp_image_to_tensor (big, local_tensors + filled * per_local);
+            }
           labels[scored + filled] = cat->test[i].label == CP_LABEL_DEFECT;
           filled++;
         }
@@ -536,8 +648,15 @@ measure_auroc (Trainer *t, const CpCategory *cat, const CpGde *gde, double *auro
         {
           if (!cp_pipeline_embed_tensors (t->net, t->dev_images, tensors, filled, s, emb, error))
             return FALSE;
-          if (cp_gde_score (gde, emb, filled, scores + scored, &err) != CP_OK)
+          if (cp_gde_score (fit->gde, emb, filled, global, &err) != CP_OK)
             return cp_pipeline_set_error (error, &err);
+          if (t->local
+              && (!cp_local_model_features (t->local, local_tensors, filled, feat, error)
+                  || !cp_local_model_score (t->local, feat, filled, NULL, local_max, error)))
+            return FALSE;
+          for (int k = 0; k < filled; k++)
+            scores[scored + k] = cp_density_combine (global[k], t->local ? local_max[k] : NAN,
+                                                     fit->global_scale, fit->local_scale);
           scored += filled;
           filled = 0;
           report (t, CP_TRAIN_PHASE_EVALUATING, scored, n, NAN, NAN, NAN, NAN, 0);
@@ -554,6 +673,32 @@ measure_auroc (Trainer *t, const CpCategory *cat, const CpGde *gde, double *auro
   if (cp_auroc (scores, labels, scored, auroc, &err) != CP_OK)
     return cp_pipeline_set_error (error, &err);
   return TRUE;
+}
+
+/* The density the options ask for, or for "auto" the one the training
+ * regions' alignment suggests (local-model.h). */
+static CpPatchDensityKind
+local_density_kind (Trainer *t, const float *features)
+{
+  const CpLocalFeatureSpec *spec = cp_local_model_spec (t->local);
+  int regions = spec->grid * spec->grid;
+  size_t per_out = cp_local_feature_count (spec);
+  g_autofree float *fit_rows = g_new (float, per_out * t->n_train_index);
+
+  for (int k = 0; k < t->n_train_index; k++)
+    memcpy (fit_rows + per_out * k, features + per_out * t->train_index[k], per_out * sizeof (float));
+  t->local_alignment = cp_local_features_alignment (fit_rows, t->n_train_index, regions,
+                                                    spec->n_channels);
+  switch (t->opts->local)
+    {
+    case CP_TRAIN_LOCAL_SHARED:
+      return CP_PATCH_DENSITY_SHARED;
+    case CP_TRAIN_LOCAL_PER_LOCATION:
+      return CP_PATCH_DENSITY_PER_LOCATION;
+    default:
+      return t->local_alignment > CP_LOCAL_ALIGNED_RATIO ? CP_PATCH_DENSITY_PER_LOCATION
+                                                         : CP_PATCH_DENSITY_SHARED;
+    }
 }
 
 static gboolean
@@ -658,9 +803,12 @@ trainer_clear (Trainer *t)
       if (t->dev_labels)
         t->be->free (t->be, t->dev_labels);
     }
+  cp_local_model_free (t->local);
   cp_network_free (t->net);
   if (t->be)
     cp_backend_free (t->be);
+  g_free (t->train_index);
+  g_free (t->held_out);
   g_clear_pointer (&t->cache, cp_image_cache_free);
   g_free (t->aug_pixels);
   g_free (t->crop_pixels);
@@ -680,13 +828,12 @@ cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpo
   g_autofree char *checkpoint_path = NULL;
   g_autofree char *model_path = NULL;
   g_autofree float *embeddings = NULL;
+  g_autofree float *features = NULL;
   g_autoptr (GError) local = NULL;
   CpNetworkConfig config;
   CpError err = { 0 };
   CpRng rng;
-  CpGde *gde = NULL;
-  CpThresholdOptions th_opts;
-  CpThresholdResult th = { 0 };
+  CpDensityFit fit = { 0 };
   int first_step = 0;
   gboolean ok = FALSE;
   double auroc = NAN;
@@ -785,11 +932,44 @@ cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpo
   cp_rng_seed (&rng, opts->seed);
   cp_network_init (t.net, &rng);
   t.data_seed = cp_rng_next_u64 (&rng);
-  if (opts->weights_path && !opts->resume
+  /* Also when resuming, though the checkpoint then replaces the weights:
+   * the local model's extractor is the network as it started. */
+  if (opts->weights_path
       && !cp_weights_load_backbone (t.net, opts->weights_path, &result->backbone_init, error))
     goto out;
   if (opts->weights_path == NULL)
     result->backbone_init = g_strdup ("scratch");
+
+  /* Calibration images, held out of training (density-fit.h).  Without
+   * steps the network sees no image, and k-fold calibrates as well. */
+  t.train_index = g_new (int, t.cache->n);
+  if (opts->hold_out && opts->steps > 0 && opts->fit == NULL
+      && cp_calibration_count ((int) t.cache->n) > 0)
+    {
+      t.held_out = g_new (gboolean, t.cache->n);
+      cp_calibration_split ((int) t.cache->n, opts->seed, t.held_out);
+    }
+  for (size_t i = 0; i < t.cache->n; i++)
+    if (t.held_out == NULL || !t.held_out[i])
+      t.train_index[t.n_train_index++] = (int) i;
+  result->calibration_images = t.held_out ? (int) t.cache->n - t.n_train_index : 0;
+
+  if (opts->local != CP_TRAIN_LOCAL_NONE && opts->fit == NULL)
+    {
+      CpLocalFeatureSpec spec;
+      CpRng local_rng;
+
+      cp_rng_seed (&local_rng, opts->seed ^ 0x9E3779B97F4A7C15ULL);
+      cp_local_feature_spec_init (&spec, cp_train_local_image_size (opts),
+                                  opts->local_grid > 0 ? opts->local_grid
+                                                       : cp_train_local_image_size (opts) / 8,
+                                  opts->local_channels > 0 ? opts->local_channels
+                                                           : CP_LOCAL_DEFAULT_CHANNELS,
+                                  &local_rng);
+      t.local = cp_local_model_new (t.net, &spec, error);
+      if (t.local == NULL)
+        goto out;
+    }
 
   {
     int n_images = t.views * opts->batch_size;
@@ -843,7 +1023,8 @@ cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpo
       goto out;
     }
 
-  /* Density: embed train/good, threshold by k-fold, Gaussian on all. */
+  /* Densities: embed train/good (and its regions), calibrate the
+   * threshold on held-out images, refit on all (density-fit.h). */
   embeddings = g_new (float, t.cache->n * CP_EMBEDDING_DIM);
   if (!embed_cache (&t, embeddings, error))
     goto out;
@@ -854,19 +1035,43 @@ cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpo
                    "the Gaussian and choose a threshold", opts->category, t.cache->n);
       goto out;
     }
-  cp_threshold_options_init (&th_opts);
-  th_opts.folds = opts->kfold > 0 ? opts->kfold : CP_THRESHOLD_DEFAULT_FOLDS;
-  th_opts.target_false_reject_rate = opts->false_reject_rate;
-  if (cp_threshold_fit (embeddings, (int) t.cache->n, CP_EMBEDDING_DIM, &th_opts, &th, &err) != CP_OK
-      || (gde = cp_gde_fit (embeddings, (int) t.cache->n, CP_EMBEDDING_DIM, &err)) == NULL)
+  if (t.local)
     {
-      cp_pipeline_set_error (error, &err);
-      goto out;
+      features = g_try_new (float, t.cache->n * cp_local_feature_count (cp_local_model_spec (t.local)));
+      if (features == NULL)
+        {
+          g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_FAILED,
+                       "out of memory for the region vectors of %zu images", t.cache->n);
+          goto out;
+        }
+      if (!local_features_of_cache (&t, features, error))
+        goto out;
     }
-  result->threshold = th.threshold;
+  {
+    CpDensityFitInput in = {
+      .embeddings = embeddings,
+      .features = features,
+      .local = t.local,
+      .local_kind = CP_PATCH_DENSITY_PER_LOCATION,
+      .n = (int) t.cache->n,
+      .held_out = t.held_out,
+      .folds = opts->kfold > 0 ? opts->kfold : CP_THRESHOLD_DEFAULT_FOLDS,
+      .false_reject_rate = opts->false_reject_rate,
+    };
+
+    if (t.local)
+      {
+        in.local_kind = local_density_kind (&t, features);
+        result->local_alignment = t.local_alignment;
+        result->local_density = cp_patch_density_kind_to_string (in.local_kind);
+      }
+    if (!cp_density_fit (&in, &fit, error))
+      goto out;
+  }
+  result->threshold = fit.threshold;
   result->false_reject_rate = opts->false_reject_rate;
 
-  if (opts->evaluate_test && !measure_auroc (&t, cat, gde, &auroc, error))
+  if (opts->evaluate_test && !measure_auroc (&t, cat, &fit, &auroc, error))
     goto out;
   result->auroc = auroc;
 
@@ -878,50 +1083,50 @@ cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpo
       goto out;
     }
   {
-    g_autofree char *s_size = g_strdup_printf ("%d", opts->image_size);
-    g_autofree char *s_head = g_strdup_printf ("%d", opts->head_layers);
-    g_autofree char *s_steps = g_strdup_printf ("%d", opts->steps);
-    g_autofree char *s_batch = g_strdup_printf ("%d", opts->batch_size);
-    g_autofree char *s_seed = g_strdup_printf ("%" G_GUINT64_FORMAT, opts->seed);
-    g_autofree char *s_lr = cp_pipeline_format_double (opts->lr);
-    g_autofree char *s_threshold = cp_pipeline_format_double (th.threshold);
-    g_autofree char *s_frr = cp_pipeline_format_double (opts->false_reject_rate);
-    g_autofree char *s_auroc = cp_pipeline_format_double (auroc);
-    g_autofree char *s_version = g_strdup_printf ("%d", CP_MODEL_FORMAT_VERSION);
-    g_autofree char *s_ntrain = g_strdup_printf ("%zu", t.cache->n);
-    g_autofree char *created = NULL;
-    /* Where the good set lives, for a refit (refit.h, good-set.h). */
-    g_autofree char *s_data_dir = g_canonicalize_filename (opts->data_dir, NULL);
+    g_autoptr (GHashTable) meta = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
     const char *deterministic = g_getenv ("CP_DETERMINISTIC_DATE");
+#define META(key, value) g_hash_table_insert (meta, g_strdup (key), (value))
 
     /* Tests that compare model files byte for byte fix the date. */
-    created = deterministic ? g_strdup (deterministic) : cp_pipeline_now_iso8601 ();
-    {
-      /* Keys in sorted order: the file's bytes depend only on the run. */
-      const char *meta[] = {
-        "auroc", s_auroc,
-        "backbone_init", result->backbone_init,
-        "batch_size", s_batch,
-        "category", opts->category,
-        "created", created,
-        "data_dir", s_data_dir,
-        "false_reject_rate", s_frr,
-        "format", CP_MODEL_FORMAT,
-        "format_version", s_version,
-        "head_layers", s_head,
-        "image_size", s_size,
-        "lr", s_lr,
-        "pretrained", opts->weights_path ? "imagenet" : "none",
-        "seed", s_seed,
-        "steps", s_steps,
-        "threshold", s_threshold,
-        "train_images", s_ntrain,
-        "variant", cp_train_variant_to_string (opts->variant),
-        NULL, NULL
-      };
-      if (!cp_pipeline_save_model (t.net, gde, meta, model_path, error))
-        goto out;
-    }
+    META ("created", deterministic ? g_strdup (deterministic) : cp_pipeline_now_iso8601 ());
+    META ("auroc", cp_pipeline_format_double (auroc));
+    META ("backbone_init", g_strdup (result->backbone_init));
+    META ("batch_size", g_strdup_printf ("%d", opts->batch_size));
+    META ("category", g_strdup (opts->category));
+    /* Where the good set lives, for a refit (refit.h, good-set.h). */
+    META ("data_dir", g_canonicalize_filename (opts->data_dir, NULL));
+    META ("false_reject_rate", cp_pipeline_format_double (opts->false_reject_rate));
+    META ("format", g_strdup (CP_MODEL_FORMAT));
+    META ("format_version", g_strdup_printf ("%d", CP_MODEL_FORMAT_VERSION));
+    META ("head_layers", g_strdup_printf ("%d", opts->head_layers));
+    META ("image_size", g_strdup_printf ("%d", opts->image_size));
+    META ("lr", cp_pipeline_format_double (opts->lr));
+    META ("pretrained", g_strdup (opts->weights_path ? "imagenet" : "none"));
+    META ("seed", g_strdup_printf ("%" G_GUINT64_FORMAT, opts->seed));
+    META ("steps", g_strdup_printf ("%d", opts->steps));
+    META ("threshold", cp_pipeline_format_double (fit.threshold));
+    META ("train_images", g_strdup_printf ("%zu", t.cache->n));
+    META ("variant", g_strdup (cp_train_variant_to_string (opts->variant)));
+    if (t.held_out != NULL)
+      {
+        /* Which images of train/good the network never saw: a refit
+         * calibrates on them again (refit.c). */
+        GString *names = g_string_new (NULL);
+
+        for (size_t i = 0; i < t.cache->n; i++)
+          if (t.held_out[i])
+            {
+              g_autofree char *base = g_path_get_basename (t.cache->paths[i]);
+
+              if (names->len > 0)
+                g_string_append_c (names, '\n');
+              g_string_append (names, base);
+            }
+        META ("held_out_images", g_string_free (names, FALSE));
+      }
+#undef META
+    if (!cp_model_parts_save (t.net, &fit, t.local, meta, model_path, error))
+      goto out;
   }
   /* The finished model supersedes the checkpoint. */
   g_unlink (checkpoint_path);
@@ -931,8 +1136,7 @@ cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpo
 
 out:
   result->seconds = (g_get_monotonic_time () - t.start_us) / 1e6;
-  cp_threshold_result_clear (&th);
-  cp_gde_free (gde);
+  cp_density_fit_clear (&fit);
   trainer_clear (&t);
   return ok;
 }

@@ -32,6 +32,19 @@ const char *cp_train_variant_to_string   (CpTrainVariant variant);
 /* FALSE for an unknown name. */
 gboolean    cp_train_variant_from_string (const char *name, CpTrainVariant *variant);
 
+/* Region scores beside the global embedding (local-model.h). */
+typedef enum
+{
+  CP_TRAIN_LOCAL_NONE,           /* the global Gaussian alone (the instant profile) */
+  CP_TRAIN_LOCAL_AUTO,           /* per-location or shared, from the regions' alignment */
+  CP_TRAIN_LOCAL_PER_LOCATION,   /* a Gaussian per region: aligned parts */
+  CP_TRAIN_LOCAL_SHARED,         /* one Gaussian for all regions: textures, free pose */
+} CpTrainLocal;
+
+/* "none", "auto", "per-location", "shared". */
+const char *cp_train_local_to_string   (CpTrainLocal local);
+gboolean    cp_train_local_from_string (const char *name, CpTrainLocal *local);
+
 typedef struct _CpTrainOptions CpTrainOptions;
 typedef struct _CpTrainResult CpTrainResult;
 typedef struct _CpTrainProgress CpTrainProgress;
@@ -84,7 +97,17 @@ struct _CpTrainOptions
                                      * (the patch model of SPEC 7; 64); 0: whole images */
   CpTrainFitFunc fit;               /* NULL: Gaussian, threshold and model as described above */
   gpointer       fit_data;          /* for @fit, which reads it from opts */
+  /* ---- additions (owner density; density-fit.h, local-model.h) ---- */
+  CpTrainLocal   local;             /* region scores (AUTO for quick and paper) */
+  int            local_image_size;  /* S of the regions; 0: cp_train_local_image_size */
+  int            local_grid;        /* regions per side; 0: local_image_size / 8 */
+  int            local_channels;    /* channels kept per region; 0: 64 */
+  gboolean       hold_out;          /* calibrate on images held out of training (TRUE) */
 };
+
+/* The size the local model reads images at: @opts->local_image_size, or
+ * four times the training size, at most 256 and at least 64. */
+int         cp_train_local_image_size (const CpTrainOptions *opts);
 
 /* Fills @opts with the defaults of @profile:
  *  - "paper": the reference: S = 256, B = 32 per view, 10000 steps, lr 0.03.
@@ -142,6 +165,9 @@ struct _CpTrainResult
   char      *notice;              /* e.g. why "auto" fell back to the CPU, or NULL */
   char      *backbone_init;       /* SHA-256 of the weights the backbone started from, or
                                    * "scratch" (the model's backbone_init metadata) */
+  int        calibration_images;  /* train/good images held out to set the threshold (0: k-fold) */
+  double     local_alignment;     /* of the training regions (NaN without a local model) */
+  const char *local_density;      /* "per-location", "shared" (static), NULL without one */
 };
 
 void        cp_train_result_init  (CpTrainResult *result);
