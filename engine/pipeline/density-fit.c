@@ -148,23 +148,66 @@ gather_rows (const float *src, int n, size_t width, const int *group, int want, 
   return out;
 }
 
+/* A part's threshold for @rate from its calibration scores; with a rate
+ * of 0 (or degenerate scores) the largest score seen. */
 static double
-median (const double *values, int n)
+part_threshold (const double *scores, int n, double rate)
 {
-  return cp_quantile_linear (values, n, 0.5);
+  double t = cp_calibration_threshold (scores, n, rate);
+
+  if (isnan (t))
+    for (int k = 0; k < n; k++)
+      t = isnan (t) ? scores[k] : MAX (t, scores[k]);
+  return t;
+}
+
+/* Region scores of all @n images, k-fold: each fold scored by the local
+ * Gaussians fitted on the other folds.  Unbiased for every image, held
+ * out or not: the extractor never trained on any of them. */
+static gboolean
+local_k_fold (const CpDensityFitInput *in, int folds, double *scores, float *maps, GError **error)
+{
+  int n = in->n, regions = cp_local_model_regions (in->local);
+  size_t fwidth = (size_t) regions * cp_local_model_spec (in->local)->n_channels;
+  g_autofree int *group = g_new (int, n);
+  g_autofree double *fold_scores = g_new (double, n);
+  g_autofree float *fold_maps = g_new (float, (size_t) n * regions);
+
+  if (folds > n)
+    folds = n;
+  for (int i = 0; i < n; i++)
+    group[i] = i % folds;
+  for (int f = 0; f < folds; f++)
+    {
+      int n_fit, n_eval;
+      g_autofree float *fit_feat = gather_rows (in->features, n, fwidth, group, f, FALSE, &n_fit);
+      g_autofree float *eval_feat = gather_rows (in->features, n, fwidth, group, f, TRUE, &n_eval);
+
+      if (!cp_local_model_fit (in->local, fit_feat, n_fit, in->local_kind, error)
+          || !cp_local_model_score (in->local, eval_feat, n_eval, fold_maps, fold_scores, error))
+        return FALSE;
+      for (int i = 0, k = 0; i < n; i++)
+        if (group[i] == f)
+          {
+            scores[i] = fold_scores[k];
+            memcpy (maps + (size_t) i * regions, fold_maps + (size_t) k * regions,
+                    regions * sizeof (float));
+            k++;
+          }
+    }
+  return TRUE;
 }
 
 gboolean
 cp_density_fit (const CpDensityFitInput *in, CpDensityFit *out, GError **error)
 {
-  int n = in->n, folds, regions = 0, dim = 0;
+  int n = in->n, folds, regions = 0;
   gboolean local = in->features != NULL;
-  size_t fwidth = 0;
   g_autofree int *group = g_new (int, MAX (n, 1));
   g_autofree double *scored_global = g_new (double, MAX (n, 1));
-  g_autofree double *scored_local = g_new (double, MAX (n, 1));
-  g_autofree float *scored_maps = NULL;
   g_autofree int *scored_index = g_new (int, MAX (n, 1));
+  g_autofree double *local_all = NULL;
+  g_autofree float *maps_all = NULL;
   int n_scored = 0;
   CpError err = { 0 };
 
@@ -177,32 +220,23 @@ cp_density_fit (const CpDensityFitInput *in, CpDensityFit *out, GError **error)
                    "threshold", n);
       return FALSE;
     }
-  if (local)
-    {
-      regions = cp_local_model_regions (in->local);
-      dim = cp_local_model_spec (in->local)->n_channels;
-      fwidth = (size_t) regions * dim;
-      scored_maps = g_new (float, (size_t) n * regions);
-    }
+  folds = in->folds > 1 ? in->folds : CP_THRESHOLD_DEFAULT_FOLDS;
 
-  /* Groups: held-out mode has group 1 = calibration, 0 = fit; k-fold has
-   * group i % folds, each scored by a fit on the others. */
+  /* The global part: held-out images scored by the Gaussian of the
+   * others (group 0 = calibration, -1 = fit), or k-fold (group i % folds,
+   * each scored by a fit on the others). */
   if (in->held_out != NULL)
     {
-      folds = 1;
       for (int i = 0; i < n; i++)
         group[i] = in->held_out[i] ? 0 : -1;
     }
   else
     {
-      folds = in->folds > 1 ? in->folds : CP_THRESHOLD_DEFAULT_FOLDS;
-      if (folds > n)
-        folds = n;
+      folds = MIN (folds, n);
       for (int i = 0; i < n; i++)
         group[i] = i % folds;
     }
-
-  for (int f = 0; f < folds; f++)
+  for (int f = 0; f < (in->held_out != NULL ? 1 : folds); f++)
     {
       int n_fit, n_eval;
       g_autofree float *fit_emb = gather_rows (in->embeddings, n, CP_EMBEDDING_DIM, group, f, FALSE, &n_fit);
@@ -218,17 +252,6 @@ cp_density_fit (const CpDensityFitInput *in, CpDensityFit *out, GError **error)
           return cp_pipeline_set_error (error, &err);
         }
       cp_gde_free (gde);
-      if (local)
-        {
-          g_autofree float *fit_feat = gather_rows (in->features, n, fwidth, group, f, FALSE, &n_fit);
-          g_autofree float *eval_feat = gather_rows (in->features, n, fwidth, group, f, TRUE, &n_eval);
-
-          if (!cp_local_model_fit (in->local, fit_feat, n_fit, in->local_kind, error)
-              || !cp_local_model_score (in->local, eval_feat, n_eval,
-                                        scored_maps + (size_t) n_scored * regions,
-                                        scored_local + n_scored, error))
-            return FALSE;
-        }
       for (int i = 0, k = 0; i < n; i++)
         if (group[i] == f)
           scored_index[n_scored + k++] = i;
@@ -239,6 +262,17 @@ cp_density_fit (const CpDensityFitInput *in, CpDensityFit *out, GError **error)
       g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_DATA,
                    "only %d good images could be scored for calibration", n_scored);
       return FALSE;
+    }
+
+  /* The local part: every image, k-fold. */
+  if (local)
+    {
+      regions = cp_local_model_regions (in->local);
+      local_all = g_new (double, n);
+      maps_all = g_new (float, (size_t) n * regions);
+      if (!local_k_fold (in, in->folds > 1 ? in->folds : CP_THRESHOLD_DEFAULT_FOLDS, local_all,
+                         maps_all, error))
+        return FALSE;
     }
 
   /* Back to image order, so that the stored scores follow train/good. */
@@ -262,22 +296,27 @@ cp_density_fit (const CpDensityFitInput *in, CpDensityFit *out, GError **error)
     for (int i = 0; i < n; i++)
       if (rank[i] >= 0)
         {
-          int s = rank[i];
-
-          out->calibration_global[k] = scored_global[s];
+          out->calibration_global[k] = scored_global[rank[i]];
           if (local)
             {
-              out->calibration_local[k] = scored_local[s];
+              out->calibration_local[k] = local_all[i];
               memcpy (out->calibration_maps + (size_t) k * regions,
-                      scored_maps + (size_t) s * regions, regions * sizeof (float));
+                      maps_all + (size_t) i * regions, regions * sizeof (float));
             }
           k++;
         }
   }
   if (local)
     {
-      out->global_scale = median (out->calibration_global, n_scored);
-      out->local_scale = median (out->calibration_local, n_scored);
+      /* Each part gets its own threshold at half the target rate (a
+       * good part fails when either part exceeds its threshold, so the
+       * rates add up to at most the target), from its own unbiased
+       * calibration scores: the global part's from the held-out images,
+       * the local part's from all images.  The scales are those
+       * thresholds, and the combined threshold is 1. */
+      out->global_scale = part_threshold (out->calibration_global, n_scored,
+                                          in->false_reject_rate / 2);
+      out->local_scale = part_threshold (local_all, n, in->false_reject_rate / 2);
       if (!(out->global_scale > 0.0) || !(out->local_scale > 0.0))
         {
           g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_NUMERIC,
@@ -290,13 +329,8 @@ cp_density_fit (const CpDensityFitInput *in, CpDensityFit *out, GError **error)
     out->calibration_scores[k] = cp_density_combine (out->calibration_global[k],
                                                      local ? out->calibration_local[k] : NAN,
                                                      out->global_scale, out->local_scale);
-  out->threshold = cp_calibration_threshold (out->calibration_scores, n_scored,
-                                             in->false_reject_rate);
-  if (isnan (out->threshold))
-    /* A target rate of 0 (or degenerate scores): pass every good image seen. */
-    for (int k = 0; k < n_scored; k++)
-      out->threshold = isnan (out->threshold) ? out->calibration_scores[k]
-                                              : MAX (out->threshold, out->calibration_scores[k]);
+  out->threshold = local ? 1.0
+                         : part_threshold (out->calibration_scores, n_scored, in->false_reject_rate);
 
   /* The stored densities: every good image. */
   out->gde = cp_gde_fit (in->embeddings, n, CP_EMBEDDING_DIM, &err);

@@ -903,12 +903,12 @@ cp_model_parts_save (CpNetwork *net, const CpDensityFit *fit, CpLocalModel *loca
       g_hash_table_insert (metadata, g_strdup ("local_scale"),
                            cp_pipeline_format_double (fit->local_scale));
       /* The heatmap's colour range, in region-score units: from the typical
-       * region of a good image to the most unusual region any calibration
-       * image showed, so a map of a good part stays in the low colours. */
+       * region of a good image to the local part's threshold, so a map of a
+       * good part stays in the low colours and the hottest colour says
+       * "this region alone fails the part". */
       for (gsize k = 0; k < (gsize) fit->n_calibration * regions; k++)
         all[k] = fit->calibration_maps[k];
-      for (int k = 0; k < fit->n_calibration; k++)
-        high = MAX (high, fit->calibration_local[k]);
+      high = fit->local_scale;
       g_hash_table_insert (metadata, g_strdup ("heatmap_low"),
                            cp_pipeline_format_double (cp_quantile_linear (all, fit->n_calibration * regions, 0.5)));
       g_hash_table_insert (metadata, g_strdup ("heatmap_high"), cp_pipeline_format_double (high));

@@ -26,51 +26,6 @@ cp_refit_result_clear (CpRefitResult *result)
   g_clear_pointer (&result->held_out_scores, g_free);
 }
 
-/* Embeds @paths through the model (as predict does) and keeps the rows of
- * the images that were read: *@embeddings (g_free) gets *@n_read x 512
- * L2-normalised rows; messages of the others go to @skipped. */
-static gboolean
-embed_good (CpModel *model, const char *const *paths, int n, const volatile int *cancel,
-            float **embeddings, int *n_read, GPtrArray *skipped, GError **error)
-{
-  g_autofree double *scores = g_new (double, MAX (n, 1));
-  g_autofree char **messages = g_new0 (char *, MAX (n, 1));
-  g_autofree float *all = g_new (float, (gsize) MAX (n, 1) * CP_EMBEDDING_DIM);
-  int kept = 0;
-
-  if (!cp_model_score_files (model, paths, n, scores, all, messages, cancel, error))
-    {
-      for (int i = 0; i < n; i++)
-        g_free (messages[i]);
-      return FALSE;
-    }
-  for (int i = 0; i < n; i++)
-    {
-      if (messages[i])
-        {
-          if (skipped)
-            g_ptr_array_add (skipped, messages[i]);
-          else
-            g_free (messages[i]);
-          continue;
-        }
-      if (kept != i)
-        memmove (all + (gsize) kept * CP_EMBEDDING_DIM, all + (gsize) i * CP_EMBEDDING_DIM,
-                 CP_EMBEDDING_DIM * sizeof (float));
-      kept++;
-    }
-  if (kept < 3)
-    {
-      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_DATA,
-                   "%d readable good images of %d; at least 3 are needed to fit the Gaussian and "
-                   "choose a threshold", kept, n);
-      return FALSE;
-    }
-  *embeddings = g_steal_pointer (&all);
-  *n_read = kept;
-  return TRUE;
-}
-
 /* Which of the rows read are the images training held out of the network
  * ("held_out_images", one name per line): calibrating on them again keeps
  * the threshold free of the network's memory of its training images.
@@ -166,17 +121,32 @@ cp_model_cross_validated_scores (CpModel *model, const char *const *good_paths, 
                                  const volatile int *cancel, double **scores, int *n_scores,
                                  GError **error)
 {
-  g_autofree float *embeddings = NULL;
-  CpThresholdResult th = { 0 };
-  CpError err = { 0 };
+  g_autofree float *embeddings = NULL, *features = NULL;
+  g_autofree int *index = g_new (int, MAX (n, 1));
+  CpDensityFit fit = { 0 };
+  CpDensityFitInput in = { 0 };
   int n_read = 0;
 
-  if (!embed_good (model, good_paths, n, cancel, &embeddings, &n_read, NULL, error))
+  /* The global part's k-fold scores, read as a refit reads the images,
+   * for a model that stored no calibration scores (those written before
+   * the quick profile held images out). */
+  if (!cp_model_good_parts (model, good_paths, n, cancel, &embeddings, &features, index, &n_read,
+                            NULL, error))
     return FALSE;
-  if (cp_threshold_fit (embeddings, n_read, CP_EMBEDDING_DIM, NULL, &th, &err) != CP_OK)
-    return cp_pipeline_set_error (error, &err);
-  *scores = g_memdup2 (th.held_out_scores, sizeof (double) * n_read);
-  *n_scores = n_read;
-  cp_threshold_result_clear (&th);
+  if (n_read < 3)
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_DATA,
+                   "%d readable good images of %d; at least 3 are needed", n_read, n);
+      return FALSE;
+    }
+  in.embeddings = embeddings;
+  in.n = n_read;
+  in.folds = CP_THRESHOLD_DEFAULT_FOLDS;
+  in.false_reject_rate = CP_THRESHOLD_DEFAULT_FALSE_REJECT_RATE;
+  if (!cp_density_fit (&in, &fit, error))
+    return FALSE;
+  *scores = g_steal_pointer (&fit.calibration_scores);
+  *n_scores = fit.n_calibration;
+  cp_density_fit_clear (&fit);
   return TRUE;
 }

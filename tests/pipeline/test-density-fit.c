@@ -142,26 +142,23 @@ test_fit (void)
   g_assert_cmpint (fit.n_calibration, ==, 8);
   g_assert_cmpint (cp_patch_density_count (cp_local_model_density (lm)), ==, regions);
 
-  /* The calibration scores are those of the held-out images under
-   * densities fitted on the others, combined with the medians. */
+  /* The global part is calibrated on the held-out images under the
+   * Gaussian of the others; the local part on every image, k-fold (its
+   * extractor never trained); each part's threshold at half the target
+   * rate is its scale, and the combined threshold is 1. */
   {
     int n_fit = 0, k = 0;
     g_autofree float *fit_emb = g_new (float, n * CP_EMBEDDING_DIM);
-    g_autofree float *fit_feat = g_new (float, (gsize) n * regions * dim);
-    g_autofree float *cal_feat = g_new (float, (gsize) 8 * regions * dim);
     g_autofree float *cal_emb = g_new (float, 8 * CP_EMBEDDING_DIM);
-    double g[8], l[8], gm, lm_median, t;
+    double g[8], l_all[24], gt, lt;
     CpGde *gde;
     CpLocalModel *check = cp_local_model_new (net, &spec, &error);
 
     for (int i = 0; i < n; i++)
       {
         float *de = held_out[i] ? cal_emb + k * CP_EMBEDDING_DIM : fit_emb + n_fit * CP_EMBEDDING_DIM;
-        float *df = held_out[i] ? cal_feat + (gsize) k * regions * dim
-                                : fit_feat + (gsize) n_fit * regions * dim;
 
         memcpy (de, emb + i * CP_EMBEDDING_DIM, CP_EMBEDDING_DIM * sizeof (float));
-        memcpy (df, feat + (gsize) i * regions * dim, (gsize) regions * dim * sizeof (float));
         if (held_out[i])
           k++;
         else
@@ -170,19 +167,38 @@ test_fit (void)
     gde = cp_gde_fit (fit_emb, n_fit, CP_EMBEDDING_DIM, &err);
     g_assert_nonnull (gde);
     g_assert_cmpint (cp_gde_score (gde, cal_emb, 8, g, &err), ==, CP_OK);
-    g_assert_true (cp_local_model_fit (check, fit_feat, n_fit, CP_PATCH_DENSITY_PER_LOCATION, &error));
-    g_assert_true (cp_local_model_score (check, cal_feat, 8, NULL, l, &error));
-    gm = cp_quantile_linear (g, 8, 0.5);
-    lm_median = cp_quantile_linear (l, 8, 0.5);
-    g_assert_cmpfloat_with_epsilon (fit.global_scale, gm, 1e-9 * gm);
-    g_assert_cmpfloat_with_epsilon (fit.local_scale, lm_median, 1e-9 * lm_median);
-    for (int c = 0; c < 8; c++)
+    /* Five folds: image i in fold i % 5. */
+    for (int f = 0; f < 5; f++)
       {
-        double expect = MAX (g[c] / gm, l[c] / lm_median);
-        g_assert_cmpfloat_with_epsilon (fit.calibration_scores[c], expect, 1e-9 * expect);
+        g_autofree float *fit_feat = g_new (float, (gsize) n * regions * dim);
+        g_autofree float *eval_feat = g_new (float, (gsize) n * regions * dim);
+        double scores[24];
+        int nf = 0, ne = 0;
+
+        for (int i = 0; i < n; i++)
+          memcpy (i % 5 == f ? eval_feat + (gsize) ne++ * regions * dim
+                             : fit_feat + (gsize) nf++ * regions * dim,
+                  feat + (gsize) i * regions * dim, (gsize) regions * dim * sizeof (float));
+        g_assert_true (cp_local_model_fit (check, fit_feat, nf, CP_PATCH_DENSITY_PER_LOCATION, &error));
+        g_assert_true (cp_local_model_score (check, eval_feat, ne, NULL, scores, &error));
+        for (int i = 0, e = 0; i < n; i++)
+          if (i % 5 == f)
+            l_all[i] = scores[e++];
       }
-    t = cp_calibration_threshold (fit.calibration_scores, 8, 0.01);
-    g_assert_cmpfloat (fit.threshold, ==, t);
+    gt = cp_calibration_threshold (g, 8, 0.005);
+    lt = cp_calibration_threshold (l_all, n, 0.005);
+    g_assert_cmpfloat_with_epsilon (fit.global_scale, gt, 1e-9 * gt);
+    g_assert_cmpfloat_with_epsilon (fit.local_scale, lt, 1e-9 * lt);
+    g_assert_cmpfloat (fit.threshold, ==, 1.0);
+    for (int i = 0, c = 0; i < n; i++)
+      if (held_out[i])
+        {
+          double expect = MAX (g[c] / gt, l_all[i] / lt);
+
+          g_assert_cmpfloat_with_epsilon (fit.calibration_local[c], l_all[i], 1e-9 * l_all[i]);
+          g_assert_cmpfloat_with_epsilon (fit.calibration_scores[c], expect, 1e-9 * expect);
+          c++;
+        }
     cp_gde_free (gde);
     cp_local_model_free (check);
   }

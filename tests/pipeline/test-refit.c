@@ -25,6 +25,8 @@
 static char *work_root;
 static char *data_root;
 static char *model_path;
+static char *global_model_path;
+static char *global_model_dir;
 
 static GPtrArray *
 train_paths (void)
@@ -72,9 +74,8 @@ test_refit_reproduces_training (void)
   g_autoptr (CpModel) refitted = cp_model_load (model_path, "cpu", &error);
   g_autoptr (GPtrArray) train = train_paths ();
   g_autoptr (GPtrArray) test = test_paths ();
-  g_autofree double *before = NULL, *after = NULL, *reference = NULL;
+  g_autofree double *before = NULL, *after = NULL;
   CpRefitResult result;
-  int n_reference = 0;
 
   g_assert_no_error (error);
   cp_refit_result_init (&result);
@@ -96,13 +97,17 @@ test_refit_reproduces_training (void)
   for (guint i = 0; i < test->len; i++)
     g_assert_cmpfloat_with_epsilon (after[i], before[i], 1e-4 * before[i]);
 
-  /* The drift reference for a model without calibration scores: the
-   * refit's held-out scores, model untouched. */
-  g_assert_true (cp_model_cross_validated_scores (trained, (const char *const *) train->pdata, (int) train->len,
-                                                  NULL, &reference, &n_reference, &error));
-  g_assert_cmpint (n_reference, ==, result.n_good);
-  for (int i = 0; i < n_reference; i++)
-    g_assert_cmpfloat_with_epsilon (reference[i], result.held_out_scores[i], 1e-9 * reference[i]);
+  /* With the same images the refit's calibration is training's: the
+   * scores training stored (the drift reference) come back. */
+  {
+    int n_stored = 0;
+    const double *stored = cp_model_get_calibration_scores (trained, &n_stored);
+
+    g_assert_nonnull (stored);
+    g_assert_cmpint (n_stored, ==, result.n_held_out);
+    for (int i = 0; i < n_stored; i++)
+      g_assert_cmpfloat_with_epsilon (result.held_out_scores[i], stored[i], 1e-5 * stored[i]);
+  }
 
   /* Too few readable images: an error, the model unchanged. */
   {
@@ -119,6 +124,36 @@ test_refit_reproduces_training (void)
     g_assert_nonnull (strstr (r2.skipped->pdata[0], "/nonexistent/x.png"));
     cp_refit_result_clear (&r2);
   }
+  cp_refit_result_clear (&result);
+}
+
+/* A model with the global part only (as every model written before the
+ * region scores): the drift reference computed for it without stored
+ * calibration scores is the refit's k-fold held-out scores. */
+static void
+test_drift_reference_global_only (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CpModel) trained = cp_model_load (global_model_path, "cpu", &error);
+  g_autoptr (CpModel) refitted = cp_model_load (global_model_path, "cpu", &error);
+  g_autoptr (GPtrArray) train = train_paths ();
+  g_autofree double *reference = NULL;
+  CpRefitResult result;
+  int n_reference = 0;
+
+  g_assert_no_error (error);
+  g_assert_false (cp_model_has_local (trained));
+  cp_refit_result_init (&result);
+  g_assert_true (cp_model_refit (refitted, (const char *const *) train->pdata, (int) train->len, NAN, NULL,
+                                 &result, &error));
+  g_assert_no_error (error);
+  g_assert_true (cp_model_cross_validated_scores (trained, (const char *const *) train->pdata, (int) train->len,
+                                                  NULL, &reference, &n_reference, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (n_reference, ==, result.n_good);
+  g_assert_cmpint (result.n_held_out, ==, n_reference);
+  for (int i = 0; i < n_reference; i++)
+    g_assert_cmpfloat_with_epsilon (reference[i], result.held_out_scores[i], 1e-9 * reference[i]);
   cp_refit_result_clear (&result);
 }
 
@@ -407,8 +442,17 @@ main (int argc, char **argv)
     g_error ("cannot train the tiny model: %s", error->message);
   model_path = g_strdup (result.model_path);
   cp_train_result_clear (&result);
+  /* The same, global part only, in a folder of its own. */
+  opts.local = CP_TRAIN_LOCAL_NONE;
+  opts.model_dir = global_model_dir = g_build_filename (work_root, "models-global", NULL);
+  cp_train_result_init (&result);
+  if (!cp_train_category (&opts, NULL, NULL, NULL, &result, &error))
+    g_error ("cannot train the tiny global-only model: %s", error->message);
+  global_model_path = g_strdup (result.model_path);
+  cp_train_result_clear (&result);
 
   g_test_add_func ("/refit/reproduces-training", test_refit_reproduces_training);
+  g_test_add_func ("/refit/drift-reference-global-only", test_drift_reference_global_only);
   g_test_add_func ("/refit/add-undo", test_add_undo);
   g_test_add_func ("/refit/bad-requests-change-nothing", test_bad_requests_change_nothing);
   g_test_add_func ("/refit/model-without-dataset", test_model_without_dataset);
@@ -417,5 +461,7 @@ main (int argc, char **argv)
   g_free (work_root);
   g_free (data_root);
   g_free (model_path);
+  g_free (global_model_path);
+  g_free (global_model_dir);
   return status;
 }
