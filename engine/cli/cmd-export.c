@@ -49,6 +49,10 @@ cp_cmd_export (int argc, char **argv)
       cp_cli_error ("export", "%s", error.message);
       return CP_EXIT_FAILED;
     }
+  if (info.global_only)
+    fprintf (stderr, "cutpaste export: warning: %s also scores image regions; the ONNX graph "
+             "computes the global score only (its threshold is the global part's), so small "
+             "defects that only the region part finds will pass\n", model_path);
   if (!quiet)
     printf ("%s: ONNX opset %d, image %d x %d, %d classes, %d nodes, %d initializers, %.1f MB\n",
             onnx_path, CP_ONNX_OPSET, info.image_size, info.image_size, info.num_classes,

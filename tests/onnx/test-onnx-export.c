@@ -234,6 +234,9 @@ model_free (Model *m)
 /* Writes the model; @skip (may be NULL) names a tensor to leave out,
  * @poison one whose first value becomes NaN; @with_gde and @with_metadata
  * drop those parts; @format overrides the format name. */
+/* Key/value pairs model_save adds to the metadata, NULL-terminated. */
+static const char *const *extra_metadata;
+
 static void
 model_save (Model *m, const char *path, const char *skip, const char *poison, int with_gde,
             int with_metadata, const char *format)
@@ -272,6 +275,8 @@ model_save (Model *m, const char *path, const char *skip, const char *poison, in
       cp_safetensors_writer_set_metadata (w, "variant", "binary", &err);
       cp_safetensors_writer_set_metadata (w, "threshold", "12.5", &err);
       cp_safetensors_writer_set_metadata (w, "seed", "42", &err);
+      for (int i = 0; extra_metadata && extra_metadata[i]; i += 2)
+        cp_safetensors_writer_set_metadata (w, extra_metadata[i], extra_metadata[i + 1], &err);
     }
   CHECK_MSG (cp_safetensors_writer_save (w, path, &err) == CP_OK, "%s", err.message);
   cp_safetensors_writer_free (w);
@@ -556,6 +561,7 @@ test_export_structure (void)
   model_save (&m, model_path, NULL, NULL, 1, 1, NULL);
   CHECK_MSG (cp_onnx_export_file (model_path, onnx_path, &opts, &info, &err) == CP_OK, "%s", err.message);
   CHECK (info.image_size == IMAGE_SIZE && info.head_layers == 2 && info.num_classes == 2);
+  CHECK (info.global_only == 0);
   CHECK (cp_read_file (onnx_path, (size_t) 1 << 30, &bytes, &size, &err) == CP_OK);
   CHECK (size == info.bytes);
 
@@ -894,6 +900,75 @@ remove_tree (const char *dir)
   rmdir (dir);
 }
 
+/* The value of metadata_props @key in the ModelProto @bytes, copied
+ * into @out; 0 when absent. */
+static int
+onnx_metadata (const void *bytes, size_t size, const char *key, char *out, size_t out_size)
+{
+  CpPbReader r;
+  CpPbField f;
+  CpError err = { 0 };
+  int found = 0;
+
+  cp_pb_reader_init (&r, bytes, size);
+  while (cp_pb_reader_next (&r, &f, &err) == 1)
+    if (f.field == 14)
+      {
+        CpPbReader e;
+        CpPbField k, v = { 0 }, kk = { 0 };
+
+        cp_pb_reader_init (&e, f.data, f.size);
+        while (cp_pb_reader_next (&e, &k, &err) == 1)
+          if (k.field == 1)
+            kk = k;
+          else if (k.field == 2)
+            v = k;
+        if (field_is (&kk, key))
+          {
+            snprintf (out, out_size, "%.*s", (int) v.size, (const char *) v.data);
+            found++;
+          }
+      }
+  return found == 1;
+}
+
+/* A model that also scores regions (the quick profile's): the graph
+ * computes only the global part, so the exported threshold is the global
+ * part's share (threshold x global_scale), the model's own is kept beside
+ * it, and a note says what is left out. */
+static void
+test_export_global_only (void)
+{
+  static const char *const extra[] = { "score_parts", "global+local", "global_scale", "2",
+                                       "local_scale", "3", NULL };
+  char model_path[600], onnx_path[600], value[512];
+  Model m;
+  CpOnnxExportInfo info = { 0 };
+  CpOnnxExportOptions opts = { "test" };
+  CpError err = { 0 };
+  void *bytes = NULL;
+  size_t size = 0;
+
+  model_make (&m);
+  snprintf (model_path, sizeof model_path, "%s/regions.safetensors", tmpdir);
+  snprintf (onnx_path, sizeof onnx_path, "%s/regions.onnx", tmpdir);
+  extra_metadata = extra;
+  model_save (&m, model_path, NULL, NULL, 1, 1, NULL);
+  extra_metadata = NULL;
+  CHECK_MSG (cp_onnx_export_file (model_path, onnx_path, &opts, &info, &err) == CP_OK, "%s", err.message);
+  CHECK (info.global_only == 1);
+  CHECK (cp_read_file (onnx_path, (size_t) 1 << 30, &bytes, &size, &err) == CP_OK);
+  CHECK (onnx_metadata (bytes, size, "threshold", value, sizeof value) && strcmp (value, "25") == 0);
+  CHECK (onnx_metadata (bytes, size, "threshold_model", value, sizeof value)
+         && strcmp (value, "12.5") == 0);
+  CHECK (onnx_metadata (bytes, size, "score_note", value, sizeof value)
+         && strstr (value, "global part only") != NULL);
+  CHECK (onnx_metadata (bytes, size, "score_parts", value, sizeof value)
+         && strcmp (value, "global+local") == 0);
+  free (bytes);
+  model_free (&m);
+}
+
 int
 main (void)
 {
@@ -909,6 +984,7 @@ main (void)
   RUN_TEST (test_reader_round_trip);
   RUN_TEST (test_export_structure);
   RUN_TEST (test_export_refuses_bad_files);
+  RUN_TEST (test_export_global_only);
   remove_tree (tmpdir);
   return harness_exit ();
 }

@@ -735,8 +735,30 @@ count_head_linears (const CpSafetensors *st)
 static const char *const our_metadata_keys[] = {
   "category", "image_size", "threshold", "input", "input_preprocessing", "normalization_mean",
   "normalization_std", "outputs", "source_format", "source_format_version", "source_file",
-  "num_classes", NULL,
+  "num_classes", "threshold_model", "score_note", NULL,
 };
+
+/* A model with a region part scores max (global / global_scale,
+ * local / local_scale) and its threshold is in those units.  The graph
+ * computes the global Mahalanobis distance only, so the threshold that
+ * goes with it is the model's threshold times global_scale: a part the
+ * graph rejects is one the full model rejects too, but defects only the
+ * region part sees pass.  Returns 1 and fills @text for such a model. */
+static int
+global_only_threshold (const CpSafetensors *st, char *text, size_t size)
+{
+  const char *parts = cp_safetensors_metadata (st, "score_parts");
+  const char *threshold = cp_safetensors_metadata (st, "threshold");
+  const char *scale = cp_safetensors_metadata (st, "global_scale");
+
+  if (parts == NULL || strcmp (parts, "global+local") != 0)
+    return 0;
+  if (threshold == NULL || scale == NULL)
+    snprintf (text, size, "nan");
+  else
+    snprintf (text, size, "%.9g", strtod (threshold, NULL) * strtod (scale, NULL));
+  return 1;
+}
 
 static int
 is_our_key (const char *key)
@@ -770,7 +792,18 @@ write_metadata (CpPbBuf *model, const CpSafetensors *st, const char *path, int i
     add_metadata (model, "category", category);
   snprintf (text, sizeof text, "%d", image_size);
   add_metadata (model, "image_size", text);
-  add_metadata (model, "threshold", threshold ? threshold : "nan");
+  if (global_only_threshold (st, text, sizeof text))
+    {
+      add_metadata (model, "threshold", text);
+      add_metadata (model, "threshold_model", threshold ? threshold : "nan");
+      add_metadata (model, "score_note",
+                    "the source model also scores image regions (score_parts global+local); "
+                    "this graph computes the global part only, and threshold is that part's "
+                    "share of the model's threshold (threshold_model x global_scale): small "
+                    "defects only the region part finds pass here");
+    }
+  else
+    add_metadata (model, "threshold", threshold ? threshold : "nan");
   snprintf (text, sizeof text, "%d", num_classes);
   add_metadata (model, "num_classes", text);
   snprintf (text, sizeof text,
@@ -954,7 +987,10 @@ cp_onnx_build_model (const CpSafetensors *st, const CpOnnxExportOptions *opts, C
       }
     if (info != NULL)
       {
+        char text[64];
+
         info->image_size = image_size;
+        info->global_only = global_only_threshold (st, text, sizeof text);
         info->head_layers = head_layers;
         info->num_classes = config.num_classes;
         info->nodes = ex.n_nodes;

@@ -42,6 +42,8 @@ typedef struct
   int    nodes;          /* NodeProtos in the graph */
   int    initializers;   /* TensorProtos in the graph */
   size_t bytes;          /* size of the serialised ModelProto */
+  int    global_only;    /* the model also has a region (local) part that
+                          * the graph does not compute; see write_metadata */
 } CpOnnxExportInfo;
 
 /* Builds the ModelProto of the trained model @st into @out (appended; @out
