@@ -21,24 +21,6 @@
 
 #include "cuda-test-common.h"
 
-/* ---- the op table ------------------------------------------------------- */
-
-static const struct
-{
-  const char *name;
-  size_t      offset;
-} op_table[] = {
-#define OP(field) { #field, offsetof (CpBackend, field) }
-  OP (destroy), OP (alloc), OP (free), OP (upload), OP (download), OP (copy), OP (zero),
-  OP (synchronize), OP (conv2d_forward), OP (conv2d_backward_data),
-  OP (conv2d_backward_filter), OP (batchnorm_forward_train), OP (batchnorm_forward_infer),
-  OP (batchnorm_backward), OP (relu_forward), OP (relu_backward), OP (maxpool_forward),
-  OP (maxpool_backward), OP (avgpool_forward), OP (avgpool_backward), OP (linear_forward),
-  OP (linear_backward), OP (add), OP (softmax_cross_entropy), OP (sgd_update), OP (gemm),
-  OP (l2_normalize_rows),
-#undef OP
-};
-
 /* An op a backend lacks would make the network refuse it: report each. */
 static void
 test_every_op_present (void)
@@ -46,13 +28,12 @@ test_every_op_present (void)
   CpBackend *backends[2] = { cpu, gpu };
 
   for (int b = 0; b < 2; b++)
-    for (size_t i = 0; i < sizeof op_table / sizeof op_table[0]; i++)
-      {
-        void (*fn) (void);
-
-        memcpy (&fn, (const char *) backends[b] + op_table[i].offset, sizeof fn);
-        CHECK_MSG (fn != NULL, "backend %s lacks op %s", backends[b]->name, op_table[i].name);
-      }
+    {
+#define CP_CHECK_OP(op) \
+      CHECK_MSG (backends[b]->op != NULL, "backend %s lacks op %s", backends[b]->name, #op);
+      CP_BACKEND_OPS (CP_CHECK_OP)
+#undef CP_CHECK_OP
+    }
   CHECK (strcmp (gpu->name, "cuda") == 0);
 }
 
