@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/augment/cutpaste.h"
 #include "core/density/tsne.h"
 #include "core/nn/network.h"
 #include "plot/plot.h"
@@ -98,7 +99,7 @@ save_tsne (const CpEvalResult *r, const char *dir, GError **error)
   for (int i = 0; i < r->n_train; i++)
     kinds[n_test + i] = CP_PLOT_POINT_TRAIN_GOOD;
   for (int i = 0; i < r->n_aug; i++)
-    kinds[n_test + r->n_train + i] = r->aug_labels[i] == 2 ? CP_PLOT_POINT_SCAR : CP_PLOT_POINT_CUTPASTE;
+    kinds[n_test + r->n_train + i] = r->aug_labels[i] == CP_AUGMENT_KIND_SCAR ? CP_PLOT_POINT_SCAR : CP_PLOT_POINT_CUTPASTE;
 
   cp_rng_seed (&rng, 0);
   if (cp_tsne (x, n, CP_EMBEDDING_DIM, NULL, &rng, xy, NULL, &err) != CP_OK)

@@ -52,7 +52,7 @@ typedef struct
   float      *train_embeddings;/* n_train x 512 (with_train_embeddings) or NULL */
   int         n_train;
   float      *aug_embeddings;  /* n_aug x 512 or NULL */
-  int        *aug_labels;      /* 1 = CutPaste, 2 = scar */
+  int        *aug_labels;      /* CpAugmentKind: CP_AUGMENT_KIND_CUTPASTE or _SCAR */
   int         n_aug;
   GPtrArray  *skipped_images;  /* char *: "PATH: reason" */
   double      seconds;
