@@ -18,7 +18,7 @@ save_roc (const CpEvalResult *r, const char *dir, GError **error)
   guint n = r->roc->len;
   g_autofree double *fpr = g_new (double, MAX (n, 1));
   g_autofree double *tpr = g_new (double, MAX (n, 1));
-  CpPlotRoc roc = { fpr, tpr, n, r->auroc, r->category };
+  CpPlotRoc roc = { .fpr = fpr, .tpr = tpr, .count = n, .auroc = r->auroc, .title = r->category };
 
   for (guint i = 0; i < n; i++)
     {
@@ -36,7 +36,9 @@ save_histogram (const CpEvalResult *r, const char *dir, GError **error)
   guint n = r->images->len;
   g_autofree double *good = g_new (double, MAX (n, 1));
   g_autofree double *defect = g_new (double, MAX (n, 1));
-  CpPlotHistogram hist = { good, 0, defect, 0, r->threshold, 0, r->category };
+  CpPlotHistogram hist = {
+    .good_scores = good, .defect_scores = defect, .threshold = r->threshold, .title = r->category,
+  };
 
   for (guint i = 0; i < n; i++)
     {
