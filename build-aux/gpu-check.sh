@@ -4,7 +4,8 @@
 # Run in the repository root of a machine with an NVIDIA GPU:
 #     build-aux/gpu-check.sh
 # It builds the engine with CUDA (-Dgui=disabled, for this GPU's
-# architecture only), runs the CUDA tests (cuda-cublas, cuda-ops, cuda-network), runs
+# architecture only), runs the CUDA tests (cuda-cublas, the parity-*-cuda op
+# tests of tests/parity, cuda-network), runs
 # `cutpaste bench --device cuda --sizes 256` when the command line could be
 # built (it needs GLib), writes weights, a batch and our outputs with
 # cp-cuda-parity and hands them to build-aux/torch-bench.py, which checks
@@ -321,7 +322,10 @@ if [ "$cuda_ok" = 1 ] && [ "$blas_ok" != 0 ] && [ -n "$NVCC" ] && command -v mes
     grep -E "CUDA backend|GLib tools|Dependency|Library (cudart|cublas|cudnn)" "$WORK/setup.log"
     section "meson compile"
     # Our targets first, so that they exist even if another part fails.
-    ours="tests/cuda/test-cuda-cublas tests/cuda/test-cuda-ops tests/cuda/test-cuda-network tests/cuda/cp-cuda-parity"
+    ours="tests/cuda/test-cuda-cublas tests/cuda/test-cuda-network tests/cuda/cp-cuda-parity"
+    for family in backend batchnorm conv elementwise linear loss pool sgd; do
+      ours="$ours tests/parity/test-parity-$family"
+    done
     if timeout "$(allow 240 200)" ninja -C "$BUILD" $ours > "$WORK/compile.log" 2>&1; then
       built=1
       note "build (CUDA targets)" "ok, sm_$CC_ARCH"
@@ -363,7 +367,7 @@ if [ "$built" = 1 ]; then
     if grep -qE "^Skipped: +[1-9]" "$WORK/test.log"; then
       note "CUDA tests" "SKIPPED (no device seen by the tests: see testlog)"
     else
-      note "CUDA tests" "pass (cuda-cublas, cuda-ops, cuda-network)"
+      note "CUDA tests" "pass (cuda-cublas, parity-*-cuda, cuda-network)"
     fi
   else
     note "CUDA tests" "FAILED (rc $rc; failed checks are in testlog.txt)"

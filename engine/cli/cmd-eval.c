@@ -150,8 +150,9 @@ cp_cmd_eval (int argc, char **argv)
           continue;
         }
       cp_eval_options_init (&opts);
-      opts.with_train_embeddings = plots_dir != NULL;
-      opts.augmented_samples = plots_dir != NULL ? 50 : 0;
+      opts.with_train_embeddings = FALSE;
+      if (plots_dir != NULL)
+        cp_eval_options_want_tsne (&opts);
       if (!cp_evaluate_category (data_dir, categories[i], model, &opts, NULL, NULL, NULL, result, &error))
         {
           cp_cli_error ("eval", "%s: %s", categories[i], error->message);

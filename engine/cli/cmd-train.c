@@ -196,7 +196,7 @@ cp_cmd_train (int argc, char **argv)
   if (checkpoint_every && (!cp_cli_parse_int (checkpoint_every, &opts.checkpoint_every)
                            || opts.checkpoint_every < 0))
     USAGE ("--checkpoint-every must be a non-negative integer (got '%s')", checkpoint_every);
-  if (variant && !cp_train_variant_from_string (variant, &opts.variant))
+  if (variant && !cp_augment_variant_from_string (variant, &opts.variant))
     USAGE ("unknown --variant '%s' (expected 3way, binary, scar or union)", variant);
   if (device && strcmp (device, "auto") != 0 && strcmp (device, "cpu") != 0 && strcmp (device, "cuda") != 0)
     USAGE ("unknown --device '%s' (expected auto, cpu or cuda)", device);

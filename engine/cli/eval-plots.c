@@ -4,8 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/density/tsne.h"
-#include "core/nn/network.h"
+#include "core/augment/cutpaste.h"
 #include "plot/plot.h"
 
 #define PLOT_WIDTH  800
@@ -19,7 +18,7 @@ save_roc (const CpEvalResult *r, const char *dir, GError **error)
   guint n = r->roc->len;
   g_autofree double *fpr = g_new (double, MAX (n, 1));
   g_autofree double *tpr = g_new (double, MAX (n, 1));
-  CpPlotRoc roc = { fpr, tpr, n, r->auroc, r->category };
+  CpPlotRoc roc = { .fpr = fpr, .tpr = tpr, .count = n, .auroc = r->auroc, .title = r->category };
 
   for (guint i = 0; i < n; i++)
     {
@@ -37,7 +36,9 @@ save_histogram (const CpEvalResult *r, const char *dir, GError **error)
   guint n = r->images->len;
   g_autofree double *good = g_new (double, MAX (n, 1));
   g_autofree double *defect = g_new (double, MAX (n, 1));
-  CpPlotHistogram hist = { good, 0, defect, 0, r->threshold, 0, r->category };
+  CpPlotHistogram hist = {
+    .good_scores = good, .defect_scores = defect, .threshold = r->threshold, .title = r->category,
+  };
 
   for (guint i = 0; i < n; i++)
     {
@@ -50,36 +51,26 @@ save_histogram (const CpEvalResult *r, const char *dir, GError **error)
   return cp_plot_histogram_write_png (path, PLOT_WIDTH, PLOT_HEIGHT, &hist, error);
 }
 
-/* t-SNE of test, train and augmented embeddings together, as the paper's
- * figure 3: one map, so distances between the groups mean something. */
+/* The map of cp_eval_tsne (), the one the application shows. */
 static gboolean
 save_tsne (const CpEvalResult *r, const char *dir, GError **error)
 {
   g_autofree char *name = g_strdup_printf ("%s-tsne.png", r->category);
   g_autofree char *path = g_build_filename (dir, name, NULL);
   int n_test = (int) r->images->len;
-  int n = n_test + r->n_train + r->n_aug;
-  g_autofree float *x = NULL, *xy = NULL;
+  int n = 0;
+  g_autofree float *xy = NULL;
   g_autofree CpPlotPointKind *kinds = NULL;
   g_autofree int *defect_type = NULL;
   g_autoptr (GPtrArray) defect_names = g_ptr_array_new ();
   CpPlotTsne tsne = { 0 };
-  CpError err = { 0 };
-  CpRng rng;
 
-  if (n < 2)
+  if (!cp_eval_tsne (r, NULL, &xy, &n, error))
+    return FALSE;
+  if (xy == NULL)
     return TRUE;
-  x = g_new (float, (gsize) n * CP_EMBEDDING_DIM);
-  xy = g_new (float, (gsize) n * 2);
   kinds = g_new (CpPlotPointKind, n);
   defect_type = g_new0 (int, n);
-  memcpy (x, r->test_embeddings, (gsize) n_test * CP_EMBEDDING_DIM * sizeof (float));
-  if (r->n_train)
-    memcpy (x + (gsize) n_test * CP_EMBEDDING_DIM, r->train_embeddings,
-            (gsize) r->n_train * CP_EMBEDDING_DIM * sizeof (float));
-  if (r->n_aug)
-    memcpy (x + (gsize) (n_test + r->n_train) * CP_EMBEDDING_DIM, r->aug_embeddings,
-            (gsize) r->n_aug * CP_EMBEDDING_DIM * sizeof (float));
   for (int i = 0; i < n_test; i++)
     {
       const CpEvalImage *im = &g_array_index (r->images, CpEvalImage, i);
@@ -98,14 +89,8 @@ save_tsne (const CpEvalResult *r, const char *dir, GError **error)
   for (int i = 0; i < r->n_train; i++)
     kinds[n_test + i] = CP_PLOT_POINT_TRAIN_GOOD;
   for (int i = 0; i < r->n_aug; i++)
-    kinds[n_test + r->n_train + i] = r->aug_labels[i] == 2 ? CP_PLOT_POINT_SCAR : CP_PLOT_POINT_CUTPASTE;
-
-  cp_rng_seed (&rng, 0);
-  if (cp_tsne (x, n, CP_EMBEDDING_DIM, NULL, &rng, xy, NULL, &err) != CP_OK)
-    {
-      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_FAILED, "t-SNE: %s", err.message);
-      return FALSE;
-    }
+    kinds[n_test + r->n_train + i] = r->aug_labels[i] == CP_AUGMENT_KIND_SCAR ? CP_PLOT_POINT_SCAR
+                                                                              : CP_PLOT_POINT_CUTPASTE;
   tsne.xy = xy;
   tsne.count = n;
   tsne.kinds = kinds;

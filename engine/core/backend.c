@@ -1,7 +1,26 @@
 /* backend.c: backend selection and helpers shared by all backends. */
 #include "backend.h"
 
+#include <stddef.h>
 #include <string.h>
+
+/* The op lists of backend.h must name every function pointer of the
+ * struct, once each and in struct order: op number i sits i pointers after
+ * `destroy`, and the last one ends the struct.  A pointer added to the
+ * struct but not to a list (or the other way round) fails here. */
+#define CP_OP_INDEX(op) CP_OP_INDEX_##op,
+enum { CP_BACKEND_OPS (CP_OP_INDEX) CP_BACKEND_OPTIONAL_OPS (CP_OP_INDEX) CP_N_OPS };
+#undef CP_OP_INDEX
+
+#define CP_OP_IN_PLACE(op) \
+  _Static_assert (offsetof (CpBackend, op) \
+                  == offsetof (CpBackend, destroy) + CP_OP_INDEX_##op * sizeof (void (*) (void)), \
+                  "backend.h: '" #op "' is not where the op lists put it");
+CP_BACKEND_OPS (CP_OP_IN_PLACE)
+CP_BACKEND_OPTIONAL_OPS (CP_OP_IN_PLACE)
+#undef CP_OP_IN_PLACE
+_Static_assert (sizeof (CpBackend) == offsetof (CpBackend, destroy) + CP_N_OPS * sizeof (void (*) (void)),
+                "backend.h: CpBackend has ops that the op lists do not name");
 
 void
 cp_conv_desc_init (CpConvDesc *d, int n, int c_in, int h_in, int w_in,

@@ -39,6 +39,51 @@ void cp_conv_desc_init (CpConvDesc *d, int n, int c_in, int h_in, int w_in,
 
 typedef struct CpBackend CpBackend;
 
+/* The op list, written once.  Every function pointer of CpBackend appears
+ * here, in struct order, so that code which must touch each op (a
+ * backend's fill function, the network's check, the tests' tables) walks
+ * this list instead of spelling the ops out again:
+ *
+ *   #define FILL(op) be->op = cp_cpu_##op;
+ *   CP_BACKEND_OPS (FILL)
+ *
+ * CP_BACKEND_OPS: every backend implements these (cp_network_check_backend
+ * refuses one that does not).  CP_BACKEND_OPTIONAL_OPS: a backend may leave
+ * them NULL, and callers fall back (see each op's comment in the struct).
+ * backend.c checks at compile time that the two lists name every pointer
+ * in the struct; "Adding an op" in HACKING.md says what else to touch. */
+#define CP_BACKEND_OPS(X) \
+  X (destroy) \
+  X (alloc) \
+  X (free) \
+  X (upload) \
+  X (download) \
+  X (copy) \
+  X (zero) \
+  X (synchronize) \
+  X (conv2d_forward) \
+  X (conv2d_backward_data) \
+  X (conv2d_backward_filter) \
+  X (batchnorm_forward_train) \
+  X (batchnorm_forward_infer) \
+  X (batchnorm_backward) \
+  X (relu_forward) \
+  X (relu_backward) \
+  X (maxpool_forward) \
+  X (maxpool_backward) \
+  X (avgpool_forward) \
+  X (avgpool_backward) \
+  X (linear_forward) \
+  X (linear_backward) \
+  X (add) \
+  X (softmax_cross_entropy) \
+  X (sgd_update) \
+  X (gemm) \
+  X (l2_normalize_rows)
+
+#define CP_BACKEND_OPTIONAL_OPS(X) \
+  X (conv2d_bias_act_forward)
+
 struct CpBackend
 {
   const char *name;   /* "cpu", "cuda" */

@@ -139,27 +139,44 @@ cp_category_free (CpCategory *category)
   g_free (category);
 }
 
-/* The ground-truth mask of test/<defect>/<file>: <stem>_mask.png first (the
- * MVTec AD naming), then <stem>.png; NULL when neither exists. */
+/* The ground-truth mask of @file in ground_truth/<defect> (@gt_dir):
+ * <stem>_mask.png first (the MVTec AD naming), then <stem>.png; NULL when
+ * neither exists. */
 static char *
-find_mask (const char *gt_dir,
-           const char *file)
+find_mask_in (const char *gt_dir,
+              const char *file)
 {
   const char *dot = strrchr (file, '.');
   g_autofree char *stem = g_strndup (file, dot ? (gsize) (dot - file) : strlen (file));
-  g_autofree char *with_suffix = g_strconcat (stem, "_mask.png", NULL);
-  g_autofree char *plain = g_strconcat (stem, ".png", NULL);
-  char *path;
+  const char *suffixes[] = { "_mask.png", ".png" };
 
-  path = g_build_filename (gt_dir, with_suffix, NULL);
-  if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
-    return path;
-  g_free (path);
-  path = g_build_filename (gt_dir, plain, NULL);
-  if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
-    return path;
-  g_free (path);
+  for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
+    {
+      g_autofree char *name = g_strconcat (stem, suffixes[i], NULL);
+      char *path = g_build_filename (gt_dir, name, NULL);
+
+      if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
+        return path;
+      g_free (path);
+    }
   return NULL;
+}
+
+char *
+cp_dataset_find_mask (const char *image_path)
+{
+  g_autofree char *defect_dir = g_path_get_dirname (image_path);
+  g_autofree char *defect = g_path_get_basename (defect_dir);
+  g_autofree char *test_dir = g_path_get_dirname (defect_dir);
+  g_autofree char *test = g_path_get_basename (test_dir);
+  g_autofree char *cat_dir = g_path_get_dirname (test_dir);
+  g_autofree char *file = g_path_get_basename (image_path);
+  g_autofree char *gt_dir = NULL;
+
+  if (strcmp (test, "test") != 0 || strcmp (defect, "good") == 0)
+    return NULL;
+  gt_dir = g_build_filename (cat_dir, "ground_truth", defect, NULL);
+  return find_mask_in (gt_dir, file);
 }
 
 static void
@@ -181,7 +198,7 @@ add_samples (GArray     *samples,
       s.defect = g_strdup (defect);
       if (label == CP_LABEL_DEFECT)
         {
-          s.mask_path = gt_dir ? find_mask (gt_dir, files->pdata[i]) : NULL;
+          s.mask_path = gt_dir ? find_mask_in (gt_dir, files->pdata[i]) : NULL;
           if (s.mask_path == NULL)
             (*n_missing_masks)++;
         }

@@ -70,6 +70,13 @@ CpCategory *cp_dataset_scan_category   (const char *root,
 
 void        cp_category_free           (CpCategory *category);
 
+/* The ground-truth mask of the test image @image_path
+ * (<category>/test/<defect>/<name>.<ext>): ground_truth/<defect>/<name>_mask.png,
+ * else <name>.png; NULL for a good image, an image outside test/, or when
+ * neither file exists.  The one rule the scan (CpSample.mask_path) and the
+ * application's inspector both follow. */
+char       *cp_dataset_find_mask       (const char *image_path);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpCategory, cp_category_free)
 
 /* ---- what kind of category ------------------------------------------- */

@@ -1222,7 +1222,7 @@ write_images (const char           *tmp,
 {
   const char *const *defects = cp_synth_defect_types (category);
   g_autoptr (GArray) jobs = g_array_new (FALSE, TRUE, sizeof (SynthJob));
-  SynthRun run = { tmp, category, options, NULL, 0 };
+  SynthRun run = { .tmp = tmp, .category = category, .options = options };
   GThreadPool *pool;
   char *first_error = NULL;
   gboolean cancelled = FALSE;
@@ -1250,7 +1250,7 @@ write_images (const char           *tmp,
             }
           for (int i = 0; i < count; i++)
             {
-              SynthJob job = { folder, defect, i, NULL };
+              SynthJob job = { .folder = folder, .defect = defect, .index = i };
 
               g_array_append_val (jobs, job);
             }

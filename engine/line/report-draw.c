@@ -152,7 +152,9 @@ cp_report_layout (CpReport *report)
           /* The cards stay together. */
           int card_rows = MAX (1, (rows + CARD_COLUMNS - 1) / CARD_COLUMNS);
           double h = HEADING_H + card_rows * (CARD_H + CARD_GAP);
-          ReportPiece piece = { page, section, 0, rows, y, TRUE };
+          ReportPiece piece = {
+            .page = page, .section = section, .count = rows, .y = y, .heading = TRUE,
+          };
 
           if (y + h > BOTTOM && y > MARGIN)
             {
@@ -244,7 +246,10 @@ draw_plot_box (cairo_t *cr, double x, double y, double w, double h, int kind, co
       g_autofree gint64 *start = g_new (gint64, MAX (n, 1));
       g_autofree gint64 *total = g_new (gint64, MAX (n, 1));
       g_autofree gint64 *passed = g_new (gint64, MAX (n, 1));
-      CpPlotYield yield = { start, total, passed, n, report->bucket_us, NULL };
+      CpPlotYield yield = {
+        .start_us = start, .total = total, .passed = passed, .count = n,
+        .width_us = report->bucket_us,
+      };
 
       for (guint i = 0; i < n; i++)
         {
@@ -261,7 +266,10 @@ draw_plot_box (cairo_t *cr, double x, double y, double w, double h, int kind, co
       g_autofree gint64 *time = g_new (gint64, MAX (n, 1));
       g_autofree double *score = g_new (double, MAX (n, 1));
       g_autofree gboolean *failed = g_new (gboolean, MAX (n, 1));
-      CpPlotScores scores = { time, score, failed, n, report->threshold, NAN, NAN, NULL };
+      CpPlotScores scores = {
+        .time_us = time, .score = score, .failed = failed, .count = n,
+        .threshold = report->threshold, .reference_median = NAN, .reference_upper = NAN,
+      };
 
       for (guint i = 0; i < n; i++)
         {

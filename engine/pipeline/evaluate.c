@@ -220,7 +220,7 @@ embed_augmented (CpModel *model, const CpCategory *cat, int count, guint64 seed,
         }
       view = cp_image_new (s, s);
       memcpy (view->pixels, out, per_image);
-      result->aug_labels[images->len] = i < count ? 1 : 2;
+      result->aug_labels[images->len] = i < count ? CP_AUGMENT_KIND_CUTPASTE : CP_AUGMENT_KIND_SCAR;
       g_ptr_array_add (images, view);
     }
   result->n_aug = (int) images->len;

@@ -52,7 +52,7 @@ typedef struct
   float      *train_embeddings;/* n_train x 512 (with_train_embeddings) or NULL */
   int         n_train;
   float      *aug_embeddings;  /* n_aug x 512 or NULL */
-  int        *aug_labels;      /* 1 = CutPaste, 2 = scar */
+  int        *aug_labels;      /* CpAugmentKind: CP_AUGMENT_KIND_CUTPASTE or _SCAR */
   int         n_aug;
   GPtrArray  *skipped_images;  /* char *: "PATH: reason" */
   double      seconds;
@@ -95,6 +95,33 @@ typedef struct
  * g_array_unref, which frees the names).  Tells a user which kinds of
  * defect a model misses: one image AUROC hides that. */
 GArray  *cp_eval_auroc_by_defect (const CpEvalResult *result);
+
+/* ---- the t-SNE map (eval-tsne.c) ---------------------------------------- */
+
+/* Every map of an evaluation uses these, so the application and
+ * `cutpaste eval --plots` draw the same map of the same model: the seed of
+ * t-SNE's start, its iterations (van der Maaten's default), and the
+ * CutPaste and scar samples embedded beside the test and train images. */
+#define CP_EVAL_TSNE_SEED              0
+#define CP_EVAL_TSNE_ITERATIONS        1000
+#define CP_EVAL_TSNE_AUGMENTED_SAMPLES 50
+
+/* Asks cp_evaluate_category () for what cp_eval_tsne () maps: the train
+ * embeddings and CP_EVAL_TSNE_AUGMENTED_SAMPLES of each augmentation. */
+void     cp_eval_options_want_tsne (CpEvalOptions *opts);
+
+/* Embeds the test, train and augmented embeddings of @result together, in
+ * that order, into *@xy ((*@n_points, 2), newly allocated; g_free), with
+ * CP_EVAL_TSNE_SEED and CP_EVAL_TSNE_ITERATIONS.  Fewer than two points:
+ * TRUE with *@xy NULL.  Raising *@cancel (may be NULL) stops it with
+ * CP_PIPELINE_ERROR_CANCELLED.  Point i < images->len is test image i;
+ * then n_train train images; then the augmented samples, of the kinds in
+ * aug_labels. */
+gboolean cp_eval_tsne (const CpEvalResult *result,
+                       const volatile int *cancel,
+                       float             **xy,
+                       int                *n_points,
+                       GError            **error);
 
 /* path,label,defect_type,score,verdict: one row per image, atomic write. */
 gboolean cp_eval_write_csv (const CpEvalResult *result, const char *path, GError **error);

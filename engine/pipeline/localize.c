@@ -816,7 +816,7 @@ cp_localize_fit_patch_model (CpNetwork *net, const uint8_t *images, int n, int s
       "lr", s_lr, "patch_size", s_patch, "pixel_auroc", s_pixel,
       "pretrained", opts->weights_path ? "imagenet" : "none", "score_high", s_high,
       "score_low", s_low, "seed", s_seed, "steps", s_steps, "stride", s_stride,
-      "train_images", s_ntrain, "variant", cp_train_variant_to_string (opts->variant), NULL, NULL
+      "train_images", s_ntrain, "variant", cp_augment_variant_to_string (opts->variant), NULL, NULL
     };
     gboolean saved = means != NULL && precisions != NULL;
 

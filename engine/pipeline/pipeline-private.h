@@ -18,12 +18,7 @@ G_BEGIN_DECLS
  * memory the network keeps (it keeps buffers for its largest batch). */
 #define CP_PIPELINE_EMBED_BATCH 16
 
-/* Sorted paths (DIR/name) of the image files directly in @dir (.png .jpg
- * .jpeg .bmp .tif .tiff, any case).  A missing folder is an error. */
-GPtrArray *cp_pipeline_list_images  (const char *dir, GError **error);
-
-/* Sorted names of the sub-folders of @dir. */
-GPtrArray *cp_pipeline_list_subdirs (const char *dir, GError **error);
+/* ---- pipeline-device.c ---- */
 
 /* Opens "auto", "cpu" or "cuda"; @notice (may be NULL) receives the reason
  * "auto" fell back to the CPU (newly allocated) or NULL. */
@@ -36,16 +31,22 @@ CpBackend *cp_pipeline_open_backend (const char *device, char **notice, GError *
 gboolean   cp_pipeline_embed_tensors (CpNetwork *net, float *device_buf, const float *tensors,
                                       int n, int size, float *embeddings, GError **error);
 
+/* ---- pipeline-model-write.c ---- */
+
 /* Writes network + Gaussian + @metadata (key, value, ..., NULL pairs in a
  * NULL-terminated array) atomically to @path. */
 gboolean   cp_pipeline_save_model   (CpNetwork *net, const CpGde *gde, const char *const *metadata,
                                      const char *path, GError **error);
+
+/* ---- pipeline-format.c ---- */
 
 /* Current UTC time as ISO 8601 ("2026-01-02T03:04:05Z"), newly allocated. */
 char      *cp_pipeline_now_iso8601  (void);
 
 /* Formats a double so that it reads back exactly ("%.17g"); "nan" for NaN. */
 char      *cp_pipeline_format_double (double value);
+
+/* ---- model.c ---- */
 
 /* Writes a trained model: @net, @fit's Gaussian, threshold-calibration
  * scores and scales, @local (NULL for a global-only model) and @metadata

@@ -29,23 +29,6 @@
 #define CHECKPOINT_FORMAT "cutpaste-inspector-checkpoint"
 
 const char *
-cp_train_variant_to_string (CpTrainVariant variant)
-{
-  return cp_augment_variant_to_string ((CpAugmentVariant) variant);
-}
-
-gboolean
-cp_train_variant_from_string (const char *name, CpTrainVariant *variant)
-{
-  CpAugmentVariant v;
-
-  if (name == NULL || !cp_augment_variant_from_string (name, &v))
-    return FALSE;
-  *variant = (CpTrainVariant) v;
-  return TRUE;
-}
-
-const char *
 cp_train_local_to_string (CpTrainLocal local)
 {
   static const char *const names[] = { "none", "auto", "per-location", "shared" };
@@ -87,7 +70,7 @@ cp_train_options_init (CpTrainOptions *opts, const char *profile)
   gboolean known = TRUE;
 
   memset (opts, 0, sizeof *opts);
-  opts->variant = CP_TRAIN_VARIANT_3WAY;
+  opts->variant = CP_AUGMENT_3WAY;
   opts->momentum = 0.9;
   opts->weight_decay = 3e-5;
   opts->head_layers = 1;
@@ -348,7 +331,7 @@ save_checkpoint (Trainer *t, int step, const char *path, GError **error)
   const char *meta[] = {
     "format", CHECKPOINT_FORMAT, "step", s_step, "seed", s_seed, "image_size", s_size,
     "head_layers", s_head, "batch_size", s_batch, "steps", s_steps, "lr", s_lr,
-    "variant", cp_train_variant_to_string (o->variant), "train_images", s_ntrain,
+    "variant", cp_augment_variant_to_string (o->variant), "train_images", s_ntrain,
     "pretrained", o->weights_path ? "yes" : "no", "backbone_init", t->result->backbone_init, NULL
   };
 
@@ -422,7 +405,7 @@ load_checkpoint (Trainer *t, const char *path, int *step, GError **error)
       || !check_meta (st, path, "batch_size", s_batch, error)
       || !check_meta (st, path, "steps", s_steps, error)
       || !check_meta (st, path, "lr", s_lr, error)
-      || !check_meta (st, path, "variant", cp_train_variant_to_string (o->variant), error)
+      || !check_meta (st, path, "variant", cp_augment_variant_to_string (o->variant), error)
       || !check_meta (st, path, "train_images", s_ntrain, error)
       || !check_meta (st, path, "pretrained", o->weights_path ? "yes" : "no", error))
     goto out;
@@ -502,7 +485,7 @@ validate_options (const CpTrainOptions *o, GError **error)
     BAD ("head layers must be between 0 and 8 (got %d)", o->head_layers);
   if (!(o->false_reject_rate >= 0 && o->false_reject_rate < 1))
     BAD ("false-reject rate must be in [0, 1) (got %g)", o->false_reject_rate);
-  if ((unsigned) o->variant > CP_TRAIN_VARIANT_UNION)
+  if (cp_augment_variant_to_string (o->variant) == NULL)
     BAD ("unknown variant %d", (int) o->variant);
   if (o->checkpoint_every < 0)
     BAD ("checkpoint interval must not be negative");
@@ -919,10 +902,10 @@ cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpo
     result->device_name = g_strdup (t.be->name);
     result->notice = g_steal_pointer (&notice);
   }
-  cp_augment_config_init (&t.aug, (CpAugmentVariant) opts->variant);
-  t.views = cp_augment_variant_num_views ((CpAugmentVariant) opts->variant);
+  cp_augment_config_init (&t.aug, opts->variant);
+  t.views = cp_augment_variant_num_views (opts->variant);
   config.head_layers = opts->head_layers;
-  config.num_classes = cp_augment_variant_num_classes ((CpAugmentVariant) opts->variant);
+  config.num_classes = cp_augment_variant_num_classes (opts->variant);
   t.net = cp_network_new (t.be, &config, &err);
   if (t.net == NULL)
     {
@@ -1106,7 +1089,7 @@ cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpo
     META ("steps", g_strdup_printf ("%d", opts->steps));
     META ("threshold", cp_pipeline_format_double (fit.threshold));
     META ("train_images", g_strdup_printf ("%zu", t.cache->n));
-    META ("variant", g_strdup (cp_train_variant_to_string (opts->variant)));
+    META ("variant", g_strdup (cp_augment_variant_to_string (opts->variant)));
     if (t.held_out != NULL)
       {
         /* Which images of train/good the network never saw: a refit

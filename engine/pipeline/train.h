@@ -15,22 +15,10 @@
 #include <glib.h>
 
 #include "pipeline-error.h"
+#include "core/augment/variant.h"
 #include "core/nn/network.h"
 
 G_BEGIN_DECLS
-
-typedef enum
-{
-  CP_TRAIN_VARIANT_3WAY,     /* normal / CutPaste / scar: three classes (default) */
-  CP_TRAIN_VARIANT_BINARY,   /* normal / CutPaste */
-  CP_TRAIN_VARIANT_SCAR,     /* normal / scar */
-  CP_TRAIN_VARIANT_UNION,    /* normal / 50-50 CutPaste or scar */
-} CpTrainVariant;
-
-/* "3way", "binary", "scar", "union". */
-const char *cp_train_variant_to_string   (CpTrainVariant variant);
-/* FALSE for an unknown name. */
-gboolean    cp_train_variant_from_string (const char *name, CpTrainVariant *variant);
 
 /* Region scores beside the global embedding (local-model.h). */
 typedef enum
@@ -72,7 +60,7 @@ struct _CpTrainOptions
 {
   const char    *data_dir;          /* dataset root holding <category>/train/good */
   const char    *category;          /* folder name under data_dir */
-  CpTrainVariant variant;
+  CpAugmentVariant variant;         /* self-supervision (variant.h); 3way by default */
   int            steps;             /* SGD steps */
   int            batch_size;        /* images per view; a step sees 3B (3way) or 2B */
   int            image_size;        /* S: images are resized to S x S; multiple of 32 */

@@ -13,7 +13,7 @@
  * (largest difference over the largest reference magnitude), relative for
  * the loss; the measured values are printed for every check.
  */
-#include "cuda-test-common.h"
+#include "parity/parity.h"
 
 #include "nn/network.h"
 
@@ -315,7 +315,7 @@ compare (const char *mode, const Run *g, const Run *c, const Tolerances *t)
 static void
 test_cpu_reference_run (void)
 {
-  CHECK (train (cpu, &cpu_run));
+  CHECK (train (be_a, &cpu_run));
   printf ("  cpu losses: %.6f %.6f %.6f %.6f %.6f\n", cpu_run.loss[0], cpu_run.loss[1],
           cpu_run.loss[2], cpu_run.loss[3], cpu_run.loss[4]);
 }
@@ -325,8 +325,8 @@ test_cuda_fp32_convolutions (void)
 {
   Run r;
 
-  cp_cuda_backend_set_tf32 (gpu, 0);
-  CHECK (train (gpu, &r));
+  cp_cuda_backend_set_tf32 (be_b, 0);
+  CHECK (train (be_b, &r));
   compare ("FP32", &r, &cpu_run, &fp32_tolerances);
   run_free (&r);
 }
@@ -336,8 +336,8 @@ test_cuda_tf32_convolutions (void)
 {
   Run r;
 
-  cp_cuda_backend_set_tf32 (gpu, 1);
-  CHECK (train (gpu, &r));
+  cp_cuda_backend_set_tf32 (be_b, 1);
+  CHECK (train (be_b, &r));
   compare ("TF32", &r, &cpu_run, &tf32_tolerances);
   run_free (&r);
 }
@@ -345,10 +345,11 @@ test_cuda_tf32_convolutions (void)
 int
 main (void)
 {
+  char *argv[] = { "test-cuda-network", "cuda", NULL };
   size_t count = (size_t) BATCH * 3 * SIZE * SIZE;
 
-  open_backends_or_skip ();
-  cp_rng_seed (&rng, 96);
+  /* A is the CPU reference, B the CUDA backend (exit 77 without a GPU). */
+  parity_open (2, argv, 96);
   /* Standard-normal pixels: what ImageNet-normalised images look like to
    * the first layer, in distribution. */
   images_host = host_normal (count, 1.0);
@@ -359,7 +360,7 @@ main (void)
     const CpNetworkConfig config = { 1, 3 };
     CpError error = { CP_OK, "" };
 
-    layout = cp_network_new (cpu, &config, &error);
+    layout = cp_network_new (be_a, &config, &error);
     if (layout == NULL)
       {
         fprintf (stderr, "cp_network_new: %s\n", error.message);
@@ -374,6 +375,6 @@ main (void)
   run_free (&cpu_run);
   cp_network_free (layout);
   free (images_host);
-  close_backends ();
+  parity_close ();
   return harness_exit ();
 }

@@ -292,6 +292,21 @@ test_layout (void)
   g_assert_cmpstr (cat->test[6].defect, ==, "dent");
   g_assert_cmpint (cat->test[6].label, ==, CP_LABEL_DEFECT);
   g_assert_true (g_str_has_suffix (cat->test[6].mask_path, "ground_truth/dent/x_mask.png"));
+  /* The lookup by image path (the inspector's) agrees with the scan on
+   * every test image, and finds nothing outside test/<defect>/. */
+  for (size_t i = 0; i < cat->n_test; i++)
+    {
+      g_autofree char *mask = cp_dataset_find_mask (cat->test[i].path);
+
+      g_assert_cmpstr (mask, ==, cat->test[i].mask_path);
+    }
+  {
+    g_autofree char *train_image = g_build_filename (root, "zeta", "train", "good", "000.png",
+                                                     NULL);
+    g_autofree char *mask = cp_dataset_find_mask (train_image);
+
+    g_assert_null (mask);
+  }
 
   /* A category without test/ still scans, for training alone. */
   g_clear_pointer (&cat, cp_category_free);

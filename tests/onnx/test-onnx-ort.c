@@ -25,6 +25,7 @@
 
 #include "core/io/json.h"
 #include "core/rng.h"
+#include "data/dataset.h"
 #include "data/image.h"
 #include "pipeline/pipeline-private.h"
 #include "pipeline/pipeline.h"
@@ -43,31 +44,35 @@ load_images (const char *sub, int want, gboolean *real)
 {
   GPtrArray *images = g_ptr_array_new_with_free_func ((GDestroyNotify) cp_image_free);
   const char *shared = g_getenv ("CP_SHARED_DIR");
-  g_autofree char *root = shared ? g_build_filename (shared, "datasets", "pcb", sub, NULL) : NULL;
+  g_autofree char *root = shared ? g_build_filename (shared, "datasets", NULL) : NULL;
+  g_autofree char *pcb = root ? g_build_filename (root, "pcb", NULL) : NULL;
 
   *real = FALSE;
-  if (root && g_file_test (root, G_FILE_TEST_IS_DIR))
+  if (pcb && g_file_test (pcb, G_FILE_TEST_IS_DIR))
     {
-      g_autoptr (GPtrArray) dirs = NULL;
       g_autoptr (GError) error = NULL;
+      g_autoptr (CpCategory) cat = cp_dataset_scan_category (root, "pcb", &error);
+      /* One list of paths per folder: train/good alone, or every test
+       * folder (good first, then the defects, as the scan orders them). */
+      g_autoptr (GPtrArray) folders = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+      gboolean train = strcmp (sub, "train") == 0;
+      const CpSample *samples = cat == NULL ? NULL : train ? cat->train : cat->test;
+      size_t n_samples = cat == NULL ? 0 : train ? cat->n_train : cat->n_test;
 
-      /* train: train/good; test: the first images of every test folder,
-       * good and defective, taken in turn. */
-      if (strcmp (sub, "train") == 0)
+      for (size_t i = 0; i < n_samples; i++)
         {
-          dirs = g_ptr_array_new_with_free_func (g_free);
-          g_ptr_array_add (dirs, g_strdup ("good"));
+          if (i == 0 || strcmp (samples[i].defect, samples[i - 1].defect) != 0)
+            g_ptr_array_add (folders, g_ptr_array_new ());
+          g_ptr_array_add (folders->pdata[folders->len - 1], samples[i].path);
         }
-      else
-        dirs = cp_pipeline_list_subdirs (root, &error);
-      for (int round = 0; dirs && (int) images->len < want && round < 64; round++)
-        for (guint d = 0; d < dirs->len && (int) images->len < want; d++)
+      /* The first images of every folder, taken in turn. */
+      for (int round = 0; (int) images->len < want && round < 64; round++)
+        for (guint d = 0; d < folders->len && (int) images->len < want; d++)
           {
-            g_autofree char *dir = g_build_filename (root, dirs->pdata[d], NULL);
-            g_autoptr (GPtrArray) files = cp_pipeline_list_images (dir, NULL);
+            GPtrArray *files = folders->pdata[d];
             CpImage *image = NULL;
 
-            if (files == NULL || round >= (int) files->len)
+            if (round >= (int) files->len)
               continue;
             if (!cp_image_load_resized (files->pdata[round], SIZE, &image, &error))
               {

@@ -6,6 +6,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
+#include "core/augment/cutpaste.h"
 #include "core/io/safetensors.h"
 #include "data/synth.h"
 #include "pipeline/pipeline.h"
@@ -863,6 +864,32 @@ test_evaluate (void)
   g_assert_cmpint (bad, >, 0);
   g_assert_cmpint (er.n_train, ==, r.train_images);
   g_assert_cmpint (er.n_aug, ==, 6);
+  for (int i = 0; i < er.n_aug; i++)
+    g_assert_cmpint (er.aug_labels[i], ==, i < 3 ? CP_AUGMENT_KIND_CUTPASTE : CP_AUGMENT_KIND_SCAR);
+
+  /* The t-SNE map: every point, finite, and the same map on a second call
+   * (one seed, one iteration count, whoever asks). */
+  {
+    g_autofree float *xy = NULL, *again = NULL;
+    int n = 0, n_again = 0;
+    const int total = (int) er.images->len + er.n_train + er.n_aug;
+    volatile int cancel = 1;
+
+    g_assert_true (cp_eval_tsne (&er, NULL, &xy, &n, &error));
+    g_assert_no_error (error);
+    g_assert_cmpint (n, ==, total);
+    for (int i = 0; i < 2 * n; i++)
+      g_assert_true (isfinite (xy[i]));
+    g_assert_true (cp_eval_tsne (&er, NULL, &again, &n_again, &error));
+    g_assert_cmpint (n_again, ==, n);
+    g_assert_cmpmem (again, 2 * n * sizeof (float), xy, 2 * n * sizeof (float));
+    g_clear_pointer (&again, g_free);
+    /* A raised cancel flag stops it. */
+    g_assert_false (cp_eval_tsne (&er, &cancel, &again, &n_again, &error));
+    g_assert_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CANCELLED);
+    g_assert_null (again);
+    g_clear_error (&error);
+  }
   g_assert_cmpuint (er.roc->len, >=, 2);
   {
     CpRocPoint last = g_array_index (er.roc, CpRocPoint, er.roc->len - 1);

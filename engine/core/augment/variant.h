@@ -1,7 +1,6 @@
-/* variant.h: the self-supervision variants of SPEC section 2.
- *
- * The order matches CpTrainVariant (engine/pipeline/train.h), so the two
- * convert by value.
+/* variant.h: the self-supervision variants of SPEC section 2: the one
+ * variant type of the engine, used by the augmentation, training
+ * (CpTrainOptions.variant) and the command line.
  */
 #pragma once
 

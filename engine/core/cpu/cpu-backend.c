@@ -9,7 +9,7 @@
 #include <string.h>
 
 static void *
-cpu_alloc (CpBackend *be, size_t bytes, CpError *error)
+cp_cpu_alloc (CpBackend *be, size_t bytes, CpError *error)
 {
   size_t rounded;
   void *ptr;
@@ -32,14 +32,14 @@ cpu_alloc (CpBackend *be, size_t bytes, CpError *error)
 }
 
 static void
-cpu_free (CpBackend *be, void *ptr)
+cp_cpu_free (CpBackend *be, void *ptr)
 {
   (void) be;
   free (ptr);
 }
 
 static CpStatus
-cpu_copy (CpBackend *be, void *dst, const void *src, size_t bytes, CpError *error)
+cp_cpu_copy (CpBackend *be, void *dst, const void *src, size_t bytes, CpError *error)
 {
   (void) be;
   if (bytes == 0)
@@ -51,8 +51,12 @@ cpu_copy (CpBackend *be, void *dst, const void *src, size_t bytes, CpError *erro
   return CP_OK;
 }
 
+/* Backend memory is host memory: uploads and downloads are copies. */
+#define cp_cpu_upload   cp_cpu_copy
+#define cp_cpu_download cp_cpu_copy
+
 static CpStatus
-cpu_zero (CpBackend *be, void *dst, size_t bytes, CpError *error)
+cp_cpu_zero (CpBackend *be, void *dst, size_t bytes, CpError *error)
 {
   (void) be;
   if (bytes == 0)
@@ -64,7 +68,7 @@ cpu_zero (CpBackend *be, void *dst, size_t bytes, CpError *error)
 }
 
 static CpStatus
-cpu_synchronize (CpBackend *be, CpError *error)
+cp_cpu_synchronize (CpBackend *be, CpError *error)
 {
   (void) be;
   (void) error;
@@ -72,7 +76,7 @@ cpu_synchronize (CpBackend *be, CpError *error)
 }
 
 static void
-cpu_destroy (CpBackend *be)
+cp_cpu_destroy (CpBackend *be)
 {
   CpCpuContext *ctx = be->ctx;
 
@@ -125,33 +129,9 @@ cp_backend_cpu_new (CpError *error)
 
   be->name = "cpu";
   be->ctx = ctx;
-  be->destroy = cpu_destroy;
-  be->alloc = cpu_alloc;
-  be->free = cpu_free;
-  be->upload = cpu_copy;
-  be->download = cpu_copy;
-  be->copy = cpu_copy;
-  be->zero = cpu_zero;
-  be->synchronize = cpu_synchronize;
-  be->conv2d_forward = cp_cpu_conv2d_forward;
-  be->conv2d_backward_data = cp_cpu_conv2d_backward_data;
-  be->conv2d_backward_filter = cp_cpu_conv2d_backward_filter;
-  be->batchnorm_forward_train = cp_cpu_batchnorm_forward_train;
-  be->batchnorm_forward_infer = cp_cpu_batchnorm_forward_infer;
-  be->batchnorm_backward = cp_cpu_batchnorm_backward;
-  be->relu_forward = cp_cpu_relu_forward;
-  be->relu_backward = cp_cpu_relu_backward;
-  be->maxpool_forward = cp_cpu_maxpool_forward;
-  be->maxpool_backward = cp_cpu_maxpool_backward;
-  be->avgpool_forward = cp_cpu_avgpool_forward;
-  be->avgpool_backward = cp_cpu_avgpool_backward;
-  be->linear_forward = cp_cpu_linear_forward;
-  be->linear_backward = cp_cpu_linear_backward;
-  be->add = cp_cpu_add;
-  be->softmax_cross_entropy = cp_cpu_softmax_cross_entropy;
-  be->sgd_update = cp_cpu_sgd_update;
-  be->gemm = cp_cpu_gemm;
-  be->l2_normalize_rows = cp_cpu_l2_normalize_rows;
-  be->conv2d_bias_act_forward = cp_cpu_conv2d_bias_act_forward;
+#define CP_CPU_FILL(op) be->op = cp_cpu_##op;
+  CP_BACKEND_OPS (CP_CPU_FILL)
+  CP_BACKEND_OPTIONAL_OPS (CP_CPU_FILL)
+#undef CP_CPU_FILL
   return be;
 }

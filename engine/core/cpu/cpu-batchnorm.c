@@ -89,8 +89,12 @@ cp_cpu_batchnorm_forward_train (CpBackend *be, int n, int c, int hw, const float
     return CP_ERR_INVALID;
 
   {
-    BnJob j = { n, c, hw, x, NULL, gamma, beta, running_mean, running_var, NULL, NULL,
-                momentum, eps, y, save_mean, save_invstd, NULL, NULL, NULL };
+    BnJob j = {
+      .n = n, .c = c, .hw = hw, .x = x, .gamma = gamma, .beta = beta,
+      .running_mean = running_mean, .running_var = running_var,
+      .momentum = momentum, .eps = eps,
+      .y = y, .save_mean = save_mean, .save_invstd = save_invstd,
+    };
 
     cp_cpu_parallel_for (be, (size_t) c, m * c >= CP_CPU_PARALLEL_MIN, bn_train_channels, &j);
   }
@@ -129,8 +133,12 @@ cp_cpu_batchnorm_forward_infer (CpBackend *be, int n, int c, int hw, const float
     return CP_ERR_INVALID;
 
   {
-    BnJob j = { n, c, hw, x, NULL, gamma, beta, (float *) running_mean, (float *) running_var,
-                NULL, NULL, 0.0f, eps, y, NULL, NULL, NULL, NULL, NULL };
+    /* Inference only reads the running statistics. */
+    BnJob j = {
+      .n = n, .c = c, .hw = hw, .x = x, .gamma = gamma, .beta = beta,
+      .running_mean = (float *) running_mean, .running_var = (float *) running_var,
+      .eps = eps, .y = y,
+    };
 
     cp_cpu_parallel_for (be, (size_t) n * c, (size_t) n * c * hw >= CP_CPU_PARALLEL_MIN,
                          bn_infer_planes, &j);
@@ -199,8 +207,11 @@ cp_cpu_batchnorm_backward (CpBackend *be, int n, int c, int hw, const float *x,
     return CP_ERR_INVALID;
 
   {
-    BnJob j = { n, c, hw, x, dy, gamma, NULL, NULL, NULL, save_mean, save_invstd, 0.0f, 0.0f,
-                NULL, NULL, NULL, dx, dgamma, dbeta };
+    BnJob j = {
+      .n = n, .c = c, .hw = hw, .x = x, .dy = dy, .gamma = gamma,
+      .save_mean_in = save_mean, .save_invstd_in = save_invstd,
+      .dx = dx, .dgamma = dgamma, .dbeta = dbeta,
+    };
 
     cp_cpu_parallel_for (be, (size_t) c, m * c >= CP_CPU_PARALLEL_MIN, bn_backward_channels, &j);
   }

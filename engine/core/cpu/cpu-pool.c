@@ -111,7 +111,10 @@ cp_cpu_maxpool_forward (CpBackend *be, int n, int c, int h, int w, int kernel, i
   wo = maxpool_out (w, kernel, stride, pad);
 
   {
-    PoolJob j = { h, w, kernel, stride, pad, ho, wo, x, NULL, y, NULL, indices, NULL, 0 };
+    PoolJob j = {
+      .h = h, .w = w, .kernel = kernel, .stride = stride, .pad = pad, .ho = ho, .wo = wo,
+      .x = x, .y = y, .indices = indices,
+    };
 
     cp_cpu_parallel_for (be, (size_t) n * c, (size_t) n * c * h * w >= CP_CPU_PARALLEL_MIN,
                          maxpool_forward_planes, &j);
@@ -157,7 +160,10 @@ cp_cpu_maxpool_backward (CpBackend *be, int n, int c, int h, int w, int kernel, 
   wo = maxpool_out (w, kernel, stride, pad);
 
   {
-    PoolJob j = { h, w, kernel, stride, pad, ho, wo, NULL, dy, NULL, dx, NULL, indices, 0 };
+    PoolJob j = {
+      .h = h, .w = w, .kernel = kernel, .stride = stride, .pad = pad, .ho = ho, .wo = wo,
+      .dy = dy, .dx = dx, .indices_in = indices,
+    };
 
     cp_cpu_parallel_for (be, (size_t) n * c, (size_t) n * c * h * w >= CP_CPU_PARALLEL_MIN,
                          maxpool_backward_planes, &j);
@@ -199,7 +205,7 @@ cp_cpu_avgpool_forward (CpBackend *be, int n, int c, int hw, const float *x, flo
     return CP_ERR_INVALID;
 
   {
-    PoolJob j = { 0, 0, 0, 0, 0, 0, 0, x, NULL, y, NULL, NULL, NULL, hw };
+    PoolJob j = { .x = x, .y = y, .hw = hw };
 
     cp_cpu_parallel_for (be, (size_t) n * c, (size_t) n * c * hw >= CP_CPU_PARALLEL_MIN,
                          avgpool_forward_planes, &j);
@@ -215,7 +221,7 @@ cp_cpu_avgpool_backward (CpBackend *be, int n, int c, int hw, const float *dy, f
     return CP_ERR_INVALID;
 
   {
-    PoolJob j = { 0, 0, 0, 0, 0, 0, 0, NULL, dy, NULL, dx, NULL, NULL, hw };
+    PoolJob j = { .dy = dy, .dx = dx, .hw = hw };
 
     cp_cpu_parallel_for (be, (size_t) n * c, (size_t) n * c * hw >= CP_CPU_PARALLEL_MIN,
                          avgpool_backward_planes, &j);

@@ -33,7 +33,10 @@ CpStatus
 cp_cpu_sgd_update (CpBackend *be, size_t count, float *param, const float *grad,
                    float *momentum_buf, float lr, float momentum, float weight_decay)
 {
-  SgdJob j = { param, momentum_buf, grad, lr, momentum, weight_decay };
+  SgdJob j = {
+    .param = param, .buf = momentum_buf, .grad = grad,
+    .lr = lr, .momentum = momentum, .weight_decay = weight_decay,
+  };
 
   if (count == 0)
     return CP_OK;

@@ -213,13 +213,13 @@ cp_cuda_device_alloc (CpBackend *be, size_t bytes, CpError *error)
 }
 
 static void *
-cuda_alloc (CpBackend *be, size_t bytes, CpError *error)
+cp_cuda_alloc (CpBackend *be, size_t bytes, CpError *error)
 {
   return cp_cuda_device_alloc (be, bytes, error);
 }
 
 static void
-cuda_free (CpBackend *be, void *ptr)
+cp_cuda_free (CpBackend *be, void *ptr)
 {
   cudaError_t err;
 
@@ -294,7 +294,7 @@ host_pointer_is_pinned (const void *ptr)
 }
 
 static CpStatus
-cuda_upload (CpBackend *be, void *dst, const void *src_host, size_t bytes, CpError *error)
+cp_cuda_upload (CpBackend *be, void *dst, const void *src_host, size_t bytes, CpError *error)
 {
   CpCudaContext *ctx = cp_cuda_ctx (be);
   cudaError_t err;
@@ -316,7 +316,7 @@ cuda_upload (CpBackend *be, void *dst, const void *src_host, size_t bytes, CpErr
 }
 
 static CpStatus
-cuda_download (CpBackend *be, void *dst_host, const void *src, size_t bytes, CpError *error)
+cp_cuda_download (CpBackend *be, void *dst_host, const void *src, size_t bytes, CpError *error)
 {
   CpCudaContext *ctx = cp_cuda_ctx (be);
   cudaError_t err;
@@ -335,7 +335,7 @@ cuda_download (CpBackend *be, void *dst_host, const void *src, size_t bytes, CpE
 }
 
 static CpStatus
-cuda_copy (CpBackend *be, void *dst, const void *src, size_t bytes, CpError *error)
+cp_cuda_copy (CpBackend *be, void *dst, const void *src, size_t bytes, CpError *error)
 {
   CpCudaContext *ctx = cp_cuda_ctx (be);
   const char *d = dst, *s = src;
@@ -366,7 +366,7 @@ cuda_copy (CpBackend *be, void *dst, const void *src, size_t bytes, CpError *err
 }
 
 static CpStatus
-cuda_zero (CpBackend *be, void *dst, size_t bytes, CpError *error)
+cp_cuda_zero (CpBackend *be, void *dst, size_t bytes, CpError *error)
 {
   cudaError_t err;
 
@@ -381,7 +381,7 @@ cuda_zero (CpBackend *be, void *dst, size_t bytes, CpError *error)
 }
 
 static CpStatus
-cuda_synchronize (CpBackend *be, CpError *error)
+cp_cuda_synchronize (CpBackend *be, CpError *error)
 {
   cudaError_t err = cudaStreamSynchronize (cp_cuda_ctx (be)->stream);
 
@@ -399,7 +399,7 @@ cuda_synchronize (CpBackend *be, CpError *error)
 /* ---- lifetime ----------------------------------------------------------- */
 
 static void
-cuda_destroy (CpBackend *be)
+cp_cuda_destroy (CpBackend *be)
 {
   CpCudaContext *ctx = be->ctx;
 
@@ -428,37 +428,15 @@ cuda_destroy (CpBackend *be)
   free (be);
 }
 
+/* The optional ops (CP_BACKEND_OPTIONAL_OPS) stay NULL: the backend
+ * struct comes from calloc. */
 static void
 fill_ops (CpBackend *be)
 {
   be->name = "cuda";
-  be->destroy = cuda_destroy;
-  be->alloc = cuda_alloc;
-  be->free = cuda_free;
-  be->upload = cuda_upload;
-  be->download = cuda_download;
-  be->copy = cuda_copy;
-  be->zero = cuda_zero;
-  be->synchronize = cuda_synchronize;
-  be->conv2d_forward = cp_cuda_conv2d_forward;
-  be->conv2d_backward_data = cp_cuda_conv2d_backward_data;
-  be->conv2d_backward_filter = cp_cuda_conv2d_backward_filter;
-  be->batchnorm_forward_train = cp_cuda_batchnorm_forward_train;
-  be->batchnorm_forward_infer = cp_cuda_batchnorm_forward_infer;
-  be->batchnorm_backward = cp_cuda_batchnorm_backward;
-  be->relu_forward = cp_cuda_relu_forward;
-  be->relu_backward = cp_cuda_relu_backward;
-  be->maxpool_forward = cp_cuda_maxpool_forward;
-  be->maxpool_backward = cp_cuda_maxpool_backward;
-  be->avgpool_forward = cp_cuda_avgpool_forward;
-  be->avgpool_backward = cp_cuda_avgpool_backward;
-  be->linear_forward = cp_cuda_linear_forward;
-  be->linear_backward = cp_cuda_linear_backward;
-  be->add = cp_cuda_add;
-  be->softmax_cross_entropy = cp_cuda_softmax_cross_entropy;
-  be->sgd_update = cp_cuda_sgd_update;
-  be->gemm = cp_cuda_gemm;
-  be->l2_normalize_rows = cp_cuda_l2_normalize_rows;
+#define CP_CUDA_FILL(op) be->op = cp_cuda_##op;
+  CP_BACKEND_OPS (CP_CUDA_FILL)
+#undef CP_CUDA_FILL
 }
 
 static void
@@ -603,7 +581,7 @@ cp_backend_cuda_new (int device, CpError *error)
   return be;
 
 fail:
-  cuda_destroy (be);
+  cp_cuda_destroy (be);
   return NULL;
 }
 
@@ -612,7 +590,7 @@ fail:
 static int
 is_cuda (CpBackend *be)
 {
-  return be != NULL && be->destroy == cuda_destroy;
+  return be != NULL && be->destroy == cp_cuda_destroy;
 }
 
 void

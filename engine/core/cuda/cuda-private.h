@@ -1,7 +1,7 @@
 /* cuda-private.h: internals of the CUDA backend shared by its files.
  *
  * The host side is plain C11 over the C APIs of the CUDA runtime, cuDNN
- * and cuBLAS; cuda-kernels.cu holds the kernels.  One stream per backend:
+ * and cuBLAS; the .cu files hold the kernels.  One stream per backend:
  * every op enqueues on it, so ops run in order and a buffer a later op
  * reuses (the workspace, the scratch) is never in use by an earlier one.
  */
@@ -98,6 +98,20 @@ CpStatus cp_cuda_fail_runtime (CpBackend *be, const char *what, cudaError_t err)
 CpStatus cp_cuda_fail_cudnn   (CpBackend *be, const char *what, cudnnStatus_t status);
 CpStatus cp_cuda_fail_cublas  (CpBackend *be, const char *what, cublasStatus_t status);
 
+/* The op's status for a kernel launch's result: CP_OK, or the failure
+ * recorded by cp_cuda_fail_runtime. */
+static inline CpStatus
+cp_cuda_launched (CpBackend *be, const char *what, cudaError_t err)
+{
+  return err == cudaSuccess ? CP_OK : cp_cuda_fail_runtime (be, what, err);
+}
+
+static inline cudaStream_t
+cp_cuda_stream (CpBackend *be)
+{
+  return cp_cuda_ctx (be)->stream;
+}
+
 /* Same as cp_error_set but for the runtime's errors: maps out-of-memory to
  * CP_ERR_NOMEM with "out of GPU memory (needed N MiB ...)". */
 CpStatus cp_cuda_error_from_runtime (CpBackend *be, CpError *error, cudaError_t err,
@@ -121,7 +135,7 @@ CpStatus cp_cuda_conv2d_backward_filter (CpBackend *be, const CpConvDesc *d, con
                                          const float *dy, float *dw);
 void     cp_cuda_conv_plans_free        (CpBackend *be);
 
-/* Linear layers and GEMM (cuda-blas.c). */
+/* Linear layers and GEMM (cuda-linear.c). */
 CpStatus cp_cuda_linear_forward  (CpBackend *be, int n, int in, int out, const float *x,
                                   const float *w, const float *b, float *y);
 CpStatus cp_cuda_linear_backward (CpBackend *be, int n, int in, int out, const float *x,
@@ -131,8 +145,10 @@ CpStatus cp_cuda_gemm            (CpBackend *be, int trans_a, int trans_b, int m
                                   float alpha, const float *a, int lda, const float *b, int ldb,
                                   float beta, float *c, int ldc);
 
-/* Everything else (cuda-ops.c): argument checks as in the CPU reference,
- * then the kernels of cuda-kernels.cu. */
+/* The ops on our own kernels, one file per op family as on the CPU
+ * (cuda-batchnorm.c, cuda-elementwise.c, cuda-pool.c, cuda-loss.c,
+ * cuda-sgd.c): argument checks as in the CPU reference, then the
+ * launchers of cuda-kernels.h. */
 CpStatus cp_cuda_batchnorm_forward_train (CpBackend *be, int n, int c, int hw, const float *x,
                                           const float *gamma, const float *beta,
                                           float *running_mean, float *running_var,

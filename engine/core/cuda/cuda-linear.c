@@ -1,4 +1,5 @@
-/* cuda-blas.c: linear layers and the general GEMM through cuBLAS.
+/* cuda-linear.c: linear layers and the general GEMM through cuBLAS (the
+ * CPU reference: cpu-linear.c; the bias kernels: cuda-linear.cu).
  *
  * cuBLAS is column-major and the backend is row-major.  A row-major
  * matrix is the column-major view of its transpose, so the row-major
@@ -24,12 +25,6 @@ row_major_sgemm (CpBackend *be, const char *what, int trans_a, int trans_b, int 
   return st == CUBLAS_STATUS_SUCCESS ? CP_OK : cp_cuda_fail_cublas (be, what, st);
 }
 
-static CpStatus
-launched (CpBackend *be, const char *what, cudaError_t err)
-{
-  return err == cudaSuccess ? CP_OK : cp_cuda_fail_runtime (be, what, err);
-}
-
 CpStatus
 cp_cuda_linear_forward (CpBackend *be, int n, int in, int out, const float *x, const float *w,
                         const float *b, float *y)
@@ -42,7 +37,7 @@ cp_cuda_linear_forward (CpBackend *be, int n, int in, int out, const float *x, c
   st = row_major_sgemm (be, "linear_forward", 0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
   if (st != CP_OK || b == NULL)
     return st;
-  return launched (be, "linear_forward (bias)",
+  return cp_cuda_launched (be, "linear_forward (bias)",
                    cp_cuda_launch_bias_add (cp_cuda_ctx (be)->stream, n, out, b, y));
 }
 
@@ -65,7 +60,7 @@ cp_cuda_linear_backward (CpBackend *be, int n, int in, int out, const float *x, 
                                 in, 0.0f, dw, in)) != CP_OK)
     return st;
   if (db != NULL)
-    return launched (be, "linear_backward (bias)",
+    return cp_cuda_launched (be, "linear_backward (bias)",
                      cp_cuda_launch_column_sums (cp_cuda_ctx (be)->stream, n, out, dy, db));
   return CP_OK;
 }
@@ -87,7 +82,7 @@ cp_cuda_gemm (CpBackend *be, int trans_a, int trans_b, int m, int n, int k, floa
   if (k == 0)
     /* An empty product: C = beta C, with BLAS's rule that beta = 0 does
      * not read C. */
-    return launched (be, "gemm (k = 0)",
+    return cp_cuda_launched (be, "gemm (k = 0)",
                      cp_cuda_launch_scale_matrix (cp_cuda_ctx (be)->stream, c, m, n, ldc, beta));
   if (a == NULL || b == NULL)
     return CP_ERR_INVALID;
