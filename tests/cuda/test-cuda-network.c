@@ -15,7 +15,7 @@
  */
 #include "parity/parity.h"
 
-#include "nn/network.h"
+#include "core/nn/network.h"
 
 #define BATCH 6
 #define SIZE 256

@@ -23,10 +23,10 @@
 #include <string.h>
 
 #include "harness.h"
-#include "rng.h"
-#include "backend.h"
+#include "core/rng.h"
+#include "core/backend.h"
 #ifdef CP_HAVE_CUDA
-#include "cuda/cuda-backend.h"
+#include "core/cuda/cuda-backend.h"
 #endif
 
 static CpBackend *be_a;   /* the CPU reference */

@@ -14,7 +14,7 @@
 #include <cublas_v2.h>
 #include <cudnn.h>
 
-#include "backend.h"
+#include "core/backend.h"
 #include "cuda-backend.h"
 #include "cuda-cublas.h"
 #include "cuda-kernels.h"
