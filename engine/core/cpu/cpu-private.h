@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "core/backend.h"
+#include "core/op-args.h"
 
 #ifdef __cplusplus
 extern "C" {

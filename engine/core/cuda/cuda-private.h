@@ -15,6 +15,7 @@
 #include <cudnn.h>
 
 #include "core/backend.h"
+#include "core/op-args.h"
 #include "cuda-backend.h"
 #include "cuda-cublas.h"
 #include "cuda-kernels.h"
