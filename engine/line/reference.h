@@ -18,7 +18,7 @@
 
 #include <glib.h>
 
-#include "line/records.h"
+#include "records.h"
 #include "pipeline/model.h"
 
 G_BEGIN_DECLS

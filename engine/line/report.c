@@ -11,7 +11,7 @@
 
 #include "core/io/fs.h"
 #include "core/density/threshold.h"
-#include "line/reference.h"
+#include "reference.h"
 
 void
 cp_report_options_init (CpReportOptions *options)

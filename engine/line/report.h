@@ -26,7 +26,7 @@
 #include <cairo.h>
 #include <glib.h>
 
-#include "line/records.h"
+#include "records.h"
 
 G_BEGIN_DECLS
 

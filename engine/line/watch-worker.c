@@ -16,8 +16,8 @@
 #include "core/tsan.h"
 #include "data/file-hash.h"
 #include "data/image.h"
-#include "line/move.h"
-#include "line/reference.h"
+#include "move.h"
+#include "reference.h"
 #include "pipeline/localize.h"
 #include "pipeline/model.h"
 

@@ -64,7 +64,7 @@
 #include <gio/gio.h>
 
 #include "core/density/drift.h"
-#include "line/records.h"
+#include "records.h"
 
 G_BEGIN_DECLS
 

@@ -25,12 +25,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "backend.h"
-#include "rng.h"
-#include "cuda/cuda-backend.h"
-#include "io/fs.h"
-#include "io/safetensors.h"
-#include "nn/network.h"
+#include "core/backend.h"
+#include "core/rng.h"
+#include "core/cuda/cuda-backend.h"
+#include "core/io/fs.h"
+#include "core/io/safetensors.h"
+#include "core/nn/network.h"
 
 typedef struct
 {

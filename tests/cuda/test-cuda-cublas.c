@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "backend.h"
-#include "cuda/cuda-backend.h"
-#include "cuda/cuda-cublas.h"
+#include "core/backend.h"
+#include "core/cuda/cuda-backend.h"
+#include "core/cuda/cuda-cublas.h"
 #include "harness.h"
 
 /* Whether a library whose file name starts with @prefix is mapped into

@@ -15,7 +15,7 @@
  */
 #include "parity/parity.h"
 
-#include "nn/network.h"
+#include "core/nn/network.h"
 
 #define BATCH 6
 #define SIZE 256
@@ -345,11 +345,10 @@ test_cuda_tf32_convolutions (void)
 int
 main (void)
 {
-  char *argv[] = { "test-cuda-network", "cuda", NULL };
   size_t count = (size_t) BATCH * 3 * SIZE * SIZE;
 
   /* A is the CPU reference, B the CUDA backend (exit 77 without a GPU). */
-  parity_open (2, argv, 96);
+  parity_open_named ("cuda", 96);
   /* Standard-normal pixels: what ImageNet-normalised images look like to
    * the first layer, in distribution. */
   images_host = host_normal (count, 1.0);

@@ -23,23 +23,22 @@
 #include <string.h>
 
 #include "harness.h"
-#include "rng.h"
-#include "backend.h"
+#include "core/rng.h"
+#include "core/backend.h"
 #ifdef CP_HAVE_CUDA
-#include "cuda/cuda-backend.h"
+#include "core/cuda/cuda-backend.h"
 #endif
 
 static CpBackend *be_a;   /* the CPU reference */
 static CpBackend *be_b;   /* the backend under test */
 static CpRng rng;
 
-/* Opens A and B.  Exits 77 when B needs hardware this machine lacks (no
+/* Opens A and B (named @name).  Exits 77 when B needs hardware this machine lacks (no
  * NVIDIA driver or no device), and fails (exit 1) when the hardware is
  * there but the backend cannot be created. */
 static inline void
-parity_open (int argc, char **argv, uint64_t seed)
+parity_open_named (const char *name, uint64_t seed)
 {
-  const char *name = argc > 1 ? argv[1] : "cuda";
   CpError error = { CP_OK, "" };
 
   if (strcmp (name, "cuda") == 0)
@@ -77,6 +76,13 @@ parity_open (int argc, char **argv, uint64_t seed)
   printf ("# backend A: %s, backend B: %s\n", be_a->name, be_b->name);
   fflush (stdout);
   cp_rng_seed (&rng, seed);
+}
+
+/* B named by the program's first argument, "cuda" without one. */
+static inline void
+parity_open (int argc, char **argv, uint64_t seed)
+{
+  parity_open_named (argc > 1 ? argv[1] : "cuda", seed);
 }
 
 static inline void

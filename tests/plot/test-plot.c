@@ -8,11 +8,11 @@
 #include <glib/gstdio.h>
 #include <math.h>
 
-#include "density/auroc.h"
-#include "density/tsne.h"
+#include "core/density/auroc.h"
+#include "core/density/tsne.h"
 #include "plot/plot.h"
 #include "plot/plot-private.h"
-#include "rng.h"
+#include "core/rng.h"
 
 static char *out_dir;
 

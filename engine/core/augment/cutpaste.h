@@ -30,8 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../rng.h"
-#include "../status.h"
+#include "core/rng.h"
+#include "core/status.h"
 #include "color-jitter.h"
 #include "variant.h"
 

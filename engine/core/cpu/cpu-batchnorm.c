@@ -22,12 +22,6 @@ typedef struct
   float       *dx, *dgamma, *dbeta;
 } BnJob;
 
-static int
-bn_args_ok (int n, int c, int hw)
-{
-  return n > 0 && c > 0 && hw > 0;
-}
-
 static void
 bn_train_channels (void *arg, size_t begin, size_t end)
 {
@@ -80,8 +74,8 @@ cp_cpu_batchnorm_forward_train (CpBackend *be, int n, int c, int hw, const float
 {
   const size_t m = (size_t) n * hw;
 
-  if (!bn_args_ok (n, c, hw) || x == NULL || gamma == NULL || beta == NULL || y == NULL
-      || save_mean == NULL || save_invstd == NULL)
+  if (!cp_op_batchnorm_args_ok (n, c, hw) || x == NULL || gamma == NULL || beta == NULL
+      || y == NULL || save_mean == NULL || save_invstd == NULL)
     return CP_ERR_INVALID;
   /* PyTorch refuses to train on a single value per channel: the unbiased
    * variance would divide by zero. */
@@ -128,8 +122,8 @@ cp_cpu_batchnorm_forward_infer (CpBackend *be, int n, int c, int hw, const float
                                 const float *running_mean, const float *running_var,
                                 float eps, float *y)
 {
-  if (!bn_args_ok (n, c, hw) || x == NULL || gamma == NULL || beta == NULL || y == NULL
-      || running_mean == NULL || running_var == NULL)
+  if (!cp_op_batchnorm_args_ok (n, c, hw) || x == NULL || gamma == NULL || beta == NULL
+      || y == NULL || running_mean == NULL || running_var == NULL)
     return CP_ERR_INVALID;
 
   {
@@ -202,8 +196,8 @@ cp_cpu_batchnorm_backward (CpBackend *be, int n, int c, int hw, const float *x,
 {
   const size_t m = (size_t) n * hw;
 
-  if (!bn_args_ok (n, c, hw) || x == NULL || dy == NULL || gamma == NULL || save_mean == NULL
-      || save_invstd == NULL || dx == NULL)
+  if (!cp_op_batchnorm_args_ok (n, c, hw) || x == NULL || dy == NULL || gamma == NULL
+      || save_mean == NULL || save_invstd == NULL || dx == NULL)
     return CP_ERR_INVALID;
 
   {

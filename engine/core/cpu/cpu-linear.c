@@ -56,12 +56,7 @@ cp_cpu_gemm (CpBackend *be, int trans_a, int trans_b, int m, int n, int k, float
              const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {
   (void) be;
-  if (m < 0 || n < 0 || k < 0 || c == NULL)
-    return CP_ERR_INVALID;
-  /* Row-major leading dimensions must cover the stored row width. */
-  if (lda < (trans_a ? (m > 1 ? m : 1) : (k > 1 ? k : 1))
-      || ldb < (trans_b ? (k > 1 ? k : 1) : (n > 1 ? n : 1))
-      || ldc < (n > 1 ? n : 1))
+  if (!cp_op_gemm_args_ok (trans_a, trans_b, m, n, k, lda, ldb, ldc) || c == NULL)
     return CP_ERR_INVALID;
   if (m == 0 || n == 0)
     return CP_OK;

@@ -19,21 +19,6 @@ typedef struct
   int            hw;
 } PoolJob;
 
-static int
-maxpool_out (int size, int kernel, int stride, int pad)
-{
-  return (size + 2 * pad - kernel) / stride + 1;
-}
-
-static int
-maxpool_args_ok (int n, int c, int h, int w, int kernel, int stride, int pad)
-{
-  /* As PyTorch: padding at most half the kernel, so no window lies
-   * entirely in the padding and every output has a real maximum. */
-  return n > 0 && c > 0 && h > 0 && w > 0 && kernel > 0 && stride > 0 && pad >= 0
-         && 2 * pad <= kernel && h + 2 * pad >= kernel && w + 2 * pad >= kernel;
-}
-
 static void
 maxpool_forward_planes (void *arg, size_t begin, size_t end)
 {
@@ -104,11 +89,11 @@ cp_cpu_maxpool_forward (CpBackend *be, int n, int c, int h, int w, int kernel, i
 {
   int ho, wo;
 
-  if (!maxpool_args_ok (n, c, h, w, kernel, stride, pad) || x == NULL || y == NULL
+  if (!cp_op_maxpool_args_ok (n, c, h, w, kernel, stride, pad) || x == NULL || y == NULL
       || indices == NULL)
     return CP_ERR_INVALID;
-  ho = maxpool_out (h, kernel, stride, pad);
-  wo = maxpool_out (w, kernel, stride, pad);
+  ho = cp_op_maxpool_out (h, kernel, stride, pad);
+  wo = cp_op_maxpool_out (w, kernel, stride, pad);
 
   {
     PoolJob j = {
@@ -153,11 +138,11 @@ cp_cpu_maxpool_backward (CpBackend *be, int n, int c, int h, int w, int kernel, 
 {
   int ho, wo;
 
-  if (!maxpool_args_ok (n, c, h, w, kernel, stride, pad) || dy == NULL || dx == NULL
+  if (!cp_op_maxpool_args_ok (n, c, h, w, kernel, stride, pad) || dy == NULL || dx == NULL
       || indices == NULL)
     return CP_ERR_INVALID;
-  ho = maxpool_out (h, kernel, stride, pad);
-  wo = maxpool_out (w, kernel, stride, pad);
+  ho = cp_op_maxpool_out (h, kernel, stride, pad);
+  wo = cp_op_maxpool_out (w, kernel, stride, pad);
 
   {
     PoolJob j = {

@@ -7,7 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "backend.h"
+#include "core/backend.h"
+#include "core/op-args.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -7,7 +7,7 @@
  */
 #pragma once
 
-#include "backend.h"
+#include "core/backend.h"
 
 #ifdef __cplusplus
 extern "C" {

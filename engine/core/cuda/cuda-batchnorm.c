@@ -8,12 +8,6 @@
 
 #include <stdio.h>
 
-static int
-bn_args_ok (int n, int c, int hw)
-{
-  return n > 0 && c > 0 && hw > 0;
-}
-
 static void *
 bn_scratch (CpBackend *be, int n, int c, int hw, CpStatus *status)
 {
@@ -40,8 +34,8 @@ cp_cuda_batchnorm_forward_train (CpBackend *be, int n, int c, int hw, const floa
   CpStatus status = CP_OK;
   void *scratch;
 
-  if (!bn_args_ok (n, c, hw) || x == NULL || gamma == NULL || beta == NULL || y == NULL
-      || save_mean == NULL || save_invstd == NULL)
+  if (!cp_op_batchnorm_args_ok (n, c, hw) || x == NULL || gamma == NULL || beta == NULL
+      || y == NULL || save_mean == NULL || save_invstd == NULL)
     return CP_ERR_INVALID;
   /* One value per channel has no unbiased variance (PyTorch refuses it). */
   if ((size_t) n * hw < 2)
@@ -64,8 +58,8 @@ cp_cuda_batchnorm_forward_infer (CpBackend *be, int n, int c, int hw, const floa
   CpStatus status = CP_OK;
   void *scratch;
 
-  if (!bn_args_ok (n, c, hw) || x == NULL || gamma == NULL || beta == NULL || y == NULL
-      || running_mean == NULL || running_var == NULL)
+  if (!cp_op_batchnorm_args_ok (n, c, hw) || x == NULL || gamma == NULL || beta == NULL
+      || y == NULL || running_mean == NULL || running_var == NULL)
     return CP_ERR_INVALID;
   if ((scratch = bn_scratch (be, n, c, hw, &status)) == NULL)
     return status;
@@ -83,8 +77,8 @@ cp_cuda_batchnorm_backward (CpBackend *be, int n, int c, int hw, const float *x,
   CpStatus status = CP_OK;
   void *scratch;
 
-  if (!bn_args_ok (n, c, hw) || x == NULL || dy == NULL || gamma == NULL || save_mean == NULL
-      || save_invstd == NULL || dx == NULL)
+  if (!cp_op_batchnorm_args_ok (n, c, hw) || x == NULL || dy == NULL || gamma == NULL
+      || save_mean == NULL || save_invstd == NULL || dx == NULL)
     return CP_ERR_INVALID;
   if ((scratch = bn_scratch (be, n, c, hw, &status)) == NULL)
     return status;

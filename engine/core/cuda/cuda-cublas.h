@@ -15,7 +15,7 @@
 
 #include <cublas_v2.h>
 
-#include "status.h"
+#include "core/status.h"
 
 typedef struct
 {

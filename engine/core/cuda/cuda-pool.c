@@ -6,32 +6,17 @@
  */
 #include "cuda-private.h"
 
-static int
-maxpool_out (int size, int kernel, int stride, int pad)
-{
-  return (size + 2 * pad - kernel) / stride + 1;
-}
-
-static int
-maxpool_args_ok (int n, int c, int h, int w, int kernel, int stride, int pad)
-{
-  /* As PyTorch (and the CPU): padding at most half the kernel, so that
-   * every window holds a real value. */
-  return n > 0 && c > 0 && h > 0 && w > 0 && kernel > 0 && stride > 0 && pad >= 0
-         && 2 * pad <= kernel && h + 2 * pad >= kernel && w + 2 * pad >= kernel;
-}
-
 CpStatus
 cp_cuda_maxpool_forward (CpBackend *be, int n, int c, int h, int w, int kernel, int stride,
                          int pad, const float *x, float *y, int32_t *indices)
 {
-  if (!maxpool_args_ok (n, c, h, w, kernel, stride, pad) || x == NULL || y == NULL
+  if (!cp_op_maxpool_args_ok (n, c, h, w, kernel, stride, pad) || x == NULL || y == NULL
       || indices == NULL)
     return CP_ERR_INVALID;
   return cp_cuda_launched (be, "maxpool_forward",
                    cp_cuda_launch_maxpool_forward (cp_cuda_stream (be), n, c, h, w, kernel, stride,
-                                                   pad, maxpool_out (h, kernel, stride, pad),
-                                                   maxpool_out (w, kernel, stride, pad), x, y,
+                                                   pad, cp_op_maxpool_out (h, kernel, stride, pad),
+                                                   cp_op_maxpool_out (w, kernel, stride, pad), x, y,
                                                    indices));
 }
 
@@ -39,13 +24,13 @@ CpStatus
 cp_cuda_maxpool_backward (CpBackend *be, int n, int c, int h, int w, int kernel, int stride,
                           int pad, const float *dy, const int32_t *indices, float *dx)
 {
-  if (!maxpool_args_ok (n, c, h, w, kernel, stride, pad) || dy == NULL || dx == NULL
+  if (!cp_op_maxpool_args_ok (n, c, h, w, kernel, stride, pad) || dy == NULL || dx == NULL
       || indices == NULL)
     return CP_ERR_INVALID;
   return cp_cuda_launched (be, "maxpool_backward",
                    cp_cuda_launch_maxpool_backward (cp_cuda_stream (be), n, c, h, w, kernel, stride,
-                                                    pad, maxpool_out (h, kernel, stride, pad),
-                                                    maxpool_out (w, kernel, stride, pad), dy,
+                                                    pad, cp_op_maxpool_out (h, kernel, stride, pad),
+                                                    cp_op_maxpool_out (w, kernel, stride, pad), dy,
                                                     indices, dx));
 }
 

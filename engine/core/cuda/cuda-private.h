@@ -14,7 +14,8 @@
 #include <cublas_v2.h>
 #include <cudnn.h>
 
-#include "backend.h"
+#include "core/backend.h"
+#include "core/op-args.h"
 #include "cuda-backend.h"
 #include "cuda-cublas.h"
 #include "cuda-kernels.h"

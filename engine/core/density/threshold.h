@@ -15,7 +15,7 @@
  */
 #pragma once
 
-#include "../status.h"
+#include "core/status.h"
 
 #ifdef __cplusplus
 extern "C" {

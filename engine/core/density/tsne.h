@@ -14,8 +14,8 @@
  */
 #pragma once
 
-#include "../rng.h"
-#include "../status.h"
+#include "core/rng.h"
+#include "core/status.h"
 
 #ifdef __cplusplus
 extern "C" {

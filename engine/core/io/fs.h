@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "../status.h"
+#include "core/status.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "../status.h"
+#include "core/status.h"
 #include "safetensors.h"
 
 #ifdef __cplusplus

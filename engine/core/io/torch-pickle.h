@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../status.h"
+#include "core/status.h"
 #include "safetensors.h"
 
 #ifdef __cplusplus

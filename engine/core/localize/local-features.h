@@ -27,8 +27,8 @@
 
 #include <stdint.h>
 
-#include "../rng.h"
-#include "../status.h"
+#include "core/rng.h"
+#include "core/status.h"
 
 #ifdef __cplusplus
 extern "C" {

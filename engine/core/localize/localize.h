@@ -20,9 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../status.h"
-#include "../nn/network.h"
-#include "../density/gde.h"
+#include "core/status.h"
+#include "core/nn/network.h"
+#include "core/density/gde.h"
 
 #ifdef __cplusplus
 extern "C" {

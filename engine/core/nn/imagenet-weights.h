@@ -14,8 +14,8 @@
  */
 #pragma once
 
-#include "../io/safetensors.h"
-#include "../status.h"
+#include "core/io/safetensors.h"
+#include "core/status.h"
 
 #ifdef __cplusplus
 extern "C" {

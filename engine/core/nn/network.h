@@ -12,9 +12,9 @@
 
 #include <stdint.h>
 
-#include "../backend.h"
-#include "../rng.h"
-#include "../io/safetensors.h"
+#include "core/backend.h"
+#include "core/rng.h"
+#include "core/io/safetensors.h"
 
 #ifdef __cplusplus
 extern "C" {

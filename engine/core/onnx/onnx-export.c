@@ -13,9 +13,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../backend.h"
-#include "../io/fs.h"
-#include "../nn/network.h"
+#include "core/backend.h"
+#include "core/io/fs.h"
+#include "core/nn/network.h"
 
 /* onnx.proto field numbers. */
 enum

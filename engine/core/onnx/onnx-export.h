@@ -18,8 +18,8 @@
 
 #include <stddef.h>
 
-#include "../status.h"
-#include "../io/safetensors.h"
+#include "core/status.h"
+#include "core/io/safetensors.h"
 #include "protobuf.h"
 
 #ifdef __cplusplus

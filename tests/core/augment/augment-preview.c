@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "augment/augment.h"
+#include "core/augment/augment.h"
 
 #define GAP 4
 

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "harness.h"
-#include "augment/augment.h"
+#include "core/augment/augment.h"
 
 /* A textured test image whose neighbouring pixels differ, so a pasted
  * patch almost never leaves a pixel unchanged by accident. */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "../../harness.h"
-#include "density/auroc.h"
+#include "core/density/auroc.h"
 #include "fixture.h"
 
 static void

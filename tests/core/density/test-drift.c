@@ -7,9 +7,9 @@
 #include <stdlib.h>
 
 #include "../../harness.h"
-#include "density/drift.h"
-#include "density/threshold.h"
-#include "rng.h"
+#include "core/density/drift.h"
+#include "core/density/threshold.h"
+#include "core/rng.h"
 
 static void
 test_statistic_by_hand (void)

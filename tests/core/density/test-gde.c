@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "../../harness.h"
-#include "density/gde.h"
+#include "core/density/gde.h"
 #include "fixture.h"
 
 /* Largest |a - b| over the largest |b|: the matrix-level error measure. */

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 
 #include "../../harness.h"
-#include "density/gde.h"
-#include "density/threshold.h"
-#include "rng.h"
+#include "core/density/gde.h"
+#include "core/density/threshold.h"
+#include "core/rng.h"
 
 /* Good "embeddings": a fixed direction plus correlated Gaussian noise, like
  * pooled features (positive mean, a few strong directions). */

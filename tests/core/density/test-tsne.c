@@ -4,8 +4,8 @@
 #include <stdlib.h>
 
 #include "../../harness.h"
-#include "density/tsne.h"
-#include "rng.h"
+#include "core/density/tsne.h"
+#include "core/rng.h"
 
 enum { CLUSTERS = 3, PER = 60, N = CLUSTERS * PER, D = 50 };
 

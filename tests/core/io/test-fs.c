@@ -7,7 +7,7 @@
 
 #include "harness.h"
 #include "io-test-util.h"
-#include "io/fs.h"
+#include "core/io/fs.h"
 
 static char *scratch_dir;
 

@@ -3,8 +3,8 @@
 #include <stdint.h>
 
 #include "harness.h"
-#include "io/json.h"
-#include "rng.h"
+#include "core/io/json.h"
+#include "core/rng.h"
 
 /* Parses @text (copied into an exact-size buffer without a terminating NUL,
  * so that any read past the end shows under ASan). */

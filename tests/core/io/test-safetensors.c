@@ -5,8 +5,8 @@
 
 #include "harness.h"
 #include "io-test-util.h"
-#include "io/safetensors.h"
-#include "rng.h"
+#include "core/io/safetensors.h"
+#include "core/rng.h"
 
 static char *scratch_dir;
 

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "nn/network.h"
+#include "core/nn/network.h"
 
 #define SIZE  32
 #define BATCH 6

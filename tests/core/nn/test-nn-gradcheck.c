@@ -26,7 +26,7 @@
 #include <stdlib.h>
 
 #include "harness.h"
-#include "nn/network.h"
+#include "core/nn/network.h"
 
 #define N_IMAGES 3
 static int SIZE = 64;

@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "io/safetensors.h"
-#include "nn/imagenet-weights.h"
-#include "nn/network.h"
+#include "core/io/safetensors.h"
+#include "core/nn/imagenet-weights.h"
+#include "core/nn/network.h"
 
 static CpBackend *be;
 static char tmpdir[] = "/tmp/cp-nn-imagenet-XXXXXX";

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "nn/network.h"
-#include "nn/network-private.h"
+#include "core/nn/network.h"
+#include "core/nn/network-private.h"
 
 #define SIZE 32
 #define N    4

@@ -15,8 +15,8 @@
 #include <time.h>
 
 #include "harness.h"
-#include "nn/network.h"
-#include "nn/schedule.h"
+#include "core/nn/network.h"
+#include "core/nn/schedule.h"
 
 #define SIZE      32
 #define PER_CLASS 8

@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "backend.h"
-#include "rng.h"
-#include "cpu/cpu-private.h"
+#include "core/backend.h"
+#include "core/rng.h"
+#include "core/cpu/cpu-private.h"
 #include "bench-clock.h"
 
 typedef struct

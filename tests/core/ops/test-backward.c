@@ -13,8 +13,8 @@
  * which proves the double forward is the function being differentiated.
  */
 #include "harness.h"
-#include "rng.h"
-#include "backend.h"
+#include "core/rng.h"
+#include "core/backend.h"
 
 #define FD_STEP 1e-4
 #define GRAD_TOL 1e-5

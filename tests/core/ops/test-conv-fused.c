@@ -14,9 +14,9 @@
  * sums up to K = 3136 float products in another order.
  */
 #include "harness.h"
-#include "rng.h"
-#include "backend.h"
-#include "cpu/cpu-private.h"
+#include "core/rng.h"
+#include "core/backend.h"
+#include "core/cpu/cpu-private.h"
 
 #define FUSED_TOL 1e-5
 

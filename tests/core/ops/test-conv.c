@@ -9,9 +9,9 @@
  * float products in a different order, which costs a few float ulps.
  */
 #include "harness.h"
-#include "rng.h"
-#include "backend.h"
-#include "cpu/cpu-private.h"
+#include "core/rng.h"
+#include "core/backend.h"
+#include "core/cpu/cpu-private.h"
 
 #define CONV_TOL 1e-5
 

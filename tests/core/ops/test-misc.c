@@ -5,8 +5,8 @@
  * combinations, and row L2 normalisation.
  */
 #include "harness.h"
-#include "rng.h"
-#include "backend.h"
+#include "core/rng.h"
+#include "core/backend.h"
 
 static CpBackend *be;
 static CpRng rng;
