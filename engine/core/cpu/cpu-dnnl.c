@@ -24,15 +24,97 @@
  * training step or a forward pass only creates them on its first call.
  * oneDNN's own threads (OpenMP in Debian's build) do the work; the
  * backend's thread count is passed on before each call.
+ *
+ * The library is opened with dlopen when the first CPU backend is made,
+ * not linked: a binary built with oneDNN's headers still runs (on the
+ * im2col path) where the library is missing, and OpenMP's wait policy can
+ * be set before libgomp reads it.  That matters: by default libgomp's idle
+ * threads spin after every parallel region, and on a machine shared with
+ * other work (or next to OpenBLAS's spinning threads) a spinning thread
+ * holds the core the other one needs; measured at batch 1, S = 256, on the
+ * loaded 2-core machine: 105 ms median per image spinning, 29 ms passive.
+ * So unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set, it is set passive.
  */
 #include "cpu-private.h"
 
 #ifdef CP_CPU_HAVE_DNNL
 
-#include <dnnl.h>
-#include <omp.h>
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#define DNNL_API_FUNCTIONS(X) \
+  X (dnnl_convolution_backward_data_desc_init) \
+  X (dnnl_convolution_backward_weights_desc_init) \
+  X (dnnl_convolution_forward_desc_init) \
+  X (dnnl_engine_create) \
+  X (dnnl_engine_destroy) \
+  X (dnnl_memory_create) \
+  X (dnnl_memory_desc_equal) \
+  X (dnnl_memory_desc_get_size) \
+  X (dnnl_memory_desc_init_by_tag) \
+  X (dnnl_memory_destroy) \
+  X (dnnl_pooling_forward_desc_init) \
+  X (dnnl_post_ops_append_eltwise) \
+  X (dnnl_post_ops_append_sum) \
+  X (dnnl_post_ops_create) \
+  X (dnnl_post_ops_destroy) \
+  X (dnnl_primitive_attr_create) \
+  X (dnnl_primitive_attr_destroy) \
+  X (dnnl_primitive_attr_set_post_ops) \
+  X (dnnl_primitive_attr_set_scratchpad_mode) \
+  X (dnnl_primitive_create) \
+  X (dnnl_primitive_desc_create) \
+  X (dnnl_primitive_desc_destroy) \
+  X (dnnl_primitive_desc_query_md) \
+  X (dnnl_primitive_destroy) \
+  X (dnnl_primitive_execute) \
+  X (dnnl_reorder_primitive_desc_create) \
+  X (dnnl_stream_create) \
+  X (dnnl_stream_destroy) \
+  X (dnnl_stream_wait)
+
+/* The library's entry points, resolved once by dnnl_open. */
+static struct
+{
+#define X(f) __typeof__ (f) *f;
+  DNNL_API_FUNCTIONS (X)
+#undef X
+  void (*omp_set_num_threads) (int);
+} api;
+
+static pthread_once_t api_once = PTHREAD_ONCE_INIT;
+static int api_ok;
+
+static void
+dnnl_open (void)
+{
+  void *lib, *gomp;
+
+  if (getenv ("OMP_WAIT_POLICY") == NULL && getenv ("GOMP_SPINCOUNT") == NULL)
+    setenv ("OMP_WAIT_POLICY", "passive", 0);
+  lib = dlopen ("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
+  if (lib == NULL)
+    lib = dlopen ("libdnnl.so", RTLD_NOW | RTLD_LOCAL);
+  if (lib == NULL)
+    return;
+  /* Loaded with oneDNN, as its dependency. */
+  gomp = dlopen ("libgomp.so.1", RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+  api_ok = 1;
+#define X(f) \
+  if ((api.f = (__typeof__ (f) *) dlsym (lib, #f)) == NULL) \
+    api_ok = 0;
+  DNNL_API_FUNCTIONS (X)
+#undef X
+  /* Without libgomp (a oneDNN built on another runtime) it picks its own
+   * thread count. */
+  if (gomp != NULL)
+    api.omp_set_num_threads = (void (*) (int)) dlsym (gomp, "omp_set_num_threads");
+}
+
 
 #define CACHE_SIZE  96
 #define PACKED_MAX  64
@@ -114,17 +196,20 @@ cp_cpu_dnnl_new (int threads)
 
   if (disabled_by_env ())
     return NULL;
+  pthread_once (&api_once, dnnl_open);
+  if (!api_ok)
+    return NULL;
   dn = calloc (1, sizeof *dn);
   if (dn == NULL)
     return NULL;
-  if (dnnl_engine_create (&dn->engine, dnnl_cpu, 0) != dnnl_success)
+  if (api.dnnl_engine_create (&dn->engine, dnnl_cpu, 0) != dnnl_success)
     {
       free (dn);
       return NULL;
     }
-  if (dnnl_stream_create (&dn->stream, dn->engine, dnnl_stream_default_flags) != dnnl_success)
+  if (api.dnnl_stream_create (&dn->stream, dn->engine, dnnl_stream_default_flags) != dnnl_success)
     {
-      dnnl_engine_destroy (dn->engine);
+      api.dnnl_engine_destroy (dn->engine);
       free (dn);
       return NULL;
     }
@@ -140,7 +225,7 @@ entry_clear (Entry *e)
   for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
     if (*prims[i] != NULL)
       {
-        dnnl_primitive_destroy (*prims[i]);
+        api.dnnl_primitive_destroy (*prims[i]);
         *prims[i] = NULL;
       }
 }
@@ -156,8 +241,8 @@ cp_cpu_dnnl_free (CpDnnl *dn)
     free (dn->packed[i].data);
   for (int i = 0; i < BUF_COUNT; i++)
     free (dn->buf[i]);
-  dnnl_stream_destroy (dn->stream);
-  dnnl_engine_destroy (dn->engine);
+  api.dnnl_stream_destroy (dn->stream);
+  api.dnnl_engine_destroy (dn->engine);
   free (dn);
 }
 
@@ -243,7 +328,7 @@ md_tag (dnnl_memory_desc_t *md, dnnl_dim_t a, dnnl_dim_t b, dnnl_dim_t c, dnnl_d
 {
   dnnl_dims_t dims = { a, b, c, e };
 
-  return dnnl_memory_desc_init_by_tag (md, 4, dims, dnnl_f32, tag) == dnnl_success;
+  return api.dnnl_memory_desc_init_by_tag (md, 4, dims, dnnl_f32, tag) == dnnl_success;
 }
 
 /* A reorder from @from to @to, or NULL (and *ok kept) when they are the
@@ -254,17 +339,17 @@ make_reorder (CpDnnl *dn, const dnnl_memory_desc_t *from, const dnnl_memory_desc
   dnnl_primitive_desc_t pd = NULL;
   dnnl_primitive_t prim = NULL;
 
-  if (dnnl_memory_desc_equal (from, to))
+  if (api.dnnl_memory_desc_equal (from, to))
     return NULL;
-  if (dnnl_reorder_primitive_desc_create (&pd, from, dn->engine, to, dn->engine, NULL)
+  if (api.dnnl_reorder_primitive_desc_create (&pd, from, dn->engine, to, dn->engine, NULL)
         != dnnl_success
-      || dnnl_primitive_create (&prim, pd) != dnnl_success)
+      || api.dnnl_primitive_create (&prim, pd) != dnnl_success)
     {
       *ok = 0;
       prim = NULL;
     }
   if (pd != NULL)
-    dnnl_primitive_desc_destroy (pd);
+    api.dnnl_primitive_desc_destroy (pd);
   return prim;
 }
 
@@ -317,34 +402,34 @@ lookup (CpDnnl *dn, Kind kind, const CpConvDesc *d, int residual, int relu, int 
   {
     dnnl_dims_t bd = { d->c_out };
 
-    if (dnnl_memory_desc_init_by_tag (&bias_md, 1, bd, dnnl_f32, dnnl_a) != dnnl_success)
+    if (api.dnnl_memory_desc_init_by_tag (&bias_md, 1, bd, dnnl_f32, dnnl_a) != dnnl_success)
       return NULL;
   }
 
-  if (dnnl_primitive_attr_create (&attr) != dnnl_success)
+  if (api.dnnl_primitive_attr_create (&attr) != dnnl_success)
     return NULL;
-  dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user);
+  api.dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user);
   if (fused && (residual || relu))
     {
-      if (dnnl_post_ops_create (&po) != dnnl_success)
+      if (api.dnnl_post_ops_create (&po) != dnnl_success)
         ok = 0;
       if (ok && residual)
-        ok = dnnl_post_ops_append_sum (po, 1.0f) == dnnl_success;
+        ok = api.dnnl_post_ops_append_sum (po, 1.0f) == dnnl_success;
       if (ok && relu)
-        ok = dnnl_post_ops_append_eltwise (po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f)
+        ok = api.dnnl_post_ops_append_eltwise (po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f)
              == dnnl_success;
       if (ok)
-        ok = dnnl_primitive_attr_set_post_ops (attr, po) == dnnl_success;
+        ok = api.dnnl_primitive_attr_set_post_ops (attr, po) == dnnl_success;
     }
 
   if (ok && !fused)
     {
       /* Backward primitives want the forward one as a hint, and training
        * uses one primitive layout for all three. */
-      ok = dnnl_convolution_forward_desc_init (&cd, dnnl_forward_training,
+      ok = api.dnnl_convolution_forward_desc_init (&cd, dnnl_forward_training,
                                                dnnl_convolution_direct, &a_src, &a_wei, NULL,
                                                &a_dst, strides, pad_l, pad_r) == dnnl_success
-           && dnnl_primitive_desc_create (&hint, &cd, kind == KIND_FORWARD ? attr : NULL,
+           && api.dnnl_primitive_desc_create (&hint, &cd, kind == KIND_FORWARD ? attr : NULL,
                                           dn->engine, NULL) == dnnl_success;
     }
   if (ok)
@@ -353,7 +438,7 @@ lookup (CpDnnl *dn, Kind kind, const CpConvDesc *d, int residual, int relu, int 
         {
         case KIND_FUSED:
         case KIND_FUSED_NHWC:
-          ok = dnnl_convolution_forward_desc_init (&cd, dnnl_forward_inference,
+          ok = api.dnnl_convolution_forward_desc_init (&cd, dnnl_forward_inference,
                                                    dnnl_convolution_direct, &a_src, &a_wei,
                                                    &bias_md, &a_dst, strides, pad_l, pad_r)
                == dnnl_success;
@@ -365,12 +450,12 @@ lookup (CpDnnl *dn, Kind kind, const CpConvDesc *d, int residual, int relu, int 
           ok = 0;   /* lookup_pool */
           break;
         case KIND_BACKWARD_DATA:
-          ok = dnnl_convolution_backward_data_desc_init (&cd, dnnl_convolution_direct, &a_src,
+          ok = api.dnnl_convolution_backward_data_desc_init (&cd, dnnl_convolution_direct, &a_src,
                                                          &a_wei, &a_dst, strides, pad_l, pad_r)
                == dnnl_success;
           break;
         case KIND_BACKWARD_FILTER:
-          ok = dnnl_convolution_backward_weights_desc_init (&cd, dnnl_convolution_direct,
+          ok = api.dnnl_convolution_backward_weights_desc_init (&cd, dnnl_convolution_direct,
                                                             &a_src, &a_wei, NULL, &a_dst,
                                                             strides, pad_l, pad_r)
                == dnnl_success;
@@ -378,7 +463,7 @@ lookup (CpDnnl *dn, Kind kind, const CpConvDesc *d, int residual, int relu, int 
         }
     }
   if (ok && kind != KIND_FORWARD)
-    ok = dnnl_primitive_desc_create (&pd, &cd, attr, dn->engine, hint) == dnnl_success;
+    ok = api.dnnl_primitive_desc_create (&pd, &cd, attr, dn->engine, hint) == dnnl_success;
   else if (ok)
     {
       pd = hint;
@@ -405,40 +490,40 @@ lookup (CpDnnl *dn, Kind kind, const CpConvDesc *d, int residual, int relu, int 
       e->relu = relu;
       e->x_nchw = x_nchw;
       e->bias = bias_md;
-      e->scratch = *dnnl_primitive_desc_query_md (pd, dnnl_query_scratchpad_md, 0);
+      e->scratch = *api.dnnl_primitive_desc_query_md (pd, dnnl_query_scratchpad_md, 0);
       switch (kind)
         {
         case KIND_FUSED:
         case KIND_FUSED_NHWC:
         case KIND_FORWARD:
           e->u_in = u_src;
-          e->p_in = *dnnl_primitive_desc_query_md (pd, dnnl_query_src_md, 0);
+          e->p_in = *api.dnnl_primitive_desc_query_md (pd, dnnl_query_src_md, 0);
           e->u_wei = u_wei;
-          e->p_wei = *dnnl_primitive_desc_query_md (pd, dnnl_query_weights_md, 0);
+          e->p_wei = *api.dnnl_primitive_desc_query_md (pd, dnnl_query_weights_md, 0);
           e->u_out = u_dst;
-          e->p_out = *dnnl_primitive_desc_query_md (pd, dnnl_query_dst_md, 0);
+          e->p_out = *api.dnnl_primitive_desc_query_md (pd, dnnl_query_dst_md, 0);
           break;
         case KIND_BACKWARD_DATA:
           e->u_in = u_dst;
-          e->p_in = *dnnl_primitive_desc_query_md (pd, dnnl_query_diff_dst_md, 0);
+          e->p_in = *api.dnnl_primitive_desc_query_md (pd, dnnl_query_diff_dst_md, 0);
           e->u_wei = u_wei;
-          e->p_wei = *dnnl_primitive_desc_query_md (pd, dnnl_query_weights_md, 0);
+          e->p_wei = *api.dnnl_primitive_desc_query_md (pd, dnnl_query_weights_md, 0);
           e->u_out = u_src;
-          e->p_out = *dnnl_primitive_desc_query_md (pd, dnnl_query_diff_src_md, 0);
+          e->p_out = *api.dnnl_primitive_desc_query_md (pd, dnnl_query_diff_src_md, 0);
           break;
         case KIND_BACKWARD_FILTER:
           e->u_in = u_src;
-          e->p_in = *dnnl_primitive_desc_query_md (pd, dnnl_query_src_md, 0);
+          e->p_in = *api.dnnl_primitive_desc_query_md (pd, dnnl_query_src_md, 0);
           e->u_aux = u_dst;
-          e->p_aux = *dnnl_primitive_desc_query_md (pd, dnnl_query_diff_dst_md, 0);
+          e->p_aux = *api.dnnl_primitive_desc_query_md (pd, dnnl_query_diff_dst_md, 0);
           e->u_wei = u_wei;
-          e->p_wei = *dnnl_primitive_desc_query_md (pd, dnnl_query_diff_weights_md, 0);
+          e->p_wei = *api.dnnl_primitive_desc_query_md (pd, dnnl_query_diff_weights_md, 0);
           break;
         case KIND_MAXPOOL_NHWC:
         case KIND_AVGPOOL_NHWC:
           break;
         }
-      ok = dnnl_primitive_create (&e->prim, pd) == dnnl_success;
+      ok = api.dnnl_primitive_create (&e->prim, pd) == dnnl_success;
       if (ok)
         {
           e->r_in = make_reorder (dn, &e->u_in, &e->p_in, &ok);
@@ -465,12 +550,12 @@ lookup (CpDnnl *dn, Kind kind, const CpConvDesc *d, int residual, int relu, int 
     }
 
   if (pd != NULL)
-    dnnl_primitive_desc_destroy (pd);
+    api.dnnl_primitive_desc_destroy (pd);
   if (hint != NULL)
-    dnnl_primitive_desc_destroy (hint);
+    api.dnnl_primitive_desc_destroy (hint);
   if (po != NULL)
-    dnnl_post_ops_destroy (po);
-  dnnl_primitive_attr_destroy (attr);
+    api.dnnl_post_ops_destroy (po);
+  api.dnnl_primitive_attr_destroy (attr);
   return e;
 }
 
@@ -496,15 +581,15 @@ lookup_pool (CpDnnl *dn, Kind kind, const CpConvDesc *d)
   pad_r[1] = (d->w_out - 1) * d->stride + d->kw - d->w_in - d->pad;
   if (!md_tag (&src, d->n, d->c_in, d->h_in, d->w_in, dnnl_nhwc)
       || !md_tag (&dst, d->n, d->c_out, d->h_out, d->w_out, dnnl_nhwc)
-      || dnnl_pooling_forward_desc_init (&pdesc, dnnl_forward_inference,
+      || api.dnnl_pooling_forward_desc_init (&pdesc, dnnl_forward_inference,
                                          kind == KIND_MAXPOOL_NHWC ? dnnl_pooling_max
                                                                    : dnnl_pooling_avg_exclude_padding,
                                          &src, &dst, strides, kernel, pad_l, pad_r)
            != dnnl_success
-      || dnnl_primitive_attr_create (&attr) != dnnl_success)
+      || api.dnnl_primitive_attr_create (&attr) != dnnl_success)
     return NULL;
-  dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user);
-  if (dnnl_primitive_desc_create (&pd, &pdesc, attr, dn->engine, NULL) == dnnl_success)
+  api.dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user);
+  if (api.dnnl_primitive_desc_create (&pd, &pdesc, attr, dn->engine, NULL) == dnnl_success)
     {
       if (dn->n_cache < CACHE_SIZE)
         e = &dn->cache[dn->n_cache++];
@@ -521,17 +606,17 @@ lookup_pool (CpDnnl *dn, Kind kind, const CpConvDesc *d)
       e->d = *d;
       e->u_in = e->p_in = src;
       e->u_out = e->p_out = dst;
-      e->scratch = *dnnl_primitive_desc_query_md (pd, dnnl_query_scratchpad_md, 0);
-      if (dnnl_primitive_create (&e->prim, pd) != dnnl_success)
+      e->scratch = *api.dnnl_primitive_desc_query_md (pd, dnnl_query_scratchpad_md, 0);
+      if (api.dnnl_primitive_create (&e->prim, pd) != dnnl_success)
         {
           e->prim = NULL;
           e = NULL;
         }
       else
         e->used = ++dn->clock;
-      dnnl_primitive_desc_destroy (pd);
+      api.dnnl_primitive_desc_destroy (pd);
     }
-  dnnl_primitive_attr_destroy (attr);
+  api.dnnl_primitive_attr_destroy (attr);
   return e;
 }
 
@@ -552,7 +637,7 @@ run (CpDnnl *dn, dnnl_primitive_t prim, const Arg *args, int n)
   for (; made < n; made++)
     {
       ea[made].arg = args[made].arg;
-      if (dnnl_memory_create (&ea[made].memory, args[made].md, dn->engine,
+      if (api.dnnl_memory_create (&ea[made].memory, args[made].md, dn->engine,
                               (void *) args[made].ptr) != dnnl_success)
         {
           ok = 0;
@@ -560,10 +645,10 @@ run (CpDnnl *dn, dnnl_primitive_t prim, const Arg *args, int n)
         }
     }
   if (ok)
-    ok = dnnl_primitive_execute (prim, dn->stream, n, ea) == dnnl_success
-         && dnnl_stream_wait (dn->stream) == dnnl_success;
+    ok = api.dnnl_primitive_execute (prim, dn->stream, n, ea) == dnnl_success
+         && api.dnnl_stream_wait (dn->stream) == dnnl_success;
   for (int i = 0; i < made; i++)
-    dnnl_memory_destroy (ea[i].memory);
+    api.dnnl_memory_destroy (ea[i].memory);
   return ok;
 }
 
@@ -586,7 +671,7 @@ to_primitive (CpDnnl *dn, dnnl_primitive_t r, const dnnl_memory_desc_t *u,
 
   if (r == NULL)
     return ptr;
-  dst = buffer (dn, which, dnnl_memory_desc_get_size (p));
+  dst = buffer (dn, which, api.dnnl_memory_desc_get_size (p));
   if (dst == NULL || !reorder (dn, r, u, ptr, p, dst))
     return NULL;
   return dst;
@@ -604,7 +689,7 @@ fused_weights (CpDnnl *dn, const Entry *e, const float *w)
   if (!is_pinned (dn, w))
     return to_primitive (dn, e->r_wei, &e->u_wei, &e->p_wei, w, BUF_WEI);
   for (int i = 0; i < dn->n_packed; i++)
-    if (dn->packed[i].w == w && dnnl_memory_desc_equal (&dn->packed[i].md, &e->p_wei))
+    if (dn->packed[i].w == w && api.dnnl_memory_desc_equal (&dn->packed[i].md, &e->p_wei))
       return dn->packed[i].data;
   if (dn->n_packed == PACKED_MAX)
     {
@@ -614,7 +699,7 @@ fused_weights (CpDnnl *dn, const Entry *e, const float *w)
       dn->n_packed--;
     }
   pk = &dn->packed[dn->n_packed];
-  pk->bytes = dnnl_memory_desc_get_size (&e->p_wei);
+  pk->bytes = api.dnnl_memory_desc_get_size (&e->p_wei);
   pk->data = aligned_alloc (CP_CPU_ALIGNMENT,
                             (pk->bytes + CP_CPU_ALIGNMENT - 1) / CP_CPU_ALIGNMENT
                               * CP_CPU_ALIGNMENT);
@@ -636,7 +721,8 @@ set_threads (CpDnnl *dn)
 {
   /* Per calling thread in OpenMP: set before every call, as the backend
    * may be used from another thread than the one that made it. */
-  omp_set_num_threads (dn->threads);
+  if (api.omp_set_num_threads != NULL)
+    api.omp_set_num_threads (dn->threads);
 }
 
 static CpStatus
@@ -653,15 +739,15 @@ conv_fused (CpDnnl *dn, Kind kind, const CpConvDesc *d, const float *x, int x_nc
     return CP_ERR_UNSUPPORTED;
   src = to_primitive (dn, e->r_in, &e->u_in, &e->p_in, x, BUF_SRC);
   wei = fused_weights (dn, e, w);
-  dst = e->r_out == NULL ? (void *) y : buffer (dn, BUF_DST, dnnl_memory_desc_get_size (&e->p_out));
-  scratch = buffer (dn, BUF_SCRATCH, dnnl_memory_desc_get_size (&e->scratch));
+  dst = e->r_out == NULL ? (void *) y : buffer (dn, BUF_DST, api.dnnl_memory_desc_get_size (&e->p_out));
+  scratch = buffer (dn, BUF_SCRATCH, api.dnnl_memory_desc_get_size (&e->scratch));
   if (src == NULL || wei == NULL || dst == NULL || scratch == NULL)
     return CP_ERR_NOMEM;
   if (residual != NULL)
     {
       /* The sum post-op adds what dst holds. */
       if (e->r_res == NULL)
-        memcpy (dst, residual, dnnl_memory_desc_get_size (&e->u_out));
+        memcpy (dst, residual, api.dnnl_memory_desc_get_size (&e->u_out));
       else if (!reorder (dn, e->r_res, &e->u_out, residual, &e->p_out, dst))
         return CP_ERR_UNSUPPORTED;
     }
@@ -715,7 +801,7 @@ cp_cpu_dnnl_pool_nhwc (CpDnnl *dn, int n, int c, int h, int w, int kernel, int s
   e = lookup_pool (dn, kernel == 0 ? KIND_AVGPOOL_NHWC : KIND_MAXPOOL_NHWC, &d);
   if (e == NULL)
     return CP_ERR_UNSUPPORTED;
-  scratch = buffer (dn, BUF_SCRATCH, dnnl_memory_desc_get_size (&e->scratch));
+  scratch = buffer (dn, BUF_SCRATCH, api.dnnl_memory_desc_get_size (&e->scratch));
   if (scratch == NULL)
     return CP_ERR_NOMEM;
   {
@@ -743,8 +829,8 @@ cp_cpu_dnnl_conv_forward (CpDnnl *dn, const CpConvDesc *d, const float *x, const
     return CP_ERR_UNSUPPORTED;
   src = to_primitive (dn, e->r_in, &e->u_in, &e->p_in, x, BUF_SRC);
   wei = to_primitive (dn, e->r_wei, &e->u_wei, &e->p_wei, w, BUF_WEI);
-  dst = e->r_out == NULL ? (void *) y : buffer (dn, BUF_DST, dnnl_memory_desc_get_size (&e->p_out));
-  scratch = buffer (dn, BUF_SCRATCH, dnnl_memory_desc_get_size (&e->scratch));
+  dst = e->r_out == NULL ? (void *) y : buffer (dn, BUF_DST, api.dnnl_memory_desc_get_size (&e->p_out));
+  scratch = buffer (dn, BUF_SCRATCH, api.dnnl_memory_desc_get_size (&e->scratch));
   if (src == NULL || wei == NULL || dst == NULL || scratch == NULL)
     return CP_ERR_NOMEM;
   {
@@ -776,8 +862,8 @@ cp_cpu_dnnl_conv_backward_data (CpDnnl *dn, const CpConvDesc *d, const float *dy
   ddst = to_primitive (dn, e->r_in, &e->u_in, &e->p_in, dy, BUF_SRC);
   wei = to_primitive (dn, e->r_wei, &e->u_wei, &e->p_wei, w, BUF_WEI);
   dsrc = e->r_out == NULL ? (void *) dx
-                          : buffer (dn, BUF_DST, dnnl_memory_desc_get_size (&e->p_out));
-  scratch = buffer (dn, BUF_SCRATCH, dnnl_memory_desc_get_size (&e->scratch));
+                          : buffer (dn, BUF_DST, api.dnnl_memory_desc_get_size (&e->p_out));
+  scratch = buffer (dn, BUF_SCRATCH, api.dnnl_memory_desc_get_size (&e->scratch));
   if (ddst == NULL || wei == NULL || dsrc == NULL || scratch == NULL)
     return CP_ERR_NOMEM;
   {
@@ -809,8 +895,8 @@ cp_cpu_dnnl_conv_backward_filter (CpDnnl *dn, const CpConvDesc *d, const float *
   src = to_primitive (dn, e->r_in, &e->u_in, &e->p_in, x, BUF_SRC);
   ddst = to_primitive (dn, e->r_aux, &e->u_aux, &e->p_aux, dy, BUF_AUX);
   dwei = e->r_wei == NULL ? (void *) dw
-                          : buffer (dn, BUF_WEI, dnnl_memory_desc_get_size (&e->p_wei));
-  scratch = buffer (dn, BUF_SCRATCH, dnnl_memory_desc_get_size (&e->scratch));
+                          : buffer (dn, BUF_WEI, api.dnnl_memory_desc_get_size (&e->p_wei));
+  scratch = buffer (dn, BUF_SCRATCH, api.dnnl_memory_desc_get_size (&e->scratch));
   if (src == NULL || ddst == NULL || dwei == NULL || scratch == NULL)
     return CP_ERR_NOMEM;
   {
