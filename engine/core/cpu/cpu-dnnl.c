@@ -55,6 +55,7 @@
   X (dnnl_memory_create) \
   X (dnnl_memory_desc_equal) \
   X (dnnl_memory_desc_get_size) \
+  X (dnnl_memory_desc_init_by_strides) \
   X (dnnl_memory_desc_init_by_tag) \
   X (dnnl_memory_destroy) \
   X (dnnl_pooling_forward_desc_init) \
@@ -147,6 +148,7 @@ typedef struct
   Kind                  kind;
   CpConvDesc            d;
   int                   residual, relu, x_nchw;
+  size_t                w_ld;   /* fused 1x1 on one pixel: weight row stride, else 0 */
   dnnl_primitive_t      prim;
   /* Layouts: ours (u_*) and the primitive's (p_*).  For backward data
    * "in" is diff_dst and "out" diff_src; for backward filter "in" is src,
@@ -354,16 +356,18 @@ make_reorder (CpDnnl *dn, const dnnl_memory_desc_t *from, const dnnl_memory_desc
 }
 
 static int
-same_key (const Entry *e, Kind kind, const CpConvDesc *d, int residual, int relu, int x_nchw)
+same_key (const Entry *e, Kind kind, const CpConvDesc *d, int residual, int relu, int x_nchw,
+          size_t w_ld)
 {
   return e->prim != NULL && e->kind == kind && e->residual == residual && e->relu == relu
-         && e->x_nchw == x_nchw && memcmp (&e->d, d, sizeof *d) == 0;
+         && e->x_nchw == x_nchw && e->w_ld == w_ld && memcmp (&e->d, d, sizeof *d) == 0;
 }
 
 /* The primitive and reorders of one layer shape, from the cache or made
  * now; NULL when oneDNN cannot make them. */
 static Entry *
-lookup (CpDnnl *dn, Kind kind, const CpConvDesc *d, int residual, int relu, int x_nchw)
+lookup (CpDnnl *dn, Kind kind, const CpConvDesc *d, int residual, int relu, int x_nchw,
+        size_t w_ld)
 {
   const int fused = kind == KIND_FUSED || kind == KIND_FUSED_NHWC;
   /* Channels last: the primitive works on our layout itself (oneDNN's
@@ -381,7 +385,7 @@ lookup (CpDnnl *dn, Kind kind, const CpConvDesc *d, int residual, int relu, int 
   int ok = 1;
 
   for (int i = 0; i < dn->n_cache; i++)
-    if (same_key (&dn->cache[i], kind, d, residual, relu, x_nchw))
+    if (same_key (&dn->cache[i], kind, d, residual, relu, x_nchw, w_ld))
       {
         dn->cache[i].used = ++dn->clock;
         return &dn->cache[i];
@@ -399,6 +403,16 @@ lookup (CpDnnl *dn, Kind kind, const CpConvDesc *d, int residual, int relu, int 
       || !md_tag (&u_wei, d->c_out, d->c_in, d->kh, d->kw, fused ? dnnl_ohwi : dnnl_oihw)
       || !md_tag (&u_dst, d->n, d->c_out, d->h_out, d->w_out, user))
     return NULL;
+  if (w_ld != 0)
+    {
+      /* The centre tap of (c_out, kh, kw, c_in) weights: rows w_ld apart. */
+      dnnl_dims_t dims = { d->c_out, d->c_in, 1, 1 };
+      dnnl_dims_t strides = { (dnnl_dim_t) w_ld, 1, 1, 1 };
+
+      if (api.dnnl_memory_desc_init_by_strides (&u_wei, 4, dims, dnnl_f32, strides)
+          != dnnl_success)
+        return NULL;
+    }
   {
     dnnl_dims_t bd = { d->c_out };
 
@@ -489,6 +503,7 @@ lookup (CpDnnl *dn, Kind kind, const CpConvDesc *d, int residual, int relu, int 
       e->residual = residual;
       e->relu = relu;
       e->x_nchw = x_nchw;
+      e->w_ld = w_ld;
       e->bias = bias_md;
       e->scratch = *api.dnnl_primitive_desc_query_md (pd, dnnl_query_scratchpad_md, 0);
       switch (kind)
@@ -572,7 +587,7 @@ lookup_pool (CpDnnl *dn, Kind kind, const CpConvDesc *d)
   Entry *e = NULL;
 
   for (int i = 0; i < dn->n_cache; i++)
-    if (same_key (&dn->cache[i], kind, d, 0, 0, 0))
+    if (same_key (&dn->cache[i], kind, d, 0, 0, 0, 0))
       {
         dn->cache[i].used = ++dn->clock;
         return &dn->cache[i];
@@ -732,9 +747,23 @@ conv_fused (CpDnnl *dn, Kind kind, const CpConvDesc *d, const float *x, int x_nc
   Entry *e;
   const void *src, *wei;
   void *dst, *scratch;
+  CpConvDesc one;
+  size_t w_ld = 0;
 
   set_threads (dn);
-  e = lookup (dn, kind, d, residual != NULL, relu != 0, x_nchw);
+  if (d->h_in == 1 && d->w_in == 1 && d->h_out == 1 && d->w_out == 1 && d->kh * d->kw > 1
+      && d->pad < d->kh && d->pad < d->kw)
+    {
+      /* One pixel in and out (ResNet-18's last stage on a 32 x 32 patch):
+       * only the centre tap sees the input, the others only padding, so
+       * the layer is a 1x1 convolution with that tap's weights: 1/9 of
+       * the products for a 3 x 3 kernel, the same sums. */
+      cp_conv_desc_init (&one, d->n, d->c_in, 1, 1, d->c_out, 1, 1, 1, 0);
+      w_ld = (size_t) d->kh * d->kw * d->c_in;
+      w += ((size_t) d->pad * d->kw + d->pad) * d->c_in;
+      d = &one;
+    }
+  e = lookup (dn, kind, d, residual != NULL, relu != 0, x_nchw, w_ld);
   if (e == NULL)
     return CP_ERR_UNSUPPORTED;
   src = to_primitive (dn, e->r_in, &e->u_in, &e->p_in, x, BUF_SRC);
@@ -824,7 +853,7 @@ cp_cpu_dnnl_conv_forward (CpDnnl *dn, const CpConvDesc *d, const float *x, const
   void *dst, *scratch;
 
   set_threads (dn);
-  e = lookup (dn, KIND_FORWARD, d, 0, 0, 1);
+  e = lookup (dn, KIND_FORWARD, d, 0, 0, 1, 0);
   if (e == NULL)
     return CP_ERR_UNSUPPORTED;
   src = to_primitive (dn, e->r_in, &e->u_in, &e->p_in, x, BUF_SRC);
@@ -856,7 +885,7 @@ cp_cpu_dnnl_conv_backward_data (CpDnnl *dn, const CpConvDesc *d, const float *dy
   void *dsrc, *scratch;
 
   set_threads (dn);
-  e = lookup (dn, KIND_BACKWARD_DATA, d, 0, 0, 1);
+  e = lookup (dn, KIND_BACKWARD_DATA, d, 0, 0, 1, 0);
   if (e == NULL)
     return CP_ERR_UNSUPPORTED;
   ddst = to_primitive (dn, e->r_in, &e->u_in, &e->p_in, dy, BUF_SRC);
@@ -889,7 +918,7 @@ cp_cpu_dnnl_conv_backward_filter (CpDnnl *dn, const CpConvDesc *d, const float *
   void *dwei, *scratch;
 
   set_threads (dn);
-  e = lookup (dn, KIND_BACKWARD_FILTER, d, 0, 0, 1);
+  e = lookup (dn, KIND_BACKWARD_FILTER, d, 0, 0, 1, 0);
   if (e == NULL)
     return CP_ERR_UNSUPPORTED;
   src = to_primitive (dn, e->r_in, &e->u_in, &e->p_in, x, BUF_SRC);
