@@ -13,6 +13,8 @@ PACKAGES=(
   gcc pkg-config meson ninja-build
   # engine
   libopenblas-dev
+  # convolutions on the CPU (optional: im2col + OpenBLAS without it)
+  libdnnl-dev
   # images, datasets, plots, command line
   libglib2.0-dev libgdk-pixbuf-2.0-dev libcairo2-dev libpango1.0-dev
   # downloading ImageNet weights (cutpaste weights fetch) and the scoring

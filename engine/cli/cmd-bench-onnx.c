@@ -6,6 +6,13 @@
  * pool via CP_NUM_THREADS, ORT's intraOpNumThreads).  ORT runs in a node
  * child process with onnxruntime-node taken from --node-modules, so the
  * engine itself never depends on it.
+ *
+ * On a shared machine the two sides would see different loads if each
+ * ran once, so the measurement is repeated in --rounds rounds, ours then
+ * ORT in each, and each side's best round is reported.  Besides
+ * throughput, each round times 200 single-image calls (model loaded,
+ * one warm-up call) for the latency a production line sees: median and
+ * 99th percentile.
  */
 #include "config.h"
 
@@ -26,11 +33,13 @@
 #include "core/onnx/onnx-export.h"
 
 /* The ORT side: argv model, size, comma-separated batches, seconds,
- * threads; prints a JSON array of {batch, runs, seconds, images_per_s}. */
+ * threads, latency calls; prints a JSON array of {batch, runs, seconds,
+ * images_per_s}, then the single-image call times, as one more element
+ * {latency_ms: [...]}. */
 static const char ort_bench_js[] =
   "'use strict';\n"
   "const ort = require('onnxruntime-node');\n"
-  "const [model, sizeArg, batchesArg, secondsArg, threadsArg] = process.argv.slice(2);\n"
+  "const [model, sizeArg, batchesArg, secondsArg, threadsArg, callsArg] = process.argv.slice(2);\n"
   "function fill(data, seed) {\n"
   "  let s = seed >>> 0;\n"
   "  for (let i = 0; i < data.length; i++) {\n"
@@ -59,6 +68,17 @@ static const char ort_bench_js[] =
   "    } while (elapsed < seconds || runs < 2);\n"
   "    results.push({ batch, runs, seconds: elapsed, images_per_s: runs * batch / elapsed });\n"
   "  }\n"
+  "  const one = new Float32Array(3 * size * size);\n"
+  "  fill(one, 1235);\n"
+  "  const feeds1 = { image: new ort.Tensor('float32', one, [1, 3, size, size]) };\n"
+  "  await session.run(feeds1, ['embedding', 'score']);\n"
+  "  const latency = [];\n"
+  "  for (let i = 0; i < parseInt(callsArg, 10); i++) {\n"
+  "    const t = process.hrtime.bigint();\n"
+  "    await session.run(feeds1, ['embedding', 'score']);\n"
+  "    latency.push(Number(process.hrtime.bigint() - t) / 1e6);\n"
+  "  }\n"
+  "  results.push({ latency_ms: latency });\n"
   "  console.log(JSON.stringify(results));\n"
   "}\n"
   "main().catch((e) => { console.error(String(e && e.message || e)); process.exit(1); });\n";
@@ -180,6 +200,136 @@ fail:
 }
 
 #define MAX_BATCHES 8
+#define LATENCY_CALLS 200
+
+/* Times LATENCY_CALLS single-image inferences (after one warm-up) into
+ * @ms, milliseconds each. */
+static gboolean
+ours_latency (Ours *ours, int size, double *ms, CpError *err)
+{
+  size_t count = (size_t) 3 * size * size;
+  g_autofree float *image = g_new (float, count);
+  float embedding[CP_EMBEDDING_DIM];
+  double score;
+  float *device_image = ours->be->alloc (ours->be, count * sizeof (float), err);
+  gboolean ok;
+
+  if (device_image == NULL)
+    return FALSE;
+  fill_images (image, count, 1235u);
+  ok = ours_run (ours, device_image, image, 1, size, embedding, &score, err);
+  for (int i = 0; i < LATENCY_CALLS && ok; i++)
+    {
+      gint64 t0 = g_get_monotonic_time ();
+
+      ok = ours_run (ours, device_image, image, 1, size, embedding, &score, err);
+      ms[i] = (double) (g_get_monotonic_time () - t0) / 1e3;
+    }
+  ours->be->free (ours->be, device_image);
+  return ok;
+}
+
+static int
+compare_doubles (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* Prints the median and 99th percentile (nearest rank) of @count call
+ * times and keeps them in best[0..1] when the median is the lowest yet
+ * (best[0] <= 0: none yet). */
+static void
+keep_latency (const char *who, int round, double *ms, int count, double best[2])
+{
+  double median, p99;
+  int rank;
+
+  if (count < 1)
+    return;
+  qsort (ms, (size_t) count, sizeof *ms, compare_doubles);
+  median = count % 2 ? ms[count / 2] : 0.5 * (ms[count / 2 - 1] + ms[count / 2]);
+  rank = (int) ceil (0.99 * count);
+  p99 = ms[(rank < 1 ? 1 : rank) - 1];
+  printf ("round %d %s batch  1 latency: median %.2f ms, p99 %.2f ms (%d calls)\n", round + 1,
+          who, median, p99, count);
+  if (best[0] <= 0.0 || median < best[0])
+    {
+      best[0] = median;
+      best[1] = p99;
+    }
+}
+
+/* One run of the ORT script: images/s and runs per batch into @ips and
+ * @runs, the single-image call times into @lat (*n_lat of them). */
+static gboolean
+ort_round (const char *node, const char *script, const char *onnx_path, const char *size_text,
+           const char *batches_text, const char *seconds_text, const char *threads_text,
+           const char *calls_text, char **envp, int n_batches, double *ips, int *runs,
+           double *lat, int *n_lat)
+{
+  const char *node_argv[9];
+  g_autofree char *ort_out = NULL, *ort_err = NULL;
+  g_autoptr (GError) gerror = NULL;
+  CpJsonDoc *doc = NULL;
+  const CpJson *root;
+  CpError err = { 0 };
+  gboolean parsed = FALSE;
+  int status = 0;
+
+  node_argv[0] = node ? node : "node";
+  node_argv[1] = script;
+  node_argv[2] = onnx_path;
+  node_argv[3] = size_text;
+  node_argv[4] = batches_text;
+  node_argv[5] = seconds_text;
+  node_argv[6] = threads_text;
+  node_argv[7] = calls_text;
+  node_argv[8] = NULL;
+  if (!g_spawn_sync (NULL, (char **) node_argv, envp, G_SPAWN_SEARCH_PATH, NULL, NULL, &ort_out,
+                     &ort_err, &status, &gerror))
+    {
+      cp_cli_error ("bench-onnx", "cannot run %s: %s", node_argv[0], gerror->message);
+      return FALSE;
+    }
+  if (!g_spawn_check_wait_status (status, NULL))
+    {
+      cp_cli_error ("bench-onnx", "ONNX Runtime failed: %s", ort_err ? ort_err : "");
+      return FALSE;
+    }
+  doc = cp_json_parse (ort_out, strlen (ort_out), NULL, NULL, &err);
+  root = doc ? cp_json_doc_root (doc) : NULL;
+  if (root != NULL && root->type == CP_JSON_ARRAY && root->length == (size_t) n_batches + 1)
+    {
+      const CpJson *l = cp_json_object_get (root->items[n_batches], "latency_ms");
+
+      parsed = l != NULL && l->type == CP_JSON_ARRAY && l->length <= LATENCY_CALLS;
+      for (int i = 0; i < n_batches && parsed; i++)
+        {
+          const CpJson *v = cp_json_object_get (root->items[i], "images_per_s");
+          const CpJson *r = cp_json_object_get (root->items[i], "runs");
+
+          if (v == NULL || r == NULL)
+            parsed = FALSE;
+          else
+            {
+              ips[i] = v->number;
+              runs[i] = (int) r->number;
+            }
+        }
+      if (parsed)
+        {
+          *n_lat = (int) l->length;
+          for (size_t i = 0; i < l->length; i++)
+            lat[i] = l->items[i]->number;
+        }
+    }
+  cp_json_doc_free (doc);
+  if (!parsed)
+    cp_cli_error ("bench-onnx", "unexpected output from the ORT script: %s", ort_out);
+  return parsed;
+}
 
 /* "1,32" -> {1, 32}; FALSE on anything but 1 to MAX_BATCHES sizes in
  * [1, 256]. */
@@ -206,7 +356,7 @@ cp_cmd_bench_onnx (int argc, char **argv)
   g_autofree char *model_path = NULL, *onnx_path = NULL, *node_modules = NULL, *node = NULL;
   g_autofree char *batches_option = NULL;
   double seconds = 10.0;
-  int threads = 2;
+  int threads = 2, rounds = 3;
   GOptionEntry entries[] = {
     { "model", 0, 0, G_OPTION_ARG_FILENAME, &model_path, "Model file written by 'cutpaste train'", "FILE" },
     { "node-modules", 0, 0, G_OPTION_ARG_FILENAME, &node_modules,
@@ -216,22 +366,24 @@ cp_cmd_bench_onnx (int argc, char **argv)
     { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &seconds, "Minimum timed seconds per measurement (10)", "T" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "Threads on both sides (2)", "N" },
     { "batches", 0, 0, G_OPTION_ARG_STRING, &batches_option, "Comma-separated batch sizes (1,32)", "LIST" },
+    { "rounds", 0, 0, G_OPTION_ARG_INT, &rounds, "Rounds of ours then ORT; the best of each side is reported (3)", "N" },
     { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- our CPU inference against ONNX Runtime");
   int batches[MAX_BATCHES], n_batches = 0;
   double ours_ips[MAX_BATCHES] = { 0 }, ort_ips[MAX_BATCHES] = { 0 };
   int ours_runs[MAX_BATCHES] = { 0 }, ort_runs[MAX_BATCHES] = { 0 };
+  double ours_latency_ms[2] = { 0 }, ort_latency_ms[2] = { 0 };
   GString *ratio = NULL;
-  g_autofree char *tmpdir = NULL, *script = NULL, *ort_out = NULL, *ort_err = NULL;
+  g_autofree char *tmpdir = NULL, *script = NULL;
   g_autofree char *size_text = NULL, *seconds_text = NULL, *threads_text = NULL, *batches_text = NULL;
-  g_autofree char *threads_env = NULL;
+  g_autofree char *calls_text = NULL;
   g_autoptr (GError) gerror = NULL;
   CpOnnxExportOptions opts = { PACKAGE_VERSION };
   CpOnnxExportInfo info = { 0 };
   CpError err = { 0 };
   Ours ours;
-  int status = 0, size, result = CP_EXIT_FAILED;
+  int size, result = CP_EXIT_FAILED;
   char **envp = NULL;
 
   g_option_context_add_main_entries (context, entries, NULL);
@@ -239,7 +391,10 @@ cp_cmd_bench_onnx (int argc, char **argv)
     "Exports the model to ONNX, then measures images per second at batch 1 and\n"
     "batch 32 (--batches; the model's image size) for our CPU engine (forward + Mahalanobis\n"
     "score) and for ONNX Runtime (onnxruntime-node, intraOpNumThreads = threads)\n"
-    "on the same inputs.  The last line is the ratio ORT / ours.\n"
+    "on the same inputs, and the latency of 200 single-image calls (median, 99th\n"
+    "percentile).  Ours and ORT alternate for --rounds rounds, so that both see the\n"
+    "same machine load; each side's best round counts.  The last line is the ratio\n"
+    "ours / ORT of images per second (above 1: ours is faster).\n"
     "onnxruntime-node: (cd tests/onnx && ONNXRUNTIME_NODE_INSTALL=skip npm ci),\n"
     "then --node-modules tests/onnx/node_modules.");
   if (!cp_cli_parse (context, "bench-onnx", &argc, &argv))
@@ -249,9 +404,11 @@ cp_cmd_bench_onnx (int argc, char **argv)
       cp_cli_error ("bench-onnx", "--model is required (see 'cutpaste bench-onnx --help')");
       return CP_EXIT_USAGE;
     }
-  if (!(seconds > 0.0 && seconds < 3600.0) || threads < 1 || threads > 64)
+  if (!(seconds > 0.0 && seconds < 3600.0) || threads < 1 || threads > 64 || rounds < 1
+      || rounds > 100)
     {
-      cp_cli_error ("bench-onnx", "--seconds must be in (0, 3600) and --threads in [1, 64]");
+      cp_cli_error ("bench-onnx",
+                    "--seconds must be in (0, 3600), --threads in [1, 64], --rounds in [1, 100]");
       return CP_EXIT_USAGE;
     }
   if (!parse_batches (batches_option ? batches_option : "1,32", batches, &n_batches))
@@ -295,8 +452,8 @@ cp_cmd_bench_onnx (int argc, char **argv)
       goto out;
     }
   size = info.image_size;
-  printf ("model %s: image %d x %d, %d classes; %d threads; >= %g s per measurement\n",
-          model_path, size, size, info.num_classes, threads, seconds);
+  printf ("model %s: image %d x %d, %d classes; %d threads; >= %g s per measurement; "
+          "%d rounds\n", model_path, size, size, info.num_classes, threads, seconds, rounds);
   fflush (stdout);
 
   if (!ours_open (&ours, model_path, &err))
@@ -305,89 +462,86 @@ cp_cmd_bench_onnx (int argc, char **argv)
       ours_close (&ours);
       goto out;
     }
-  for (int i = 0; i < n_batches; i++)
+  size_text = g_strdup_printf ("%d", size);
+  seconds_text = g_strdup_printf ("%g", seconds);
+  calls_text = g_strdup_printf ("%d", LATENCY_CALLS);
+  {
+    GString *list = g_string_new (NULL);
+
+    for (int i = 0; i < n_batches; i++)
+      g_string_append_printf (list, "%s%d", i ? "," : "", batches[i]);
+    batches_text = g_string_free (list, FALSE);
+  }
+  envp = g_get_environ ();
+  envp = g_environ_setenv (envp, "NODE_PATH", node_modules, TRUE);
+
+  for (int round = 0; round < rounds; round++)
     {
-      ours_ips[i] = ours_measure (&ours, batches[i], size, seconds, &ours_runs[i], &err);
-      if (ours_ips[i] < 0)
+      double lat[LATENCY_CALLS], ort_lat[LATENCY_CALLS], ips[MAX_BATCHES];
+      int runs[MAX_BATCHES], n_ort_lat = 0;
+
+      for (int i = 0; i < n_batches; i++)
+        {
+          ips[i] = ours_measure (&ours, batches[i], size, seconds, &runs[i], &err);
+          if (ips[i] < 0)
+            {
+              cp_cli_error ("bench-onnx", "our inference failed: %s", err.message);
+              ours_close (&ours);
+              goto out;
+            }
+          printf ("round %d ours  batch %2d: %8.2f images/s (%d runs)\n", round + 1, batches[i],
+                  ips[i], runs[i]);
+          if (ips[i] > ours_ips[i])
+            {
+              ours_ips[i] = ips[i];
+              ours_runs[i] = runs[i];
+            }
+        }
+      if (!ours_latency (&ours, size, lat, &err))
         {
           cp_cli_error ("bench-onnx", "our inference failed: %s", err.message);
           ours_close (&ours);
           goto out;
         }
-      printf ("ours  batch %2d: %8.2f images/s (%d runs)\n", batches[i], ours_ips[i], ours_runs[i]);
+      keep_latency ("ours ", round, lat, LATENCY_CALLS, ours_latency_ms);
+      fflush (stdout);
+
+      if (!ort_round (node, script, onnx_path, size_text, batches_text, seconds_text,
+                      threads_text, calls_text, envp, n_batches, ips, runs, ort_lat, &n_ort_lat))
+        {
+          ours_close (&ours);
+          goto out;
+        }
+      for (int i = 0; i < n_batches; i++)
+        {
+          printf ("round %d ORT   batch %2d: %8.2f images/s (%d runs)\n", round + 1, batches[i],
+                  ips[i], runs[i]);
+          if (ips[i] > ort_ips[i])
+            {
+              ort_ips[i] = ips[i];
+              ort_runs[i] = runs[i];
+            }
+        }
+      keep_latency ("ORT  ", round, ort_lat, n_ort_lat, ort_latency_ms);
       fflush (stdout);
     }
-  /* Free our network's memory before ORT starts. */
   ours_close (&ours);
 
-  {
-    const char *node_argv[8];
-    CpJsonDoc *doc = NULL;
-    const CpJson *root;
-    gboolean parsed = FALSE;
-
-    size_text = g_strdup_printf ("%d", size);
-    seconds_text = g_strdup_printf ("%g", seconds);
-    {
-      GString *list = g_string_new (NULL);
-
-      for (int i = 0; i < n_batches; i++)
-        g_string_append_printf (list, "%s%d", i ? "," : "", batches[i]);
-      batches_text = g_string_free (list, FALSE);
-    }
-    node_argv[0] = node ? node : "node";
-    node_argv[1] = script;
-    node_argv[2] = onnx_path;
-    node_argv[3] = size_text;
-    node_argv[4] = batches_text;
-    node_argv[5] = seconds_text;
-    node_argv[6] = threads_text;
-    node_argv[7] = NULL;
-    envp = g_get_environ ();
-    envp = g_environ_setenv (envp, "NODE_PATH", node_modules, TRUE);
-    if (!g_spawn_sync (NULL, (char **) node_argv, envp, G_SPAWN_SEARCH_PATH, NULL, NULL,
-                       &ort_out, &ort_err, &status, &gerror))
-      {
-        cp_cli_error ("bench-onnx", "cannot run %s: %s", node_argv[0], gerror->message);
-        goto out;
-      }
-    if (!g_spawn_check_wait_status (status, NULL))
-      {
-        cp_cli_error ("bench-onnx", "ONNX Runtime failed: %s", ort_err ? ort_err : "");
-        goto out;
-      }
-    doc = cp_json_parse (ort_out, strlen (ort_out), NULL, NULL, &err);
-    root = doc ? cp_json_doc_root (doc) : NULL;
-    if (root != NULL && root->type == CP_JSON_ARRAY && root->length == (size_t) n_batches)
-      {
-        parsed = TRUE;
-        for (int i = 0; i < n_batches; i++)
-          {
-            const CpJson *ips = cp_json_object_get (root->items[i], "images_per_s");
-            const CpJson *runs = cp_json_object_get (root->items[i], "runs");
-
-            if (ips == NULL || runs == NULL)
-              parsed = FALSE;
-            else
-              {
-                ort_ips[i] = ips->number;
-                ort_runs[i] = (int) runs->number;
-              }
-          }
-      }
-    cp_json_doc_free (doc);
-    if (!parsed)
-      {
-        cp_cli_error ("bench-onnx", "unexpected output from the ORT script: %s", ort_out);
-        goto out;
-      }
-    for (int i = 0; i < n_batches; i++)
-      printf ("ORT   batch %2d: %8.2f images/s (%d runs)\n", batches[i], ort_ips[i], ort_runs[i]);
-  }
-  ratio = g_string_new ("ratio ORT/ours:");
+  printf ("best of %d round%s:\n", rounds, rounds == 1 ? "" : "s");
+  for (int i = 0; i < n_batches; i++)
+    printf ("ours  batch %2d: %8.2f images/s (%d runs)\n", batches[i], ours_ips[i], ours_runs[i]);
+  for (int i = 0; i < n_batches; i++)
+    printf ("ORT   batch %2d: %8.2f images/s (%d runs)\n", batches[i], ort_ips[i], ort_runs[i]);
+  printf ("latency, %d single-image calls: ours median %.2f ms, p99 %.2f ms; "
+          "ORT median %.2f ms, p99 %.2f ms\n",
+          LATENCY_CALLS, ours_latency_ms[0], ours_latency_ms[1], ort_latency_ms[0],
+          ort_latency_ms[1]);
+  ratio = g_string_new ("ratio ours/ORT (images/s):");
   for (int i = 0; i < n_batches; i++)
     g_string_append_printf (ratio, "%s batch %d %.2f", i ? "," : "", batches[i],
-                            ort_ips[i] / ours_ips[i]);
+                            ours_ips[i] / ort_ips[i]);
+  g_string_append_printf (ratio, "; median latency ORT/ours %.2f",
+                          ort_latency_ms[0] / ours_latency_ms[0]);
   printf ("%s\n", ratio->str);
   g_string_free (ratio, TRUE);
   result = CP_EXIT_OK;

@@ -82,7 +82,11 @@ typedef struct CpBackend CpBackend;
   X (l2_normalize_rows)
 
 #define CP_BACKEND_OPTIONAL_OPS(X) \
-  X (conv2d_bias_act_forward)
+  X (conv2d_bias_act_forward) \
+  X (pin) \
+  X (conv2d_bias_act_forward_nhwc) \
+  X (maxpool_forward_nhwc) \
+  X (avgpool_forward_nhwc)
 
 struct CpBackend
 {
@@ -193,6 +197,28 @@ struct CpBackend
   CpStatus  (*conv2d_bias_act_forward) (CpBackend *be, const CpConvDesc *d, const float *x,
                                         const float *w, const float *bias,
                                         const float *residual, int relu, float *y);
+
+  /* Optional (may be NULL): [ptr, ptr + bytes) holds weights that stay as
+   * they are until written through upload, copy or zero, or freed (the
+   * network's folded inference weights), so the backend may keep
+   * repacked copies of them instead of repacking on every call. */
+  void      (*pin) (CpBackend *be, const void *ptr, size_t bytes);
+
+  /* Optional, all three or none: the inference fast path with channels-last
+   * activations, (n, h, w, c), which is the layout fast CPU convolution
+   * kernels work in, so no layer pays for reordering its input and output.
+   * conv2d_bias_act_forward_nhwc is conv2d_bias_act_forward with y and
+   * residual in (n, h_out, w_out, c_out) and x in (n, h_in, w_in, c_in),
+   * or in (n, c_in, h_in, w_in) when @x_nchw is non-zero (the images).
+   * The pools are maxpool_forward and avgpool_forward on (n, h, w, c)
+   * tensors (y (n, ho, wo, c) and (n, c)), without argmax indices. */
+  CpStatus  (*conv2d_bias_act_forward_nhwc) (CpBackend *be, const CpConvDesc *d, const float *x,
+                                             int x_nchw, const float *w, const float *bias,
+                                             const float *residual, int relu, float *y);
+  CpStatus  (*maxpool_forward_nhwc) (CpBackend *be, int n, int c, int h, int w, int kernel,
+                                     int stride, int pad, const float *x, float *y);
+  CpStatus  (*avgpool_forward_nhwc) (CpBackend *be, int n, int c, int hw, const float *x,
+                                     float *y);
 };
 
 /* Creates the CPU reference backend (always available). */

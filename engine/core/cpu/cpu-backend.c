@@ -34,14 +34,14 @@ cp_cpu_alloc (CpBackend *be, size_t bytes, CpError *error)
 static void
 cp_cpu_free (CpBackend *be, void *ptr)
 {
-  (void) be;
+  cp_cpu_dnnl_written (((CpCpuContext *) be->ctx)->dnnl, ptr, 0, 1);
   free (ptr);
 }
 
 static CpStatus
 cp_cpu_copy (CpBackend *be, void *dst, const void *src, size_t bytes, CpError *error)
 {
-  (void) be;
+  cp_cpu_dnnl_written (((CpCpuContext *) be->ctx)->dnnl, dst, bytes, 0);
   if (bytes == 0)
     return CP_OK;
   if (dst == NULL || src == NULL)
@@ -58,7 +58,7 @@ cp_cpu_copy (CpBackend *be, void *dst, const void *src, size_t bytes, CpError *e
 static CpStatus
 cp_cpu_zero (CpBackend *be, void *dst, size_t bytes, CpError *error)
 {
-  (void) be;
+  cp_cpu_dnnl_written (((CpCpuContext *) be->ctx)->dnnl, dst, bytes, 0);
   if (bytes == 0)
     return CP_OK;
   if (dst == NULL)
@@ -82,11 +82,105 @@ cp_cpu_destroy (CpBackend *be)
 
   if (ctx != NULL)
     {
+      cp_cpu_dnnl_free (ctx->dnnl);
       cp_cpu_pool_free (ctx->pool);
       free (ctx->workspace);
     }
   free (ctx);
   free (be);
+}
+
+static void
+cp_cpu_pin (CpBackend *be, const void *ptr, size_t bytes)
+{
+  cp_cpu_dnnl_pin (((CpCpuContext *) be->ctx)->dnnl, ptr, bytes);
+}
+
+/* The convolutions: oneDNN's when it takes the shape, else im2col. */
+static CpStatus
+cpu_conv2d_forward (CpBackend *be, const CpConvDesc *d, const float *x, const float *w, float *y)
+{
+  CpDnnl *dn = ((CpCpuContext *) be->ctx)->dnnl;
+
+  if (dn != NULL && cp_cpu_conv_desc_check (d) == CP_OK && x != NULL && w != NULL && y != NULL
+      && cp_cpu_dnnl_conv_forward (dn, d, x, w, y) == CP_OK)
+    return CP_OK;
+  return cp_cpu_conv2d_forward (be, d, x, w, y);
+}
+
+static CpStatus
+cpu_conv2d_backward_data (CpBackend *be, const CpConvDesc *d, const float *dy, const float *w,
+                          float *dx)
+{
+  CpDnnl *dn = ((CpCpuContext *) be->ctx)->dnnl;
+
+  if (dn != NULL && cp_cpu_conv_desc_check (d) == CP_OK && dy != NULL && w != NULL && dx != NULL
+      && cp_cpu_dnnl_conv_backward_data (dn, d, dy, w, dx) == CP_OK)
+    return CP_OK;
+  return cp_cpu_conv2d_backward_data (be, d, dy, w, dx);
+}
+
+static CpStatus
+cpu_conv2d_backward_filter (CpBackend *be, const CpConvDesc *d, const float *x, const float *dy,
+                            float *dw)
+{
+  CpDnnl *dn = ((CpCpuContext *) be->ctx)->dnnl;
+
+  if (dn != NULL && cp_cpu_conv_desc_check (d) == CP_OK && x != NULL && dy != NULL && dw != NULL
+      && cp_cpu_dnnl_conv_backward_filter (dn, d, x, dy, dw) == CP_OK)
+    return CP_OK;
+  return cp_cpu_conv2d_backward_filter (be, d, x, dy, dw);
+}
+
+static CpStatus
+cpu_conv2d_bias_act_forward (CpBackend *be, const CpConvDesc *d, const float *x, const float *w,
+                             const float *bias, const float *residual, int relu, float *y)
+{
+  CpDnnl *dn = ((CpCpuContext *) be->ctx)->dnnl;
+
+  if (dn != NULL && cp_cpu_conv_desc_check (d) == CP_OK && x != NULL && w != NULL
+      && bias != NULL && y != NULL
+      && cp_cpu_dnnl_conv_fused (dn, d, x, w, bias, residual, relu, y) == CP_OK)
+    return CP_OK;
+  return cp_cpu_conv2d_bias_act_forward (be, d, x, w, bias, residual, relu, y);
+}
+
+static CpStatus
+cpu_conv2d_bias_act_forward_nhwc (CpBackend *be, const CpConvDesc *d, const float *x,
+                                  int x_nchw, const float *w, const float *bias,
+                                  const float *residual, int relu, float *y)
+{
+  CpDnnl *dn = ((CpCpuContext *) be->ctx)->dnnl;
+
+  if (dn == NULL)
+    return CP_ERR_UNSUPPORTED;
+  if (cp_cpu_conv_desc_check (d) != CP_OK || x == NULL || w == NULL || bias == NULL || y == NULL)
+    return CP_ERR_INVALID;
+  return cp_cpu_dnnl_conv_fused_nhwc (dn, d, x, x_nchw, w, bias, residual, relu, y);
+}
+
+static CpStatus
+cpu_maxpool_forward_nhwc (CpBackend *be, int n, int c, int h, int w, int kernel, int stride,
+                          int pad, const float *x, float *y)
+{
+  CpDnnl *dn = ((CpCpuContext *) be->ctx)->dnnl;
+
+  if (dn != NULL && kernel > 0 && 2 * pad <= kernel && x != NULL && y != NULL
+      && cp_cpu_dnnl_pool_nhwc (dn, n, c, h, w, kernel, stride, pad, x, y) == CP_OK)
+    return CP_OK;
+  return cp_cpu_maxpool_forward_nhwc (be, n, c, h, w, kernel, stride, pad, x, y);
+}
+
+static CpStatus
+cpu_avgpool_forward_nhwc (CpBackend *be, int n, int c, int hw, const float *x, float *y)
+{
+  CpDnnl *dn = ((CpCpuContext *) be->ctx)->dnnl;
+
+  /* oneDNN's pool wants a 2-D map: a row of hw pixels is the same mean. */
+  if (dn != NULL && n > 0 && c > 0 && hw > 0 && x != NULL && y != NULL
+      && cp_cpu_dnnl_pool_nhwc (dn, n, c, 1, hw, 0, 1, 0, x, y) == CP_OK)
+    return CP_OK;
+  return cp_cpu_avgpool_forward_nhwc (be, n, c, hw, x, y);
 }
 
 float *
@@ -126,12 +220,29 @@ cp_backend_cpu_new (CpError *error)
 
   /* Without worker threads the backend still works, on one core. */
   ctx->pool = cp_cpu_pool_new ();
+#ifdef CP_CPU_HAVE_DNNL
+  ctx->dnnl = cp_cpu_dnnl_new (cp_cpu_pool_threads (ctx->pool));
+#endif
 
   be->name = "cpu";
   be->ctx = ctx;
 #define CP_CPU_FILL(op) be->op = cp_cpu_##op;
   CP_BACKEND_OPS (CP_CPU_FILL)
-  CP_BACKEND_OPTIONAL_OPS (CP_CPU_FILL)
+  CP_CPU_FILL (conv2d_bias_act_forward)
+  CP_CPU_FILL (pin)
 #undef CP_CPU_FILL
+  /* The convolutions go to oneDNN when it is there and takes the shape
+   * (cp_cpu_conv2d_* above are the im2col paths they fall back to). */
+  be->conv2d_forward = cpu_conv2d_forward;
+  be->conv2d_backward_data = cpu_conv2d_backward_data;
+  be->conv2d_backward_filter = cpu_conv2d_backward_filter;
+  be->conv2d_bias_act_forward = cpu_conv2d_bias_act_forward;
+  /* Channels last only pays with convolutions that work in it. */
+  if (ctx->dnnl != NULL)
+    {
+      be->conv2d_bias_act_forward_nhwc = cpu_conv2d_bias_act_forward_nhwc;
+      be->maxpool_forward_nhwc = cpu_maxpool_forward_nhwc;
+      be->avgpool_forward_nhwc = cpu_avgpool_forward_nhwc;
+    }
   return be;
 }

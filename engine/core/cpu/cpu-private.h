@@ -36,11 +36,15 @@ int        cp_cpu_pool_threads (const CpCpuPool *pool);
 /* Per-backend state.  The convolution workspace is kept between calls so
  * that a training step does not malloc and fault in megabytes per layer;
  * its size is bounded by the convolution tiling, never by the batch. */
+/* oneDNN's convolutions (cpu-dnnl.c); NULL when not built or disabled. */
+typedef struct CpDnnl CpDnnl;
+
 typedef struct
 {
   float     *workspace;
   size_t     workspace_floats;
   CpCpuPool *pool;            /* NULL: everything runs on the caller */
+  CpDnnl    *dnnl;
 } CpCpuContext;
 
 void     cp_cpu_parallel_for (CpBackend *be, size_t count, int parallel, CpCpuRangeFn fn,
@@ -88,6 +92,34 @@ void     cp_cpu_conv2d_reference_backward_data   (const CpConvDesc *d, const flo
 void     cp_cpu_conv2d_reference_backward_filter (const CpConvDesc *d, const float *x,
                                                   const float *dy, float *dw);
 
+/* oneDNN convolutions (cpu-dnnl.c, built with CP_CPU_HAVE_DNNL).  Same
+ * semantics as the ops above; CP_ERR_UNSUPPORTED or CP_ERR_NOMEM leave the
+ * caller to run the im2col path instead.  cp_cpu_dnnl_new returns NULL
+ * when CP_CPU_DNNL=0 is set in the environment. */
+CpDnnl  *cp_cpu_dnnl_new                  (int threads);
+void     cp_cpu_dnnl_free                 (CpDnnl *dn);
+/* Weights in [ptr, ptr + bytes) stay as they are until written or freed:
+ * their reordered copies may be kept. */
+void     cp_cpu_dnnl_pin                  (CpDnnl *dn, const void *ptr, size_t bytes);
+/* [ptr, ptr + bytes) was written (or, with @freed, the block at ptr freed):
+ * forget reordered copies of weights in it. */
+void     cp_cpu_dnnl_written              (CpDnnl *dn, const void *ptr, size_t bytes, int freed);
+CpStatus cp_cpu_dnnl_conv_fused           (CpDnnl *dn, const CpConvDesc *d, const float *x,
+                                           const float *w, const float *bias,
+                                           const float *residual, int relu, float *y);
+CpStatus cp_cpu_dnnl_conv_fused_nhwc      (CpDnnl *dn, const CpConvDesc *d, const float *x,
+                                           int x_nchw, const float *w, const float *bias,
+                                           const float *residual, int relu, float *y);
+/* Max pool, or the global average pool when @kernel is 0, channels last. */
+CpStatus cp_cpu_dnnl_pool_nhwc            (CpDnnl *dn, int n, int c, int h, int w, int kernel,
+                                           int stride, int pad, const float *x, float *y);
+CpStatus cp_cpu_dnnl_conv_forward         (CpDnnl *dn, const CpConvDesc *d, const float *x,
+                                           const float *w, float *y);
+CpStatus cp_cpu_dnnl_conv_backward_data   (CpDnnl *dn, const CpConvDesc *d, const float *dy,
+                                           const float *w, float *dx);
+CpStatus cp_cpu_dnnl_conv_backward_filter (CpDnnl *dn, const CpConvDesc *d, const float *x,
+                                           const float *dy, float *dw);
+
 /* Batch norm (cpu-batchnorm.c). */
 CpStatus cp_cpu_batchnorm_forward_train (CpBackend *be, int n, int c, int hw, const float *x,
                                          const float *gamma, const float *beta,
@@ -108,6 +140,10 @@ CpStatus cp_cpu_maxpool_forward  (CpBackend *be, int n, int c, int h, int w, int
                                   int pad, const float *x, float *y, int32_t *indices);
 CpStatus cp_cpu_maxpool_backward (CpBackend *be, int n, int c, int h, int w, int kernel, int stride,
                                   int pad, const float *dy, const int32_t *indices, float *dx);
+CpStatus cp_cpu_maxpool_forward_nhwc (CpBackend *be, int n, int c, int h, int w, int kernel,
+                                      int stride, int pad, const float *x, float *y);
+CpStatus cp_cpu_avgpool_forward_nhwc (CpBackend *be, int n, int c, int hw, const float *x,
+                                      float *y);
 CpStatus cp_cpu_avgpool_forward  (CpBackend *be, int n, int c, int hw, const float *x, float *y);
 CpStatus cp_cpu_avgpool_backward (CpBackend *be, int n, int c, int hw, const float *dy, float *dx);
 

@@ -156,6 +156,8 @@ cp_network_fold (CpNetwork *net, CpError *error)
   if (st != CP_OK)
     return cp_error_prefix (error, "network: folding batch norms");
   net->folded_version = net->param_version;
+  if (be->pin != NULL)
+    be->pin (be, net->folded, net->folded_bytes);
   return CP_OK;
 }
 

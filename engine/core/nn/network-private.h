@@ -124,6 +124,9 @@ struct CpNetwork
   size_t        folded_bytes;
   unsigned long param_version;
   unsigned long folded_version;
+  /* The last inference forward kept its activations channels last, (n,
+   * h, w, c) (backends with the three *_nhwc ops): set per forward. */
+  int           channels_last;
   /* Inference forwards use the training layout (every activation in its
    * own slot) instead of the rotating buffers: for tests that check the
    * compact layout against it, and for debugging. */

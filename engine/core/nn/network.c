@@ -441,6 +441,11 @@ forward_impl (CpNetwork *net, const float *images, int n, int height, int width,
   fused = !training && be->conv2d_bias_act_forward != NULL;
   if (fused && (st = cp_network_fold (net, error)) != CP_OK)
     return st;
+  /* Channels last through the backbone when the backend has it; the
+   * embedding after the average pool is (n, 512) either way.  Taps hand
+   * out stage outputs as (n, c, h, w), so a call with taps stays there. */
+  net->channels_last = fused && taps == NULL && be->conv2d_bias_act_forward_nhwc != NULL
+                       && be->maxpool_forward_nhwc != NULL && be->avgpool_forward_nhwc != NULL;
 
   if (fused)
     st = cp_net_conv_fused (net, &net->conv1, n, height, width, images, NULL, 1, net->stem_bn,
@@ -460,8 +465,14 @@ forward_impl (CpNetwork *net, const float *images, int n, int height, int width,
     return op_failed (error, st, "copy", stage_names[0]);
   if (last_block < 0)
     return CP_OK;
-  if ((st = be->maxpool_forward (be, n, 64, h2, w2, 3, 2, 1, net->stem_bn, net->pool_out,
-                                 net->pool_idx)))
+  if (net->channels_last)
+    {
+      if ((st = be->maxpool_forward_nhwc (be, n, 64, h2, w2, 3, 2, 1, net->stem_bn,
+                                          net->pool_out)))
+        return op_failed (error, st, "maxpool_forward_nhwc", "resnet18.maxpool");
+    }
+  else if ((st = be->maxpool_forward (be, n, 64, h2, w2, 3, 2, 1, net->stem_bn, net->pool_out,
+                                      net->pool_idx)))
     return op_failed (error, st, "maxpool_forward", "resnet18.maxpool");
 
   for (int i = 0; i <= last_block; i++)
@@ -484,8 +495,14 @@ forward_impl (CpNetwork *net, const float *images, int n, int height, int width,
     return CP_OK;
 
   last = &net->blocks[CP_NET_BLOCKS - 1];
-  if ((st = be->avgpool_forward (be, n, CP_EMBEDDING_DIM, last->h_out * last->w_out, last->out,
-                                 net->embedding)))
+  if (net->channels_last)
+    {
+      if ((st = be->avgpool_forward_nhwc (be, n, CP_EMBEDDING_DIM, last->h_out * last->w_out,
+                                          last->out, net->embedding)))
+        return op_failed (error, st, "avgpool_forward_nhwc", "resnet18.avgpool");
+    }
+  else if ((st = be->avgpool_forward (be, n, CP_EMBEDDING_DIM, last->h_out * last->w_out,
+                                      last->out, net->embedding)))
     return op_failed (error, st, "avgpool_forward", "resnet18.avgpool");
 
   x = net->embedding;

@@ -156,6 +156,14 @@ cp_net_conv_fused (CpNetwork *net, const CpNetConv *conv, int n, int h, int w, c
 
   cp_conv_desc_init (&d, n, conv->c_in, h, w, conv->c_out, conv->k, conv->k, conv->stride,
                      conv->pad);
+  if (net->channels_last)
+    {
+      /* Only the stem reads the images, which are NCHW. */
+      st = be->conv2d_bias_act_forward_nhwc (be, &d, x, conv == &net->conv1, conv->fold_w,
+                                             conv->fold_b, residual, relu, y);
+      return st == CP_OK ? CP_OK : op_failed (error, st, "conv2d_bias_act_forward_nhwc",
+                                              NAME (net, conv->weight));
+    }
   st = be->conv2d_bias_act_forward (be, &d, x, conv->fold_w, conv->fold_b, residual, relu, y);
   return st == CP_OK ? CP_OK : op_failed (error, st, "conv2d_bias_act_forward",
                                           NAME (net, conv->weight));

@@ -49,6 +49,54 @@ to_ohwi (const float *w, int c_out, int c_in, int kh, int kw)
   return o;
 }
 
+/* (n, c, h, w) <-> (n, h, w, c) */
+static float *
+to_nhwc (const float *x, int n, int c, int hw)
+{
+  float *o = malloc ((size_t) n * c * hw * sizeof (float) + sizeof (float));
+
+  for (int b = 0; b < n; b++)
+    for (int ch = 0; ch < c; ch++)
+      for (int p = 0; p < hw; p++)
+        o[((size_t) b * hw + p) * c + ch] = x[((size_t) b * c + ch) * hw + p];
+  return o;
+}
+
+/* The channels-last variant (backends that have it), with the input
+ * channels last and, as for the stem, NCHW; compared with @ref (NCHW). */
+static void
+check_nhwc (const CpConvDesc *d, const float *x, const float *wt_ohwi, const float *bias,
+            const float *res, int relu, const float *ref)
+{
+  const size_t hw_in = (size_t) d->h_in * d->w_in, hw = (size_t) d->h_out * d->w_out;
+  const size_t ny = (size_t) d->n * d->c_out * hw;
+  float *x_nhwc, *res_nhwc = NULL, *ref_nhwc, *y;
+
+  if (be->conv2d_bias_act_forward_nhwc == NULL)
+    return;
+  x_nhwc = to_nhwc (x, d->n, d->c_in, (int) hw_in);
+  if (res != NULL)
+    res_nhwc = to_nhwc (res, d->n, d->c_out, (int) hw);
+  ref_nhwc = to_nhwc (ref, d->n, d->c_out, (int) hw);
+  y = random_buffer (ny);
+  for (int x_nchw = 0; x_nchw < 2; x_nchw++)
+    {
+      double e;
+
+      CHECK (be->conv2d_bias_act_forward_nhwc (be, d, x_nchw ? x : x_nhwc, x_nchw, wt_ohwi, bias,
+                                               res_nhwc, relu, y) == CP_OK);
+      e = harness_normalised_error (y, ref_nhwc, ny);
+      CHECK_MSG (e <= FUSED_TOL,
+                 "nhwc (x nchw %d) n=%d c_in=%d %dx%d c_out=%d k=%d s=%d p=%d res=%d relu=%d: "
+                 "error %.3g", x_nchw, d->n, d->c_in, d->h_in, d->w_in, d->c_out, d->kh,
+                 d->stride, d->pad, res != NULL, relu, e);
+    }
+  free (x_nhwc);
+  free (res_nhwc);
+  free (ref_nhwc);
+  free (y);
+}
+
 static void
 check_shape (int n, int c_in, int h, int w, int c_out, int k, int stride, int pad, int residual,
              int relu)
@@ -88,6 +136,7 @@ check_shape (int n, int c_in, int h, int w, int c_out, int k, int stride, int pa
   CHECK_MSG (e <= FUSED_TOL,
              "n=%d c_in=%d %dx%d c_out=%d k=%d s=%d p=%d res=%d relu=%d: error %.3g", n, c_in, h,
              w, c_out, k, stride, pad, residual, relu, e);
+  check_nhwc (&d, x, wt_ohwi, bias, res, relu, ref);
   checked++;
 
   free (x);
@@ -188,6 +237,60 @@ test_resnet_shapes (void)
                    layers[i][4], layers[i][5], layers[i][3] == 3 && layers[i][4] == 1, 1);
 }
 
+/* The channels-last pools against the NCHW ops, on odd sizes and batch 1;
+ * both the backend's ops (oneDNN's when built with it) and the plain
+ * loops of cpu-pool-nhwc.c.  Max is exact; the mean within 1e-6. */
+static void
+test_pools_nhwc (void)
+{
+  if (be->maxpool_forward_nhwc == NULL)
+    {
+      printf ("# no channels-last ops in this build\n");
+      return;
+    }
+  for (int trial = 0; trial < 30; trial++)
+    {
+      int n = trial % 3 == 0 ? 1 : 1 + (int) cp_rng_int_range (&rng, 0, 4);
+      int c = 1 + (int) cp_rng_int_range (&rng, 0, 70);
+      int h = 3 + (int) cp_rng_int_range (&rng, 0, 14), w = 3 + (int) cp_rng_int_range (&rng, 0, 14);
+      int ho = (h + 2 - 3) / 2 + 1, wo = (w + 2 - 3) / 2 + 1;
+      size_t nx = (size_t) n * c * h * w, ny = (size_t) n * c * ho * wo;
+      float *x = random_buffer (nx), *x_nhwc = to_nhwc (x, n, c, h * w);
+      float *y = malloc (ny * sizeof (float)), *y_ref = malloc (ny * sizeof (float));
+      float *y_nhwc = malloc (ny * sizeof (float)), *y_loop = malloc (ny * sizeof (float));
+      float *ref_nhwc, *m = malloc ((size_t) n * c * sizeof (float));
+      float *m_nhwc = malloc ((size_t) n * c * sizeof (float));
+      float *m_loop = malloc ((size_t) n * c * sizeof (float));
+      int32_t *idx = malloc (ny * sizeof (int32_t));
+
+      CHECK (be->maxpool_forward (be, n, c, h, w, 3, 2, 1, x, y_ref, idx) == CP_OK);
+      ref_nhwc = to_nhwc (y_ref, n, c, ho * wo);
+      CHECK (be->maxpool_forward_nhwc (be, n, c, h, w, 3, 2, 1, x_nhwc, y_nhwc) == CP_OK);
+      CHECK (cp_cpu_maxpool_forward_nhwc (be, n, c, h, w, 3, 2, 1, x_nhwc, y_loop) == CP_OK);
+      CHECK_MSG (memcmp (y_nhwc, ref_nhwc, ny * sizeof (float)) == 0
+                 && memcmp (y_loop, ref_nhwc, ny * sizeof (float)) == 0,
+                 "max pool n=%d c=%d %dx%d", n, c, h, w);
+
+      CHECK (be->avgpool_forward (be, n, c, h * w, x, m) == CP_OK);
+      CHECK (be->avgpool_forward_nhwc (be, n, c, h * w, x_nhwc, m_nhwc) == CP_OK);
+      CHECK (cp_cpu_avgpool_forward_nhwc (be, n, c, h * w, x_nhwc, m_loop) == CP_OK);
+      CHECK_MSG (harness_normalised_error (m_nhwc, m, (size_t) n * c) <= 1e-6
+                 && harness_normalised_error (m_loop, m, (size_t) n * c) <= 1e-6,
+                 "average pool n=%d c=%d %dx%d", n, c, h, w);
+      free (x);
+      free (x_nhwc);
+      free (y);
+      free (y_ref);
+      free (y_nhwc);
+      free (y_loop);
+      free (ref_nhwc);
+      free (m);
+      free (m_nhwc);
+      free (m_loop);
+      free (idx);
+    }
+}
+
 static void
 test_bad_arguments (void)
 {
@@ -216,6 +319,7 @@ main (void)
   RUN_TEST (test_random_shapes);
   RUN_TEST (test_small_maps);
   RUN_TEST (test_resnet_shapes);
+  RUN_TEST (test_pools_nhwc);
   RUN_TEST (test_bad_arguments);
   cp_backend_free (be);
   return harness_exit ();
