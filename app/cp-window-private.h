@@ -7,6 +7,7 @@
 #include "pipeline/evaluate.h"
 #include "pipeline/model.h"
 #include "cp-plot-view.h"
+#include "cp-training-settings.h"
 #include "cp-window.h"
 #include "cp-worker.h"
 
@@ -73,12 +74,7 @@ struct _CpWindow
   GtkLabel         *dataset_label;
   GtkListBox       *category_list;
   GtkLabel         *models_label;
-  AdwComboRow      *train_profile_row;
-  GtkWidget        *train_steps_spin;
-  GtkWidget        *train_batch_spin;
-  GtkWidget        *train_size_spin;
-  GtkWidget        *train_heatmaps_switch;
-  AdwComboRow      *train_device_row;
+  CpTrainingSettings *training_settings;
   GtkProgressBar   *train_progress;
   GtkLabel         *train_status;
   CpPlotView       *loss_view;

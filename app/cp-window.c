@@ -5,7 +5,6 @@
 
 #include <glib/gi18n.h>
 
-#include "cp-preferences-window.h"
 #include "cp-window-private.h"
 #include "pipeline/train.h"
 
@@ -438,6 +437,7 @@ cp_window_class_init (CpWindowClass *klass)
   window_class->close_request = cp_window_close_request;
 
   g_type_ensure (CP_TYPE_PLOT_VIEW);
+  g_type_ensure (CP_TYPE_TRAINING_SETTINGS);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/cutpaste/Inspector/cp-window.ui");
 #define BIND(name) gtk_widget_class_bind_template_child (widget_class, CpWindow, name)
@@ -452,12 +452,7 @@ cp_window_class_init (CpWindowClass *klass)
   BIND (dataset_label);
   BIND (category_list);
   BIND (models_label);
-  BIND (train_profile_row);
-  BIND (train_steps_spin);
-  BIND (train_batch_spin);
-  BIND (train_size_spin);
-  BIND (train_heatmaps_switch);
-  BIND (train_device_row);
+  BIND (training_settings);
   BIND (train_progress);
   BIND (train_status);
   BIND (loss_view);
@@ -520,10 +515,7 @@ cp_window_new (CpApplication *app)
   self->settings = g_object_ref (cp_application_get_settings (app));
   self->worker = g_object_ref (cp_application_get_worker (app));
 
-  cp_preferences_bind_training (self->settings, G_OBJECT (self->train_profile_row),
-                                G_OBJECT (self->train_steps_spin), G_OBJECT (self->train_batch_spin),
-                                G_OBJECT (self->train_size_spin), G_OBJECT (self->train_heatmaps_switch),
-                                G_OBJECT (self->train_device_row));
+  cp_training_settings_set_settings (self->training_settings, self->settings);
   g_signal_connect_object (self->settings, "changed::profile",
                            G_CALLBACK (on_profile_changed), self, 0);
   apply_profile (self);
