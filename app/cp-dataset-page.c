@@ -167,6 +167,8 @@ sync_selection (CpDatasetPage *self)
   CpSession *session = cp_page_get_session (CP_PAGE (self));
   CpCategoryItem *selected = session != NULL ? cp_session_get_selected (session) : NULL;
 
+  if (self->category_list == NULL)
+    return;   /* disposed: a question's answer came late */
   self->syncing = TRUE;
   gtk_list_box_unselect_all (self->category_list);
   for (GtkWidget *child = gtk_widget_get_first_child (GTK_WIDGET (self->category_list));
@@ -507,6 +509,8 @@ cp_dataset_page_init (CpDatasetPage *self)
   g_signal_group_connect_swapped (self->session_signals, "notify::selected",
                                   G_CALLBACK (sync_selection), self);
   g_signal_group_connect_swapped (self->session_signals, "notify::data-dir",
+                                  G_CALLBACK (update_labels), self);
+  g_signal_group_connect_swapped (self->session_signals, "notify::model-dir",
                                   G_CALLBACK (update_labels), self);
   g_signal_group_connect_swapped (self->session_signals, "notify::dataset-error",
                                   G_CALLBACK (update_labels), self);

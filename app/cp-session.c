@@ -309,8 +309,9 @@ cp_session_open (CpSession  *self,
 {
   g_autofree char *model_dir = model_dir_for (path);
 
-  set_string (self, &self->data_dir, path, PROP_DATA_DIR);
+  /* The model folder first: what follows "data-dir" may read it. */
   set_string (self, &self->model_dir, model_dir, PROP_MODEL_DIR);
+  set_string (self, &self->data_dir, path, PROP_DATA_DIR);
   g_settings_set_string (self->settings, "data-folder", path);
   /* Another dataset may have a category of the same name: its pages
    * start over with new items. */
@@ -696,8 +697,11 @@ cp_session_evaluate (CpSession *self,
 
   if (!cp_category_item_is_trained (item) || self->data_dir == NULL)
     return;
+  /* "evaluating" without a job in the slot: another window's job took
+   * the slot (the worker is the application's) and ours was dropped. */
   if (!again && (cp_category_item_get_evaluation (item) != NULL ||
-                 cp_category_item_get_evaluating (item)))
+                 (cp_category_item_get_evaluating (item) &&
+                  cp_worker_slot_busy (self->worker, "eval"))))
     return;
   job = g_new0 (EvalJob, 1);
   job->data_dir = g_strdup (self->data_dir);

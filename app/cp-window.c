@@ -67,6 +67,8 @@ sync_category (CpWindow *self)
   guint n = categories != NULL ? g_list_model_get_n_items (categories) : 0;
   guint position = GTK_INVALID_LIST_POSITION;
 
+  if (self->category_dropdown == NULL)
+    return;   /* disposed: a question's answer came late */
   for (guint i = 0; i < n; i++)
     {
       g_autoptr(CpCategoryItem) item = g_list_model_get_item (categories, i);

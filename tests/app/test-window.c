@@ -198,6 +198,9 @@ test_open_dataset (void)
   g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_NOT_TRAINED);
   select_category (window, CATEGORY);
   g_assert_true (g_str_has_prefix (model_dir_of (window), tmp_dir));
+  /* The Dataset page says where the models go. */
+  g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (probe_child (window, "dataset", "models_label"))),
+                            model_dir_of (window)));
 }
 
 static void
