@@ -2,15 +2,9 @@
 #include "config.h"
 
 #include <math.h>
-#include <string.h>
 
-#include "core/density/tsne.h"
-#include "core/rng.h"
 #include "pipeline/model.h"
 #include "cp-evaluation.h"
-
-/* Augmented samples embedded for the t-SNE map (each of CutPaste and scar). */
-#define AUGMENTED_SAMPLES 30
 
 G_DEFINE_BOXED_TYPE (CpEvaluation, cp_evaluation, cp_evaluation_ref, cp_evaluation_unref)
 
@@ -40,38 +34,18 @@ cp_evaluation_unref (CpEvaluation *self)
   g_atomic_rc_box_release_full (self, evaluation_clear);
 }
 
-/* The map of the test, train and augmented embeddings, in that order.
- * NOTE: `cutpaste evaluate --plots` (engine/cli/eval-plots.c) assembles
- * its own input with another seed and iteration count; both should call
- * one engine function (cp_eval_tsne (), issue 18) once there is one. */
+/* The map of the test, train and augmented embeddings: cp_eval_tsne (),
+ * the very map `cutpaste evaluate --plots` draws of the same model.  A map
+ * that fails costs the map only, and says why. */
 static void
-compute_tsne (CpEvaluation *self)
+compute_tsne (CpEvaluation       *self,
+              const volatile int *cancel)
 {
-  CpEvalResult *eval = self->result;
-  int n_test = eval->images->len;
-  int n = n_test + eval->n_train + eval->n_aug;
-  g_autofree float *all = NULL;
-  CpTsneOptions opts;
-  CpRng rng;
-  CpError err = { 0 };
+  g_autoptr(GError) error = NULL;
 
-  if (n < 2)
-    return;
-  all = g_new (float, (gsize) n * 512);
-  memcpy (all, eval->test_embeddings, sizeof (float) * 512 * n_test);
-  if (eval->n_train > 0)
-    memcpy (all + (gsize) n_test * 512, eval->train_embeddings, sizeof (float) * 512 * eval->n_train);
-  if (eval->n_aug > 0)
-    memcpy (all + (gsize) (n_test + eval->n_train) * 512, eval->aug_embeddings,
-            sizeof (float) * 512 * eval->n_aug);
-  self->tsne_xy = g_new (float, (gsize) n * 2);
-  self->tsne_n = n;
-  cp_tsne_options_init (&opts);
-  opts.iterations = 500;
-  cp_rng_seed (&rng, 1);
-  if (cp_tsne (all, n, 512, &opts, &rng, self->tsne_xy, NULL, &err) != CP_OK)
+  if (!cp_eval_tsne (self->result, cancel, &self->tsne_xy, &self->tsne_n, &error))
     {
-      self->tsne_error = g_strdup (err.message);
+      self->tsne_error = g_strdup (error->message);
       g_clear_pointer (&self->tsne_xy, g_free);
       self->tsne_n = 0;
     }
@@ -92,8 +66,7 @@ cp_evaluation_compute (const char         *data_dir,
   if (model == NULL)
     return NULL;
   cp_eval_options_init (&opts);
-  opts.with_train_embeddings = TRUE;
-  opts.augmented_samples = AUGMENTED_SAMPLES;
+  cp_eval_options_want_tsne (&opts);
   self = g_atomic_rc_box_new0 (CpEvaluation);
   self->result = g_new0 (CpEvalResult, 1);
   cp_eval_result_init (self->result);
@@ -103,7 +76,7 @@ cp_evaluation_compute (const char         *data_dir,
       cp_evaluation_unref (self);
       return NULL;
     }
-  compute_tsne (self);
+  compute_tsne (self, cancel);
   return self;
 }
 

@@ -285,36 +285,6 @@ inspect_heatmap_free (gpointer data)
   g_free (hm);
 }
 
-/* MVTec layout: <root>/<cat>/test/<defect>/<name>.<ext> has its mask at
- * <root>/<cat>/ground_truth/<defect>/<name>_mask.png (or <name>.png). */
-static char *
-find_mask_path (const char *image_path)
-{
-  g_autofree char *defect_dir = g_path_get_dirname (image_path);
-  g_autofree char *defect = g_path_get_basename (defect_dir);
-  g_autofree char *test_dir = g_path_get_dirname (defect_dir);
-  g_autofree char *test = g_path_get_basename (test_dir);
-  g_autofree char *cat_dir = g_path_get_dirname (test_dir);
-  g_autofree char *base = g_path_get_basename (image_path);
-  char *dot = strrchr (base, '.');
-  const char *suffixes[] = { "_mask.png", ".png" };
-
-  if (strcmp (test, "test") != 0 || strcmp (defect, "good") == 0)
-    return NULL;
-  if (dot != NULL)
-    *dot = '\0';
-  for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
-    {
-      g_autofree char *name = g_strconcat (base, suffixes[i], NULL);
-      char *path = g_build_filename (cat_dir, "ground_truth", defect, name, NULL);
-
-      if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
-        return path;
-      g_free (path);
-    }
-  return NULL;
-}
-
 /* 1 on mask pixels with a 4-neighbour outside the mask (or at the border). */
 static uint8_t *
 mask_outline (const uint8_t *mask,
@@ -393,7 +363,7 @@ heatmap_run (CpWorkerJob        *worker_job,
     memcpy (hm->rgb + (gsize) y * hm->width * 3, image->pixels + (gsize) y * image->stride,
             (gsize) hm->width * 3);
 
-  mask_path = find_mask_path (job->image_path);
+  mask_path = cp_dataset_find_mask (job->image_path);
   if (mask_path != NULL)
     {
       int side = MAX (hm->width, hm->height);
