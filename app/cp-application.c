@@ -7,6 +7,7 @@
 #include "cp-resources.h"
 #include "cp-preferences-window.h"
 #include "cp-window.h"
+#include "pipeline/train.h"
 
 struct _CpApplication
 {
@@ -172,6 +173,24 @@ cp_application_class_init (CpApplicationClass *klass)
   app_class->shutdown = cp_application_shutdown;
 }
 
+/* A preset writes its numbers into the settings so that every view of
+ * them (Training page, Preferences) shows what will run. */
+static void
+apply_profile (GSettings  *settings,
+               const char *key,
+               gpointer    user_data)
+{
+  g_autofree char *profile = g_settings_get_string (settings, "profile");
+  CpTrainOptions opts;
+
+  if (g_strcmp0 (profile, "custom") == 0)
+    return;
+  cp_train_options_init (&opts, profile);
+  g_settings_set_int (settings, "steps", opts.steps);
+  g_settings_set_int (settings, "batch-size", opts.batch_size);
+  g_settings_set_int (settings, "image-size", opts.image_size);
+}
+
 static void
 cp_application_init (CpApplication *self)
 {
@@ -183,6 +202,8 @@ cp_application_init (CpApplication *self)
       g_once_init_leave (&registered, 1);
     }
   self->settings = g_settings_new (APPLICATION_ID);
+  g_signal_connect (self->settings, "changed::profile", G_CALLBACK (apply_profile), NULL);
+  apply_profile (self->settings, "profile", NULL);
 }
 
 CpApplication *

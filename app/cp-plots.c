@@ -5,6 +5,7 @@
 
 #include <glib/gi18n.h>
 
+#include "core/augment/cutpaste.h"
 #include "cp-plots.h"
 
 /* ---- loss ------------------------------------------------------------------ */
@@ -267,7 +268,7 @@ cp_plots_set_tsne (CpPlotView         *view,
       else
         {
           int aug = i - n_test - eval->n_train;
-          gboolean scar = eval->aug_labels != NULL && eval->aug_labels[aug] == 2;
+          gboolean scar = eval->aug_labels != NULL && eval->aug_labels[aug] == CP_AUGMENT_KIND_SCAR;
 
           d->kinds[i] = scar ? CP_PLOT_POINT_SCAR : CP_PLOT_POINT_CUTPASTE;
           g_ptr_array_add (d->labels, g_strdup (scar ? _("Scar sample") : _("CutPaste sample")));

@@ -17,6 +17,7 @@
 
 #include "cp-application.h"
 #include "cp-window.h"
+#include "window-probe.h"
 #include "cp-worker.h"
 #include "data/synth.h"
 
@@ -115,11 +116,11 @@ main (int argc, char **argv)
   settle (1000);
   capture (out_dir, "welcome");
 
-  cp_window_open_data_dir (window, data_dir);
+  probe_open_dataset (window, data_dir);
   wait_idle ();
   /* The texture: its heatmaps (one shared Gaussian) show the defects
    * clearly; the washer's per-location ones mostly show the part. */
-  cp_window_select_category (window, "weave");
+  cp_session_select_name (probe_session (window), "weave");
 
   /* Training: capture while it runs, when the curve has some length. */
   gtk_widget_activate_action (GTK_WIDGET (window), "win.train", NULL);
@@ -129,7 +130,7 @@ main (int argc, char **argv)
     while (g_get_monotonic_time () < deadline)
       {
         g_main_context_iteration (NULL, TRUE);
-        if (cp_window_get_category_state (window, "weave") == CP_CATEGORY_STATE_TRAINING)
+        if (probe_category_state (window, "weave") == CP_CATEGORY_STATE_TRAINING)
           break;
       }
     settle (150000);
@@ -138,18 +139,17 @@ main (int argc, char **argv)
   wait_idle ();
 
   /* The other category stays untrained: the list shows both states. */
-  cp_window_show_page (window, "dataset");
+  probe_show_page (window, "dataset");
   wait_idle ();
   capture (out_dir, "dataset");
 
-  cp_window_show_page (window, "augment");
+  probe_show_page (window, "augment");
   wait_idle ();
   capture (out_dir, "augmentations");
 
   {
     const char *picks[] = { "test/good", "test/hole", "test/stain", "test/scratch" };
     GSList *files = NULL;
-    GValue value = G_VALUE_INIT;
 
     for (gsize i = 0; i < G_N_ELEMENTS (picks); i++)
       {
@@ -172,24 +172,21 @@ main (int argc, char **argv)
       g_file_set_contents (bad, "not an image\n", -1, NULL);
       files = g_slist_append (files, g_file_new_for_path (bad));
     }
-    g_value_init (&value, GDK_TYPE_FILE_LIST);
-    g_value_take_boxed (&value, gdk_file_list_new_from_list (files));
-    cp_window_handle_drop (window, &value);
-    g_value_unset (&value);
+    probe_drop (window, files);
     g_slist_free_full (files, g_object_unref);
     wait_idle ();
-    cp_window_select_inspect_row (window, 2);   /* the first hole */
+    probe_select_inspect_row (window, 2);   /* the first hole */
     wait_idle ();   /* the heatmap */
     /* The threshold moved off the stored one: Save and Reset are offered. */
     {
-      GtkRange *scale = GTK_RANGE (cp_window_get_threshold_control (window, "scale"));
+      GtkRange *scale = GTK_RANGE (probe_threshold (window, "scale"));
 
       gtk_range_set_value (scale, floor (gtk_range_get_value (scale) * 90) / 100);
     }
     capture (out_dir, "inspection");
   }
 
-  cp_window_show_page (window, "eval");
+  probe_show_page (window, "eval");
   wait_idle ();
   capture (out_dir, "evaluation");
 

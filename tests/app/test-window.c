@@ -14,8 +14,10 @@
 #include <gtk/gtk.h>
 
 #include "cp-application.h"
+#include "cp-inspect-item.h"
 #include "cp-plot-view.h"
 #include "cp-window.h"
+#include "window-probe.h"
 #include "cp-worker.h"
 #include "core/io/safetensors.h"
 #include "data/synth.h"
@@ -31,6 +33,119 @@ static CpWindow *window;
 static CpWorker *worker;
 static char *tmp_dir;
 static char *data_dir;
+
+/* ---- the window, reached through its session, pages and actions ---- */
+
+static const char *
+model_dir_of (CpWindow *w)
+{
+  return cp_session_get_model_dir (probe_session (w));
+}
+
+static const char *
+dataset_error_of (CpWindow *w)
+{
+  return cp_session_get_dataset_error (probe_session (w));
+}
+
+static void
+select_category (CpWindow   *w,
+                 const char *name)
+{
+  g_assert_true (cp_session_select_name (probe_session (w), name));
+}
+
+static const char *
+category_problem (CpWindow   *w,
+                  const char *name)
+{
+  CpCategoryItem *item = cp_session_find (probe_session (w), name);
+
+  return item != NULL ? cp_category_item_get_model_info (item)->problem : NULL;
+}
+
+static guint
+inspect_count (CpWindow *w)
+{
+  return g_list_model_get_n_items (probe_inspect_items (w));
+}
+
+static gboolean
+inspect_row (CpWindow    *w,
+             guint        index,
+             const char **path,
+             double      *score,
+             const char **error)
+{
+  g_autoptr(CpInspectItem) item = NULL;
+
+  *path = *error = NULL;
+  *score = NAN;
+  if (index >= inspect_count (w))
+    return FALSE;
+  item = g_list_model_get_item (probe_inspect_items (w), index);
+  *path = cp_inspect_item_get_path (item);   /* the list holds the item */
+  *score = cp_inspect_item_get_score (item);
+  *error = cp_inspect_item_get_error (item);
+  return TRUE;
+}
+
+static gboolean
+heatmap_available (CpWindow *w,
+                   gboolean *has_outline)
+{
+  gboolean available = FALSE, outline = FALSE;
+
+  g_object_get (probe_page (w, "inspect"), "heatmap-available", &available,
+                "heatmap-outline", &outline, NULL);
+  if (has_outline != NULL)
+    *has_outline = outline;
+  return available;
+}
+
+static const char *
+heatmap_status (CpWindow *w)
+{
+  return gtk_label_get_text (GTK_LABEL (probe_child (w, "inspect", "heatmap_status")));
+}
+
+static void
+set_heatmap_shown (CpWindow *w,
+                   gboolean  shown)
+{
+  g_object_set (probe_page (w, "inspect"), "show-heatmap", shown, NULL);
+}
+
+static const char *
+last_toast (CpWindow *w)
+{
+  static char *toast;
+
+  g_free (toast);
+  g_object_get (w, "last-toast", &toast, NULL);
+  return toast;
+}
+
+/* "loss", "roc", "hist" or "tsne". */
+static GtkWidget *
+plot_of (CpWindow   *w,
+         const char *name)
+{
+  g_autofree char *id = g_strdup_printf ("%s_view", name);
+
+  return probe_child (w, g_str_equal (name, "loss") ? "train" : "eval", id);
+}
+
+static gboolean
+handle_drop (CpWindow     *w,
+             const GValue *value)
+{
+  GSList *files = gdk_file_list_get_files (g_value_get_boxed (value));
+
+  probe_drop (w, files);
+  g_slist_free (files);
+  return TRUE;
+}
 
 static void
 wait_idle (void)
@@ -65,36 +180,39 @@ test_bad_folder (void)
   g_autofree char *empty = g_build_filename (tmp_dir, "not-a-dataset", NULL);
 
   g_assert_cmpint (g_mkdir_with_parents (empty, 0755), ==, 0);
-  cp_window_open_data_dir (window, empty);
+  probe_open_dataset (window, empty);
   wait_idle ();
-  g_assert_nonnull (cp_window_get_dataset_error (window));
+  g_assert_nonnull (dataset_error_of (window));
   /* The message says what is expected, not only what went wrong. */
-  g_assert_nonnull (strstr (cp_window_get_dataset_error (window), "train/good"));
+  g_assert_nonnull (strstr (dataset_error_of (window), "train/good"));
   g_assert_false (gtk_widget_activate_action (GTK_WIDGET (window), "win.train", NULL) &&
-                  cp_window_get_category_state (window, CATEGORY) != CP_CATEGORY_STATE_NOT_TRAINED);
+                  probe_category_state (window, CATEGORY) != CP_CATEGORY_STATE_NOT_TRAINED);
 }
 
 static void
 test_open_dataset (void)
 {
-  cp_window_open_data_dir (window, data_dir);
+  probe_open_dataset (window, data_dir);
   wait_idle ();
-  g_assert_null (cp_window_get_dataset_error (window));
-  g_assert_cmpint (cp_window_get_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_NOT_TRAINED);
-  cp_window_select_category (window, CATEGORY);
-  g_assert_true (g_str_has_prefix (cp_window_get_model_dir (window), tmp_dir));
+  g_assert_null (dataset_error_of (window));
+  g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_NOT_TRAINED);
+  select_category (window, CATEGORY);
+  g_assert_true (g_str_has_prefix (model_dir_of (window), tmp_dir));
+  /* The Dataset page says where the models go. */
+  g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (probe_child (window, "dataset", "models_label"))),
+                            model_dir_of (window)));
 }
 
 static void
 test_train (void)
 {
-  g_autofree char *model = cp_train_model_path (cp_window_get_model_dir (window), CATEGORY);
+  g_autofree char *model = cp_train_model_path (model_dir_of (window), CATEGORY);
 
   use_tiny_settings (3);
   activate ("win.train");
   wait_idle ();
   g_assert_true (g_file_test (model, G_FILE_TEST_IS_REGULAR));
-  g_assert_cmpint (cp_window_get_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
+  g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
 }
 
 static GFile *
@@ -135,19 +253,19 @@ test_drop (void)
   g_value_init (&value, GDK_TYPE_FILE_LIST);
   g_value_take_boxed (&value, list);
 
-  g_assert_true (cp_window_handle_drop (window, &value));
+  g_assert_true (handle_drop (window, &value));
   wait_idle ();
   g_value_unset (&value);
   g_slist_free_full (files, g_object_unref);
 
-  n = cp_window_get_inspect_count (window);
+  n = inspect_count (window);
   g_assert_cmpuint (n, ==, 4);
   for (guint i = 0; i < n; i++)
     {
       const char *path, *error;
       double score;
 
-      g_assert_true (cp_window_get_inspect_row (window, i, &path, &score, &error));
+      g_assert_true (inspect_row (window, i, &path, &score, &error));
       if (i == 0)
         {
           g_assert_null (error);
@@ -209,11 +327,11 @@ label_contains (GtkWidget  *label,
 static void
 test_threshold_save (void)
 {
-  g_autofree char *model = cp_train_model_path (cp_window_get_model_dir (window), CATEGORY);
-  GtkWidget *scale = cp_window_get_threshold_control (window, "scale");
-  GtkWidget *save = cp_window_get_threshold_control (window, "save");
-  GtkWidget *reset = cp_window_get_threshold_control (window, "reset");
-  GtkWidget *origin = cp_window_get_threshold_control (window, "origin");
+  g_autofree char *model = cp_train_model_path (model_dir_of (window), CATEGORY);
+  GtkWidget *scale = probe_threshold (window, "scale");
+  GtkWidget *save = probe_threshold (window, "save");
+  GtkWidget *reset = probe_threshold (window, "reset");
+  GtkWidget *origin = probe_threshold (window, "origin");
   GtkAdjustment *adjustment = gtk_range_get_adjustment (GTK_RANGE (scale));
   g_autofree char *source = NULL;
   g_autofree char *kept = NULL;
@@ -224,7 +342,7 @@ test_threshold_save (void)
   g_autoptr(GError) error = NULL;
   CpWindow *second;
 
-  cp_window_show_page (window, "inspect");
+  probe_show_page (window, "inspect");
   wait_idle ();
   trained = file_threshold (model, "threshold_source", &source);
   g_assert_true (trained > 0);
@@ -271,12 +389,12 @@ test_threshold_save (void)
   /* A new window (as at the next start) reads it from the file. */
   second = cp_window_new (app);
   wait_idle ();
-  cp_window_select_category (second, CATEGORY);
+  select_category (second, CATEGORY);
   wait_idle ();
-  g_assert_cmpfloat (gtk_range_get_value (GTK_RANGE (cp_window_get_threshold_control (second, "scale"))),
+  g_assert_cmpfloat (gtk_range_get_value (GTK_RANGE (probe_threshold (second, "scale"))),
                      ==, moved);
-  g_assert_false (gtk_widget_get_sensitive (cp_window_get_threshold_control (second, "save")));
-  g_assert_true (label_contains (cp_window_get_threshold_control (second, "origin"), "by hand"));
+  g_assert_false (gtk_widget_get_sensitive (probe_threshold (second, "save")));
+  g_assert_true (label_contains (probe_threshold (second, "origin"), "by hand"));
   gtk_window_destroy (GTK_WINDOW (second));
   wait_idle ();
 
@@ -385,7 +503,7 @@ textures_differ (GdkTexture *a,
 static void
 test_heatmap (void)
 {
-  const char *model_dir = cp_window_get_model_dir (window);
+  const char *model_dir = model_dir_of (window);
   const char *defect = cp_synth_defect_types (CATEGORY)[0];
   g_autofree char *defect_dir = g_build_filename (data_dir, CATEGORY, "test", defect, NULL);
   g_autofree char *patch_path = cp_patch_model_path (model_dir, CATEGORY);
@@ -395,7 +513,7 @@ test_heatmap (void)
   g_autoptr(GError) error = NULL;
   GSList *files = NULL;
   GValue value = G_VALUE_INIT;
-  guint before = cp_window_get_inspect_count (window);
+  guint before = inspect_count (window);
   gboolean has_outline = FALSE;
   GdkTexture *on, *off;
   GtkWidget *view;
@@ -425,48 +543,48 @@ test_heatmap (void)
   files = g_slist_append (files, g_file_new_for_path (defect_dir));
   g_value_init (&value, GDK_TYPE_FILE_LIST);
   g_value_take_boxed (&value, gdk_file_list_new_from_list (files));
-  g_assert_true (cp_window_handle_drop (window, &value));
+  g_assert_true (handle_drop (window, &value));
   g_value_unset (&value);
   g_slist_free_full (files, g_object_unref);
   wait_idle ();
-  g_assert_cmpuint (cp_window_get_inspect_count (window), >, before);
-  g_assert_false (cp_window_get_heatmap_available (window, NULL));
+  g_assert_cmpuint (inspect_count (window), >, before);
+  g_assert_false (heatmap_available (window, NULL));
 
-  cp_window_show_page (window, "inspect");
-  cp_window_select_inspect_row (window, before);
+  probe_show_page (window, "inspect");
+  probe_select_inspect_row (window, before);
   wait_idle ();
-  g_assert_true (cp_window_get_heatmap_available (window, &has_outline));
+  g_assert_true (heatmap_available (window, &has_outline));
   /* The synthetic defects all have a mask. */
   g_assert_true (has_outline);
 
-  view = cp_window_get_inspect_view (window);
-  cp_window_set_heatmap_shown (window, TRUE);
+  view = probe_child (window, "inspect", "inspect_picture");
+  set_heatmap_shown (window, TRUE);
   wait_idle ();
   on = render_widget (view);
   g_assert_false (texture_is_blank (on));
-  cp_window_set_heatmap_shown (window, FALSE);
+  set_heatmap_shown (window, FALSE);
   wait_idle ();
   off = render_widget (view);
   g_assert_false (texture_is_blank (off));
   /* The overlay changes what is drawn. */
   g_assert_true (textures_differ (on, off));
-  cp_window_set_heatmap_shown (window, TRUE);
+  set_heatmap_shown (window, TRUE);
   g_object_unref (on);
   g_object_unref (off);
 
   /* A damaged patch model: no heatmap, the reason under the view, no crash. */
   g_assert_true (g_file_set_contents (patch_path, "not a model", 11, NULL));
-  cp_window_select_inspect_row (window, before + 1);
+  probe_select_inspect_row (window, before + 1);
   wait_idle ();
-  g_assert_false (cp_window_get_heatmap_available (window, NULL));
-  g_assert_nonnull (strstr (cp_window_get_heatmap_status (window), patch_path));
+  g_assert_false (heatmap_available (window, NULL));
+  g_assert_nonnull (strstr (heatmap_status (window), patch_path));
   g_unlink (patch_path);
 }
 
 static void
 check_plot_draws (const char *name)
 {
-  GtkWidget *plot = cp_window_get_plot (window, name);
+  GtkWidget *plot = plot_of (window, name);
   GtkSnapshot *snapshot;
   GskRenderNode *node;
   GdkTexture *texture;
@@ -499,9 +617,9 @@ check_plot_draws (const char *name)
 static void
 test_plots (void)
 {
-  cp_window_show_page (window, "train");
+  probe_show_page (window, "train");
   check_plot_draws ("loss");
-  cp_window_show_page (window, "eval");
+  probe_show_page (window, "eval");
   wait_idle ();
   check_plot_draws ("roc");
   check_plot_draws ("hist");
@@ -511,7 +629,7 @@ test_plots (void)
 static void
 test_cancel_keeps_model (void)
 {
-  g_autofree char *model = cp_train_model_path (cp_window_get_model_dir (window), CATEGORY);
+  g_autofree char *model = cp_train_model_path (model_dir_of (window), CATEGORY);
   g_autofree char *before = NULL;
   g_autofree char *after = NULL;
   gsize before_size, after_size;
@@ -521,17 +639,17 @@ test_cancel_keeps_model (void)
   use_tiny_settings (100000);
   activate ("win.train");
   /* Cancel once the run is really under way. */
-  while (cp_window_get_category_state (window, CATEGORY) != CP_CATEGORY_STATE_TRAINING &&
+  while (probe_category_state (window, CATEGORY) != CP_CATEGORY_STATE_TRAINING &&
          g_get_monotonic_time () < deadline)
     g_main_context_iteration (NULL, TRUE);
-  g_assert_cmpint (cp_window_get_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINING);
+  g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINING);
   activate ("win.cancel");
   wait_idle ();
 
   g_assert_true (g_file_get_contents (model, &after, &after_size, NULL));
   g_assert_cmpuint (before_size, ==, after_size);
   g_assert_true (memcmp (before, after, before_size) == 0);
-  g_assert_cmpint (cp_window_get_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
+  g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
 }
 
 /* A model file of a future format version: the list says so, by version. */
@@ -541,7 +659,7 @@ test_model_other_version (void)
   g_autofree char *train_dir = g_build_filename (data_dir, "other", "train", "good", NULL);
   g_autofree char *src = g_build_filename (data_dir, CATEGORY, "train", "good", "000.png", NULL);
   g_autofree char *dst = g_build_filename (train_dir, "000.png", NULL);
-  g_autofree char *model = cp_train_model_path (cp_window_get_model_dir (window), "other");
+  g_autofree char *model = cp_train_model_path (model_dir_of (window), "other");
   g_autofree char *bytes = NULL;
   gsize size;
   CpSafetensorsWriter *w = cp_safetensors_writer_new ();
@@ -559,14 +677,14 @@ test_model_other_version (void)
   g_assert_cmpint (cp_safetensors_writer_save (w, model, &err), ==, CP_OK);
   cp_safetensors_writer_free (w);
 
-  cp_window_open_data_dir (window, data_dir);
+  probe_open_dataset (window, data_dir);
   wait_idle ();
-  g_assert_cmpint (cp_window_get_category_state (window, "other"), ==, CP_CATEGORY_STATE_MODEL_ERROR);
-  problem = cp_window_get_category_problem (window, "other");
+  g_assert_cmpint (probe_category_state (window, "other"), ==, CP_CATEGORY_STATE_MODEL_ERROR);
+  problem = category_problem (window, "other");
   g_assert_nonnull (problem);
   g_assert_nonnull (strstr (problem, "99"));
   /* The good model of the other category is still usable. */
-  g_assert_cmpint (cp_window_get_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
+  g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
 }
 
 /* The question about a moved threshold, if it is shown. */
@@ -641,11 +759,15 @@ static guint
 dropdown_position (GtkDropDown *dropdown,
                    const char  *name)
 {
-  GListModel *names = gtk_drop_down_get_model (dropdown);
+  GListModel *categories = gtk_drop_down_get_model (dropdown);
 
-  for (guint i = 0; i < g_list_model_get_n_items (names); i++)
-    if (g_strcmp0 (gtk_string_list_get_string (GTK_STRING_LIST (names), i), name) == 0)
-      return i;
+  for (guint i = 0; i < g_list_model_get_n_items (categories); i++)
+    {
+      g_autoptr(CpCategoryItem) item = g_list_model_get_item (categories, i);
+
+      if (g_strcmp0 (cp_category_item_get_name (item), name) == 0)
+        return i;
+    }
   g_assert_not_reached ();
 }
 
@@ -683,7 +805,7 @@ window_to_close (gboolean *closed)
 
   gtk_window_present (GTK_WINDOW (other));
   wait_idle ();
-  cp_window_select_category (other, CATEGORY);
+  select_category (other, CATEGORY);
   wait_idle ();
   *closed = FALSE;
   g_signal_connect_swapped (other, "destroy", G_CALLBACK (set_flag), closed);
@@ -697,9 +819,9 @@ window_to_close (gboolean *closed)
 static void
 test_threshold_unsaved (void)
 {
-  g_autofree char *model = cp_train_model_path (cp_window_get_model_dir (window), CATEGORY);
+  g_autofree char *model = cp_train_model_path (model_dir_of (window), CATEGORY);
   g_autofree char *elsewhere = g_build_filename (tmp_dir, "not-a-dataset", NULL);
-  GtkWidget *scale = cp_window_get_threshold_control (window, "scale");
+  GtkWidget *scale = probe_threshold (window, "scale");
   GtkAdjustment *adjustment = gtk_range_get_adjustment (GTK_RANGE (scale));
   GtkDropDown *dropdown = category_dropdown (window);
   guint washer = dropdown_position (dropdown, CATEGORY);
@@ -715,8 +837,8 @@ test_threshold_unsaved (void)
   double stored, moved;
   gsize size;
 
-  cp_window_show_page (window, "inspect");
-  cp_window_select_category (window, CATEGORY);
+  probe_show_page (window, "inspect");
+  select_category (window, CATEGORY);
   wait_idle ();
   g_assert_cmpuint (gtk_drop_down_get_selected (dropdown), ==, washer);
   stored = file_threshold (model, NULL, NULL);
@@ -753,16 +875,16 @@ test_threshold_unsaved (void)
   g_assert_cmpuint (gtk_drop_down_get_selected (dropdown), ==, washer);
   g_assert_true (gtk_widget_get_sensitive (scale));
   g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, moved);
-  g_assert_true (gtk_widget_get_sensitive (cp_window_get_threshold_control (window, "save")));
+  g_assert_true (gtk_widget_get_sensitive (probe_threshold (window, "save")));
   g_assert_true (file_unchanged (model, bytes, size));
 
   /* Opening another dataset asks too; Cancel stays on this one. */
-  cp_window_open_data_dir (window, elsewhere);
+  probe_open_dataset (window, elsewhere);
   wait_idle ();
   dialog = unsaved_dialog (window);
   g_assert_nonnull (dialog);
   respond (dialog, "_Cancel");
-  g_assert_null (cp_window_get_dataset_error (window));
+  g_assert_null (dataset_error_of (window));
   g_clear_pointer (&folder, g_free);
   folder = g_settings_get_string (cp_application_get_settings (app), "data-folder");
   g_assert_cmpstr (folder, ==, data_dir);
@@ -807,7 +929,7 @@ test_threshold_unsaved (void)
 
   /* Closing asks; Cancel keeps the window and the slider. */
   second = window_to_close (&closed);
-  gtk_range_set_value (GTK_RANGE (cp_window_get_threshold_control (second, "scale")), stored);
+  gtk_range_set_value (GTK_RANGE (probe_threshold (second, "scale")), stored);
   gtk_window_close (GTK_WINDOW (second));
   wait_idle ();
   g_assert_false (closed);
@@ -815,7 +937,7 @@ test_threshold_unsaved (void)
   g_assert_nonnull (dialog);
   respond (dialog, "_Cancel");
   g_assert_false (closed);
-  g_assert_cmpfloat (gtk_range_get_value (GTK_RANGE (cp_window_get_threshold_control (second, "scale"))),
+  g_assert_cmpfloat (gtk_range_get_value (GTK_RANGE (probe_threshold (second, "scale"))),
                      ==, stored);
 
   /* Save: stored, then closed. */
@@ -831,7 +953,7 @@ test_threshold_unsaved (void)
   g_clear_pointer (&bytes, g_free);
   g_assert_true (g_file_get_contents (model, &bytes, &size, NULL));
   second = window_to_close (&closed);
-  gtk_range_set_value (GTK_RANGE (cp_window_get_threshold_control (second, "scale")), moved);
+  gtk_range_set_value (GTK_RANGE (probe_threshold (second, "scale")), moved);
   gtk_window_close (GTK_WINDOW (second));
   wait_idle ();
   dialog = unsaved_dialog (second);
@@ -843,8 +965,8 @@ test_threshold_unsaved (void)
   /* A save still running when the window is closed: it finishes, then the
    * window goes, without a question. */
   second = window_to_close (&closed);
-  gtk_range_set_value (GTK_RANGE (cp_window_get_threshold_control (second, "scale")), moved);
-  press (cp_window_get_threshold_control (second, "save"));
+  gtk_range_set_value (GTK_RANGE (probe_threshold (second, "scale")), moved);
+  press (probe_threshold (second, "save"));
   gtk_window_close (GTK_WINDOW (second));
   g_assert_false (closed);
   g_assert_null (unsaved_dialog (second));
@@ -872,8 +994,8 @@ wait_for_next_second (void)
 static void
 test_threshold_retrain (void)
 {
-  g_autofree char *model = cp_train_model_path (cp_window_get_model_dir (window), CATEGORY);
-  GtkWidget *scale = cp_window_get_threshold_control (window, "scale");
+  g_autofree char *model = cp_train_model_path (model_dir_of (window), CATEGORY);
+  GtkWidget *scale = probe_threshold (window, "scale");
   GtkAdjustment *adjustment = gtk_range_get_adjustment (GTK_RANGE (scale));
   g_autofree char *bytes = NULL;
   g_autofree char *moved_text = NULL;
@@ -882,8 +1004,8 @@ test_threshold_retrain (void)
   gsize size;
 
   use_tiny_settings (3);
-  cp_window_show_page (window, "inspect");
-  cp_window_select_category (window, CATEGORY);
+  probe_show_page (window, "inspect");
+  select_category (window, CATEGORY);
   wait_idle ();
   g_assert_null (unsaved_dialog (window));
   g_assert_true (gtk_widget_get_sensitive (scale));
@@ -912,7 +1034,7 @@ test_threshold_retrain (void)
   activate ("win.train");
   answer (window, "_Discard");
   g_assert_false (file_unchanged (model, bytes, size));
-  g_assert_cmpint (cp_window_get_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
+  g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
   g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, file_threshold (model, NULL, NULL));
 
   /* Moved while training runs (Save is off then): the new model's
@@ -929,9 +1051,9 @@ test_threshold_retrain (void)
   wait_idle ();
   g_assert_false (file_unchanged (model, bytes, size));
   g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, file_threshold (model, NULL, NULL));
-  g_assert_nonnull (cp_window_get_last_toast (window));
-  g_assert_nonnull (strstr (cp_window_get_last_toast (window), CATEGORY));
-  g_assert_nonnull (strstr (cp_window_get_last_toast (window), moved_text));
+  g_assert_nonnull (last_toast (window));
+  g_assert_nonnull (strstr (last_toast (window), CATEGORY));
+  g_assert_nonnull (strstr (last_toast (window), moved_text));
 }
 
 /* Save answered while a switch waits, and the save fails (the model file
@@ -940,8 +1062,8 @@ test_threshold_retrain (void)
 static void
 test_threshold_unsaved_save_fails (void)
 {
-  g_autofree char *model = cp_train_model_path (cp_window_get_model_dir (window), CATEGORY);
-  GtkWidget *scale = cp_window_get_threshold_control (window, "scale");
+  g_autofree char *model = cp_train_model_path (model_dir_of (window), CATEGORY);
+  GtkWidget *scale = probe_threshold (window, "scale");
   GtkAdjustment *adjustment = gtk_range_get_adjustment (GTK_RANGE (scale));
   GtkDropDown *dropdown = category_dropdown (window);
   guint washer = dropdown_position (dropdown, CATEGORY);
@@ -950,8 +1072,8 @@ test_threshold_unsaved_save_fails (void)
   double stored, moved;
   gsize size;
 
-  cp_window_show_page (window, "inspect");
-  cp_window_select_category (window, CATEGORY);
+  probe_show_page (window, "inspect");
+  select_category (window, CATEGORY);
   wait_idle ();
   stored = gtk_adjustment_get_value (adjustment);
   moved = floor (stored * 60) / 100;
@@ -965,10 +1087,10 @@ test_threshold_unsaved_save_fails (void)
   g_assert_cmpuint (gtk_drop_down_get_selected (dropdown), ==, washer);
   g_assert_true (gtk_widget_get_sensitive (scale));
   g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, moved);
-  g_assert_true (gtk_widget_get_sensitive (cp_window_get_threshold_control (window, "save")));
+  g_assert_true (gtk_widget_get_sensitive (probe_threshold (window, "save")));
   g_assert_true (file_unchanged (model, bytes, size / 2));
-  g_assert_nonnull (cp_window_get_last_toast (window));
-  g_assert_nonnull (strstr (cp_window_get_last_toast (window), "not saved"));
+  g_assert_nonnull (last_toast (window));
+  g_assert_nonnull (strstr (last_toast (window), "not saved"));
 
   /* Mended, the switch asks again and goes through. */
   g_assert_true (g_file_set_contents (model, bytes, size, NULL));
@@ -989,7 +1111,7 @@ static void
 test_threshold_quit (void)
 {
   g_auto(GStrv) accels = gtk_application_get_accels_for_action (GTK_APPLICATION (app), "app.quit");
-  GtkWidget *scale = cp_window_get_threshold_control (window, "scale");
+  GtkWidget *scale = probe_threshold (window, "scale");
   GtkAdjustment *adjustment = gtk_range_get_adjustment (GTK_RANGE (scale));
   CpWindow *second;
   gboolean closed;
@@ -997,13 +1119,13 @@ test_threshold_quit (void)
 
   g_assert_nonnull (accels);
   g_assert_true (g_strv_contains ((const char *const *) accels, "<Control>q"));
-  cp_window_show_page (window, "inspect");
-  cp_window_select_category (window, CATEGORY);
+  probe_show_page (window, "inspect");
+  select_category (window, CATEGORY);
   wait_idle ();
   stored = gtk_adjustment_get_value (adjustment);
   moved = floor (stored * 60) / 100;
   second = window_to_close (&closed);
-  gtk_range_set_value (GTK_RANGE (cp_window_get_threshold_control (second, "scale")), moved);
+  gtk_range_set_value (GTK_RANGE (probe_threshold (second, "scale")), moved);
   gtk_adjustment_set_value (adjustment, moved);
 
   g_action_group_activate_action (G_ACTION_GROUP (app), "quit", NULL);
@@ -1026,27 +1148,26 @@ test_threshold_quit (void)
 static void
 test_caption_follows_threshold (void)
 {
-  GtkLabel *caption = GTK_LABEL (gtk_widget_get_template_child (GTK_WIDGET (window), CP_TYPE_WINDOW,
-                                                                "inspect_caption"));
+  GtkLabel *caption = GTK_LABEL (probe_child (window, "inspect", "inspect_caption"));
   GtkAdjustment *adjustment =
-    gtk_range_get_adjustment (GTK_RANGE (cp_window_get_threshold_control (window, "scale")));
+    gtk_range_get_adjustment (GTK_RANGE (probe_threshold (window, "scale")));
   guint n, i;
   const char *path, *error;
   double score = NAN, stored, moved;
   g_autofree char *expected = NULL;
 
-  cp_window_show_page (window, "inspect");
-  cp_window_select_category (window, CATEGORY);
+  probe_show_page (window, "inspect");
+  select_category (window, CATEGORY);
   wait_idle ();
-  n = cp_window_get_inspect_count (window);
+  n = inspect_count (window);
   for (i = 0; i < n; i++)
     {
-      g_assert_true (cp_window_get_inspect_row (window, i, &path, &score, &error));
+      g_assert_true (inspect_row (window, i, &path, &score, &error));
       if (!isnan (score))
         break;
     }
   g_assert_cmpuint (i, <, n);
-  cp_window_select_inspect_row (window, i);
+  probe_select_inspect_row (window, i);
   wait_idle ();
   stored = gtk_adjustment_get_value (adjustment);
   expected = g_strdup_printf ("Score %.3f (threshold %.3f)", score, stored);
@@ -1064,13 +1185,13 @@ test_caption_follows_threshold (void)
 static guint
 first_scored_row (void)
 {
-  guint n = cp_window_get_inspect_count (window);
+  guint n = inspect_count (window);
   const char *path, *error;
   double score;
 
   for (guint i = 0; i < n; i++)
     {
-      g_assert_true (cp_window_get_inspect_row (window, i, &path, &score, &error));
+      g_assert_true (inspect_row (window, i, &path, &score, &error));
       if (!isnan (score))
         return i;
     }
@@ -1084,33 +1205,33 @@ static void
 test_train_heatmaps (void)
 {
   GSettings *settings = cp_application_get_settings (app);
-  g_autofree char *patch_path = cp_patch_model_path (cp_window_get_model_dir (window), CATEGORY);
+  g_autofree char *patch_path = cp_patch_model_path (model_dir_of (window), CATEGORY);
   guint row;
 
   if (g_file_test (patch_path, G_FILE_TEST_EXISTS))
     g_assert_cmpint (g_unlink (patch_path), ==, 0);
-  cp_window_show_page (window, "inspect");
-  cp_window_select_category (window, CATEGORY);
+  probe_show_page (window, "inspect");
+  select_category (window, CATEGORY);
   wait_idle ();
   row = first_scored_row ();
-  cp_window_select_inspect_row (window, row);
+  probe_select_inspect_row (window, row);
   wait_idle ();
-  g_assert_false (cp_window_get_heatmap_available (window, NULL));
-  g_assert_nonnull (strstr (cp_window_get_heatmap_status (window), "Defect heatmaps"));
+  g_assert_false (heatmap_available (window, NULL));
+  g_assert_nonnull (strstr (heatmap_status (window), "Defect heatmaps"));
 
   use_tiny_settings (2);
   g_settings_set_boolean (settings, "heatmaps", TRUE);
   wait_for_next_second ();
   activate ("win.train");
   wait_idle ();
-  g_assert_cmpint (cp_window_get_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
+  g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
   g_assert_true (g_file_test (patch_path, G_FILE_TEST_IS_REGULAR));
-  cp_window_show_page (window, "inspect");
+  probe_show_page (window, "inspect");
   row = first_scored_row ();
-  cp_window_select_inspect_row (window, row);
+  probe_select_inspect_row (window, row);
   wait_idle ();
-  g_assert_true (cp_window_get_heatmap_available (window, NULL));
-  g_assert_null (strstr (cp_window_get_heatmap_status (window), "Defect heatmaps"));
+  g_assert_true (heatmap_available (window, NULL));
+  g_assert_null (strstr (heatmap_status (window), "Defect heatmaps"));
   g_settings_set_boolean (settings, "heatmaps", FALSE);
 }
 
@@ -1126,9 +1247,9 @@ test_sample_dataset (void)
   wait_idle ();
   remembered = g_settings_get_string (settings, "data-folder");
   g_assert_cmpstr (remembered, ==, expected);
-  g_assert_null (cp_window_get_dataset_error (window));
-  g_assert_cmpint (cp_window_get_category_state (window, "washer"), ==, CP_CATEGORY_STATE_NOT_TRAINED);
-  g_assert_cmpint (cp_window_get_category_state (window, "weave"), ==, CP_CATEGORY_STATE_NOT_TRAINED);
+  g_assert_null (dataset_error_of (window));
+  g_assert_cmpint (probe_category_state (window, "washer"), ==, CP_CATEGORY_STATE_NOT_TRAINED);
+  g_assert_cmpint (probe_category_state (window, "weave"), ==, CP_CATEGORY_STATE_NOT_TRAINED);
 }
 
 static void

@@ -1,5 +1,9 @@
-/* cp-window-augment.c: previews of the self-supervision: a few training
- * images next to their CutPaste and scar versions. */
+/* cp-augment-page.c: previews of the self-supervision: a few training
+ * images of the selected category next to their CutPaste and scar
+ * versions.
+ *
+ * Action: win.new-samples (another seed).
+ */
 #include "config.h"
 
 #include <glib/gi18n.h>
@@ -8,10 +12,24 @@
 #include "core/rng.h"
 #include "data/dataset.h"
 #include "data/image.h"
-#include "cp-window-private.h"
+#include "cp-augment-page.h"
 
 #define PREVIEW_IMAGES 3
 #define PREVIEW_SIZE   256
+
+struct _CpAugmentPage
+{
+  CpPage        parent_instance;
+
+  GSignalGroup *session_signals;
+  guint64       seed;
+
+  /* template widgets */
+  GtkLabel     *augment_seed_label;
+  GtkGrid      *augment_grid;
+};
+
+G_DEFINE_FINAL_TYPE (CpAugmentPage, cp_augment_page, CP_TYPE_PAGE)
 
 typedef struct
 {
@@ -97,7 +115,7 @@ augment_run (CpWorkerJob        *worker_job,
 }
 
 static void
-clear_grid (CpWindow *self)
+clear_grid (CpAugmentPage *self)
 {
   GtkWidget *child;
 
@@ -111,7 +129,7 @@ augment_done (gpointer      result,
               gboolean      dropped,
               gpointer      user_data)
 {
-  CpWindow *self = CP_WINDOW (user_data);
+  CpAugmentPage *self = CP_AUGMENT_PAGE (user_data);
   GPtrArray *pixbufs = result;
   const char *headers[] = { N_("Original"), N_("CutPaste"), N_("Scar") };
 
@@ -150,37 +168,99 @@ augment_done (gpointer      result,
     }
 }
 
-void
-cp_window_augment_refresh (CpWindow *self,
-                           gboolean  new_seed)
+static void
+refresh (CpAugmentPage *self,
+         gboolean       new_seed)
 {
+  CpSession *session = cp_page_get_session (CP_PAGE (self));
+  CpCategoryItem *item = session != NULL ? cp_session_get_selected (session) : NULL;
+  const char *data_dir = session != NULL ? cp_session_get_data_dir (session) : NULL;
   AugmentJob *job;
   g_autofree char *seed_text = NULL;
   g_autofree char *seed_number = NULL;
 
-  if (self->category == NULL || self->data_dir == NULL)
+  cp_page_set_action_enabled (CP_PAGE (self), "new-samples", item != NULL);
+  if (item == NULL || data_dir == NULL)
     {
       clear_grid (self);
       gtk_label_set_text (self->augment_seed_label, "");
       return;
     }
   if (new_seed)
-    self->augment_seed = g_random_int () | ((guint64) g_random_int () << 32);
-  seed_number = g_strdup_printf ("%" G_GUINT64_FORMAT, self->augment_seed);
+    self->seed = g_random_int () | ((guint64) g_random_int () << 32);
+  seed_number = g_strdup_printf ("%" G_GUINT64_FORMAT, self->seed);
   /* Translators: the category, then the random seed of the previews. */
-  seed_text = g_strdup_printf (_("%s · seed %s"), self->category, seed_number);
+  seed_text = g_strdup_printf (_("%s · seed %s"), cp_category_item_get_name (item), seed_number);
   gtk_label_set_text (self->augment_seed_label, seed_text);
 
   job = g_new0 (AugmentJob, 1);
-  job->data_dir = g_strdup (self->data_dir);
-  job->category = g_strdup (self->category);
-  job->seed = self->augment_seed;
-  cp_worker_submit (self->worker, "augment", augment_run, job, augment_job_free, NULL,
-                    augment_done, (GDestroyNotify) g_ptr_array_unref, G_OBJECT (self));
+  job->data_dir = g_strdup (data_dir);
+  job->category = g_strdup (cp_category_item_get_name (item));
+  job->seed = self->seed;
+  cp_worker_submit (cp_session_get_worker (session), "augment", augment_run, job, augment_job_free,
+                    NULL, augment_done, (GDestroyNotify) g_ptr_array_unref, G_OBJECT (self));
 }
 
-void
-cp_window_augment_init (CpWindow *self)
+static void
+on_selected_changed (CpAugmentPage *self)
 {
-  self->augment_seed = 1;
+  refresh (self, FALSE);
+}
+
+static void
+action_new_samples (GSimpleAction *action,
+                    GVariant      *param,
+                    gpointer       user_data)
+{
+  refresh (CP_AUGMENT_PAGE (user_data), TRUE);
+}
+
+static void
+cp_augment_page_session_changed (CpPage    *page,
+                                 CpSession *previous)
+{
+  CpAugmentPage *self = CP_AUGMENT_PAGE (page);
+
+  g_signal_group_set_target (self->session_signals, cp_page_get_session (page));
+  refresh (self, FALSE);
+}
+
+static void
+cp_augment_page_dispose (GObject *object)
+{
+  CpAugmentPage *self = CP_AUGMENT_PAGE (object);
+
+  cp_page_set_session (CP_PAGE (self), NULL);
+  g_clear_object (&self->session_signals);
+  gtk_widget_dispose_template (GTK_WIDGET (self), CP_TYPE_AUGMENT_PAGE);
+  G_OBJECT_CLASS (cp_augment_page_parent_class)->dispose (object);
+}
+
+static void
+cp_augment_page_class_init (CpAugmentPageClass *klass)
+{
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  G_OBJECT_CLASS (klass)->dispose = cp_augment_page_dispose;
+  CP_PAGE_CLASS (klass)->session_changed = cp_augment_page_session_changed;
+  gtk_widget_class_set_template_from_resource (widget_class,
+                                               "/io/github/cutpaste/Inspector/cp-augment-page.ui");
+  gtk_widget_class_bind_template_child (widget_class, CpAugmentPage, augment_seed_label);
+  gtk_widget_class_bind_template_child (widget_class, CpAugmentPage, augment_grid);
+}
+
+static void
+cp_augment_page_init (CpAugmentPage *self)
+{
+  static const GActionEntry actions[] = {
+    { "new-samples", action_new_samples },
+  };
+
+  gtk_widget_init_template (GTK_WIDGET (self));
+  cp_page_add_actions (CP_PAGE (self), actions, G_N_ELEMENTS (actions));
+  self->seed = 1;
+  self->session_signals = g_signal_group_new (CP_TYPE_SESSION);
+  g_signal_group_connect_swapped (self->session_signals, "notify::selected",
+                                  G_CALLBACK (on_selected_changed), self);
+  refresh (self, FALSE);
 }

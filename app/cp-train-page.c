@@ -1,5 +1,10 @@
-/* cp-window-train.c: training one or all categories on the engine thread,
- * with progress, a live loss curve and cancel. */
+/* cp-train-page.c: the Training page: training the selected category, or
+ * all of them, on the engine thread, with progress, a live loss curve and
+ * cancel.  The settings are a CpTrainingSettings group.
+ *
+ * Actions: win.train, win.train-all (both ask first about a moved
+ * threshold: training replaces it), win.cancel.
+ */
 #include "config.h"
 
 #include <math.h>
@@ -10,7 +15,26 @@
 #include "pipeline/localize.h"
 #include "pipeline/train.h"
 #include "cp-plots.h"
-#include "cp-window-private.h"
+#include "cp-threshold-guard.h"
+#include "cp-train-page.h"
+#include "cp-training-settings.h"
+
+struct _CpTrainPage
+{
+  CpPage              parent_instance;
+
+  GSignalGroup       *session_signals;
+  GSignalGroup       *categories_signals;
+  gboolean            training_patch;   /* the progress shown is of a heatmap model */
+
+  /* template widgets */
+  CpTrainingSettings *training_settings;
+  GtkProgressBar     *train_progress;
+  GtkLabel           *train_status;
+  CpPlotView         *loss_view;
+};
+
+G_DEFINE_FINAL_TYPE (CpTrainPage, cp_train_page, CP_TYPE_PAGE)
 
 typedef struct
 {
@@ -264,82 +288,106 @@ phase_label (CpTrainPhase phase)
     }
 }
 
-static void
-set_category_state (CpWindow       *self,
-                    const char     *name,
-                    CpCategoryState state)
+static gboolean
+training (CpTrainPage *self)
 {
-  CpCategoryInfo *info = cp_window_find_category (self, name);
+  CpSession *session = cp_page_get_session (CP_PAGE (self));
 
-  if (info != NULL)
-    info->state = state;
+  return session != NULL && cp_worker_slot_busy (cp_session_get_worker (session), "train");
+}
+
+static void
+update_actions (CpTrainPage *self)
+{
+  CpSession *session = cp_page_get_session (CP_PAGE (self));
+  gboolean busy = training (self);
+  gboolean has_data = session != NULL
+                      && g_list_model_get_n_items (cp_session_get_categories (session)) > 0;
+  gboolean selected = session != NULL && cp_session_get_selected (session) != NULL;
+
+  cp_page_set_action_enabled (CP_PAGE (self), "train", has_data && selected && !busy);
+  cp_page_set_action_enabled (CP_PAGE (self), "train-all", has_data && !busy);
+  cp_page_set_action_enabled (CP_PAGE (self), "cancel", busy);
+}
+
+/* The engine thread is busy with the rest of the job, so a scan of the
+ * model files would wait for it: the message carries what the pages
+ * show.  A full scan follows when the job ends. */
+static void
+category_done (CpTrainPage    *self,
+               const TrainMsg *msg)
+{
+  CpSession *session = cp_page_get_session (CP_PAGE (self));
+  CpCategoryItem *item = cp_session_find (session, msg->category);
+
+  if (msg->error != NULL)
+    cp_session_toast (session, msg->error);
+  else if (msg->patch_error != NULL)
+    cp_session_toast (session, msg->patch_error);
+  else if (msg->notice != NULL)
+    cp_session_toast (session, msg->notice);
+  cp_session_set_training_category (session, NULL);
+  self->training_patch = FALSE;
+  if (item == NULL)
+    return;
+  if (msg->error == NULL)
+    {
+      g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+      CpModelInfo info;
+
+      cp_model_info_init (&info);
+      info.state = CP_CATEGORY_STATE_TRAINED;
+      info.auroc = msg->auroc;
+      info.threshold = msg->threshold;
+      /* A new model: its threshold is the cross-validated one, for the
+       * default rate the window trains with. */
+      info.threshold_source = isnan (msg->threshold) ? CP_THRESHOLD_SOURCE_NONE
+                                                     : CP_THRESHOLD_SOURCE_CROSS_VALIDATION;
+      info.false_reject_rate = CP_THRESHOLD_DEFAULT_FALSE_REJECT_RATE;
+      info.cv_threshold = msg->threshold;
+      info.image_size = g_settings_get_int (cp_session_get_settings (session), "image-size");
+      info.created = g_date_time_format_iso8601 (now);
+      cp_session_update_model (session, item, &info);
+      cp_model_info_clear (&info);
+    }
+  else
+    /* A failed run left any older model in place. */
+    cp_category_item_set_state (item, !isnan (cp_category_item_get_stored_threshold (item))
+                                      ? CP_CATEGORY_STATE_TRAINED : CP_CATEGORY_STATE_NOT_TRAINED);
 }
 
 static void
 train_progress (gpointer payload,
                 gpointer user_data)
 {
-  CpWindow *self = CP_WINDOW (user_data);
+  CpTrainPage *self = CP_TRAIN_PAGE (user_data);
+  CpSession *session = cp_page_get_session (CP_PAGE (self));
   TrainMsg *msg = payload;
   const CpTrainProgress *p = &msg->progress;
 
+  if (session == NULL)
+    return;
   if (msg->kind == MSG_CATEGORY_DONE)
     {
-      if (msg->error != NULL)
-        cp_window_toast (self, msg->error);
-      else if (msg->patch_error != NULL)
-        cp_window_toast (self, msg->patch_error);
-      else if (msg->notice != NULL)
-        cp_window_toast (self, msg->notice);
-      g_clear_pointer (&self->training_category, g_free);
-      self->training_patch = FALSE;
-      /* The engine thread is busy with the rest of the job, so a scan of
-       * the model files would wait for it: the message carries what the
-       * list shows.  A full scan follows when the job ends. */
-      {
-        CpCategoryInfo *info = cp_window_find_category (self, msg->category);
-
-        if (info != NULL && msg->error == NULL)
-          {
-            g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
-
-            info->state = CP_CATEGORY_STATE_TRAINED;
-            info->auroc = msg->auroc;
-            info->threshold = msg->threshold;
-            /* A new model: its threshold is the cross-validated one, for
-             * the default rate the window trains with. */
-            info->threshold_source = isnan (msg->threshold) ? CP_THRESHOLD_SOURCE_NONE
-                                                            : CP_THRESHOLD_SOURCE_CROSS_VALIDATION;
-            info->false_reject_rate = CP_THRESHOLD_DEFAULT_FALSE_REJECT_RATE;
-            info->cv_threshold = msg->threshold;
-            info->image_size = g_settings_get_int (self->settings, "image-size");
-            g_clear_pointer (&info->problem, g_free);
-            g_free (info->created);
-            info->created = g_date_time_format_iso8601 (now);
-          }
-        else if (info != NULL)
-          /* A failed run left any older model in place. */
-          info->state = !isnan (info->threshold) ? CP_CATEGORY_STATE_TRAINED
-                                                 : CP_CATEGORY_STATE_NOT_TRAINED;
-        cp_window_dataset_rebuild_list (self);
-      }
+      category_done (self, msg);
       return;
     }
 
-  if (g_strcmp0 (self->training_category, msg->category) != 0)
+  if (g_strcmp0 (cp_session_get_training_category (session), msg->category) != 0)
     {
-      g_free (self->training_category);
-      self->training_category = g_strdup (msg->category);
+      CpCategoryItem *item = cp_session_find (session, msg->category);
+
+      cp_session_set_training_category (session, msg->category);
       self->training_patch = msg->patch;
-      g_array_set_size (self->losses, 0);
-      set_category_state (self, msg->category, CP_CATEGORY_STATE_TRAINING);
-      cp_window_dataset_rebuild_list (self);
+      cp_session_reset_losses (session, p->total_steps);
+      if (item != NULL)
+        cp_category_item_set_state (item, CP_CATEGORY_STATE_TRAINING);
     }
   else if (self->training_patch != msg->patch)
     {
       /* The heatmap model starts: a curve of its own. */
       self->training_patch = msg->patch;
-      g_array_set_size (self->losses, 0);
+      cp_session_reset_losses (session, p->total_steps);
     }
 
   if (p->phase == CP_TRAIN_PHASE_TRAINING)
@@ -348,18 +396,7 @@ train_progress (gpointer payload,
       g_autofree char *text = NULL;
       g_autofree char *bar = NULL;
 
-      /* Steps we did not hear about (throttled) repeat the latest loss:
-       * the curve stays aligned with the step axis. */
-      if (!isnan (p->loss))
-        {
-          float loss = (float) p->loss;
-
-          while ((int) self->losses->len < p->step)
-            g_array_append_val (self->losses, loss);
-        }
-      self->loss_total_steps = p->total_steps;
-      cp_plot_view_update (self->loss_view);
-
+      cp_session_add_loss (session, p->step, p->total_steps, p->loss);
       text = msg->patch
         ? g_strdup_printf (_("%s (%d of %d), heatmap model: step %d of %d · loss %.4f · %.1f images/s · %s left"),
                            msg->category, msg->index + 1, msg->count, p->step, p->total_steps,
@@ -396,13 +433,14 @@ train_done (gpointer      result,
             gboolean      dropped,
             gpointer      user_data)
 {
-  CpWindow *self = CP_WINDOW (user_data);
+  CpTrainPage *self = CP_TRAIN_PAGE (user_data);
+  CpSession *session = cp_page_get_session (CP_PAGE (self));
   TrainSummary *summary = result;
 
-  if (cp_worker_slot_busy (self->worker, "train"))
+  if (session == NULL || training (self))
     return;   /* superseded by a newer run, which now owns the page */
 
-  g_clear_pointer (&self->training_category, g_free);
+  cp_session_set_training_category (session, NULL);
   self->training_patch = FALSE;
   gtk_progress_bar_set_fraction (self->train_progress, 0);
   gtk_progress_bar_set_text (self->train_progress, NULL);
@@ -421,27 +459,36 @@ train_done (gpointer      result,
       gtk_label_set_text (self->train_status, text);
       gtk_progress_bar_set_fraction (self->train_progress, 1);
     }
-  cp_window_dataset_refresh (self);
-  cp_window_update_actions (self);
+  cp_session_refresh (session);
+  update_actions (self);
 }
 
-void
-cp_window_train_start (CpWindow *self,
-                       gboolean  all)
+static void
+train_start (CpTrainPage *self,
+             gboolean     all)
 {
+  CpSession *session = cp_page_get_session (CP_PAGE (self));
+  GSettings *settings;
+  GListModel *categories;
+  CpCategoryItem *selected;
   TrainJob *job;
-  GStrvBuilder *builder = g_strv_builder_new ();
+  GStrvBuilder *builder;
 
-  if (cp_worker_slot_busy (self->worker, "train") || self->categories->len == 0)
-    {
-      g_strv_builder_unref (builder);
-      return;
-    }
+  if (session == NULL || training (self))
+    return;
+  settings = cp_session_get_settings (session);
+  categories = cp_session_get_categories (session);
+  selected = cp_session_get_selected (session);
+  builder = g_strv_builder_new ();
   if (all)
-    for (guint i = 0; i < self->categories->len; i++)
-      g_strv_builder_add (builder, ((CpCategoryInfo *) g_ptr_array_index (self->categories, i))->name);
-  else if (self->category != NULL)
-    g_strv_builder_add (builder, self->category);
+    for (guint i = 0; i < g_list_model_get_n_items (categories); i++)
+      {
+        g_autoptr(CpCategoryItem) item = g_list_model_get_item (categories, i);
+
+        g_strv_builder_add (builder, cp_category_item_get_name (item));
+      }
+  else if (selected != NULL)
+    g_strv_builder_add (builder, cp_category_item_get_name (selected));
 
   job = g_new0 (TrainJob, 1);
   job->categories = g_strv_builder_end (builder);
@@ -451,38 +498,157 @@ cp_window_train_start (CpWindow *self,
       train_job_free (job);
       return;
     }
-  job->data_dir = g_strdup (self->data_dir);
-  job->model_dir = g_strdup (self->model_dir);
-  job->profile = g_settings_get_string (self->settings, "profile");
-  job->device = g_settings_get_string (self->settings, "device");
-  job->steps = g_settings_get_int (self->settings, "steps");
-  job->batch_size = g_settings_get_int (self->settings, "batch-size");
+  job->data_dir = g_strdup (cp_session_get_data_dir (session));
+  job->model_dir = g_strdup (cp_session_get_model_dir (session));
+  job->profile = g_settings_get_string (settings, "profile");
+  job->device = g_settings_get_string (settings, "device");
+  job->steps = g_settings_get_int (settings, "steps");
+  job->batch_size = g_settings_get_int (settings, "batch-size");
   /* The network needs a multiple of 32; round what a typed value left. */
-  job->image_size = MAX (32, g_settings_get_int (self->settings, "image-size") / 32 * 32);
-  job->heatmaps = g_settings_get_boolean (self->settings, "heatmaps");
+  job->image_size = MAX (32, g_settings_get_int (settings, "image-size") / 32 * 32);
+  job->heatmaps = g_settings_get_boolean (settings, "heatmaps");
 
-  g_array_set_size (self->losses, 0);
-  self->loss_total_steps = job->steps;
-  cp_plot_view_update (self->loss_view);
+  cp_session_reset_losses (session, job->steps);
   gtk_label_set_text (self->train_status, _("Starting…"));
-  cp_worker_submit (self->worker, "train", train_run, job, train_job_free,
+  cp_worker_submit (cp_session_get_worker (session), "train", train_run, job, train_job_free,
                     train_progress, train_done, train_summary_free, G_OBJECT (self));
-  cp_window_show_page (self, "train");
-  cp_window_update_actions (self);
+  cp_page_present (CP_PAGE (self));
+  update_actions (self);
 }
 
-void
-cp_window_train_cancel (CpWindow *self)
+/* Training replaces the selected category's model, and with it the
+ * stored threshold: a moved one that is not saved is asked about first. */
+static void
+on_confirmed_one (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
 {
-  if (!cp_worker_slot_busy (self->worker, "train"))
+  g_autoptr(CpTrainPage) self = user_data;
+
+  if (cp_threshold_guard_confirm_finish (CP_SESSION (source), result, NULL))
+    train_start (self, FALSE);
+}
+
+static void
+on_confirmed_all (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(CpTrainPage) self = user_data;
+
+  if (cp_threshold_guard_confirm_finish (CP_SESSION (source), result, NULL))
+    train_start (self, TRUE);
+}
+
+static void
+action_train (GSimpleAction *action,
+              GVariant      *param,
+              gpointer       user_data)
+{
+  CpTrainPage *self = CP_TRAIN_PAGE (user_data);
+  gboolean all = g_str_equal (g_action_get_name (G_ACTION (action)), "train-all");
+  CpSession *session = cp_page_get_session (CP_PAGE (self));
+
+  if (session == NULL)
     return;
-  cp_worker_cancel_slot (self->worker, "train");
+  if (cp_threshold_guard_is_clear (session))
+    train_start (self, all);
+  else
+    cp_threshold_guard_confirm_async (session, cp_page_get_window (CP_PAGE (self)),
+                                      CP_THRESHOLD_GUARD_RETRAIN, NULL,
+                                      all ? on_confirmed_all : on_confirmed_one,
+                                      g_object_ref (self));
+}
+
+static void
+action_cancel (GSimpleAction *action,
+               GVariant      *param,
+               gpointer       user_data)
+{
+  CpTrainPage *self = CP_TRAIN_PAGE (user_data);
+
+  if (!training (self))
+    return;
+  cp_worker_cancel_slot (cp_session_get_worker (cp_page_get_session (CP_PAGE (self))), "train");
   gtk_label_set_text (self->train_status, _("Cancelling…"));
 }
 
-void
-cp_window_train_init (CpWindow *self)
+static void
+on_losses_changed (CpTrainPage *self)
 {
-  cp_plots_set_loss (self->loss_view, self->losses, &self->loss_total_steps);
+  cp_plot_view_update (self->loss_view);
+}
+
+static void
+cp_train_page_session_changed (CpPage    *page,
+                               CpSession *previous)
+{
+  CpTrainPage *self = CP_TRAIN_PAGE (page);
+  CpSession *session = cp_page_get_session (page);
+
+  g_signal_group_set_target (self->session_signals, session);
+  g_signal_group_set_target (self->categories_signals,
+                             session != NULL ? cp_session_get_categories (session) : NULL);
+  if (session != NULL)
+    {
+      cp_training_settings_set_settings (self->training_settings, cp_session_get_settings (session));
+      /* The curve is the session's: it outlives the view. */
+      cp_plots_set_loss (self->loss_view, cp_session_get_losses (session),
+                         cp_session_get_loss_total_steps (session));
+    }
+  else
+    cp_plot_view_set_funcs (self->loss_view, NULL, NULL, NULL, NULL);
+  update_actions (self);
+}
+
+static void
+cp_train_page_dispose (GObject *object)
+{
+  CpTrainPage *self = CP_TRAIN_PAGE (object);
+
+  cp_page_set_session (CP_PAGE (self), NULL);
+  g_clear_object (&self->session_signals);
+  g_clear_object (&self->categories_signals);
+  gtk_widget_dispose_template (GTK_WIDGET (self), CP_TYPE_TRAIN_PAGE);
+  G_OBJECT_CLASS (cp_train_page_parent_class)->dispose (object);
+}
+
+static void
+cp_train_page_class_init (CpTrainPageClass *klass)
+{
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  G_OBJECT_CLASS (klass)->dispose = cp_train_page_dispose;
+  CP_PAGE_CLASS (klass)->session_changed = cp_train_page_session_changed;
+  g_type_ensure (CP_TYPE_PLOT_VIEW);
+  g_type_ensure (CP_TYPE_TRAINING_SETTINGS);
+  gtk_widget_class_set_template_from_resource (widget_class,
+                                               "/io/github/cutpaste/Inspector/cp-train-page.ui");
+  gtk_widget_class_bind_template_child (widget_class, CpTrainPage, training_settings);
+  gtk_widget_class_bind_template_child (widget_class, CpTrainPage, train_progress);
+  gtk_widget_class_bind_template_child (widget_class, CpTrainPage, train_status);
+  gtk_widget_class_bind_template_child (widget_class, CpTrainPage, loss_view);
+}
+
+static void
+cp_train_page_init (CpTrainPage *self)
+{
+  static const GActionEntry actions[] = {
+    { "train", action_train },
+    { "train-all", action_train },
+    { "cancel", action_cancel },
+  };
+
+  gtk_widget_init_template (GTK_WIDGET (self));
+  cp_page_add_actions (CP_PAGE (self), actions, G_N_ELEMENTS (actions));
   cp_plot_view_set_placeholder (self->loss_view, _("The loss curve appears here during training."));
+  self->session_signals = g_signal_group_new (CP_TYPE_SESSION);
+  g_signal_group_connect_swapped (self->session_signals, "notify::selected",
+                                  G_CALLBACK (update_actions), self);
+  g_signal_group_connect_swapped (self->session_signals, "losses-changed",
+                                  G_CALLBACK (on_losses_changed), self);
+  self->categories_signals = g_signal_group_new (G_TYPE_LIST_MODEL);
+  g_signal_group_connect_swapped (self->categories_signals, "items-changed",
+                                  G_CALLBACK (update_actions), self);
+  update_actions (self);
 }
