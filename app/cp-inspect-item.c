@@ -13,6 +13,7 @@ struct _CpInspectItem
   double      score;
   char       *error;
   GdkTexture *thumbnail;
+  char       *model;
 };
 
 enum
@@ -22,6 +23,7 @@ enum
   PROP_SCORE,
   PROP_ERROR,
   PROP_THUMBNAIL,
+  PROP_MODEL,
   N_PROPS
 };
 
@@ -36,6 +38,7 @@ cp_inspect_item_finalize (GObject *object)
 
   g_free (self->path);
   g_free (self->error);
+  g_free (self->model);
   g_clear_object (&self->thumbnail);
   G_OBJECT_CLASS (cp_inspect_item_parent_class)->finalize (object);
 }
@@ -54,6 +57,7 @@ cp_inspect_item_get_property (GObject    *object,
     case PROP_SCORE: g_value_set_double (value, self->score); break;
     case PROP_ERROR: g_value_set_string (value, self->error); break;
     case PROP_THUMBNAIL: g_value_set_object (value, self->thumbnail); break;
+    case PROP_MODEL: g_value_set_string (value, self->model); break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -71,6 +75,7 @@ cp_inspect_item_class_init (CpInspectItemClass *klass)
   properties[PROP_SCORE] = g_param_spec_double ("score", NULL, NULL, -G_MAXDOUBLE, G_MAXDOUBLE, 0, ro);
   properties[PROP_ERROR] = g_param_spec_string ("error", NULL, NULL, NULL, ro);
   properties[PROP_THUMBNAIL] = g_param_spec_object ("thumbnail", NULL, NULL, GDK_TYPE_TEXTURE, ro);
+  properties[PROP_MODEL] = g_param_spec_string ("model", NULL, NULL, NULL, ro);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -147,4 +152,22 @@ cp_inspect_item_forget_score (CpInspectItem *self)
     return;
   self->score = NAN;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SCORE]);
+  cp_inspect_item_set_model (self, NULL);
+}
+
+const char *
+cp_inspect_item_get_model (CpInspectItem *self)
+{
+  return self->model;
+}
+
+void
+cp_inspect_item_set_model (CpInspectItem *self,
+                           const char    *model)
+{
+  if (g_strcmp0 (self->model, model) == 0)
+    return;
+  g_free (self->model);
+  self->model = g_strdup (model);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MODEL]);
 }

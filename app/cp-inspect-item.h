@@ -1,7 +1,8 @@
 /* cp-inspect-item.h: one file on the Inspection page: its path, its score
  * against the selected category's model, or why it has none.
  * Properties: "path", "score" (NaN until scored), "error" (NULL when
- * fine), "thumbnail" (GdkTexture or NULL). */
+ * fine), "thumbnail" (GdkTexture or NULL), "model" (which model gave the
+ * score, for the row to say; NULL until scored). */
 #pragma once
 
 #include <gdk/gdk.h>
@@ -23,7 +24,11 @@ void           cp_inspect_item_set_result    (CpInspectItem *self,
                                               const char    *error);
 void           cp_inspect_item_set_thumbnail (CpInspectItem *self,
                                               GdkTexture    *thumbnail);
-/* Scored again (another model): the score goes, an error stays. */
+const char    *cp_inspect_item_get_model     (CpInspectItem *self);
+void           cp_inspect_item_set_model     (CpInspectItem *self,
+                                              const char    *model);
+/* Scored again (another model): the score and its model go, an error
+ * stays. */
 void           cp_inspect_item_forget_score  (CpInspectItem *self);
 
 G_END_DECLS

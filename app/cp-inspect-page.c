@@ -86,6 +86,7 @@ G_DEFINE_FINAL_TYPE (CpInspectPage, cp_inspect_page, CP_TYPE_PAGE)
 typedef struct
 {
   char      *model_path;
+  char      *model_label;  /* what the rows say scored them */
   char      *device;
   GPtrArray *paths;        /* char * */
 } ScoreJob;
@@ -98,6 +99,7 @@ typedef struct
   GPtrArray *thumbnails;   /* GdkPixbuf * or NULL */
   double     threshold;
   char      *model_error;  /* the model could not be loaded */
+  char      *model_label;  /* the job's */
 } ScoreResult;
 
 /* Thumbnails of files that are not images are NULL. */
@@ -114,6 +116,7 @@ score_job_free (gpointer data)
   ScoreJob *job = data;
 
   g_free (job->model_path);
+  g_free (job->model_label);
   g_free (job->device);
   g_ptr_array_unref (job->paths);
   g_free (job);
@@ -131,6 +134,7 @@ score_result_free (gpointer data)
   g_ptr_array_unref (res->paths);
   g_ptr_array_unref (res->thumbnails);
   g_free (res->model_error);
+  g_free (res->model_label);
   g_free (res);
 }
 
@@ -147,6 +151,7 @@ score_run (CpWorkerJob        *worker_job,
   guint n = job->paths->len;
 
   res->paths = g_ptr_array_ref (job->paths);
+  res->model_label = g_strdup (job->model_label);
   res->scores = g_new (double, n);
   res->messages = g_new0 (char *, n);
   res->thumbnails = g_ptr_array_new_with_free_func (unref_if_set);
@@ -486,7 +491,11 @@ update_row (CpInspectPage *self,
     {
       gboolean fail = !isnan (threshold) && score > threshold;
 
-      subtitle = g_strdup_printf (_("Score %.3f"), score);
+      const char *model = cp_inspect_item_get_model (item);
+
+      /* Translators: an image's score, then which model gave it. */
+      subtitle = model != NULL ? g_strdup_printf (_("Score %.3f · %s"), score, model)
+                               : g_strdup_printf (_("Score %.3f"), score);
       /* Translators: the verdict of an inspected part. */
       gtk_label_set_text (GTK_LABEL (verdict), fail ? _("FAIL") : _("PASS"));
       gtk_widget_add_css_class (verdict, fail ? "error" : "success");
@@ -584,8 +593,30 @@ score_done (gpointer      result,
         }
       if (message == NULL && isnan (res->scores[i]))
         message = res->model_error != NULL ? res->model_error : _("Not scored");
+      /* The model first: the row redraws when the score arrives. */
+      cp_inspect_item_set_model (item, message == NULL ? res->model_label : NULL);
       cp_inspect_item_set_result (item, res->scores[i], message);
     }
+}
+
+/* "washer model of 2026-12-07 00:38": the category and when its model
+ * file was written (ISO 8601, local time), so that a row says which model
+ * scored it, and a retrained model's rows read differently. */
+static char *
+model_label (CpCategoryItem *category,
+             const char     *model_path)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (model_path);
+  g_autoptr(GFileInfo) info = g_file_query_info (file, G_FILE_ATTRIBUTE_TIME_MODIFIED,
+                                                 G_FILE_QUERY_INFO_NONE, NULL, NULL);
+  g_autoptr(GDateTime) when = info != NULL ? g_file_info_get_modification_date_time (info) : NULL;
+  g_autoptr(GDateTime) local = when != NULL ? g_date_time_to_local (when) : NULL;
+  g_autofree char *stamp = local != NULL ? g_date_time_format (local, "%Y-%m-%d %H:%M") : NULL;
+
+  /* Translators: which model scored an image: category, then the date
+   * and time its model was written. */
+  return stamp != NULL ? g_strdup_printf (_("%s model of %s"), cp_category_item_get_name (category), stamp)
+                       : g_strdup_printf (_("%s model"), cp_category_item_get_name (category));
 }
 
 /* Queues every unscored item: one job holds them all, so a newer job
@@ -616,6 +647,7 @@ score_pending (CpInspectPage *self)
       score_job_free (job);
       return;
     }
+  job->model_label = model_label (self->category, model_path);
   job->model_path = g_steal_pointer (&model_path);
   job->device = g_settings_get_string (cp_session_get_settings (session), "device");
   cp_worker_submit (cp_session_get_worker (session), "score", score_run, job, score_job_free, NULL,
@@ -1069,6 +1101,10 @@ on_selected_changed (CpInspectPage *self)
 
   if (category != self->category)
     {
+      /* Rows belong to the category they were scored for: another
+       * category's model would give them verdicts that mean nothing. */
+      if (self->category != NULL)
+        clear (self);
       g_set_object (&self->category, category);
       g_signal_group_set_target (self->item_signals, category);
       category_changed (self);

@@ -1266,6 +1266,85 @@ test_app_actions (void)
   g_assert_cmpuint (g_list_model_get_n_items (toplevels), ==, before + 3);
 }
 
+/* Rows belong to the model that scored them: each says which, and
+ * switching to another category clears them instead of scoring them again
+ * with a model for other parts (issue 19: washer images all PASS under a
+ * magnetic-tile model).  A dataset of its own with two trained
+ * categories; the test's dataset is opened again at the end. */
+static void
+test_rows_keep_their_model (void)
+{
+  const char *names[] = { "washer", "weave", NULL };
+  g_autofree char *two = g_build_filename (tmp_dir, "two-categories", NULL);
+  g_autofree char *image = g_build_filename (two, "washer", "test", "good", "000.png", NULL);
+  CpSynthOptions synth;
+  g_autoptr(GError) error = NULL;
+  GListModel *items;
+  CpInspectItem *row;
+  GSList *files = NULL;
+  const char *model;
+
+  cp_synth_options_init (&synth);
+  synth.categories = names;
+  synth.size = 48;
+  synth.n_train = 10;
+  synth.n_test_good = 1;
+  synth.n_test_defect = 1;
+  g_assert_true (cp_synth_write (two, &synth, NULL, NULL, &error));
+  g_assert_no_error (error);
+  probe_open_dataset (window, two);
+  wait_idle ();
+  for (int i = 0; names[i] != NULL; i++)
+    {
+      CpTrainOptions opts;
+      CpTrainResult result;
+
+      cp_train_options_init (&opts, "quick");
+      opts.data_dir = two;
+      opts.category = names[i];
+      opts.model_dir = model_dir_of (window);
+      opts.image_size = 32;
+      opts.steps = 2;
+      opts.batch_size = 2;
+      opts.device = "cpu";
+      opts.evaluate_test = FALSE;
+      cp_train_result_init (&result);
+      g_assert_true (cp_train_category (&opts, NULL, NULL, NULL, &result, &error));
+      g_assert_no_error (error);
+      cp_train_result_clear (&result);
+    }
+  /* Opened again, it finds both models. */
+  probe_open_dataset (window, two);
+  wait_idle ();
+  g_assert_cmpint (probe_category_state (window, "washer"), ==, CP_CATEGORY_STATE_TRAINED);
+  g_assert_cmpint (probe_category_state (window, "weave"), ==, CP_CATEGORY_STATE_TRAINED);
+
+  select_category (window, "washer");
+  probe_show_page (window, "inspect");
+  wait_idle ();
+  activate ("win.inspect-clear");
+  files = g_slist_append (files, g_file_new_for_path (image));
+  probe_drop (window, files);
+  g_slist_free_full (files, g_object_unref);
+  wait_idle ();
+  items = probe_inspect_items (window);
+  g_assert_cmpuint (g_list_model_get_n_items (items), ==, 1);
+  row = g_list_model_get_item (items, 0);
+  g_assert_false (isnan (cp_inspect_item_get_score (row)));
+  model = cp_inspect_item_get_model (row);
+  g_assert_nonnull (model);
+  g_assert_nonnull (strstr (model, "washer"));
+  g_object_unref (row);
+
+  /* Another category: its model never scores the washer's rows. */
+  select_category (window, "weave");
+  wait_idle ();
+  g_assert_cmpuint (g_list_model_get_n_items (probe_inspect_items (window)), ==, 0);
+
+  probe_open_dataset (window, data_dir);
+  wait_idle ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1320,6 +1399,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window/train-heatmaps", test_train_heatmaps);
   g_test_add_func ("/app/window/sample-dataset", test_sample_dataset);
   g_test_add_func ("/app/window/app-actions", test_app_actions);
+  g_test_add_func ("/app/window/rows-keep-their-model", test_rows_keep_their_model);
   status = g_test_run ();
 
   gtk_window_destroy (GTK_WINDOW (window));
