@@ -42,6 +42,7 @@ struct _CpInspectPage
   GSignalGroup     *session_signals;
   GSignalGroup     *item_signals;
   CpCategoryItem   *category;        /* the session's selected one */
+  char             *rows_category;   /* dataset/category the rows were added for */
   GListStore       *items;           /* CpInspectItem */
   GdkTexture       *texture;         /* the selected image as decoded, or NULL */
   char             *heatmap_path;    /* image the heatmap below belongs to */
@@ -1102,9 +1103,18 @@ on_selected_changed (CpInspectPage *self)
   if (category != self->category)
     {
       /* Rows belong to the category they were scored for: another
-       * category's model would give them verdicts that mean nothing. */
-      if (self->category != NULL)
-        clear (self);
+       * category's model would give them verdicts that mean nothing.  The
+       * same category again (a rescan makes a new item for it) keeps them. */
+      if (category != NULL)
+        {
+          g_autofree char *key = g_build_filename (cp_session_get_data_dir (session),
+                                                   cp_category_item_get_name (category), NULL);
+
+          if (self->rows_category != NULL && g_strcmp0 (key, self->rows_category) != 0)
+            clear (self);
+          g_free (self->rows_category);
+          self->rows_category = g_steal_pointer (&key);
+        }
       g_set_object (&self->category, category);
       g_signal_group_set_target (self->item_signals, category);
       category_changed (self);
@@ -1301,6 +1311,7 @@ cp_inspect_page_dispose (GObject *object)
   g_clear_object (&self->session_signals);
   g_clear_object (&self->item_signals);
   g_clear_object (&self->category);
+  g_clear_pointer (&self->rows_category, g_free);
   gtk_widget_dispose_template (GTK_WIDGET (self), CP_TYPE_INSPECT_PAGE);
   g_clear_object (&self->items);
   g_clear_pointer (&self->heatmap, inspect_heatmap_free);

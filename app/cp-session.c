@@ -1,6 +1,8 @@
 /* cp-session.c: the open dataset, its categories and their jobs. */
 #include "config.h"
 
+#include <string.h>
+
 #include <math.h>
 
 #include <glib/gi18n.h>
@@ -165,18 +167,43 @@ cp_session_update_model (CpSession         *self,
 
 typedef struct
 {
-  char *root;
-  char *model_dir;
+  char     *root;
+  char     *model_dir;
+  char     *select;    /* a category to select once scanned, or NULL */
+  gboolean  open;      /* opening @root (else scanning the open dataset again) */
 } ScanJob;
+
+/* What a scan found, or why it found nothing: the job comes back with it,
+ * so that a failed open knows what it tried to open. */
+typedef struct
+{
+  ScanJob   *job;
+  GPtrArray *scanned;   /* CpScannedCategory, NULL on failure */
+  char      *error;
+} ScanResult;
 
 static void
 scan_job_free (gpointer data)
 {
   ScanJob *job = data;
 
+  if (job == NULL)
+    return;
   g_free (job->root);
   g_free (job->model_dir);
+  g_free (job->select);
   g_free (job);
+}
+
+static void
+scan_result_free (gpointer data)
+{
+  ScanResult *res = data;
+
+  scan_job_free (res->job);
+  g_clear_pointer (&res->scanned, g_ptr_array_unref);
+  g_free (res->error);
+  g_free (res);
 }
 
 static gpointer
@@ -186,19 +213,31 @@ scan_run (CpWorkerJob        *worker_job,
           GError            **error)
 {
   ScanJob *job = data;
+  ScanResult *res = g_new0 (ScanResult, 1);
+  g_autoptr(GError) local = NULL;
 
-  return cp_dataset_scan_with_models (job->root, job->model_dir, cancel, error);
+  res->job = g_new0 (ScanJob, 1);
+  res->job->root = g_strdup (job->root);
+  res->job->model_dir = g_strdup (job->model_dir);
+  res->job->select = g_strdup (job->select);
+  res->job->open = job->open;
+  res->scanned = cp_dataset_scan_with_models (job->root, job->model_dir, cancel, &local);
+  if (res->scanned == NULL)
+    res->error = g_strdup (local != NULL ? local->message : "");
+  return res;
 }
 
 /* Keeps the items of the categories still there (pages follow them) and
  * updates them in place; the store changes only when the names do. */
 static void
-merge_scan (CpSession *self,
-            GPtrArray *scanned)
+merge_scan (CpSession  *self,
+            GPtrArray  *scanned,
+            const char *select)
 {
   g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autofree char *keep = self->selected != NULL
-    ? g_strdup (cp_category_item_get_name (self->selected)) : NULL;
+  g_autofree char *keep = select != NULL ? g_strdup (select)
+                          : self->selected != NULL ? g_strdup (cp_category_item_get_name (self->selected))
+                          : NULL;
   guint n_old = g_list_model_get_n_items (G_LIST_MODEL (self->categories));
   gboolean same = !self->fresh && n_old == scanned->len;
 
@@ -247,6 +286,24 @@ merge_scan (CpSession *self,
     cp_session_set_selected (self, g_ptr_array_index (items, 0));
 }
 
+static char *model_dir_for (const char *data_dir);
+
+/* The dataset at @root becomes the open one. */
+static void
+commit_open (CpSession  *self,
+             const char *root)
+{
+  g_autofree char *model_dir = model_dir_for (root);
+
+  /* The model folder first: what follows "data-dir" may read it. */
+  set_string (self, &self->model_dir, model_dir, PROP_MODEL_DIR);
+  set_string (self, &self->data_dir, root, PROP_DATA_DIR);
+  g_settings_set_string (self->settings, "data-folder", root);
+  /* Another dataset may have a category of the same name: its pages
+   * start over with new items. */
+  self->fresh = TRUE;
+}
+
 static void
 scan_done (gpointer      result,
            const GError *error,
@@ -254,39 +311,70 @@ scan_done (gpointer      result,
            gpointer      user_data)
 {
   CpSession *self = CP_SESSION (user_data);
-  GPtrArray *scanned = result;
+  ScanResult *res = result;
 
-  if (dropped)
+  if (dropped || res == NULL)
     return;
-  if (scanned == NULL)
+  if (res->scanned == NULL)
     {
-      g_autofree char *message =
+      g_autofree char *detail = g_strdup (res->error != NULL && *res->error ? res->error : _("none"));
+      g_autofree char *message = NULL;
+
+      /* The scanner's message is a clause ("no category folder ..."): it
+       * goes after "Details:" without its own full stop. */
+      g_strchomp (detail);
+      if (g_str_has_suffix (detail, "."))
+        detail[strlen (detail) - 1] = '\0';
+      message =
         g_strdup_printf (_("“%s” is not a dataset in MVTec AD layout. Expected one folder per category, "
                            "each holding train/good/ with images (and optionally test/good/ and "
-                           "test/<defect>/). %s"),
-                         self->data_dir, error != NULL ? error->message : "");
+                           "test/<defect>/). Details: %s."),
+                         res->job->root, detail);
 
+      /* A failed open leaves the dataset that is open as it was. */
+      if (res->job->open && self->data_dir != NULL && self->dataset_error == NULL)
+        {
+          /* Toasts read markup; paths hold '<' and '&' as any text. */
+          g_autofree char *escaped = g_markup_escape_text (message, -1);
+
+          cp_session_toast (self, escaped);
+          return;
+        }
+      if (res->job->open)
+        commit_open (self, res->job->root);
       cp_session_set_selected (self, NULL);
       g_list_store_remove_all (self->categories);
       set_string (self, &self->dataset_error, message, PROP_DATASET_ERROR);
       return;
     }
+  if (res->job->open)
+    commit_open (self, res->job->root);
   set_string (self, &self->dataset_error, NULL, PROP_DATASET_ERROR);
-  merge_scan (self, scanned);
+  merge_scan (self, res->scanned, res->job->select);
+}
+
+static void
+submit_scan (CpSession  *self,
+             const char *root,
+             const char *select,
+             gboolean    open)
+{
+  ScanJob *job = g_new0 (ScanJob, 1);
+
+  job->root = g_strdup (root);
+  job->model_dir = open ? model_dir_for (root) : g_strdup (self->model_dir);
+  job->select = g_strdup (select);
+  job->open = open;
+  cp_worker_submit (self->worker, "scan", scan_run, job, scan_job_free, NULL,
+                    scan_done, scan_result_free, G_OBJECT (self));
 }
 
 void
 cp_session_refresh (CpSession *self)
 {
-  ScanJob *job;
-
   if (self->data_dir == NULL)
     return;
-  job = g_new0 (ScanJob, 1);
-  job->root = g_strdup (self->data_dir);
-  job->model_dir = g_strdup (self->model_dir);
-  cp_worker_submit (self->worker, "scan", scan_run, job, scan_job_free, NULL,
-                    scan_done, (GDestroyNotify) g_ptr_array_unref, G_OBJECT (self));
+  submit_scan (self, self->data_dir, NULL, FALSE);
 }
 
 /* ---- the dataset ----------------------------------------------------------- */
@@ -307,16 +395,20 @@ void
 cp_session_open (CpSession  *self,
                  const char *path)
 {
-  g_autofree char *model_dir = model_dir_for (path);
+  g_autofree char *good = g_build_filename (path, "train", "good", NULL);
 
-  /* The model folder first: what follows "data-dir" may read it. */
-  set_string (self, &self->model_dir, model_dir, PROP_MODEL_DIR);
-  set_string (self, &self->data_dir, path, PROP_DATA_DIR);
-  g_settings_set_string (self->settings, "data-folder", path);
-  /* Another dataset may have a category of the same name: its pages
-   * start over with new items. */
-  self->fresh = TRUE;
-  cp_session_refresh (self);
+  /* A category folder (it holds train/good itself): open the dataset it
+   * belongs to, with that category selected. */
+  if (g_file_test (good, G_FILE_TEST_IS_DIR))
+    {
+      g_autofree char *parent = g_path_get_dirname (path);
+      g_autofree char *name = g_path_get_basename (path);
+
+      submit_scan (self, parent, name, TRUE);
+      return;
+    }
+  /* Nothing changes until the scan found a dataset there. */
+  submit_scan (self, path, NULL, TRUE);
 }
 
 void

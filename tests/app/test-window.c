@@ -1159,6 +1159,17 @@ test_caption_follows_threshold (void)
   probe_show_page (window, "inspect");
   select_category (window, CATEGORY);
   wait_idle ();
+  /* Switching to the other category (threshold-unsaved) cleared the rows
+   * the drop test scored: they belong to the category that scored them.
+   * One good image again. */
+  {
+    g_autofree char *image = g_build_filename (data_dir, CATEGORY, "test", "good", "000.png", NULL);
+    GSList *files = g_slist_append (NULL, g_file_new_for_path (image));
+
+    probe_drop (window, files);
+    g_slist_free_full (files, g_object_unref);
+    wait_idle ();
+  }
   n = inspect_count (window);
   for (i = 0; i < n; i++)
     {
@@ -1345,6 +1356,52 @@ test_rows_keep_their_model (void)
   wait_idle ();
 }
 
+/* Opening a folder that is not a dataset leaves the open dataset as it
+ * was; opening a category folder (it holds train/good itself) opens the
+ * dataset it belongs to with that category selected (issue 19). */
+static void
+test_open_keeps_or_finds_dataset (void)
+{
+  const char *names[] = { "washer", "weave", NULL };
+  g_autofree char *two = g_build_filename (tmp_dir, "open-test", NULL);
+  g_autofree char *weave = g_build_filename (two, "weave", NULL);
+  g_autofree char *empty = g_build_filename (tmp_dir, "still-not-a-dataset", NULL);
+  CpSession *session = probe_session (window);
+  CpSynthOptions synth;
+  g_autoptr(GError) error = NULL;
+
+  cp_synth_options_init (&synth);
+  synth.categories = names;
+  synth.size = 32;
+  synth.n_train = 3;
+  synth.n_test_good = 1;
+  synth.n_test_defect = 1;
+  g_assert_true (cp_synth_write (two, &synth, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (g_mkdir_with_parents (empty, 0755), ==, 0);
+
+  probe_open_dataset (window, data_dir);
+  wait_idle ();
+  g_assert_null (dataset_error_of (window));
+  g_assert_cmpstr (cp_session_get_data_dir (session), ==, data_dir);
+
+  probe_open_dataset (window, empty);
+  wait_idle ();
+  g_assert_null (dataset_error_of (window));
+  g_assert_cmpstr (cp_session_get_data_dir (session), ==, data_dir);
+  g_assert_nonnull (cp_session_find (session, CATEGORY));
+  g_assert_nonnull (cp_session_get_selected (session));
+
+  probe_open_dataset (window, weave);
+  wait_idle ();
+  g_assert_null (dataset_error_of (window));
+  g_assert_cmpstr (cp_session_get_data_dir (session), ==, two);
+  g_assert_cmpstr (cp_category_item_get_name (cp_session_get_selected (session)), ==, "weave");
+
+  probe_open_dataset (window, data_dir);
+  wait_idle ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1400,6 +1457,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window/sample-dataset", test_sample_dataset);
   g_test_add_func ("/app/window/app-actions", test_app_actions);
   g_test_add_func ("/app/window/rows-keep-their-model", test_rows_keep_their_model);
+  g_test_add_func ("/app/window/open-keeps-or-finds-dataset", test_open_keeps_or_finds_dataset);
   status = g_test_run ();
 
   gtk_window_destroy (GTK_WINDOW (window));
