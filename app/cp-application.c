@@ -81,6 +81,29 @@ on_shortcuts (GSimpleAction *action,
     gtk_builder_new_from_resource ("/io/github/cutpaste/Inspector/help-overlay.ui");
   GtkWindow *shortcuts = GTK_WINDOW (gtk_builder_get_object (builder, "help_overlay"));
 
+  g_autoptr(GSList) objects = gtk_builder_get_objects (builder);
+
+  /* GTK 4.8 shows an action-name shortcut's keys only in a window set as
+   * an application window's help overlay; this one is opened by an app
+   * action, so each shortcut gets its keys from the one accelerator
+   * table (cp_application_startup). */
+  for (GSList *l = objects; l != NULL; l = l->next)
+    if (GTK_IS_SHORTCUTS_SHORTCUT (l->data))
+      {
+        g_autofree char *name = NULL;
+        g_auto(GStrv) keys = NULL;
+
+        g_object_get (l->data, "action-name", &name, NULL);
+        if (name == NULL)
+          continue;
+        keys = gtk_application_get_accels_for_action (GTK_APPLICATION (self), name);
+        if (keys != NULL && keys[0] != NULL)
+          {
+            g_autofree char *joined = g_strjoinv (" ", keys);
+
+            g_object_set (l->data, "accelerator", joined, NULL);
+          }
+      }
   gtk_window_set_transient_for (shortcuts, parent);
   gtk_window_present (shortcuts);
 }

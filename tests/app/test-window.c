@@ -1263,6 +1263,21 @@ test_sample_dataset (void)
   g_assert_cmpint (probe_category_state (window, "weave"), ==, CP_CATEGORY_STATE_NOT_TRAINED);
 }
 
+/* TRUE when a GtkShortcutLabel under @widget shows @accel. */
+static gboolean
+has_accelerator_label (GtkWidget  *widget,
+                       const char *accel)
+{
+  if (GTK_IS_SHORTCUT_LABEL (widget)
+      && g_strcmp0 (gtk_shortcut_label_get_accelerator (GTK_SHORTCUT_LABEL (widget)), accel) == 0)
+    return TRUE;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    if (has_accelerator_label (child, accel))
+      return TRUE;
+  return FALSE;
+}
+
 static void
 test_app_actions (void)
 {
@@ -1275,6 +1290,19 @@ test_app_actions (void)
   wait_idle ();
   /* Preferences, About and Shortcuts each opened a window. */
   g_assert_cmpuint (g_list_model_get_n_items (toplevels), ==, before + 3);
+  /* The shortcuts window shows the keys, not only the actions' names. */
+  {
+    gboolean found = FALSE;
+
+    for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+      {
+        g_autoptr(GtkWidget) top = g_list_model_get_item (toplevels, i);
+
+        if (GTK_IS_SHORTCUTS_WINDOW (top))
+          found = found || has_accelerator_label (top, "<Control>o");
+      }
+    g_assert_true (found);
+  }
 }
 
 /* Rows belong to the model that scored them: each says which, and
