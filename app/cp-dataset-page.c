@@ -52,7 +52,9 @@ format_created (const char *iso)
   if (utc == NULL)
     return g_strdup (iso);
   local = g_date_time_to_local (utc);
-  return g_date_time_format (local, "%x %X");
+  /* ISO 8601, local time: "%x" gives 12/06/26 in the C and US locales,
+   * which reads differently across the world. */
+  return g_date_time_format (local, "%Y-%m-%d %H:%M");
 }
 
 static char *

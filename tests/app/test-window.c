@@ -1430,6 +1430,24 @@ test_open_keeps_or_finds_dataset (void)
   wait_idle ();
 }
 
+/* The Dataset page gives when a model was trained as an ISO 8601 date
+ * (issue 19: "12/06/26" is read differently across the world). */
+static void
+test_dates_iso (void)
+{
+  GtkWidget *list = probe_child (window, "dataset", "category_list");
+  g_autoptr(GRegex) iso = g_regex_new ("trained [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}", 0, 0, NULL);
+  gboolean found = FALSE;
+
+  probe_open_dataset (window, data_dir);
+  wait_idle ();
+  g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
+  for (GtkWidget *row = gtk_widget_get_first_child (list); row != NULL; row = gtk_widget_get_next_sibling (row))
+    if (ADW_IS_ACTION_ROW (row))
+      found = found || g_regex_match (iso, adw_action_row_get_subtitle (ADW_ACTION_ROW (row)), 0, NULL);
+  g_assert_true (found);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1486,6 +1504,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window/app-actions", test_app_actions);
   g_test_add_func ("/app/window/rows-keep-their-model", test_rows_keep_their_model);
   g_test_add_func ("/app/window/open-keeps-or-finds-dataset", test_open_keeps_or_finds_dataset);
+  g_test_add_func ("/app/window/dates-iso", test_dates_iso);
   status = g_test_run ();
 
   gtk_window_destroy (GTK_WINDOW (window));
