@@ -187,7 +187,10 @@ refresh (CpAugmentPage *self,
       return;
     }
   if (new_seed)
-    self->seed = g_random_int () | ((guint64) g_random_int () << 32);
+    /* Six digits at most: a seed a person can read out and type into
+     * `cutpaste` (issue 19: twenty digits were shown), and still a
+     * million different sets of previews. */
+    self->seed = (guint64) g_random_int_range (1, 1000000);
   seed_number = g_strdup_printf ("%" G_GUINT64_FORMAT, self->seed);
   /* Translators: the category, then the random seed of the previews. */
   seed_text = g_strdup_printf (_("%s · seed %s"), cp_category_item_get_name (item), seed_number);

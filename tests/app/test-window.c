@@ -1448,6 +1448,23 @@ test_dates_iso (void)
   g_assert_true (found);
 }
 
+/* The Augmentations page's seed is short enough to read out. */
+static void
+test_augment_seed_short (void)
+{
+  GtkLabel *label = GTK_LABEL (probe_child (window, "augment", "augment_seed_label"));
+  g_autoptr(GRegex) seed = g_regex_new ("seed [0-9]{1,6}$", 0, 0, NULL);
+
+  select_category (window, CATEGORY);
+  probe_show_page (window, "augment");
+  for (int i = 0; i < 5; i++)
+    {
+      activate ("win.new-samples");
+      wait_idle ();
+      g_assert_true (g_regex_match (seed, gtk_label_get_text (label), 0, NULL));
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1505,6 +1522,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window/rows-keep-their-model", test_rows_keep_their_model);
   g_test_add_func ("/app/window/open-keeps-or-finds-dataset", test_open_keeps_or_finds_dataset);
   g_test_add_func ("/app/window/dates-iso", test_dates_iso);
+  g_test_add_func ("/app/window/augment-seed-short", test_augment_seed_short);
   status = g_test_run ();
 
   gtk_window_destroy (GTK_WINDOW (window));
