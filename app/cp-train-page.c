@@ -31,7 +31,10 @@ struct _CpTrainPage
   CpTrainingSettings *training_settings;
   GtkProgressBar     *train_progress;
   GtkLabel           *train_status;
+  GtkWidget          *cancel_button;
   CpPlotView         *loss_view;
+
+  gboolean            status_from_job;   /* train_status tells about a job: keep it */
 };
 
 G_DEFINE_FINAL_TYPE (CpTrainPage, cp_train_page, CP_TYPE_PAGE)
@@ -308,6 +311,34 @@ update_actions (CpTrainPage *self)
   cp_page_set_action_enabled (CP_PAGE (self), "train", has_data && selected && !busy);
   cp_page_set_action_enabled (CP_PAGE (self), "train-all", has_data && !busy);
   cp_page_set_action_enabled (CP_PAGE (self), "cancel", busy);
+  /* Red only while there is something to cancel. */
+  if (busy)
+    gtk_widget_add_css_class (self->cancel_button, "destructive-action");
+  else
+    gtk_widget_remove_css_class (self->cancel_button, "destructive-action");
+  if (!busy && !self->status_from_job)
+    {
+      CpCategoryItem *item = selected ? cp_session_get_selected (session) : NULL;
+
+      if (item != NULL && cp_category_item_is_trained (item))
+        {
+          g_autofree char *text =
+            g_strdup_printf (_("“%s” has a model. Train makes a new one, which replaces it "
+                               "once it is saved."), cp_category_item_get_name (item));
+
+          gtk_label_set_text (self->train_status, text);
+        }
+      else
+        gtk_label_set_text (self->train_status, _("Choose a category and press Train."));
+    }
+}
+
+static void
+on_selected_changed (CpTrainPage *self)
+{
+  /* Another category: what the last job said is about another one. */
+  self->status_from_job = FALSE;
+  update_actions (self);
 }
 
 /* The engine thread is busy with the rest of the job, so a scan of the
@@ -406,6 +437,7 @@ train_progress (gpointer payload,
                            p->loss, p->images_per_sec, eta);
       bar = g_strdup_printf (_("Step %d of %d"), p->step, p->total_steps);
       gtk_label_set_text (self->train_status, text);
+      self->status_from_job = TRUE;
       gtk_progress_bar_set_text (self->train_progress, bar);
       gtk_progress_bar_set_fraction (self->train_progress,
                                      p->total_steps > 0 ? (double) p->step / p->total_steps : 0);
@@ -419,6 +451,7 @@ train_progress (gpointer payload,
                            phase_label (p->phase));
 
       gtk_label_set_text (self->train_status, text);
+      self->status_from_job = TRUE;
       gtk_progress_bar_set_text (self->train_progress, phase_label (p->phase));
       if (p->total_steps > 0)
         gtk_progress_bar_set_fraction (self->train_progress, (double) p->step / p->total_steps);
@@ -444,6 +477,7 @@ train_done (gpointer      result,
   self->training_patch = FALSE;
   gtk_progress_bar_set_fraction (self->train_progress, 0);
   gtk_progress_bar_set_text (self->train_progress, NULL);
+  self->status_from_job = TRUE;
   if (dropped)
     gtk_label_set_text (self->train_status, _("Training cancelled. Saved models were left as they were."));
   else if (summary != NULL && summary->failed > 0)
@@ -457,6 +491,7 @@ train_done (gpointer      result,
                                                summary->trained);
 
       gtk_label_set_text (self->train_status, text);
+      self->status_from_job = TRUE;
       gtk_progress_bar_set_fraction (self->train_progress, 1);
     }
   cp_session_refresh (session);
@@ -510,6 +545,7 @@ train_start (CpTrainPage *self,
 
   cp_session_reset_losses (session, job->steps);
   gtk_label_set_text (self->train_status, _("Starting…"));
+  self->status_from_job = TRUE;
   cp_worker_submit (cp_session_get_worker (session), "train", train_run, job, train_job_free,
                     train_progress, train_done, train_summary_free, G_OBJECT (self));
   cp_page_present (CP_PAGE (self));
@@ -571,6 +607,7 @@ action_cancel (GSimpleAction *action,
     return;
   cp_worker_cancel_slot (cp_session_get_worker (cp_page_get_session (CP_PAGE (self))), "train");
   gtk_label_set_text (self->train_status, _("Cancelling…"));
+  self->status_from_job = TRUE;
 }
 
 static void
@@ -627,6 +664,7 @@ cp_train_page_class_init (CpTrainPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CpTrainPage, training_settings);
   gtk_widget_class_bind_template_child (widget_class, CpTrainPage, train_progress);
   gtk_widget_class_bind_template_child (widget_class, CpTrainPage, train_status);
+  gtk_widget_class_bind_template_child (widget_class, CpTrainPage, cancel_button);
   gtk_widget_class_bind_template_child (widget_class, CpTrainPage, loss_view);
 }
 
@@ -644,7 +682,7 @@ cp_train_page_init (CpTrainPage *self)
   cp_plot_view_set_placeholder (self->loss_view, _("The loss curve appears here during training."));
   self->session_signals = g_signal_group_new (CP_TYPE_SESSION);
   g_signal_group_connect_swapped (self->session_signals, "notify::selected",
-                                  G_CALLBACK (update_actions), self);
+                                  G_CALLBACK (on_selected_changed), self);
   g_signal_group_connect_swapped (self->session_signals, "losses-changed",
                                   G_CALLBACK (on_losses_changed), self);
   self->categories_signals = g_signal_group_new (G_TYPE_LIST_MODEL);

@@ -1465,6 +1465,25 @@ test_augment_seed_short (void)
     }
 }
 
+/* The Training page says what Train will do for a category that has a
+ * model, and Cancel is red only while something runs (issue 19). */
+static void
+test_train_page_says_why (void)
+{
+  GtkLabel *status = GTK_LABEL (probe_child (window, "train", "train_status"));
+  GtkWidget *cancel = probe_child (window, "train", "cancel_button");
+
+  probe_open_dataset (window, data_dir);
+  wait_idle ();
+  probe_show_page (window, "train");
+  select_category (window, NULL);
+  select_category (window, CATEGORY);
+  wait_idle ();
+  g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
+  g_assert_nonnull (strstr (gtk_label_get_text (status), "has a model"));
+  g_assert_false (gtk_widget_has_css_class (cancel, "destructive-action"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1523,6 +1542,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window/open-keeps-or-finds-dataset", test_open_keeps_or_finds_dataset);
   g_test_add_func ("/app/window/dates-iso", test_dates_iso);
   g_test_add_func ("/app/window/augment-seed-short", test_augment_seed_short);
+  g_test_add_func ("/app/window/train-page-says-why", test_train_page_says_why);
   status = g_test_run ();
 
   gtk_window_destroy (GTK_WINDOW (window));
