@@ -43,6 +43,7 @@ struct _CpInspectPage
   GSignalGroup     *item_signals;
   CpCategoryItem   *category;        /* the session's selected one */
   char             *rows_category;   /* dataset/category the rows were added for */
+  GtkWidget        *open_button;
   GListStore       *items;           /* CpInspectItem */
   GdkTexture       *texture;         /* the selected image as decoded, or NULL */
   char             *heatmap_path;    /* image the heatmap below belongs to */
@@ -939,6 +940,11 @@ update_controls (CpInspectPage *self)
   cp_page_set_action_enabled (CP_PAGE (self), "threshold-save", trained && moved && !saving);
   cp_page_set_action_enabled (CP_PAGE (self), "threshold-reset", moved && !saving);
   cp_page_set_action_enabled (CP_PAGE (self), "inspect-open", trained);
+  /* A disabled button says why. */
+  gtk_widget_set_tooltip_text (self->open_button,
+                               trained ? _("Score images with this category’s model")
+                                       : _("This category has no model yet: train it on the Training "
+                                           "page first"));
 
   if (saving)
     text = g_strdup (_("Saving the threshold…"));
@@ -1347,6 +1353,7 @@ cp_inspect_page_class_init (CpInspectPageClass *klass)
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/cutpaste/Inspector/cp-inspect-page.ui");
 #define BIND(name) gtk_widget_class_bind_template_child (widget_class, CpInspectPage, name)
+  BIND (open_button);
   BIND (threshold_scale);
   BIND (threshold_adjustment);
   BIND (threshold_reset_button);

@@ -1425,6 +1425,12 @@ test_open_keeps_or_finds_dataset (void)
   g_assert_null (dataset_error_of (window));
   g_assert_cmpstr (cp_session_get_data_dir (session), ==, two);
   g_assert_cmpstr (cp_category_item_get_name (cp_session_get_selected (session)), ==, "weave");
+  /* Untrained: Open Images... is off and says why. */
+  probe_show_page (window, "inspect");
+  wait_idle ();
+  g_assert_false (gtk_widget_get_sensitive (probe_child (window, "inspect", "open_button")));
+  g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (probe_child (window, "inspect", "open_button")),
+                            "train it"));
 
   probe_open_dataset (window, data_dir);
   wait_idle ();
