@@ -71,12 +71,17 @@ if [ "$WHAT" = asan ] || [ "$WHAT" = all ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:fast_unwind_on_malloc=0
   export LSAN_OPTIONS=suppressions=$SRC/build-aux/lsan-gtk.supp:print_suppressions=0
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  # LeakSanitizer's exit-time scan crashes ("Tracer caught signal 11") in
+  # a process that holds libgomp's threads, which oneDNN starts: this pass
+  # checks our code on the im2col path.  ops-conv-fused and nn-fused with
+  # oneDNN and detect_leaks=0 ran clean under ASan on 2026-12-07.
+  export CP_CPU_DNNL=0
   if setup "$SRC/build-rel-asan" address,undefined; then
     run_tests "$SRC/build-rel-asan" || status=1
   else
     status=1
   fi
-  unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
+  unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS CP_CPU_DNNL
 fi
 
 if [ "$WHAT" = tsan ] || [ "$WHAT" = tsan-app ] || [ "$WHAT" = all ]; then

@@ -44,6 +44,7 @@ static char *scratch;
 
 /* ---- the address-space cap ---------------------------------------------- */
 
+#ifndef UNDER_SANITIZER
 static gsize
 vm_size_bytes (void)
 {
@@ -55,6 +56,7 @@ vm_size_bytes (void)
     return 0;
   return (gsize) g_ascii_strtoull (line + 7, NULL, 10) * 1024;
 }
+#endif
 
 /* Caps the address space at what is mapped now plus @headroom; returns
  * whether the cap is in force (restored by uncap ()). */

@@ -20,6 +20,11 @@ io_test_make_dir (const char *tag)
   if (base == NULL || base[0] == '\0')
     base = "/tmp";
   dir = malloc (strlen (base) + strlen (tag) + 16);
+  if (dir == NULL)
+    {
+      fprintf (stderr, "out of memory\n");
+      exit (1);
+    }
   sprintf (dir, "%s/cp-%s-XXXXXX", base, tag);
   if (mkdtemp (dir) == NULL)
     {
@@ -35,6 +40,11 @@ io_test_path (const char *dir,
 {
   char *path = malloc (strlen (dir) + strlen (name) + 2);
 
+  if (path == NULL)
+    {
+      fprintf (stderr, "out of memory\n");
+      exit (1);
+    }
   sprintf (path, "%s/%s", dir, name);
   return path;
 }
