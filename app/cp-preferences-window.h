@@ -3,12 +3,15 @@
 
 #include <adwaita.h>
 
+#include "cp-weights-state.h"
+
 G_BEGIN_DECLS
 
 #define CP_TYPE_PREFERENCES_WINDOW (cp_preferences_window_get_type ())
 G_DECLARE_FINAL_TYPE (CpPreferencesWindow, cp_preferences_window, CP, PREFERENCES_WINDOW,
                       AdwPreferencesWindow)
 
-GtkWidget *cp_preferences_window_new (GSettings *settings);
+GtkWidget *cp_preferences_window_new (GSettings      *settings,
+                                      CpWeightsState *weights);
 
 G_END_DECLS
