@@ -232,6 +232,9 @@ cp_weights_settings_class_init (CpWeightsSettingsClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CpWeightsSettings, progress_bar);
   gtk_widget_class_bind_template_child (widget_class, CpWeightsSettings, error_row);
   gtk_widget_class_bind_template_child (widget_class, CpWeightsSettings, use_switch);
+  /* Named, for gtk_widget_get_template_child () (the tests). */
+  gtk_widget_class_bind_template_child_full (widget_class, "download_button", FALSE, 0);
+  gtk_widget_class_bind_template_child_full (widget_class, "import_button", FALSE, 0);
   gtk_widget_class_install_action (widget_class, "weights.download", NULL, action_download);
   gtk_widget_class_install_action (widget_class, "weights.cancel", NULL, action_cancel);
   gtk_widget_class_install_action (widget_class, "weights.choose-file", NULL, action_choose_file);
