@@ -30,6 +30,7 @@ struct _CpTrainPage
 
   GSignalGroup       *session_signals;
   GSignalGroup       *categories_signals;
+  GSignalGroup       *weights_signals;
   gboolean            training_patch;   /* the progress shown is of a heatmap model */
 
   /* template widgets */
@@ -371,6 +372,15 @@ update_actions (CpTrainPage *self)
     }
 }
 
+/* Weights came or went: what a run said about them is out of date. */
+static void
+on_weights_changed (CpTrainPage *self)
+{
+  if (!training (self))
+    self->status_from_job = FALSE;
+  update_actions (self);
+}
+
 static void
 on_selected_changed (CpTrainPage *self)
 {
@@ -665,6 +675,8 @@ cp_train_page_session_changed (CpPage    *page,
   g_signal_group_set_target (self->session_signals, session);
   g_signal_group_set_target (self->categories_signals,
                              session != NULL ? cp_session_get_categories (session) : NULL);
+  g_signal_group_set_target (self->weights_signals,
+                             session != NULL ? cp_session_get_weights (session) : NULL);
   if (session != NULL)
     {
       cp_training_settings_set_settings (self->training_settings, cp_session_get_settings (session));
@@ -687,6 +699,7 @@ cp_train_page_dispose (GObject *object)
   cp_page_set_session (CP_PAGE (self), NULL);
   g_clear_object (&self->session_signals);
   g_clear_object (&self->categories_signals);
+  g_clear_object (&self->weights_signals);
   gtk_widget_dispose_template (GTK_WIDGET (self), CP_TYPE_TRAIN_PAGE);
   G_OBJECT_CLASS (cp_train_page_parent_class)->dispose (object);
 }
@@ -729,5 +742,8 @@ cp_train_page_init (CpTrainPage *self)
   self->categories_signals = g_signal_group_new (G_TYPE_LIST_MODEL);
   g_signal_group_connect_swapped (self->categories_signals, "items-changed",
                                   G_CALLBACK (update_actions), self);
+  self->weights_signals = g_signal_group_new (CP_TYPE_WEIGHTS_STATE);
+  g_signal_group_connect_swapped (self->weights_signals, "notify::path",
+                                  G_CALLBACK (on_weights_changed), self);
   update_actions (self);
 }
