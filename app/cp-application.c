@@ -175,7 +175,7 @@ cp_application_shutdown (GApplication *app)
     cp_worker_shutdown (self->worker);
   /* A download stops here and leaves nothing half-written. */
   if (self->weights != NULL)
-    cp_weights_state_cancel (self->weights);
+    cp_weights_state_shutdown (self->weights);
   G_APPLICATION_CLASS (cp_application_parent_class)->shutdown (app);
 }
 

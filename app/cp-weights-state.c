@@ -236,6 +236,18 @@ cp_weights_state_cancel (CpWeightsState *self)
     g_cancellable_cancel (self->transfer_cancellable);
 }
 
+void
+cp_weights_state_shutdown (CpWeightsState *self)
+{
+  g_return_if_fail (CP_IS_WEIGHTS_STATE (self));
+
+  cp_weights_state_cancel (self);
+  /* The thread stops at its next read and removes its temporary file;
+   * a process that exits first would leave it in the cache. */
+  while (self->transfer_cancellable != NULL)
+    g_main_context_iteration (NULL, TRUE);
+}
+
 /* ---- getters -------------------------------------------------------------- */
 
 gboolean

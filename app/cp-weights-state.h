@@ -58,5 +58,8 @@ void               cp_weights_state_import       (CpWeightsState *self,
                                                   const char     *path);
 /* Stops a download or import: nothing of it stays in the cache. */
 void               cp_weights_state_cancel       (CpWeightsState *self);
+/* Cancels, and runs the main context until the download or import has
+ * ended (its temporary file removed): for quitting. */
+void               cp_weights_state_shutdown     (CpWeightsState *self);
 
 G_END_DECLS

@@ -7,8 +7,8 @@
  * empty temporary folders.
  *
  * The banner shows when no weights are found; a 404, a wrong file, a cut
- * connection and a cancel each leave the cache empty (the first three
- * say why); Not now hides the banner for good; "Use Weights File…" with
+ * connection, a cancel and quitting during a download each leave the
+ * cache empty (the first three say why); Not now hides the banner for good; "Use Weights File…" with
  * a bad file names it and its problem; Download from Preferences puts the
  * file in the cache and the Preferences row shows it; the instant profile
  * cannot be chosen without weights and, with them, makes a model the
@@ -525,6 +525,21 @@ test_download_cancel (void)
   g_assert_true (gtk_widget_get_visible (banner_child ("download_button")));
 }
 
+/* Quitting during a download (what the application's shutdown does)
+ * returns only once the temporary file is gone. */
+static void
+test_quit_during_download (void)
+{
+  serve ("stall.safetensors");
+  press (banner_child ("download_button"));
+  wait_until (download_started, NULL);
+  cp_weights_state_shutdown (weights_state ());
+  assert_cache_empty ();
+  g_assert_cmpint (cp_weights_state_get_activity (weights_state ()), !=,
+                   CP_WEIGHTS_ACTIVITY_DOWNLOADING);
+  g_assert_null (cp_weights_state_get_error (weights_state ()));
+}
+
 /* Not now is remembered: the banner goes and does not come back. */
 static void
 test_not_now (void)
@@ -750,6 +765,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window-weights/download-wrong-file", test_download_wrong_file);
   g_test_add_func ("/app/window-weights/download-cut", test_download_cut);
   g_test_add_func ("/app/window-weights/download-cancel", test_download_cancel);
+  g_test_add_func ("/app/window-weights/quit-during-download", test_quit_during_download);
   g_test_add_func ("/app/window-weights/not-now", test_not_now);
   g_test_add_func ("/app/window-weights/use-bad-file", test_use_bad_file);
   g_test_add_func ("/app/window-weights/download-from-preferences", test_download_from_preferences);
