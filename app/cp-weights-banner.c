@@ -84,7 +84,9 @@ update (CpWeightsBanner *self)
   activity = cp_weights_state_get_activity (weights);
   downloading = activity == CP_WEIGHTS_ACTIVITY_DOWNLOADING;
   busy = downloading || activity == CP_WEIGHTS_ACTIVITY_IMPORTING;
-  error = cp_weights_state_get_error (weights);
+  /* Its own business: a file Preferences could not use is said there. */
+  error = cp_weights_state_get_error_activity (weights) == CP_WEIGHTS_ACTIVITY_DOWNLOADING
+          ? cp_weights_state_get_error (weights) : NULL;
   offer = g_settings_get_boolean (settings, "offer-weights");
 
   if (self->downloading && !busy)

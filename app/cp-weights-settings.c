@@ -41,6 +41,8 @@ in_use_text (CpWeightsSettings *self)
   if (!g_settings_get_boolean (self->settings, "use-imagenet-weights"))
     /* Translators: the weights file found, which the switch below turns off. */
     return g_strdup_printf (_("None: training starts from scratch (%s is not used)"), path);
+  if (cp_weights_state_get_sha256 (self->weights) == NULL)
+    return g_strdup (path);
   /* Translators: a file, then the first digits of its SHA-256. */
   return g_strdup_printf (_("%s · SHA-256 %.*s"), path, SHORT_SHA,
                           cp_weights_state_get_sha256 (self->weights));

@@ -18,6 +18,7 @@ struct _CpWeightsState
   guint64            received;
   guint64            total;
   char              *error;
+  CpWeightsActivity  error_activity;   /* what failed with it */
 
   GCancellable      *check_cancellable;     /* the look under way, or NULL */
   GCancellable      *transfer_cancellable;  /* the download or import under way, or NULL */
@@ -140,6 +141,8 @@ transfer_done (CpWeightsState *self,
                GError         *error,
                const char     *failure)
 {
+  CpWeightsActivity transfer = self->transfer;
+
   g_clear_object (&self->transfer_cancellable);
   g_object_freeze_notify (G_OBJECT (self));
   set_transfer (self, CP_WEIGHTS_ACTIVITY_IDLE);
@@ -156,6 +159,8 @@ transfer_done (CpWeightsState *self,
     {
       g_autofree char *message = g_strdup_printf (failure, error->message);
 
+      /* Set before the notification, which tells whoever shows it. */
+      self->error_activity = transfer;
       set_string (self, &self->error, message, PROP_ERROR);
     }
   g_object_thaw_notify (G_OBJECT (self));
@@ -315,6 +320,13 @@ cp_weights_state_get_error (CpWeightsState *self)
 {
   g_return_val_if_fail (CP_IS_WEIGHTS_STATE (self), NULL);
   return self->error;
+}
+
+CpWeightsActivity
+cp_weights_state_get_error_activity (CpWeightsState *self)
+{
+  g_return_val_if_fail (CP_IS_WEIGHTS_STATE (self), CP_WEIGHTS_ACTIVITY_IDLE);
+  return self->error != NULL ? self->error_activity : CP_WEIGHTS_ACTIVITY_IDLE;
 }
 
 /* ---- GObject ---------------------------------------------------------------- */

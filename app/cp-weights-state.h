@@ -47,6 +47,8 @@ double             cp_weights_state_get_fraction (CpWeightsState *self);
 guint64            cp_weights_state_get_received (CpWeightsState *self);
 guint64            cp_weights_state_get_total    (CpWeightsState *self);
 const char        *cp_weights_state_get_error    (CpWeightsState *self);
+/* What failed with that error: DOWNLOADING or IMPORTING (IDLE without one). */
+CpWeightsActivity  cp_weights_state_get_error_activity (CpWeightsState *self);
 
 /* Looks through the caches again (another look under way is dropped). */
 void               cp_weights_state_refresh      (CpWeightsState *self);
