@@ -514,11 +514,18 @@ remember_model_dir (CpSession  *self,
                     const char *dir)
 {
   g_autoptr(GVariant) folders = g_settings_get_value (self->settings, "model-folders");
-  GVariantDict dict;
+  GVariantBuilder builder;
+  GVariantIter iter;
+  const char *key, *value;
 
-  g_variant_dict_init (&dict, folders);
-  g_variant_dict_insert (&dict, root, "s", dir);
-  g_settings_set_value (self->settings, "model-folders", g_variant_dict_end (&dict));
+  /* a{ss}: GVariantDict would make a{sv}. */
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{ss}"));
+  g_variant_iter_init (&iter, folders);
+  while (g_variant_iter_next (&iter, "{&s&s}", &key, &value))
+    if (g_strcmp0 (key, root) != 0)
+      g_variant_builder_add (&builder, "{ss}", key, value);
+  g_variant_builder_add (&builder, "{ss}", root, dir);
+  g_settings_set_value (self->settings, "model-folders", g_variant_builder_end (&builder));
 }
 
 gboolean
