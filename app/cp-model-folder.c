@@ -445,7 +445,7 @@ cp_model_folder_import (CpSession  *session,
   if (cp_session_get_data_dir (session) == NULL || cp_session_get_dataset_error (session) != NULL)
     {
       show_problem (session, parent, _("Cannot Import Model"),
-                    _("Open a dataset first: a model is imported into the dataset's model folder"));
+                    _("Open a dataset first: a model is imported into the dataset’s model folder"));
       return;
     }
   for (guint i = 0; i < g_list_model_get_n_items (categories); i++)
