@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
@@ -150,13 +151,17 @@ import_check_free (gpointer data)
 
 /* The category @path is a model of, or NULL with @problem set.  The
  * whole model is loaded (on the CPU: no device is touched), so a file
- * that passes is one the Inspection and Evaluation pages can use. */
+ * that passes is one the Inspection and Evaluation pages can use.  A
+ * model without the "category" key (the PyTorch reference writes none)
+ * is named by its file, @source: <category>.safetensors. */
 static char *
 model_category (const char  *path,
+                const char  *source,
                 char       **problem)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(CpModel) model = cp_model_load (path, "cpu", &error);
+  g_autofree char *base = NULL;
   const char *category;
 
   if (model == NULL)
@@ -165,8 +170,15 @@ model_category (const char  *path,
                                   error->message);
       return NULL;
     }
-  category = cp_model_get_category (model);
-  if (category == NULL || *category == '\0')
+  category = cp_model_get_metadata (model, "category");
+  if (category == NULL)
+    {
+      base = g_path_get_basename (source);
+      if (g_str_has_suffix (base, ".safetensors"))
+        base[strlen (base) - strlen (".safetensors")] = '\0';
+      category = base;
+    }
+  if (*category == '\0')
     {
       *problem = g_strdup_printf (_("%s does not say which category it is a model of"), path);
       return NULL;
@@ -185,7 +197,7 @@ import_check_run (CpWorkerJob        *worker_job,
   g_autofree char *source = NULL;
   g_autofree char *target = NULL;
 
-  check->category = model_category (job->path, &check->problem);
+  check->category = model_category (job->path, job->path, &check->problem);
   if (check->category == NULL)
     return check;
   if (!g_strv_contains ((const char * const *) job->categories, check->category))
@@ -243,7 +255,7 @@ import_copy_run (CpWorkerJob        *worker_job,
                                  G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
                                  0644, error))
     return NULL;
-  category = model_category (tmp, &problem);
+  category = model_category (tmp, job->path, &problem);
   if (category == NULL || g_strcmp0 (category, job->category) != 0)
     {
       g_unlink (tmp);
