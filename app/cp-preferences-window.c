@@ -1,6 +1,8 @@
-/* cp-preferences-window.c: training and device settings. */
+/* cp-preferences-window.c: training and device settings, and the open
+ * dataset's model folder. */
 #include "config.h"
 
+#include "cp-model-folder-group.h"
 #include "cp-preferences-window.h"
 #include "cp-training-settings.h"
 
@@ -10,6 +12,7 @@ struct _CpPreferencesWindow
 
   /* template widgets */
   CpTrainingSettings *training_settings;
+  CpModelFolderGroup *model_folder_group;
 };
 
 G_DEFINE_FINAL_TYPE (CpPreferencesWindow, cp_preferences_window, ADW_TYPE_PREFERENCES_WINDOW)
@@ -28,9 +31,11 @@ cp_preferences_window_class_init (CpPreferencesWindowClass *klass)
 
   G_OBJECT_CLASS (klass)->dispose = cp_preferences_window_dispose;
   g_type_ensure (CP_TYPE_TRAINING_SETTINGS);
+  g_type_ensure (CP_TYPE_MODEL_FOLDER_GROUP);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/cutpaste/Inspector/cp-preferences-window.ui");
   gtk_widget_class_bind_template_child (widget_class, CpPreferencesWindow, training_settings);
+  gtk_widget_class_bind_template_child (widget_class, CpPreferencesWindow, model_folder_group);
 }
 
 static void
@@ -40,10 +45,14 @@ cp_preferences_window_init (CpPreferencesWindow *self)
 }
 
 GtkWidget *
-cp_preferences_window_new (GSettings *settings)
+cp_preferences_window_new (GSettings *settings,
+                           CpSession *session)
 {
   CpPreferencesWindow *self = g_object_new (CP_TYPE_PREFERENCES_WINDOW, NULL);
 
   cp_training_settings_set_settings (self->training_settings, settings);
+  /* Without a window (and its session) there is no dataset to show. */
+  cp_model_folder_group_set_session (self->model_folder_group, session);
+  gtk_widget_set_visible (GTK_WIDGET (self->model_folder_group), session != NULL);
   return GTK_WIDGET (self);
 }

@@ -1,7 +1,10 @@
-/* cp-preferences-window.h: the preferences, bound to GSettings. */
+/* cp-preferences-window.h: the preferences, bound to GSettings, and the
+ * model folder of the dataset open in @session (may be NULL). */
 #pragma once
 
 #include <adwaita.h>
+
+#include "cp-session.h"
 
 G_BEGIN_DECLS
 
@@ -9,6 +12,7 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (CpPreferencesWindow, cp_preferences_window, CP, PREFERENCES_WINDOW,
                       AdwPreferencesWindow)
 
-GtkWidget *cp_preferences_window_new (GSettings *settings);
+GtkWidget *cp_preferences_window_new (GSettings *settings,
+                                      CpSession *session);
 
 G_END_DECLS
