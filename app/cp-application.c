@@ -37,7 +37,13 @@ on_preferences (GSimpleAction *action,
 {
   CpApplication *self = user_data;
   GtkWindow *parent = gtk_application_get_active_window (GTK_APPLICATION (self));
-  GtkWidget *prefs = cp_preferences_window_new (self->settings, self->weights);
+  g_autoptr(CpSession) session = NULL;
+  GtkWidget *prefs;
+
+  /* The model folder shown is that of the window the preferences are for. */
+  if (CP_IS_WINDOW (parent))
+    g_object_get (parent, "session", &session, NULL);
+  prefs = cp_preferences_window_new (self->settings, session, self->weights);
 
   gtk_window_set_transient_for (GTK_WINDOW (prefs), parent);
   gtk_window_present (GTK_WINDOW (prefs));

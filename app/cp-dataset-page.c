@@ -2,8 +2,10 @@
  * with their state, or, without one, how to open one or make a sample.
  *
  * Actions: win.open-dataset (a folder chooser), win.open-folder (s: a
- * path), win.create-sample.  Opening asks first about a moved threshold,
- * as does picking another category in the list.
+ * path), win.create-sample, win.use-model-folder (s: a folder the models
+ * come from) and win.import-model (s: a model file), as their choosers
+ * in the model folder group do.  Opening asks first about a moved
+ * threshold, as does picking another category in the list.
  */
 #include "config.h"
 
@@ -15,6 +17,8 @@
 
 #include "data/synth.h"
 #include "cp-dataset-page.h"
+#include "cp-model-folder.h"
+#include "cp-model-folder-group.h"
 #include "cp-threshold-guard.h"
 
 struct _CpDatasetPage
@@ -33,7 +37,6 @@ struct _CpDatasetPage
   GtkWidget     *sample_button;
   GtkLabel      *dataset_label;
   GtkListBox    *category_list;
-  GtkLabel      *models_label;
 };
 
 G_DEFINE_FINAL_TYPE (CpDatasetPage, cp_dataset_page, CP_TYPE_PAGE)
@@ -200,11 +203,8 @@ update_labels (CpDatasetPage *self)
   if (data_dir != NULL)
     {
       g_autofree char *text = g_strdup_printf (_("Dataset: %s"), data_dir);
-      g_autofree char *models = g_strdup_printf (_("Models are saved in %s"),
-                                                 cp_session_get_model_dir (session));
 
       gtk_label_set_text (self->dataset_label, text);
-      gtk_label_set_text (self->models_label, models);
     }
   if (error != NULL)
     {
@@ -360,6 +360,32 @@ action_open_folder (GSimpleAction *action,
   open_folder (CP_DATASET_PAGE (user_data), g_variant_get_string (param, NULL));
 }
 
+/* ---- the model folder ----------------------------------------------------- */
+
+static void
+action_use_model_folder (GSimpleAction *action,
+                         GVariant      *param,
+                         gpointer       user_data)
+{
+  CpDatasetPage *self = CP_DATASET_PAGE (user_data);
+  CpSession *session = cp_page_get_session (CP_PAGE (self));
+
+  if (session != NULL)
+    cp_model_folder_use (session, cp_page_get_window (CP_PAGE (self)), g_variant_get_string (param, NULL));
+}
+
+static void
+action_import_model (GSimpleAction *action,
+                     GVariant      *param,
+                     gpointer       user_data)
+{
+  CpDatasetPage *self = CP_DATASET_PAGE (user_data);
+  CpSession *session = cp_page_get_session (CP_PAGE (self));
+
+  if (session != NULL)
+    cp_model_folder_import (session, cp_page_get_window (CP_PAGE (self)), g_variant_get_string (param, NULL));
+}
+
 /* ---- sample dataset -------------------------------------------------------- */
 
 static gpointer
@@ -483,6 +509,7 @@ cp_dataset_page_class_init (CpDatasetPageClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   G_OBJECT_CLASS (klass)->dispose = cp_dataset_page_dispose;
+  g_type_ensure (CP_TYPE_MODEL_FOLDER_GROUP);
   CP_PAGE_CLASS (klass)->session_changed = cp_dataset_page_session_changed;
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/cutpaste/Inspector/cp-dataset-page.ui");
@@ -491,7 +518,7 @@ cp_dataset_page_class_init (CpDatasetPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CpDatasetPage, sample_button);
   gtk_widget_class_bind_template_child (widget_class, CpDatasetPage, dataset_label);
   gtk_widget_class_bind_template_child (widget_class, CpDatasetPage, category_list);
-  gtk_widget_class_bind_template_child (widget_class, CpDatasetPage, models_label);
+  gtk_widget_class_bind_template_child_full (widget_class, "model_folder_group", FALSE, 0);
 }
 
 static void
@@ -501,6 +528,8 @@ cp_dataset_page_init (CpDatasetPage *self)
     { "open-dataset", action_open_dataset },
     { "open-folder", action_open_folder, "s" },
     { "create-sample", action_create_sample },
+    { "use-model-folder", action_use_model_folder, "s" },
+    { "import-model", action_import_model, "s" },
   };
 
   gtk_widget_init_template (GTK_WIDGET (self));
@@ -511,8 +540,6 @@ cp_dataset_page_init (CpDatasetPage *self)
   g_signal_group_connect_swapped (self->session_signals, "notify::selected",
                                   G_CALLBACK (sync_selection), self);
   g_signal_group_connect_swapped (self->session_signals, "notify::data-dir",
-                                  G_CALLBACK (update_labels), self);
-  g_signal_group_connect_swapped (self->session_signals, "notify::model-dir",
                                   G_CALLBACK (update_labels), self);
   g_signal_group_connect_swapped (self->session_signals, "notify::dataset-error",
                                   G_CALLBACK (update_labels), self);

@@ -1,8 +1,10 @@
-/* cp-preferences-window.h: the preferences, bound to GSettings. */
+/* cp-preferences-window.h: the preferences, bound to GSettings, and the
+ * model folder of the dataset open in @session (may be NULL). */
 #pragma once
 
 #include <adwaita.h>
 
+#include "cp-session.h"
 #include "cp-weights-state.h"
 
 G_BEGIN_DECLS
@@ -12,6 +14,7 @@ G_DECLARE_FINAL_TYPE (CpPreferencesWindow, cp_preferences_window, CP, PREFERENCE
                       AdwPreferencesWindow)
 
 GtkWidget *cp_preferences_window_new (GSettings      *settings,
+                                      CpSession      *session,
                                       CpWeightsState *weights);
 
 G_END_DECLS

@@ -21,6 +21,7 @@ struct _CpSession
 
   char           *data_dir;
   char           *model_dir;
+  CpModelDirOrigin model_dir_origin;
   char           *dataset_error;
   GListStore     *categories;        /* CpCategoryItem */
   CpCategoryItem *selected;
@@ -41,6 +42,7 @@ enum
   PROP_WEIGHTS,
   PROP_DATA_DIR,
   PROP_MODEL_DIR,
+  PROP_MODEL_DIR_ORIGIN,
   PROP_DATASET_ERROR,
   PROP_CATEGORIES,
   PROP_SELECTED,
@@ -169,10 +171,13 @@ cp_session_update_model (CpSession         *self,
 
 typedef struct
 {
-  char     *root;
-  char     *model_dir;
-  char     *select;    /* a category to select once scanned, or NULL */
-  gboolean  open;      /* opening @root (else scanning the open dataset again) */
+  char            *root;
+  char            *model_dir;   /* NULL when opening: the scan picks it */
+  char            *remembered;  /* the folder chosen for @root before, or NULL */
+  CpModelDirOrigin origin;      /* of @model_dir */
+  char            *select;      /* a category to select once scanned, or NULL */
+  gboolean         open;        /* opening @root (else scanning the open dataset again) */
+  gboolean         announce;    /* say how many categories have a model */
 } ScanJob;
 
 /* What a scan found, or why it found nothing: the job comes back with it,
@@ -193,6 +198,7 @@ scan_job_free (gpointer data)
     return;
   g_free (job->root);
   g_free (job->model_dir);
+  g_free (job->remembered);
   g_free (job->select);
   g_free (job);
 }
@@ -208,6 +214,62 @@ scan_result_free (gpointer data)
   g_free (res);
 }
 
+/* The folder of the application's own for the dataset at @data_dir. */
+static char *
+app_model_dir_for (const char *data_dir)
+{
+  g_autofree char *base = g_path_get_basename (data_dir);
+  g_autofree char *hash = g_compute_checksum_for_string (G_CHECKSUM_SHA1, data_dir, -1);
+  g_autofree char *leaf = g_strdup_printf ("%s-%.8s", base, hash);
+
+  /* The dataset may be read-only or shared: without a models folder of
+   * its own, the models go to the user's data folder; the hash tells
+   * apart datasets of one name. */
+  return g_build_filename (g_get_user_data_dir (), "cutpaste-inspector", "models", leaf, NULL);
+}
+
+/* @dir holds a model file (any <name>.safetensors, the layout of
+ * cp_train_model_path ()), and is not a category called "models". */
+static gboolean
+folder_holds_models (const char *dir)
+{
+  g_autofree char *good = g_build_filename (dir, "train", "good", NULL);
+  g_autoptr(GDir) listing = NULL;
+  const char *name;
+
+  if (g_file_test (good, G_FILE_TEST_IS_DIR))
+    return FALSE;
+  listing = g_dir_open (dir, 0, NULL);
+  while (listing != NULL && (name = g_dir_read_name (listing)) != NULL)
+    if (name[0] != '.' && g_str_has_suffix (name, ".safetensors"))
+      return TRUE;
+  return FALSE;
+}
+
+/* The folder the user chose for @root, else the dataset's own "models"
+ * (where `cutpaste train --model-dir ROOT/models` writes) when it holds
+ * models, else the application's folder.  Reads the disk: engine thread. */
+static char *
+pick_model_dir (const char       *root,
+                const char       *remembered,
+                CpModelDirOrigin *origin)
+{
+  g_autofree char *beside = g_build_filename (root, "models", NULL);
+
+  if (remembered != NULL)
+    {
+      *origin = CP_MODEL_DIR_CHOSEN;
+      return g_strdup (remembered);
+    }
+  if (folder_holds_models (beside))
+    {
+      *origin = CP_MODEL_DIR_DATASET;
+      return g_steal_pointer (&beside);
+    }
+  *origin = CP_MODEL_DIR_APP;
+  return app_model_dir_for (root);
+}
+
 static gpointer
 scan_run (CpWorkerJob        *worker_job,
           const volatile int *cancel,
@@ -220,10 +282,13 @@ scan_run (CpWorkerJob        *worker_job,
 
   res->job = g_new0 (ScanJob, 1);
   res->job->root = g_strdup (job->root);
-  res->job->model_dir = g_strdup (job->model_dir);
+  res->job->origin = job->origin;
+  res->job->model_dir = job->model_dir != NULL ? g_strdup (job->model_dir)
+                        : pick_model_dir (job->root, job->remembered, &res->job->origin);
   res->job->select = g_strdup (job->select);
   res->job->open = job->open;
-  res->scanned = cp_dataset_scan_with_models (job->root, job->model_dir, cancel, &local);
+  res->job->announce = job->announce;
+  res->scanned = cp_dataset_scan_with_models (job->root, res->job->model_dir, cancel, &local);
   if (res->scanned == NULL)
     res->error = g_strdup (local != NULL ? local->message : "");
   return res;
@@ -288,22 +353,59 @@ merge_scan (CpSession  *self,
     cp_session_set_selected (self, g_ptr_array_index (items, 0));
 }
 
-static char *model_dir_for (const char *data_dir);
-
-/* The dataset at @root becomes the open one. */
 static void
-commit_open (CpSession  *self,
-             const char *root)
+set_model_dir (CpSession        *self,
+               const char       *model_dir,
+               CpModelDirOrigin  origin)
 {
-  g_autofree char *model_dir = model_dir_for (root);
-
-  /* The model folder first: what follows "data-dir" may read it. */
+  if (self->model_dir_origin != origin)
+    {
+      self->model_dir_origin = origin;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MODEL_DIR_ORIGIN]);
+    }
   set_string (self, &self->model_dir, model_dir, PROP_MODEL_DIR);
+}
+
+/* The dataset at @root becomes the open one, its models read from
+ * @model_dir. */
+static void
+commit_open (CpSession        *self,
+             const char       *root,
+             const char       *model_dir,
+             CpModelDirOrigin  origin)
+{
+  /* The model folder first: what follows "data-dir" may read it. */
+  set_model_dir (self, model_dir, origin);
   set_string (self, &self->data_dir, root, PROP_DATA_DIR);
   g_settings_set_string (self->settings, "data-folder", root);
   /* Another dataset may have a category of the same name: its pages
    * start over with new items. */
   self->fresh = TRUE;
+}
+
+/* After the user chose a model folder: what it holds for this dataset. */
+static void
+announce_models (CpSession *self)
+{
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->categories));
+  guint trained = 0;
+  g_autofree char *msg = NULL;
+  g_autofree char *escaped = NULL;
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(CpCategoryItem) item = g_list_model_get_item (G_LIST_MODEL (self->categories), i);
+
+      trained += cp_category_item_is_trained (item) ? 1 : 0;
+    }
+  /* Translators: the number of categories with a model, all categories,
+   * then a folder. */
+  msg = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u of %u category has a model in %s",
+                                      "%u of %u categories have a model in %s", n),
+                         trained, n, self->model_dir);
+  /* Toasts read markup; paths hold '<' and '&' as any text. */
+  escaped = g_markup_escape_text (msg, -1);
+  cp_session_toast (self, escaped);
 }
 
 static void
@@ -343,30 +445,43 @@ scan_done (gpointer      result,
           return;
         }
       if (res->job->open)
-        commit_open (self, res->job->root);
+        commit_open (self, res->job->root, res->job->model_dir, res->job->origin);
       cp_session_set_selected (self, NULL);
       g_list_store_remove_all (self->categories);
       set_string (self, &self->dataset_error, message, PROP_DATASET_ERROR);
       return;
     }
   if (res->job->open)
-    commit_open (self, res->job->root);
+    commit_open (self, res->job->root, res->job->model_dir, res->job->origin);
   set_string (self, &self->dataset_error, NULL, PROP_DATASET_ERROR);
   merge_scan (self, res->scanned, res->job->select);
+  if (res->job->announce)
+    announce_models (self);
 }
+
+static char *remembered_model_dir (CpSession  *self,
+                                   const char *root);
 
 static void
 submit_scan (CpSession  *self,
              const char *root,
              const char *select,
-             gboolean    open)
+             gboolean    open,
+             gboolean    announce)
 {
   ScanJob *job = g_new0 (ScanJob, 1);
 
   job->root = g_strdup (root);
-  job->model_dir = open ? model_dir_for (root) : g_strdup (self->model_dir);
+  if (open)
+    job->remembered = remembered_model_dir (self, root);
+  else
+    {
+      job->model_dir = g_strdup (self->model_dir);
+      job->origin = self->model_dir_origin;
+    }
   job->select = g_strdup (select);
   job->open = open;
+  job->announce = announce;
   cp_worker_submit (self->worker, "scan", scan_run, job, scan_job_free, NULL,
                     scan_done, scan_result_free, G_OBJECT (self));
 }
@@ -376,21 +491,82 @@ cp_session_refresh (CpSession *self)
 {
   if (self->data_dir == NULL)
     return;
-  submit_scan (self, self->data_dir, NULL, FALSE);
+  submit_scan (self, self->data_dir, NULL, FALSE, FALSE);
 }
 
 /* ---- the dataset ----------------------------------------------------------- */
 
-static char *
-model_dir_for (const char *data_dir)
-{
-  g_autofree char *base = g_path_get_basename (data_dir);
-  g_autofree char *hash = g_compute_checksum_for_string (G_CHECKSUM_SHA1, data_dir, -1);
-  g_autofree char *leaf = g_strdup_printf ("%s-%.8s", base, hash);
+/* ---- the model folder --------------------------------------------------------- */
 
-  /* Models live in the user's data folder, not in the dataset, which may
-   * be read-only or shared; the hash tells apart datasets of one name. */
-  return g_build_filename (g_get_user_data_dir (), "cutpaste-inspector", "models", leaf, NULL);
+static char *
+remembered_model_dir (CpSession  *self,
+                      const char *root)
+{
+  g_autoptr(GVariant) folders = g_settings_get_value (self->settings, "model-folders");
+  const char *dir = NULL;
+
+  if (g_variant_lookup (folders, root, "&s", &dir) && dir[0] != '\0')
+    return g_strdup (dir);
+  return NULL;
+}
+
+static void
+remember_model_dir (CpSession  *self,
+                    const char *root,
+                    const char *dir)
+{
+  g_autoptr(GVariant) folders = g_settings_get_value (self->settings, "model-folders");
+  GVariantBuilder builder;
+  GVariantIter iter;
+  const char *key, *value;
+
+  /* a{ss}: GVariantDict would make a{sv}. */
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{ss}"));
+  g_variant_iter_init (&iter, folders);
+  while (g_variant_iter_next (&iter, "{&s&s}", &key, &value))
+    if (g_strcmp0 (key, root) != 0)
+      g_variant_builder_add (&builder, "{ss}", key, value);
+  g_variant_builder_add (&builder, "{ss}", root, dir);
+  g_settings_set_value (self->settings, "model-folders", g_variant_builder_end (&builder));
+}
+
+gboolean
+cp_session_set_model_dir (CpSession   *self,
+                          const char  *path,
+                          GError     **error)
+{
+  g_autofree char *dir = NULL;
+
+  if (self->data_dir == NULL || self->dataset_error != NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                           _("Open a dataset first: the model folder belongs to a dataset"));
+      return FALSE;
+    }
+  /* The run writes where it started and reads its model back from there. */
+  if (self->training_category != NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_BUSY,
+                   _("“%s” is training: choose the model folder once training ends"),
+                   self->training_category);
+      return FALSE;
+    }
+  dir = g_canonicalize_filename (path, NULL);
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_DIRECTORY, _("%s is not a folder"), dir);
+      return FALSE;
+    }
+  remember_model_dir (self, self->data_dir, dir);
+  set_model_dir (self, dir, CP_MODEL_DIR_CHOSEN);
+  submit_scan (self, self->data_dir, NULL, FALSE, TRUE);
+  return TRUE;
+}
+
+CpModelDirOrigin
+cp_session_get_model_dir_origin (CpSession *self)
+{
+  return self->model_dir_origin;
 }
 
 void
@@ -406,11 +582,11 @@ cp_session_open (CpSession  *self,
       g_autofree char *parent = g_path_get_dirname (path);
       g_autofree char *name = g_path_get_basename (path);
 
-      submit_scan (self, parent, name, TRUE);
+      submit_scan (self, parent, name, TRUE, FALSE);
       return;
     }
   /* Nothing changes until the scan found a dataset there. */
-  submit_scan (self, path, NULL, TRUE);
+  submit_scan (self, path, NULL, TRUE, FALSE);
 }
 
 void
@@ -873,6 +1049,7 @@ cp_session_get_property (GObject    *object,
     case PROP_WEIGHTS: g_value_set_object (value, self->weights); break;
     case PROP_DATA_DIR: g_value_set_string (value, self->data_dir); break;
     case PROP_MODEL_DIR: g_value_set_string (value, self->model_dir); break;
+    case PROP_MODEL_DIR_ORIGIN: g_value_set_int (value, self->model_dir_origin); break;
     case PROP_DATASET_ERROR: g_value_set_string (value, self->dataset_error); break;
     case PROP_CATEGORIES: g_value_set_object (value, self->categories); break;
     case PROP_SELECTED: g_value_set_object (value, self->selected); break;
@@ -919,6 +1096,9 @@ cp_session_class_init (CpSessionClass *klass)
   properties[PROP_WEIGHTS] = g_param_spec_object ("weights", NULL, NULL, CP_TYPE_WEIGHTS_STATE, co);
   properties[PROP_DATA_DIR] = g_param_spec_string ("data-dir", NULL, NULL, NULL, ro);
   properties[PROP_MODEL_DIR] = g_param_spec_string ("model-dir", NULL, NULL, NULL, ro);
+  properties[PROP_MODEL_DIR_ORIGIN] =
+    g_param_spec_int ("model-dir-origin", NULL, NULL, CP_MODEL_DIR_APP, CP_MODEL_DIR_CHOSEN,
+                      CP_MODEL_DIR_APP, ro);
   properties[PROP_DATASET_ERROR] = g_param_spec_string ("dataset-error", NULL, NULL, NULL, ro);
   properties[PROP_CATEGORIES] = g_param_spec_object ("categories", NULL, NULL, G_TYPE_LIST_MODEL, ro);
   properties[PROP_SELECTED] =

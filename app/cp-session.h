@@ -8,8 +8,8 @@
  * runs on the main thread; the engine work is queued on the CpWorker.
  *
  * Properties: "settings", "worker", "weights" (the application's
- * CpWeightsState; construct-only), "data-dir",
- * "model-dir", "dataset-error", "categories" (GListModel of
+ * CpWeightsState; construct-only), "data-dir", "model-dir",
+ * "model-dir-origin" (CpModelDirOrigin), "dataset-error", "categories" (GListModel of
  * CpCategoryItem), "selected" (CpCategoryItem or NULL, writable),
  * "training-category", "saving" (a threshold is being stored).
  * Signals: "toast" (a message for the user), "losses-changed",
@@ -25,6 +25,14 @@
 
 G_BEGIN_DECLS
 
+/* Where the model folder of the open dataset comes from. */
+typedef enum
+{
+  CP_MODEL_DIR_APP,       /* the application's own folder for the dataset */
+  CP_MODEL_DIR_DATASET,   /* DATASET/models, which holds models */
+  CP_MODEL_DIR_CHOSEN,    /* the one the user chose for the dataset */
+} CpModelDirOrigin;
+
 #define CP_TYPE_SESSION (cp_session_get_type ())
 G_DECLARE_FINAL_TYPE (CpSession, cp_session, CP, SESSION, GObject)
 
@@ -38,6 +46,20 @@ CpWeightsState *cp_session_get_weights       (CpSession      *self);
 /* ---- dataset ---- */
 const char     *cp_session_get_data_dir      (CpSession      *self);
 const char     *cp_session_get_model_dir     (CpSession      *self);
+/* Opening a dataset picks its model folder: the one the user chose for it
+ * (GSettings "model-folders"), else DATASET/models when that holds
+ * models (the command line's layout: <category>.safetensors), else the
+ * application's own folder for the dataset. */
+CpModelDirOrigin cp_session_get_model_dir_origin (CpSession  *self);
+/* The open dataset's models come from @path, an existing folder, from now
+ * on (and whenever the dataset is opened again): its categories are read
+ * again.  FALSE with @error (a message for the user) without a dataset,
+ * while a category trains, or when @path is not a folder.  Callers that
+ * could drop a moved threshold ask cp_threshold_guard_confirm_async ()
+ * first. */
+gboolean        cp_session_set_model_dir     (CpSession      *self,
+                                              const char     *path,
+                                              GError        **error);
 /* The message about a folder that is not a dataset, or NULL. */
 const char     *cp_session_get_dataset_error (CpSession      *self);
 /* Opens @path at once (and remembers it): callers that could drop a moved

@@ -199,7 +199,7 @@ test_open_dataset (void)
   select_category (window, CATEGORY);
   g_assert_true (g_str_has_prefix (model_dir_of (window), tmp_dir));
   /* The Dataset page says where the models go. */
-  g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (probe_child (window, "dataset", "models_label"))),
+  g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (probe_model_folder (window, "folder_label"))),
                             model_dir_of (window)));
 }
 

@@ -7,6 +7,7 @@
 #include <gtk/gtk.h>
 
 #include "cp-category-item.h"
+#include "cp-model-folder-group.h"
 #include "cp-session.h"
 #include "cp-window.h"
 
@@ -40,6 +41,19 @@ probe_child (CpWindow   *w,
 {
   GtkWidget *widget = probe_page (w, page);
   GObject *child = gtk_widget_get_template_child (widget, G_OBJECT_TYPE (widget), id);
+
+  g_assert_nonnull (child);
+  return GTK_WIDGET (child);
+}
+
+/* Template child @id of the Dataset page's model folder group:
+ * "folder_label", "origin_label", "use_folder_button", "import_button". */
+static inline GtkWidget *
+probe_model_folder (CpWindow   *w,
+                    const char *id)
+{
+  GtkWidget *group = probe_child (w, "dataset", "model_folder_group");
+  GObject *child = gtk_widget_get_template_child (group, CP_TYPE_MODEL_FOLDER_GROUP, id);
 
   g_assert_nonnull (child);
   return GTK_WIDGET (child);
