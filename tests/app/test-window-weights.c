@@ -640,6 +640,7 @@ test_instant_trains (void)
   g_autofree char *good = g_build_filename (data_dir, CATEGORY, "test", "good", NULL);
   g_autoptr(GDir) dir = g_dir_open (good, 0, NULL);
   g_autoptr(CpInspectItem) item = NULL;
+  g_autofree char *image = NULL;
   GSList *files = NULL;
 
   g_assert_true (instant_choice_sensitive (&tooltip));
@@ -652,7 +653,8 @@ test_instant_trains (void)
   g_assert_cmpstr (backbone, ==, weights_sha);
 
   g_assert_nonnull (dir);
-  files = g_slist_append (NULL, g_file_new_for_path (g_build_filename (good, g_dir_read_name (dir), NULL)));
+  image = g_build_filename (good, g_dir_read_name (dir), NULL);
+  files = g_slist_append (NULL, g_file_new_for_path (image));
   probe_drop (window, files);
   g_slist_free_full (files, g_object_unref);
   wait_idle ();
