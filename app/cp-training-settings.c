@@ -175,13 +175,23 @@ profile_item_unbind (GtkSignalListItemFactory *factory,
 {
   GtkWidget *box = gtk_list_item_get_child (item);
 
-  if (g_ptr_array_remove (self->instant_items, item))
+  if (self->instant_items != NULL && g_ptr_array_remove (self->instant_items, item))
     {
       gtk_widget_set_sensitive (box, TRUE);
       gtk_widget_set_tooltip_text (box, NULL);
       gtk_list_item_set_activatable (item, TRUE);
       gtk_list_item_set_selectable (item, TRUE);
     }
+}
+
+/* An item may go without being unbound first (the list goes). */
+static void
+profile_item_teardown (GtkSignalListItemFactory *factory,
+                       GtkListItem              *item,
+                       CpTrainingSettings       *self)
+{
+  if (self->instant_items != NULL)
+    g_ptr_array_remove (self->instant_items, item);
 }
 
 void
@@ -329,6 +339,7 @@ cp_training_settings_init (CpTrainingSettings *self)
   g_signal_connect (factory, "setup", G_CALLBACK (profile_item_setup), self);
   g_signal_connect (factory, "bind", G_CALLBACK (profile_item_bind), self);
   g_signal_connect (factory, "unbind", G_CALLBACK (profile_item_unbind), self);
+  g_signal_connect (factory, "teardown", G_CALLBACK (profile_item_teardown), self);
   adw_combo_row_set_list_factory (self->profile_row, factory);
   g_object_unref (factory);
 
