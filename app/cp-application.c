@@ -15,6 +15,7 @@ struct _CpApplication
 
   GSettings      *settings;   /* owned */
   CpWorker       *worker;     /* owned; created on startup */
+  CpWeightsState *weights;    /* owned; created on startup */
 };
 
 G_DEFINE_FINAL_TYPE (CpApplication, cp_application, ADW_TYPE_APPLICATION)
@@ -42,7 +43,7 @@ on_preferences (GSimpleAction *action,
   /* The model folder shown is that of the window the preferences are for. */
   if (CP_IS_WINDOW (parent))
     g_object_get (parent, "session", &session, NULL);
-  prefs = cp_preferences_window_new (self->settings, session);
+  prefs = cp_preferences_window_new (self->settings, session, self->weights);
 
   gtk_window_set_transient_for (GTK_WINDOW (prefs), parent);
   gtk_window_present (GTK_WINDOW (prefs));
@@ -168,6 +169,7 @@ cp_application_startup (GApplication *app)
     gtk_application_set_accels_for_action (GTK_APPLICATION (self), accels[i].action,
                                            accels[i].accels);
   self->worker = cp_worker_new ();
+  self->weights = cp_weights_state_new ();
 }
 
 static void
@@ -177,6 +179,9 @@ cp_application_shutdown (GApplication *app)
 
   if (self->worker != NULL)
     cp_worker_shutdown (self->worker);
+  /* A download stops here and leaves nothing half-written. */
+  if (self->weights != NULL)
+    cp_weights_state_shutdown (self->weights);
   G_APPLICATION_CLASS (cp_application_parent_class)->shutdown (app);
 }
 
@@ -186,6 +191,7 @@ cp_application_dispose (GObject *object)
   CpApplication *self = CP_APPLICATION (object);
 
   g_clear_object (&self->worker);
+  g_clear_object (&self->weights);
   g_clear_object (&self->settings);
   G_OBJECT_CLASS (cp_application_parent_class)->dispose (object);
 }
@@ -215,8 +221,13 @@ apply_profile (GSettings  *settings,
   if (g_strcmp0 (profile, "custom") == 0)
     return;
   cp_train_options_init (&opts, profile);
-  g_settings_set_int (settings, "steps", opts.steps);
-  g_settings_set_int (settings, "batch-size", opts.batch_size);
+  /* The instant profile takes no step: its steps and batch size mean
+   * nothing (the rows hide), and the keys keep what they held. */
+  if (opts.steps > 0)
+    {
+      g_settings_set_int (settings, "steps", opts.steps);
+      g_settings_set_int (settings, "batch-size", opts.batch_size);
+    }
   g_settings_set_int (settings, "image-size", opts.image_size);
 }
 
@@ -255,4 +266,10 @@ CpWorker *
 cp_application_get_worker (CpApplication *self)
 {
   return self->worker;
+}
+
+CpWeightsState *
+cp_application_get_weights_state (CpApplication *self)
+{
+  return self->weights;
 }

@@ -1,12 +1,14 @@
 /* cp-application.h: the AdwApplication of CutPaste Inspector.
  *
- * Owns the settings and the one engine thread shared by all windows, and
- * the application-wide actions (preferences, about, shortcuts, quit).
+ * Owns the settings, the one engine thread shared by all windows, what
+ * is known of the ImageNet weights (cp-weights-state.h), and the
+ * application-wide actions (preferences, about, shortcuts, quit).
  */
 #pragma once
 
 #include <adwaita.h>
 
+#include "cp-weights-state.h"
 #include "cp-worker.h"
 
 G_BEGIN_DECLS
@@ -17,5 +19,6 @@ G_DECLARE_FINAL_TYPE (CpApplication, cp_application, CP, APPLICATION, AdwApplica
 CpApplication *cp_application_new          (void);
 GSettings     *cp_application_get_settings (CpApplication *self);
 CpWorker      *cp_application_get_worker   (CpApplication *self);
+CpWeightsState *cp_application_get_weights_state (CpApplication *self);
 
 G_END_DECLS

@@ -1,10 +1,11 @@
-/* cp-preferences-window.c: training and device settings, and the open
- * dataset's model folder. */
+/* cp-preferences-window.c: training and device settings, the ImageNet
+ * weights training starts from, and the open dataset's model folder. */
 #include "config.h"
 
 #include "cp-model-folder-group.h"
 #include "cp-preferences-window.h"
 #include "cp-training-settings.h"
+#include "cp-weights-settings.h"
 
 struct _CpPreferencesWindow
 {
@@ -12,6 +13,7 @@ struct _CpPreferencesWindow
 
   /* template widgets */
   CpTrainingSettings *training_settings;
+  CpWeightsSettings  *weights_settings;
   CpModelFolderGroup *model_folder_group;
 };
 
@@ -31,10 +33,12 @@ cp_preferences_window_class_init (CpPreferencesWindowClass *klass)
 
   G_OBJECT_CLASS (klass)->dispose = cp_preferences_window_dispose;
   g_type_ensure (CP_TYPE_TRAINING_SETTINGS);
+  g_type_ensure (CP_TYPE_WEIGHTS_SETTINGS);
   g_type_ensure (CP_TYPE_MODEL_FOLDER_GROUP);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/cutpaste/Inspector/cp-preferences-window.ui");
   gtk_widget_class_bind_template_child (widget_class, CpPreferencesWindow, training_settings);
+  gtk_widget_class_bind_template_child (widget_class, CpPreferencesWindow, weights_settings);
   gtk_widget_class_bind_template_child (widget_class, CpPreferencesWindow, model_folder_group);
 }
 
@@ -45,12 +49,15 @@ cp_preferences_window_init (CpPreferencesWindow *self)
 }
 
 GtkWidget *
-cp_preferences_window_new (GSettings *settings,
-                           CpSession *session)
+cp_preferences_window_new (GSettings      *settings,
+                           CpSession      *session,
+                           CpWeightsState *weights)
 {
   CpPreferencesWindow *self = g_object_new (CP_TYPE_PREFERENCES_WINDOW, NULL);
 
   cp_training_settings_set_settings (self->training_settings, settings);
+  cp_training_settings_set_weights (self->training_settings, weights);
+  cp_weights_settings_set (self->weights_settings, settings, weights);
   /* Without a window (and its session) there is no dataset to show. */
   cp_model_folder_group_set_session (self->model_folder_group, session);
   gtk_widget_set_visible (GTK_WIDGET (self->model_folder_group), session != NULL);

@@ -5,6 +5,7 @@
 #include <adwaita.h>
 
 #include "cp-session.h"
+#include "cp-weights-state.h"
 
 G_BEGIN_DECLS
 
@@ -12,7 +13,8 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (CpPreferencesWindow, cp_preferences_window, CP, PREFERENCES_WINDOW,
                       AdwPreferencesWindow)
 
-GtkWidget *cp_preferences_window_new (GSettings *settings,
-                                      CpSession *session);
+GtkWidget *cp_preferences_window_new (GSettings      *settings,
+                                      CpSession      *session,
+                                      CpWeightsState *weights);
 
 G_END_DECLS

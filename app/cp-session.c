@@ -17,6 +17,7 @@ struct _CpSession
 
   GSettings      *settings;
   CpWorker       *worker;
+  CpWeightsState *weights;
 
   char           *data_dir;
   char           *model_dir;
@@ -38,6 +39,7 @@ enum
   PROP_0,
   PROP_SETTINGS,
   PROP_WORKER,
+  PROP_WEIGHTS,
   PROP_DATA_DIR,
   PROP_MODEL_DIR,
   PROP_MODEL_DIR_ORIGIN,
@@ -998,6 +1000,12 @@ cp_session_get_worker (CpSession *self)
   return self->worker;
 }
 
+CpWeightsState *
+cp_session_get_weights (CpSession *self)
+{
+  return self->weights;
+}
+
 static void
 cp_session_dispose (GObject *object)
 {
@@ -1016,6 +1024,7 @@ cp_session_finalize (GObject *object)
 
   g_clear_object (&self->settings);
   g_clear_object (&self->worker);
+  g_clear_object (&self->weights);
   g_clear_object (&self->categories);
   g_free (self->data_dir);
   g_free (self->model_dir);
@@ -1037,6 +1046,7 @@ cp_session_get_property (GObject    *object,
     {
     case PROP_SETTINGS: g_value_set_object (value, self->settings); break;
     case PROP_WORKER: g_value_set_object (value, self->worker); break;
+    case PROP_WEIGHTS: g_value_set_object (value, self->weights); break;
     case PROP_DATA_DIR: g_value_set_string (value, self->data_dir); break;
     case PROP_MODEL_DIR: g_value_set_string (value, self->model_dir); break;
     case PROP_MODEL_DIR_ORIGIN: g_value_set_int (value, self->model_dir_origin); break;
@@ -1062,6 +1072,7 @@ cp_session_set_property (GObject      *object,
     {
     case PROP_SETTINGS: self->settings = g_value_dup_object (value); break;
     case PROP_WORKER: self->worker = g_value_dup_object (value); break;
+    case PROP_WEIGHTS: self->weights = g_value_dup_object (value); break;
     case PROP_SELECTED: cp_session_set_selected (self, g_value_get_object (value)); break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1082,6 +1093,7 @@ cp_session_class_init (CpSessionClass *klass)
 
   properties[PROP_SETTINGS] = g_param_spec_object ("settings", NULL, NULL, G_TYPE_SETTINGS, co);
   properties[PROP_WORKER] = g_param_spec_object ("worker", NULL, NULL, CP_TYPE_WORKER, co);
+  properties[PROP_WEIGHTS] = g_param_spec_object ("weights", NULL, NULL, CP_TYPE_WEIGHTS_STATE, co);
   properties[PROP_DATA_DIR] = g_param_spec_string ("data-dir", NULL, NULL, NULL, ro);
   properties[PROP_MODEL_DIR] = g_param_spec_string ("model-dir", NULL, NULL, NULL, ro);
   properties[PROP_MODEL_DIR_ORIGIN] =
@@ -1115,8 +1127,10 @@ cp_session_init (CpSession *self)
 }
 
 CpSession *
-cp_session_new (GSettings *settings,
-                CpWorker  *worker)
+cp_session_new (GSettings      *settings,
+                CpWorker       *worker,
+                CpWeightsState *weights)
 {
-  return g_object_new (CP_TYPE_SESSION, "settings", settings, "worker", worker, NULL);
+  return g_object_new (CP_TYPE_SESSION, "settings", settings, "worker", worker,
+                       "weights", weights, NULL);
 }

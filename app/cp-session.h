@@ -7,8 +7,9 @@
  * properties and signals; they never call each other.  Everything here
  * runs on the main thread; the engine work is queued on the CpWorker.
  *
- * Properties: "settings", "worker" (construct-only), "data-dir",
- * "model-dir", "model-dir-origin" (CpModelDirOrigin), "dataset-error", "categories" (GListModel of
+ * Properties: "settings", "worker", "weights" (the application's
+ * CpWeightsState; construct-only), "data-dir", "model-dir",
+ * "model-dir-origin" (CpModelDirOrigin), "dataset-error", "categories" (GListModel of
  * CpCategoryItem), "selected" (CpCategoryItem or NULL, writable),
  * "training-category", "saving" (a threshold is being stored).
  * Signals: "toast" (a message for the user), "losses-changed",
@@ -19,6 +20,7 @@
 #include <gio/gio.h>
 
 #include "cp-category-item.h"
+#include "cp-weights-state.h"
 #include "cp-worker.h"
 
 G_BEGIN_DECLS
@@ -35,9 +37,11 @@ typedef enum
 G_DECLARE_FINAL_TYPE (CpSession, cp_session, CP, SESSION, GObject)
 
 CpSession      *cp_session_new               (GSettings      *settings,
-                                              CpWorker       *worker);
+                                              CpWorker       *worker,
+                                              CpWeightsState *weights);
 GSettings      *cp_session_get_settings      (CpSession      *self);
 CpWorker       *cp_session_get_worker        (CpSession      *self);
+CpWeightsState *cp_session_get_weights       (CpSession      *self);
 
 /* ---- dataset ---- */
 const char     *cp_session_get_data_dir      (CpSession      *self);

@@ -3,7 +3,7 @@
 
 #include "cp-settings-bind.h"
 
-const char *const cp_profile_choices[] = { "quick", "paper", "custom", NULL };
+const char *const cp_profile_choices[] = { "quick", "paper", "instant", "custom", NULL };
 const char *const cp_device_choices[] = { "auto", "cpu", "cuda", NULL };
 
 static gboolean

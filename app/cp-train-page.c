@@ -1,6 +1,10 @@
 /* cp-train-page.c: the Training page: training the selected category, or
  * all of them, on the engine thread, with progress, a live loss curve and
- * cancel.  The settings are a CpTrainingSettings group.
+ * cancel.  The settings are a CpTrainingSettings group.  Training starts
+ * from the ImageNet weights found (as `cutpaste train --weights auto`)
+ * unless "use-imagenet-weights" is off; the model records which in its
+ * backbone_init metadata.  The instant profile trains nothing: it fits
+ * the Gaussian on the ImageNet embedding, so it needs the weights.
  *
  * Actions: win.train, win.train-all (both ask first about a moved
  * threshold: training replaces it), win.cancel.
@@ -14,6 +18,7 @@
 #include "core/density/threshold.h"
 #include "pipeline/localize.h"
 #include "pipeline/train.h"
+#include "pipeline/weights.h"
 #include "cp-plots.h"
 #include "cp-threshold-guard.h"
 #include "cp-train-page.h"
@@ -25,6 +30,7 @@ struct _CpTrainPage
 
   GSignalGroup       *session_signals;
   GSignalGroup       *categories_signals;
+  GSignalGroup       *weights_signals;
   gboolean            training_patch;   /* the progress shown is of a heatmap model */
 
   /* template widgets */
@@ -50,6 +56,8 @@ typedef struct
   int            batch_size;
   int            image_size;
   gboolean       heatmaps;        /* also the patch model of each category */
+  gboolean       use_weights;     /* start from the ImageNet weights found */
+  char          *weights_path;    /* engine thread: what they resolved to, or NULL */
 } TrainJob;
 
 typedef enum
@@ -100,6 +108,7 @@ train_job_free (gpointer data)
   g_strfreev (job->categories);
   g_free (job->profile);
   g_free (job->device);
+  g_free (job->weights_path);
   g_free (job);
 }
 
@@ -149,6 +158,12 @@ on_train_progress (const CpTrainProgress *progress,
   cp_worker_job_progress (ctx->job, msg, train_msg_free);
 }
 
+static gboolean
+is_instant (const TrainJob *job)
+{
+  return g_strcmp0 (job->profile, "instant") == 0;
+}
+
 /* The options of the job's model of @category. */
 static void
 train_options (const TrainJob *job,
@@ -160,9 +175,14 @@ train_options (const TrainJob *job,
   opts->model_dir = job->model_dir;
   opts->category = category;
   opts->device = job->device;
-  opts->steps = job->steps;
-  opts->batch_size = job->batch_size;
   opts->image_size = job->image_size;
+  opts->weights_path = job->weights_path;
+  /* The instant profile's 0 steps are the point of it. */
+  if (!is_instant (job))
+    {
+      opts->steps = job->steps;
+      opts->batch_size = job->batch_size;
+    }
 }
 
 /* Engine thread: trains the patch model of @category, which the
@@ -217,6 +237,24 @@ train_run (CpWorkerJob        *worker_job,
   TrainJob *job = data;
   TrainSummary *summary = g_new0 (TrainSummary, 1);
   int count = g_strv_length (job->categories);
+  g_autoptr(GError) resolve_error = NULL;
+
+  /* Here, not on the main thread: checking a file hashes 45 MB.  "auto"
+   * never fails; without weights the run starts from scratch. */
+  if (!cp_weights_resolve (job->use_weights ? "auto" : "none", &job->weights_path, NULL,
+                           &resolve_error))
+    g_clear_pointer (&job->weights_path, g_free);
+  if (is_instant (job) && job->weights_path == NULL)
+    {
+      summary->failed = count;
+      summary->last_error =
+        g_strdup (job->use_weights
+                  ? _("The instant profile fits the Gaussian on ImageNet weights, and none were "
+                      "found: download them from the banner or in Preferences.")
+                  : _("The instant profile fits the Gaussian on ImageNet weights, and “Start "
+                      "from ImageNet weights” is off in Preferences."));
+      return summary;
+    }
 
   for (int i = 0; i < count && !g_atomic_int_get (cancel); i++)
     {
@@ -240,7 +278,8 @@ train_run (CpWorkerJob        *worker_job,
           msg->auroc = result.auroc;
           msg->threshold = result.threshold;
           msg->notice = g_strdup (result.notice);
-          if (job->heatmaps && !g_atomic_int_get (cancel))
+          /* The patch model trains; the instant profile has none. */
+          if (job->heatmaps && !is_instant (job) && !g_atomic_int_get (cancel))
             {
               msg->patch_error = train_patch_model (job, job->categories[i], &ctx, cancel);
               if (msg->patch_error != NULL)
@@ -331,6 +370,15 @@ update_actions (CpTrainPage *self)
       else
         gtk_label_set_text (self->train_status, _("Choose a category and press Train."));
     }
+}
+
+/* Weights came or went: what a run said about them is out of date. */
+static void
+on_weights_changed (CpTrainPage *self)
+{
+  if (!training (self))
+    self->status_from_job = FALSE;
+  update_actions (self);
 }
 
 static void
@@ -542,8 +590,9 @@ train_start (CpTrainPage *self,
   /* The network needs a multiple of 32; round what a typed value left. */
   job->image_size = MAX (32, g_settings_get_int (settings, "image-size") / 32 * 32);
   job->heatmaps = g_settings_get_boolean (settings, "heatmaps");
+  job->use_weights = g_settings_get_boolean (settings, "use-imagenet-weights");
 
-  cp_session_reset_losses (session, job->steps);
+  cp_session_reset_losses (session, is_instant (job) ? 0 : job->steps);
   gtk_label_set_text (self->train_status, _("Starting…"));
   self->status_from_job = TRUE;
   cp_worker_submit (cp_session_get_worker (session), "train", train_run, job, train_job_free,
@@ -626,9 +675,13 @@ cp_train_page_session_changed (CpPage    *page,
   g_signal_group_set_target (self->session_signals, session);
   g_signal_group_set_target (self->categories_signals,
                              session != NULL ? cp_session_get_categories (session) : NULL);
+  g_signal_group_set_target (self->weights_signals,
+                             session != NULL ? cp_session_get_weights (session) : NULL);
   if (session != NULL)
     {
       cp_training_settings_set_settings (self->training_settings, cp_session_get_settings (session));
+      if (cp_session_get_weights (session) != NULL)
+        cp_training_settings_set_weights (self->training_settings, cp_session_get_weights (session));
       /* The curve is the session's: it outlives the view. */
       cp_plots_set_loss (self->loss_view, cp_session_get_losses (session),
                          cp_session_get_loss_total_steps (session));
@@ -646,6 +699,7 @@ cp_train_page_dispose (GObject *object)
   cp_page_set_session (CP_PAGE (self), NULL);
   g_clear_object (&self->session_signals);
   g_clear_object (&self->categories_signals);
+  g_clear_object (&self->weights_signals);
   gtk_widget_dispose_template (GTK_WIDGET (self), CP_TYPE_TRAIN_PAGE);
   G_OBJECT_CLASS (cp_train_page_parent_class)->dispose (object);
 }
@@ -688,5 +742,8 @@ cp_train_page_init (CpTrainPage *self)
   self->categories_signals = g_signal_group_new (G_TYPE_LIST_MODEL);
   g_signal_group_connect_swapped (self->categories_signals, "items-changed",
                                   G_CALLBACK (update_actions), self);
+  self->weights_signals = g_signal_group_new (CP_TYPE_WEIGHTS_STATE);
+  g_signal_group_connect_swapped (self->weights_signals, "notify::path",
+                                  G_CALLBACK (on_weights_changed), self);
   update_actions (self);
 }

@@ -1,6 +1,7 @@
 /* cp-window.c: the main window: lays the pages out, binds its session into
  * each (cp-window.ui), and keeps what belongs to no page: the category
- * drop-down of the header bar, toasts, dropped files, closing. */
+ * drop-down of the header bar, toasts, dropped files, closing.  The offer
+ * of ImageNet weights is its own widget (cp-weights-banner.c). */
 #include "config.h"
 
 #include "cp-augment-page.h"
@@ -9,6 +10,7 @@
 #include "cp-inspect-page.h"
 #include "cp-threshold-guard.h"
 #include "cp-train-page.h"
+#include "cp-weights-banner.h"
 #include "cp-window.h"
 
 struct _CpWindow
@@ -358,6 +360,7 @@ cp_window_class_init (CpWindowClass *klass)
   g_type_ensure (CP_TYPE_AUGMENT_PAGE);
   g_type_ensure (CP_TYPE_INSPECT_PAGE);
   g_type_ensure (CP_TYPE_EVAL_PAGE);
+  g_type_ensure (CP_TYPE_WEIGHTS_BANNER);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/cutpaste/Inspector/cp-window.ui");
   gtk_widget_class_bind_template_child (widget_class, CpWindow, toast_overlay);
@@ -371,6 +374,7 @@ cp_window_class_init (CpWindowClass *klass)
   gtk_widget_class_bind_template_child_full (widget_class, "augment_page", FALSE, 0);
   gtk_widget_class_bind_template_child_full (widget_class, "inspect_page", FALSE, 0);
   gtk_widget_class_bind_template_child_full (widget_class, "eval_page", FALSE, 0);
+  gtk_widget_class_bind_template_child_full (widget_class, "weights_banner", FALSE, 0);
 
   gtk_widget_class_install_property_action (widget_class, "win.page", "visible-page");
 }
@@ -405,7 +409,8 @@ CpWindow *
 cp_window_new (CpApplication *app)
 {
   g_autoptr(CpSession) session = cp_session_new (cp_application_get_settings (app),
-                                                 cp_application_get_worker (app));
+                                                 cp_application_get_worker (app),
+                                                 cp_application_get_weights_state (app));
   CpWindow *self = g_object_new (CP_TYPE_WINDOW, "application", app, NULL);
 
   set_session (self, session);

@@ -227,7 +227,8 @@ test_dataset_models (void)
   g_assert_cmpstr (gtk_widget_get_tooltip_text (probe_model_folder (window, "folder_label")), ==, beside);
   g_assert_true (gtk_widget_get_sensitive (probe_model_folder (window, "use_folder_button")));
   g_assert_true (gtk_widget_get_sensitive (probe_model_folder (window, "import_button")));
-  prefs = cp_preferences_window_new (cp_application_get_settings (app), probe_session (window));
+  prefs = cp_preferences_window_new (cp_application_get_settings (app), probe_session (window),
+                                     cp_application_get_weights_state (app));
   group = GTK_WIDGET (gtk_widget_get_template_child (prefs, CP_TYPE_PREFERENCES_WINDOW, "model_folder_group"));
   g_assert_nonnull (group);
   g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (gtk_widget_get_template_child (group, CP_TYPE_MODEL_FOLDER_GROUP,
