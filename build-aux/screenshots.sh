@@ -25,6 +25,12 @@ mkdir -p "$out"
 
 export GSK_RENDERER=cairo GTK_A11Y=none NO_AT_BRIDGE=1
 export GSETTINGS_BACKEND=memory GSETTINGS_SCHEMA_DIR="$PWD/$build/data"
+# The same pictures on every machine: the window finds no ImageNet weights
+# of the developer's and downloads nothing.
+caches=$(mktemp -d)
+trap 'rm -rf "$caches"' EXIT
+export XDG_CACHE_HOME="$caches/xdg" TORCH_HOME="$caches/torch" HF_HOME="$caches/hf"
+export CUTPASTE_WEIGHTS_URL=http://127.0.0.1:9/no-downloads/resnet18-f37072fd.pth
 # gettext ignores LANGUAGE under the C locale.
 export LANG="${LANG:-C.UTF-8}"
 [ "$LANG" = "C" ] && export LANG=C.UTF-8
