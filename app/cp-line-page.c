@@ -378,37 +378,52 @@ compare_doubles (gconstpointer a,
   return (x > y) - (x < y);
 }
 
-/* The median and the 90th percentile of the reference scores of @model_id. */
+/* The median and the 90th percentile of the reference scores: the
+ * running watcher's, else those the database keeps for @model_id (it
+ * keeps the cross-validated ones; a model's own calibration scores are
+ * read from the model file). */
 static void
-reference_band (CpRecords *records,
-                gint64     model_id,
-                double    *median,
-                double    *upper)
+reference_band (CpLinePage *self,
+                gint64      model_id,
+                double     *median,
+                double     *upper)
 {
-  g_autoptr(CpModelRecord) model = cp_records_get_model (records, model_id, NULL);
+  g_autoptr(CpModelRecord) model = NULL;
   g_autofree double *sorted = NULL;
-  int n;
+  const double *scores = NULL;
+  int n = 0;
 
   *median = *upper = NAN;
-  if (model == NULL || model->n_reference == 0)
+  if (self->watcher != NULL)
+    scores = cp_watcher_get_reference (self->watcher, &n, NULL);
+  if (scores == NULL || n == 0)
+    {
+      model = cp_records_get_model (self->records, model_id, NULL);
+      if (model != NULL)
+        {
+          scores = model->reference_scores;
+          n = model->n_reference;
+        }
+    }
+  if (scores == NULL || n == 0)
     return;
-  n = model->n_reference;
-  sorted = g_memdup2 (model->reference_scores, sizeof (double) * n);
+  sorted = g_memdup2 (scores, sizeof (double) * n);
   qsort (sorted, n, sizeof (double), compare_doubles);
   *median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
   *upper = sorted[MIN (n - 1, (int) ceil (0.9 * n) - 1)];
 }
 
-/* A bucket width that gives about 24 bars over @span_us. */
+/* A bucket width that gives at most about 24 bars over @span_us (from
+ * 10 seconds, so that a run's first minutes show bars too). */
 static gint64
 bucket_width (gint64 span_us)
 {
-  static const int minutes[] = { 1, 5, 10, 15, 30, 60, 120, 240, 480, 1440 };
+  static const int seconds[] = { 10, 30, 60, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400 };
 
-  for (gsize i = 0; i < G_N_ELEMENTS (minutes); i++)
-    if (span_us / (minutes[i] * 60 * G_USEC_PER_SEC) < 24)
-      return minutes[i] * 60 * G_USEC_PER_SEC;
-  return G_GINT64_CONSTANT (1440) * 60 * G_USEC_PER_SEC;
+  for (gsize i = 0; i < G_N_ELEMENTS (seconds); i++)
+    if (span_us / (seconds[i] * G_USEC_PER_SEC) < 24)
+      return seconds[i] * G_USEC_PER_SEC;
+  return G_GINT64_CONSTANT (86400) * G_USEC_PER_SEC;
 }
 
 static void
@@ -461,7 +476,7 @@ refresh (gpointer user_data)
               const CpPart *newest = recent->pdata[recent->len - 1];
 
               threshold = newest->threshold;
-              reference_band (self->records, newest->model_id, &median, &upper);
+              reference_band (self, newest->model_id, &median, &upper);
             }
         }
       if (counts.total > 0)
@@ -474,6 +489,10 @@ refresh (gpointer user_data)
     }
   if (self->watcher != NULL && !isnan (cp_watcher_get_threshold (self->watcher)))
     threshold = cp_watcher_get_threshold (self->watcher);
+  /* "drift-changed" reports changes of state; the numbers move with
+   * every batch. */
+  if (self->watcher != NULL && cp_watcher_get_drift (self->watcher) != NULL)
+    show_drift (self, cp_watcher_get_drift (self->watcher));
 
   /* Translators: counts of the parts of the shift. */
   set_count_label (self->total_label, _("Parts"), counts.total);
