@@ -7,7 +7,6 @@
 
 #include "line/records.h"
 #include "pipeline/good-set.h"
-#include "pipeline/train.h"
 #include "cp-dataset-scan.h"
 #include "cp-mark-good.h"
 
@@ -222,13 +221,14 @@ submit (CpSession  *session,
 {
   static guint counter;
   g_autofree char *slot = NULL;
+  g_autofree char *model_path = cp_session_model_path (session, category);
   MarkJob *job;
 
-  if (cp_session_get_model_dir (session) == NULL || category == NULL)
+  if (model_path == NULL)
     return;
   job = g_new0 (MarkJob, 1);
   job->category = g_strdup (category);
-  job->model_path = cp_train_model_path (cp_session_get_model_dir (session), category);
+  job->model_path = g_steal_pointer (&model_path);
   job->data_dir = g_strdup (cp_session_get_data_dir (session));
   job->device = g_settings_get_string (cp_session_get_settings (session), "device");
   job->image = g_strdup (image);
