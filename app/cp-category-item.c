@@ -65,6 +65,7 @@ cp_model_info_clear (CpModelInfo *info)
 {
   g_clear_pointer (&info->created, g_free);
   g_clear_pointer (&info->problem, g_free);
+  g_clear_pointer (&info->refits, g_free);
 }
 
 void
@@ -77,15 +78,20 @@ cp_model_info_copy (CpModelInfo       *dest,
   *dest = *src;
   dest->created = g_strdup (src->created);
   dest->problem = g_strdup (src->problem);
+  dest->refits = g_strdup (src->refits);
 }
 
 /* The creation time names a model file's content well enough: a new
- * training run writes a new one. */
+ * training run writes a new one; a refit changes the list of images it
+ * added. */
 static char *
 model_stamp (const CpModelInfo *info)
 {
-  return g_strdup_printf ("%s|%d", info->created != NULL ? info->created : "",
-                          info->state == CP_CATEGORY_STATE_MODEL_ERROR);
+  g_autofree char *refits = info->refits != NULL
+    ? g_compute_checksum_for_string (G_CHECKSUM_SHA256, info->refits, -1) : NULL;
+
+  return g_strdup_printf ("%s|%d|%s", info->created != NULL ? info->created : "",
+                          info->state == CP_CATEGORY_STATE_MODEL_ERROR, refits != NULL ? refits : "");
 }
 
 /* NaN equals NaN here: a property "changes" only when its value does. */

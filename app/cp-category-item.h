@@ -38,6 +38,8 @@ typedef struct
   int               image_size;         /* of the model, 0 when none */
   char             *created;            /* ISO 8601 from the model, or NULL */
   char             *problem;            /* why the model cannot be used, or NULL */
+  char             *refits;             /* the model's "refit_added" list, or NULL: a refit
+                                         * ("Mark as good") changes the scores, not "created" */
 } CpModelInfo;
 
 void cp_model_info_init  (CpModelInfo       *info);

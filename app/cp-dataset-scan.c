@@ -30,9 +30,9 @@ metadata_double (CpSafetensors *st,
   return value != NULL ? g_ascii_strtod (value, NULL) : NAN;
 }
 
-static void
-read_model_metadata (CpModelInfo *info,
-                     const char  *path)
+void
+cp_model_info_read (CpModelInfo *info,
+                    const char  *path)
 {
   CpError err = { 0 };
   CpSafetensors *st;
@@ -76,6 +76,7 @@ read_model_metadata (CpModelInfo *info,
   value = cp_safetensors_metadata (st, "image_size");
   info->image_size = value != NULL ? atoi (value) : 0;
   info->created = g_strdup (cp_safetensors_metadata (st, "created"));
+  info->refits = g_strdup (cp_safetensors_metadata (st, "refit_added"));
   cp_safetensors_close (st);
 }
 
@@ -107,7 +108,7 @@ cp_dataset_scan_with_models (const char         *root,
           scanned->n_test = cat->n_test;
         }
       path = cp_train_model_path (model_dir, names[i]);
-      read_model_metadata (&scanned->info, path);
+      cp_model_info_read (&scanned->info, path);
       g_ptr_array_add (out, scanned);
     }
   return out;

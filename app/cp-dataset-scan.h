@@ -25,4 +25,10 @@ GPtrArray *cp_dataset_scan_with_models (const char         *root,
                                         const volatile int *cancel,
                                         GError            **error);
 
+/* What the model file at @path says, into @info (initialised): state
+ * NOT_TRAINED when there is no file, MODEL_ERROR with the problem when it
+ * cannot be used.  Any thread. */
+void       cp_model_info_read          (CpModelInfo        *info,
+                                        const char         *path);
+
 G_END_DECLS

@@ -6,7 +6,8 @@
  *
  * Actions: win.inspect-open (a file chooser), win.inspect-files (as: the
  * URIs of files or folders, what a drop gives), win.inspect-clear,
- * win.threshold-save, win.threshold-reset.
+ * win.threshold-save, win.threshold-reset, win.inspect-mark-good (the
+ * selected image, when it fails: into the good set, and refit).
  * Properties: "items" (GListModel of CpInspectItem), "selected" (the row
  * shown large), "show-heatmap", "heatmap-available", "heatmap-outline",
  * "heatmap-status".
@@ -29,6 +30,7 @@
 #include "pipeline/model.h"
 #include "cp-inspect-item.h"
 #include "cp-inspect-page.h"
+#include "cp-mark-good.h"
 
 #define THUMBNAIL_SIZE 64
 
@@ -432,6 +434,24 @@ current_threshold (CpInspectPage *self)
   return self->category != NULL ? cp_category_item_get_threshold (self->category) : NAN;
 }
 
+/* "Mark as good" is for a scored image that fails (a wrong reject). */
+static void
+update_mark_good (CpInspectPage *self)
+{
+  CpInspectItem *item;
+  double threshold, score;
+
+  if (self->inspect_list == NULL)
+    return;   /* disposed: the list box lets its selection go */
+  item = selected_item (self);
+  threshold = current_threshold (self);
+  score = item != NULL ? cp_inspect_item_get_score (item) : NAN;
+
+  cp_page_set_action_enabled (CP_PAGE (self), "inspect-mark-good",
+                              item != NULL && cp_inspect_item_get_error (item) == NULL &&
+                              !isnan (score) && !isnan (threshold) && score > threshold);
+}
+
 /* The line under the large view: the selected image's path, and its
  * score against the threshold in use, or why it has none.  Refreshed
  * whenever either changes. */
@@ -443,6 +463,7 @@ update_caption (CpInspectPage *self)
   const char *path, *error;
   double score;
 
+  update_mark_good (self);
   if (item == NULL)
     return;
   path = cp_inspect_item_get_path (item);
@@ -897,6 +918,7 @@ on_row_selected (GtkListBox    *box,
   g_autoptr(GdkTexture) texture = NULL;
 
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SELECTED]);
+  update_mark_good (self);
   if (item == NULL)
     return;
   /* Bounded decode: a huge photo should not stall the window. */
@@ -1200,6 +1222,20 @@ action_inspect_clear (GSimpleAction *action,
 }
 
 static void
+action_mark_good (GSimpleAction *action,
+                  GVariant      *param,
+                  gpointer       user_data)
+{
+  CpInspectPage *self = CP_INSPECT_PAGE (user_data);
+  CpInspectItem *item = selected_item (self);
+
+  if (item == NULL || self->category == NULL || session_of (self) == NULL)
+    return;
+  cp_mark_good (session_of (self), cp_category_item_get_name (self->category),
+                cp_inspect_item_get_path (item), NULL, 0);
+}
+
+static void
 action_threshold_save (GSimpleAction *action,
                        GVariant      *param,
                        gpointer       user_data)
@@ -1379,6 +1415,7 @@ cp_inspect_page_init (CpInspectPage *self)
     { "inspect-clear", action_inspect_clear },
     { "threshold-save", action_threshold_save },
     { "threshold-reset", action_threshold_reset },
+    { "inspect-mark-good", action_mark_good },
   };
 
   gtk_widget_init_template (GTK_WIDGET (self));
@@ -1410,4 +1447,5 @@ cp_inspect_page_init (CpInspectPage *self)
   g_signal_group_connect_swapped (self->item_signals, "notify::evaluation",
                                   G_CALLBACK (on_evaluation_changed), self);
   update_controls (self);
+  update_mark_good (self);
 }

@@ -277,3 +277,131 @@ cp_plots_set_tsne (CpPlotView         *view,
   cp_plot_view_set_funcs (view, draw_tsne, hit_tsne, d, tsne_data_free);
 }
 
+
+/* ---- the line: yield over time ---------------------------------------------- */
+
+typedef struct
+{
+  gint64 *start_us;
+  gint64 *total;
+  gint64 *passed;
+  size_t  count;
+  gint64  width_us;
+} YieldData;
+
+static void
+yield_data_free (gpointer data)
+{
+  YieldData *d = data;
+
+  g_free (d->start_us);
+  g_free (d->total);
+  g_free (d->passed);
+  g_free (d);
+}
+
+static void
+draw_yield (cairo_t *cr, int width, int height, gpointer data)
+{
+  YieldData *d = data;
+  CpPlotYield plot = { 0 };
+
+  plot.start_us = d->start_us;
+  plot.total = d->total;
+  plot.passed = d->passed;
+  plot.count = d->count;
+  plot.width_us = d->width_us;
+  cp_plot_yield_draw (cr, width, height, &plot);
+}
+
+void
+cp_plots_set_yield (CpPlotView *view,
+                    GArray     *buckets,
+                    gint64      width_us)
+{
+  YieldData *d = g_new0 (YieldData, 1);
+  size_t n = buckets != NULL ? buckets->len : 0;
+
+  d->start_us = g_new (gint64, MAX (n, 1));
+  d->total = g_new (gint64, MAX (n, 1));
+  d->passed = g_new (gint64, MAX (n, 1));
+  for (size_t i = 0; i < n; i++)
+    {
+      const CpYieldBucket *b = &g_array_index (buckets, CpYieldBucket, i);
+
+      d->start_us[i] = b->start_us;
+      d->total[i] = b->total;
+      d->passed[i] = b->final_passed;
+    }
+  d->count = n;
+  d->width_us = width_us;
+  cp_plot_view_set_funcs (view, draw_yield, NULL, d, yield_data_free);
+}
+
+/* ---- the line: scores over time (drift) ---------------------------------------- */
+
+typedef struct
+{
+  gint64   *time_us;
+  double   *score;
+  gboolean *failed;
+  size_t    count;
+  double    threshold;
+  double    reference_median;
+  double    reference_upper;
+} ScoresData;
+
+static void
+scores_data_free (gpointer data)
+{
+  ScoresData *d = data;
+
+  g_free (d->time_us);
+  g_free (d->score);
+  g_free (d->failed);
+  g_free (d);
+}
+
+static void
+draw_scores (cairo_t *cr, int width, int height, gpointer data)
+{
+  ScoresData *d = data;
+  CpPlotScores plot = { 0 };
+
+  plot.time_us = d->time_us;
+  plot.score = d->score;
+  plot.failed = d->failed;
+  plot.count = d->count;
+  plot.threshold = d->threshold;
+  plot.reference_median = d->reference_median;
+  plot.reference_upper = d->reference_upper;
+  cp_plot_scores_draw (cr, width, height, &plot);
+}
+
+void
+cp_plots_set_scores (CpPlotView *view,
+                     GPtrArray  *parts,
+                     double      threshold,
+                     double      reference_median,
+                     double      reference_upper)
+{
+  ScoresData *d = g_new0 (ScoresData, 1);
+  size_t n = parts != NULL ? parts->len : 0;
+
+  d->time_us = g_new (gint64, MAX (n, 1));
+  d->score = g_new (double, MAX (n, 1));
+  d->failed = g_new (gboolean, MAX (n, 1));
+  for (size_t i = 0; i < n; i++)
+    {
+      const CpPart *part = parts->pdata[i];
+
+      d->time_us[i] = part->time_us;
+      d->score[i] = part->score;
+      d->failed[i] = part->verdict == CP_VERDICT_FAIL;
+    }
+  d->count = n;
+  d->threshold = threshold;
+  d->reference_median = reference_median;
+  d->reference_upper = reference_upper;
+  cp_plot_view_set_funcs (view, draw_scores, NULL, d, scores_data_free);
+}

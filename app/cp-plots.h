@@ -4,6 +4,7 @@
  * follows the window's live array). */
 #pragma once
 
+#include "line/records.h"
 #include "pipeline/evaluate.h"
 #include "plot/plot.h"
 #include "cp-plot-view.h"
@@ -26,5 +27,19 @@ void cp_plots_set_tsne      (CpPlotView         *view,
                              const CpEvalResult *eval,
                              const float        *xy,
                              int                 n);
+
+/* The line's yield over time: @buckets (CpYieldBucket) of @width_us. */
+void cp_plots_set_yield     (CpPlotView         *view,
+                             GArray             *buckets,
+                             gint64              width_us);
+
+/* The line's scores over time (the drift chart): @parts (CpPart *,
+ * oldest first), the threshold in use, and the median and 90th
+ * percentile of the reference good scores (NaN: none). */
+void cp_plots_set_scores    (CpPlotView         *view,
+                             GPtrArray          *parts,
+                             double              threshold,
+                             double              reference_median,
+                             double              reference_upper);
 
 G_END_DECLS

@@ -54,6 +54,7 @@ enum
 enum
 {
   SIGNAL_TOAST,
+  SIGNAL_TOAST_ACTION,
   SIGNAL_LOSSES_CHANGED,
   SIGNAL_THRESHOLD_SAVED,
   N_SIGNALS
@@ -84,6 +85,18 @@ cp_session_toast (CpSession  *self,
                   const char *message)
 {
   g_signal_emit (self, signals[SIGNAL_TOAST], 0, message);
+}
+
+void
+cp_session_toast_action (CpSession  *self,
+                         const char *message,
+                         const char *button_label,
+                         const char *action_name,
+                         GVariant   *target)
+{
+  g_autoptr(GVariant) sunk = target != NULL ? g_variant_ref_sink (target) : NULL;
+
+  g_signal_emit (self, signals[SIGNAL_TOAST_ACTION], 0, message, button_label, action_name, sunk);
 }
 
 /* ---- categories ---------------------------------------------------------- */
@@ -1111,6 +1124,9 @@ cp_session_class_init (CpSessionClass *klass)
   signals[SIGNAL_TOAST] =
     g_signal_new ("toast", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                   G_TYPE_NONE, 1, G_TYPE_STRING);
+  signals[SIGNAL_TOAST_ACTION] =
+    g_signal_new ("toast-action", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 4, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_VARIANT);
   signals[SIGNAL_LOSSES_CHANGED] =
     g_signal_new ("losses-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                   G_TYPE_NONE, 0);

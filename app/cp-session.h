@@ -12,7 +12,8 @@
  * "model-dir-origin" (CpModelDirOrigin), "dataset-error", "categories" (GListModel of
  * CpCategoryItem), "selected" (CpCategoryItem or NULL, writable),
  * "training-category", "saving" (a threshold is being stored).
- * Signals: "toast" (a message for the user), "losses-changed",
+ * Signals: "toast" (a message for the user), "toast-action" (one with a
+ * button: message, label, action name, target), "losses-changed",
  * "threshold-saved" (gboolean: the file holds the threshold in use).
  */
 #pragma once
@@ -126,5 +127,12 @@ void            cp_session_evaluate          (CpSession      *self,
 /* ---- messages ---- */
 void            cp_session_toast             (CpSession      *self,
                                               const char     *message);
+/* A message with a button that activates @action_name ("win.NAME") with
+ * @target (may be NULL; a floating reference is taken): "Undo". */
+void            cp_session_toast_action      (CpSession      *self,
+                                              const char     *message,
+                                              const char     *button_label,
+                                              const char     *action_name,
+                                              GVariant       *target);
 
 G_END_DECLS

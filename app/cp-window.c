@@ -8,6 +8,8 @@
 #include "cp-dataset-page.h"
 #include "cp-eval-page.h"
 #include "cp-inspect-page.h"
+#include "cp-line-page.h"
+#include "cp-mark-good.h"
 #include "cp-threshold-guard.h"
 #include "cp-train-page.h"
 #include "cp-weights-banner.h"
@@ -55,6 +57,43 @@ on_toast (CpWindow   *self,
   g_free (self->last_toast);
   self->last_toast = g_strdup (message);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LAST_TOAST]);
+}
+
+/* A message with a button ("Undo"), which runs a window action. */
+static void
+on_toast_action (CpWindow   *self,
+                 const char *message,
+                 const char *button_label,
+                 const char *action_name,
+                 GVariant   *target)
+{
+  AdwToast *toast = adw_toast_new (message);
+
+  adw_toast_set_timeout (toast, 10);
+  adw_toast_set_button_label (toast, button_label);
+  adw_toast_set_action_name (toast, action_name);
+  if (target != NULL)
+    adw_toast_set_action_target_value (toast, target);
+  adw_toast_overlay_add_toast (self->toast_overlay, toast);
+  g_free (self->last_toast);
+  self->last_toast = g_strdup (message);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LAST_TOAST]);
+}
+
+/* The Undo of "Mark as good", which both the Inspection and the Line
+ * page offer: it belongs to neither. */
+static void
+action_undo_mark_good (GSimpleAction *action,
+                       GVariant      *param,
+                       gpointer       user_data)
+{
+  CpWindow *self = CP_WINDOW (user_data);
+  const char *category, *db_path;
+
+  if (self->session == NULL)
+    return;
+  g_variant_get (param, "(&s&s)", &category, &db_path);
+  cp_mark_good_undo (self->session, category, db_path);
 }
 
 /* ---- the category drop-down --------------------------------------------- */
@@ -258,6 +297,7 @@ stop_jobs (CpWindow *self)
   cp_worker_cancel_slot (worker, "eval");
   cp_worker_cancel_slot (worker, "augment");
   cp_worker_cancel_slot (worker, "scan");
+  cp_worker_cancel_slot (worker, "line-report");
   /* Not "threshold": a save the user asked for still runs (it replaces
    * the file atomically); only its report is dropped. */
 }
@@ -361,6 +401,7 @@ cp_window_class_init (CpWindowClass *klass)
   g_type_ensure (CP_TYPE_INSPECT_PAGE);
   g_type_ensure (CP_TYPE_EVAL_PAGE);
   g_type_ensure (CP_TYPE_WEIGHTS_BANNER);
+  g_type_ensure (CP_TYPE_LINE_PAGE);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/cutpaste/Inspector/cp-window.ui");
   gtk_widget_class_bind_template_child (widget_class, CpWindow, toast_overlay);
@@ -375,6 +416,7 @@ cp_window_class_init (CpWindowClass *klass)
   gtk_widget_class_bind_template_child_full (widget_class, "inspect_page", FALSE, 0);
   gtk_widget_class_bind_template_child_full (widget_class, "eval_page", FALSE, 0);
   gtk_widget_class_bind_template_child_full (widget_class, "weights_banner", FALSE, 0);
+  gtk_widget_class_bind_template_child_full (widget_class, "line_page", FALSE, 0);
 
   gtk_widget_class_install_property_action (widget_class, "win.page", "visible-page");
 }
@@ -382,9 +424,13 @@ cp_window_class_init (CpWindowClass *klass)
 static void
 cp_window_init (CpWindow *self)
 {
+  static const GActionEntry actions[] = {
+    { "undo-mark-good", action_undo_mark_good, "(ss)" },
+  };
   GtkDropTarget *target = gtk_drop_target_new (GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
 
   gtk_widget_init_template (GTK_WIDGET (self));
+  g_action_map_add_action_entries (G_ACTION_MAP (self), actions, G_N_ELEMENTS (actions), self);
   g_signal_connect (target, "drop", G_CALLBACK (on_drop), self);
   gtk_widget_add_controller (GTK_WIDGET (self->stack), GTK_EVENT_CONTROLLER (target));
   g_signal_connect_swapped (self->stack, "notify::visible-child-name",
@@ -396,6 +442,7 @@ cp_window_init (CpWindow *self)
   g_signal_group_connect_swapped (self->session_signals, "notify::selected",
                                   G_CALLBACK (sync_category), self);
   g_signal_group_connect_swapped (self->session_signals, "toast", G_CALLBACK (on_toast), self);
+  g_signal_group_connect_swapped (self->session_signals, "toast-action", G_CALLBACK (on_toast_action), self);
   self->categories_signals = g_signal_group_new (G_TYPE_LIST_MODEL);
   g_signal_group_connect_swapped (self->categories_signals, "items-changed",
                                   G_CALLBACK (categories_changing), self);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Takes a screenshot of every page of CutPaste Inspector on a synthetic
 # dataset, under Xvfb, into data/screenshots/ (and, with LANGUAGE=zh_CN,
-# into data/screenshots/zh_CN/).  Needs xvfb-run and ImageMagick's import;
+# into data/screenshots/zh_CN/); the Line page's into
+# docs/images/line-page.png.  Needs xvfb-run and ImageMagick's import;
 # Chinese needs fonts-noto-cjk.
 #
 #   build-aux/screenshots.sh [BUILD_DIR]
@@ -12,7 +13,7 @@ build="${1:-_build}"
 if [ ! -d "$build" ]; then
   meson setup "$build"
 fi
-ninja -C "$build" tests/app/screenshot-driver data/gschemas.compiled \
+ninja -C "$build" tests/app/screenshot-driver tests/app/screenshot-line data/gschemas.compiled \
   cutpaste-inspector-gmo >/dev/null
 
 # Translations are read from the build folder (po/<lang>/LC_MESSAGES).
@@ -37,3 +38,10 @@ export LANG="${LANG:-C.UTF-8}"
 
 xvfb-run -a -s "-screen 0 1100x760x24" \
   "$build/tests/app/screenshot-driver" "$out" "$localedir"
+
+# The Line page on a short synthetic shift: docs/images/line-page.png (in
+# another language, line.png beside the other pages).
+line_png="$PWD/docs/images/line-page.png"
+[ "$out" != "$PWD/data/screenshots" ] && line_png="$out/line.png"
+xvfb-run -a -s "-screen 0 1100x760x24" \
+  "$build/tests/app/screenshot-line" "$line_png" "$localedir"

@@ -371,13 +371,25 @@ post_event (WatchEvent *event, gpointer user_data)
 {
   CpWatcher *self = user_data;
   Delivery *d = g_new0 (Delivery, 1);
+  GSource *source = g_idle_source_new ();
 
   d->watcher = self;
   d->event = event;
+  /* Not g_main_context_invoke_full (): when no thread owns the context
+   * at this moment (its thread between two iterations, or blocked
+   * elsewhere), it acquires the context and delivers right here on the
+   * worker thread: signal handlers (a GTK page) then run on the wrong
+   * thread, and STOPPED joins the worker from itself.  An idle source is
+   * always dispatched by the thread that iterates the context, in the
+   * order the events were posted.  The watcher outlives every delivery:
+   * the worker's reference is dropped by the last one (STOPPED), which
+   * is queued after all others. */
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, deliver, d, delivery_free);
+  g_source_set_static_name (source, "[cp-watcher] deliver");
   CP_TSAN_RELEASE (d);
-  /* The watcher outlives every delivery: the worker's reference is
-   * dropped by the last one (STOPPED), which is queued after all others. */
-  g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, deliver, d, delivery_free);
+  g_source_attach (source, self->context);
+  g_source_unref (source);
 }
 
 static void
