@@ -306,13 +306,23 @@ progress_from_thread (guint64 received, guint64 total, gpointer user_data)
   GTask *task = user_data;
   FetchData *d = g_task_get_task_data (task);
   ProgressCall *call = g_new (ProgressCall, 1);
+  GSource *source = g_idle_source_new ();
 
   call->task = g_object_ref (task);
   call->received = received;
   call->total = total;
+
+  /* Not g_main_context_invoke_full (): when no thread owns the caller's
+   * context at this moment (its thread between two iterations), it would
+   * run the progress callback here, on the download thread, and a window
+   * would be touched from the wrong thread.  An idle source is dispatched
+   * by the thread that iterates the context, in the order posted. */
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, progress_in_context, call, progress_call_free);
+  g_source_set_static_name (source, "[cp-weights] progress");
   CP_TSAN_RELEASE (call);
-  g_main_context_invoke_full (d->context, G_PRIORITY_DEFAULT, progress_in_context, call,
-                              progress_call_free);
+  g_source_attach (source, d->context);
+  g_source_unref (source);
 }
 
 static void
