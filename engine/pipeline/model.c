@@ -805,75 +805,17 @@ cp_model_score_image_file (CpModel *model, const char *path, double *score, GErr
   return cp_model_score_images (model, (const CpImage *const *) &image, 1, score, NULL, error);
 }
 
-static int
-compare_keys (gconstpointer a, gconstpointer b)
-{
-  return strcmp (*(const char *const *) a, *(const char *const *) b);
-}
-
-/* Writes a model file: network, Gaussian, the local part and calibration
- * scores when there are any, and @metadata (char * -> char *; the local
- * model adds its keys) in sorted key order, so the same model always
- * gives the same bytes.  Atomic (temporary file, then rename). */
+/* Writes a model file (see cp_pipeline_write_model ()) stamped with this
+ * format and version. */
 static gboolean
 model_write (CpNetwork *net, const CpGde *gde, CpLocalModel *local, const double *calibration,
              int n_calibration, GHashTable *metadata, const char *path, GError **error)
 {
-  CpSafetensorsWriter *w = cp_safetensors_writer_new ();
-  int dim = cp_gde_dim (gde);
-  int64_t mean_shape[1] = { dim };
-  int64_t prec_shape[2] = { dim, dim };
-  g_autoptr (GPtrArray) keys = g_ptr_array_new ();
-  GHashTableIter iter;
-  gpointer key, value;
-  CpError err = { 0 };
-  gboolean ok = FALSE;
-
   g_hash_table_insert (metadata, g_strdup ("format"), g_strdup (CP_MODEL_FORMAT));
   g_hash_table_insert (metadata, g_strdup ("format_version"),
                        g_strdup_printf ("%d", CP_MODEL_FORMAT_VERSION));
-  if (cp_network_save (net, w, &err) != CP_OK
-      || cp_safetensors_writer_add (w, "gde.mean", CP_DTYPE_F32, mean_shape, 1,
-                                    cp_gde_mean_f32 (gde), &err) != CP_OK
-      || cp_safetensors_writer_add (w, "gde.precision", CP_DTYPE_F32, prec_shape, 2,
-                                    cp_gde_precision_f32 (gde), &err) != CP_OK)
-    goto out;
-  if (local != NULL && !cp_local_model_save (local, w, metadata, error))
-    {
-      cp_safetensors_writer_free (w);
-      g_prefix_error (error, "cannot write model %s: ", path);
-      return FALSE;
-    }
-  if (calibration != NULL && n_calibration > 0)
-    {
-      g_autofree float *values = g_new (float, n_calibration);
-      int64_t shape[1] = { n_calibration };
-
-      for (int i = 0; i < n_calibration; i++)
-        values[i] = (float) calibration[i];
-      if (cp_safetensors_writer_add (w, "calibration.scores", CP_DTYPE_F32, shape, 1, values, &err)
-          != CP_OK)
-        goto out;
-    }
-  g_hash_table_iter_init (&iter, metadata);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    g_ptr_array_add (keys, key);
-  g_ptr_array_sort (keys, compare_keys);
-  for (guint i = 0; i < keys->len; i++)
-    if (cp_safetensors_writer_set_metadata (w, keys->pdata[i],
-                                            g_hash_table_lookup (metadata, keys->pdata[i]), &err)
-        != CP_OK)
-      goto out;
-  if (cp_safetensors_writer_save (w, path, &err) != CP_OK)
-    goto out;
-  ok = TRUE;
-out:
-  cp_safetensors_writer_free (w);
-  if (!ok)
-    g_set_error (error, CP_PIPELINE_ERROR,
-                 err.code == CP_ERR_IO ? CP_PIPELINE_ERROR_IO : cp_pipeline_error_from_status (err.code),
-                 "cannot write model %s: %s", path, err.message);
-  return ok;
+  return cp_pipeline_write_model (net, gde, local, calibration, n_calibration, metadata, path,
+                                  error);
 }
 
 gboolean

@@ -33,8 +33,18 @@ gboolean   cp_pipeline_embed_tensors (CpNetwork *net, float *device_buf, const f
 
 /* ---- pipeline-model-write.c ---- */
 
+/* Writes a model file: network, Gaussian, the local part when @local is
+ * not NULL (it adds its keys to @metadata), calibration scores when there
+ * are any, and @metadata (char * -> char *) in sorted key order, so the
+ * same model always gives the same bytes.  Atomic (temporary file, then
+ * rename); a failure says "cannot write model PATH: ...". */
+gboolean   cp_pipeline_write_model  (CpNetwork *net, const CpGde *gde, CpLocalModel *local,
+                                     const double *calibration, int n_calibration,
+                                     GHashTable *metadata, const char *path, GError **error);
+
 /* Writes network + Gaussian + @metadata (key, value, ..., NULL pairs in a
- * NULL-terminated array) atomically to @path. */
+ * NULL-terminated array) atomically to @path, through
+ * cp_pipeline_write_model (). */
 gboolean   cp_pipeline_save_model   (CpNetwork *net, const CpGde *gde, const char *const *metadata,
                                      const char *path, GError **error);
 
