@@ -516,14 +516,15 @@ image_to_tensor_at (const CpImage *image, int size, float *dst)
 }
 
 /* The tensors of image slot @slot of a batch: at the model's size into
- * @tensors, and at the local size into model->local_buf. */
+ * @tensors, and, with @regions (only for a model with a local part), at
+ * the local size into model->local_buf. */
 static void
-prepare_image (CpModel *model, const CpImage *image, float *tensors, int slot)
+prepare_image (CpModel *model, const CpImage *image, float *tensors, int slot, gboolean regions)
 {
   int s = model->image_size;
 
   image_to_tensor_at (image, s, tensors + (size_t) slot * 3 * s * s);
-  if (model->local != NULL)
+  if (regions)
     {
       int ls = cp_local_model_spec (model->local)->image_size;
 
@@ -567,7 +568,7 @@ cp_model_score_images_full (CpModel *model, const CpImage *const *images, int n,
       int count = MIN (CP_PIPELINE_EMBED_BATCH, n - start);
 
       for (int i = 0; i < count; i++)
-        prepare_image (model, images[start + i], tensors, i);
+        prepare_image (model, images[start + i], tensors, i, model->local != NULL);
       if (!score_tensors (model, tensors, model->local_buf, count, scores ? scores + start : NULL,
                           embeddings ? embeddings + (gsize) start * CP_EMBEDDING_DIM : NULL,
                           global ? global + start : NULL, local ? local + start : NULL,
@@ -619,7 +620,7 @@ cp_model_score_files (CpModel *model, const char *const *paths, int n, double *s
                 messages[i] = g_strdup (local->message);
               continue;
             }
-          prepare_image (model, image, tensors, filled);
+          prepare_image (model, image, tensors, filled, model->local != NULL);
           index[filled++] = i;
         }
       if (filled == CP_PIPELINE_EMBED_BATCH || (i == n && filled > 0))
@@ -645,15 +646,16 @@ cp_model_good_parts (CpModel *model, const char *const *paths, int n, const vola
                      float **embeddings, float **features, int *index, int *n_read,
                      GPtrArray *skipped, GError **error)
 {
+  /* Region vectors only for a caller that wants them. */
+  const gboolean regions = model->local != NULL && features != NULL;
   size_t per_image = (size_t) 3 * model->image_size * model->image_size;
-  size_t per_out = model->local ? cp_local_feature_count (cp_local_model_spec (model->local)) : 0;
+  size_t per_out = regions ? cp_local_feature_count (cp_local_model_spec (model->local)) : 0;
   g_autofree float *tensors = g_new (float, per_image * CP_PIPELINE_EMBED_BATCH);
   g_autofree float *emb = g_new (float, (gsize) MAX (n, 1) * CP_EMBEDDING_DIM);
-  g_autofree float *feat = model->local ? g_try_new (float, per_out * MAX (n, 1)) : NULL;
+  g_autofree float *feat = regions ? g_try_new (float, per_out * MAX (n, 1)) : NULL;
   int kept = 0, filled = 0;
-  CpError err = { 0 };
 
-  if (model->local != NULL && feat == NULL)
+  if (regions && feat == NULL)
     {
       g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_FAILED,
                    "out of memory for the region vectors of %d images", n);
@@ -677,7 +679,7 @@ cp_model_good_parts (CpModel *model, const char *const *paths, int n, const vola
                 g_ptr_array_add (skipped, g_strdup (local->message));
               continue;
             }
-          prepare_image (model, image, tensors, filled);
+          prepare_image (model, image, tensors, filled, regions);
           index[kept + filled] = i;
           filled++;
         }
@@ -687,7 +689,7 @@ cp_model_good_parts (CpModel *model, const char *const *paths, int n, const vola
                                           model->image_size, emb + (gsize) kept * CP_EMBEDDING_DIM,
                                           error))
             return FALSE;
-          if (model->local
+          if (regions
               && !cp_local_model_features (model->local, model->local_buf, filled,
                                            feat + per_out * kept, error))
             return FALSE;
@@ -695,10 +697,10 @@ cp_model_good_parts (CpModel *model, const char *const *paths, int n, const vola
           filled = 0;
         }
     }
-  (void) err;
   *n_read = kept;
   *embeddings = g_steal_pointer (&emb);
-  *features = g_steal_pointer (&feat);
+  if (features != NULL)
+    *features = g_steal_pointer (&feat);
   return TRUE;
 }
 

@@ -67,7 +67,8 @@ gboolean   cp_model_parts_save      (CpNetwork *net, const CpDensityFit *fit, Cp
 
 /* For refit.c: decodes @paths as predict does and gives the raw
  * embeddings (*@embeddings, n_read x 512) and, with a local part, the
- * region vectors (*@features, NULL without) of those that were read;
+ * region vectors (*@features, NULL without; pass @features NULL when
+ * they are not wanted and they are not computed) of those that were read;
  * @index (n) receives, for each row, the position of its path.  Messages
  * of unreadable images go to @skipped. */
 gboolean   cp_model_good_parts      (CpModel *model, const char *const *paths, int n,
