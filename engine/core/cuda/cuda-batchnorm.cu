@@ -319,8 +319,8 @@ cp_cuda_launch_bn_forward_train (cudaStream_t stream, int sm_count, int n, int c
       != cudaSuccess)
     return err;
   bn_finalize_train_kernel<<<channel_blocks (c), CP_THREADS, 0, stream>>> (
-      (const double *) scratch, splits, c, hw, (double) n * hw, x, gamma, beta, running_mean, running_var,
-      momentum, eps, save_mean, save_invstd, coef);
+      (const double *) scratch, splits, c, hw, (double) n * hw, x, gamma, beta, running_mean,
+      running_var, momentum, eps, save_mean, save_invstd, coef);
   if ((err = cudaGetLastError ()) != cudaSuccess)
     return err;
   bn_apply_kernel<<<grid_for (vec ? count / 4 : count), CP_THREADS, 0, stream>>> (x, y, coef, c,
@@ -365,7 +365,8 @@ cp_cuda_launch_bn_backward (cudaStream_t stream, int sm_count, int n, int c, int
       != cudaSuccess)
     return err;
   bn_finalize_backward_kernel<<<channel_blocks (c), CP_THREADS, 0, stream>>> (
-      (const double *) scratch, splits, c, (double) n * hw, gamma, save_invstd, dgamma, dbeta, coef);
+      (const double *) scratch, splits, c, (double) n * hw, gamma, save_invstd, dgamma, dbeta,
+      coef);
   if ((err = cudaGetLastError ()) != cudaSuccess)
     return err;
   bn_dx_kernel<<<grid_for (vec ? count / 4 : count), CP_THREADS, 0, stream>>> (
