@@ -585,6 +585,73 @@ cp_model_score_images (CpModel *model, const CpImage *const *images, int n, doub
   return cp_model_score_images_full (model, images, n, scores, embeddings, NULL, NULL, NULL, error);
 }
 
+/* Images read from files, a batch at a time, into the model's input
+ * tensors (and, with @regions, its local-size tensors). */
+typedef struct
+{
+  CpModel           *model;
+  const char *const *paths;
+  int                n;
+  int                next;        /* the next path to read */
+  gboolean           regions;
+  float             *tensors;     /* CP_PIPELINE_EMBED_BATCH images */
+  int                index[CP_PIPELINE_EMBED_BATCH];   /* each slot's path */
+} FileBatches;
+
+/* Called for each path taken, in order: @message is NULL when the image
+ * was read, else why it was not (it is then left out of the batch). */
+typedef void (*FileSeenFunc) (int i, const char *message, gpointer data);
+
+/* Fills the next batch: how many images it holds (0 once every path is
+ * taken), or -1 (@error set) when @cancel was raised before a read. */
+static int
+file_batches_next (FileBatches *fb, const volatile int *cancel, FileSeenFunc seen, gpointer data,
+                   GError **error)
+{
+  int filled = 0;
+
+  while (filled < CP_PIPELINE_EMBED_BATCH && fb->next < fb->n)
+    {
+      int i = fb->next++;
+      g_autoptr (CpImage) image = NULL;
+      g_autoptr (GError) local = NULL;
+
+      if (cp_pipeline_cancelled (cancel))
+        {
+          g_set_error_literal (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CANCELLED, "cancelled");
+          return -1;
+        }
+      if (!cp_image_load (fb->paths[i], &image, &local))
+        {
+          seen (i, local->message, data);
+          continue;
+        }
+      seen (i, NULL, data);
+      prepare_image (fb->model, image, fb->tensors, filled, fb->regions);
+      fb->index[filled++] = i;
+    }
+  return filled;
+}
+
+typedef struct
+{
+  double *scores;
+  float  *embeddings;
+  char  **messages;
+} ScoreFilesSeen;
+
+static void
+score_files_seen (int i, const char *message, gpointer data)
+{
+  ScoreFilesSeen *out = data;
+
+  if (out->messages)
+    out->messages[i] = g_strdup (message);
+  out->scores[i] = NAN;
+  if (out->embeddings)
+    memset (out->embeddings + (gsize) i * CP_EMBEDDING_DIM, 0, CP_EMBEDDING_DIM * sizeof (float));
+}
+
 gboolean
 cp_model_score_files (CpModel *model, const char *const *paths, int n, double *scores,
                       float *embeddings, char **messages, const volatile int *cancel,
@@ -592,53 +659,35 @@ cp_model_score_files (CpModel *model, const char *const *paths, int n, double *s
 {
   size_t per_image = (size_t) 3 * model->image_size * model->image_size;
   g_autofree float *tensors = g_new (float, per_image * CP_PIPELINE_EMBED_BATCH);
-  int index[CP_PIPELINE_EMBED_BATCH];
   double batch_scores[CP_PIPELINE_EMBED_BATCH];
   g_autofree float *batch_emb = g_new (float, (gsize) CP_PIPELINE_EMBED_BATCH * CP_EMBEDDING_DIM);
-  int filled = 0;
+  FileBatches fb = { model, paths, n, 0, model->local != NULL, tensors, { 0 } };
+  ScoreFilesSeen out = { scores, embeddings, messages };
+  int filled;
 
-  for (int i = 0; i <= n; i++)
+  while ((filled = file_batches_next (&fb, cancel, score_files_seen, &out, error)) > 0)
     {
-      if (i < n)
+      if (!score_tensors (model, tensors, model->local_buf, filled, batch_scores, batch_emb,
+                          NULL, NULL, NULL, error))
+        return FALSE;
+      for (int k = 0; k < filled; k++)
         {
-          g_autoptr (CpImage) image = NULL;
-          g_autoptr (GError) local = NULL;
-
-          if (cp_pipeline_cancelled (cancel))
-            {
-              g_set_error_literal (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CANCELLED, "cancelled");
-              return FALSE;
-            }
-          if (messages)
-            messages[i] = NULL;
-          scores[i] = NAN;
+          scores[fb.index[k]] = batch_scores[k];
           if (embeddings)
-            memset (embeddings + (gsize) i * CP_EMBEDDING_DIM, 0, CP_EMBEDDING_DIM * sizeof (float));
-          if (!cp_image_load (paths[i], &image, &local))
-            {
-              if (messages)
-                messages[i] = g_strdup (local->message);
-              continue;
-            }
-          prepare_image (model, image, tensors, filled, model->local != NULL);
-          index[filled++] = i;
-        }
-      if (filled == CP_PIPELINE_EMBED_BATCH || (i == n && filled > 0))
-        {
-          if (!score_tensors (model, tensors, model->local_buf, filled, batch_scores, batch_emb,
-                              NULL, NULL, NULL, error))
-            return FALSE;
-          for (int k = 0; k < filled; k++)
-            {
-              scores[index[k]] = batch_scores[k];
-              if (embeddings)
-                memcpy (embeddings + (gsize) index[k] * CP_EMBEDDING_DIM,
-                        batch_emb + (gsize) k * CP_EMBEDDING_DIM, CP_EMBEDDING_DIM * sizeof (float));
-            }
-          filled = 0;
+            memcpy (embeddings + (gsize) fb.index[k] * CP_EMBEDDING_DIM,
+                    batch_emb + (gsize) k * CP_EMBEDDING_DIM, CP_EMBEDDING_DIM * sizeof (float));
         }
     }
-  return TRUE;
+  return filled == 0;
+}
+
+static void
+good_parts_seen (int i, const char *message, gpointer data)
+{
+  GPtrArray *skipped = data;
+
+  if (message != NULL && skipped != NULL)
+    g_ptr_array_add (skipped, g_strdup (message));
 }
 
 gboolean
@@ -653,7 +702,8 @@ cp_model_good_parts (CpModel *model, const char *const *paths, int n, const vola
   g_autofree float *tensors = g_new (float, per_image * CP_PIPELINE_EMBED_BATCH);
   g_autofree float *emb = g_new (float, (gsize) MAX (n, 1) * CP_EMBEDDING_DIM);
   g_autofree float *feat = regions ? g_try_new (float, per_out * MAX (n, 1)) : NULL;
-  int kept = 0, filled = 0;
+  FileBatches fb = { model, paths, n, 0, regions, tensors, { 0 } };
+  int kept = 0, filled;
 
   if (regions && feat == NULL)
     {
@@ -661,42 +711,21 @@ cp_model_good_parts (CpModel *model, const char *const *paths, int n, const vola
                    "out of memory for the region vectors of %d images", n);
       return FALSE;
     }
-  for (int i = 0; i <= n; i++)
+  while ((filled = file_batches_next (&fb, cancel, good_parts_seen, skipped, error)) > 0)
     {
-      if (i < n)
-        {
-          g_autoptr (CpImage) image = NULL;
-          g_autoptr (GError) local = NULL;
-
-          if (cp_pipeline_cancelled (cancel))
-            {
-              g_set_error_literal (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CANCELLED, "cancelled");
-              return FALSE;
-            }
-          if (!cp_image_load (paths[i], &image, &local))
-            {
-              if (skipped)
-                g_ptr_array_add (skipped, g_strdup (local->message));
-              continue;
-            }
-          prepare_image (model, image, tensors, filled, regions);
-          index[kept + filled] = i;
-          filled++;
-        }
-      if (filled == CP_PIPELINE_EMBED_BATCH || (i == n && filled > 0))
-        {
-          if (!cp_pipeline_embed_tensors (model->net, model->device_buf, tensors, filled,
-                                          model->image_size, emb + (gsize) kept * CP_EMBEDDING_DIM,
-                                          error))
-            return FALSE;
-          if (regions
-              && !cp_local_model_features (model->local, model->local_buf, filled,
-                                           feat + per_out * kept, error))
-            return FALSE;
-          kept += filled;
-          filled = 0;
-        }
+      if (!cp_pipeline_embed_tensors (model->net, model->device_buf, tensors, filled,
+                                      model->image_size, emb + (gsize) kept * CP_EMBEDDING_DIM,
+                                      error))
+        return FALSE;
+      if (regions
+          && !cp_local_model_features (model->local, model->local_buf, filled,
+                                       feat + per_out * kept, error))
+        return FALSE;
+      memcpy (index + kept, fb.index, filled * sizeof (int));
+      kept += filled;
     }
+  if (filled < 0)
+    return FALSE;
   *n_read = kept;
   *embeddings = g_steal_pointer (&emb);
   if (features != NULL)

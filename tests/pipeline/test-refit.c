@@ -207,6 +207,60 @@ test_drift_reference_region_model (void)
   cp_density_fit_clear (&fit);
 }
 
+/* Reading images for scoring or a refit stops, with "cancelled", when
+ * asked before a read; an unreadable image is named and left out. */
+static void
+test_reading_cancelled_and_unreadable (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CpModel) model = cp_model_load (model_path, "cpu", &error);
+  g_autoptr (GPtrArray) train = train_paths ();
+  g_autoptr (GPtrArray) skipped = g_ptr_array_new_with_free_func (g_free);
+  g_autofree float *embeddings = NULL, *features = NULL;
+  g_autofree int *index = g_new (int, train->len + 1);
+  g_autofree double *scores = g_new (double, train->len + 1);
+  g_autofree char **messages = g_new0 (char *, train->len + 1);
+  volatile int cancel = 1;
+  int n_read = 0, n = (int) train->len;
+
+  g_assert_no_error (error);
+  g_assert_false (cp_model_score_files (model, (const char *const *) train->pdata, n, scores, NULL,
+                                        messages, &cancel, &error));
+  g_assert_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_assert_false (cp_model_good_parts (model, (const char *const *) train->pdata, n, &cancel,
+                                       &embeddings, &features, index, &n_read, skipped, &error));
+  g_assert_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CANCELLED);
+  g_clear_error (&error);
+
+  /* The same paths with a missing file in the middle. */
+  cancel = 0;
+  g_ptr_array_insert (train, 1, g_strdup ("/nonexistent/missing.png"));
+  n = (int) train->len;
+  g_assert_true (cp_model_score_files (model, (const char *const *) train->pdata, n, scores, NULL,
+                                       messages, &cancel, &error));
+  g_assert_no_error (error);
+  g_assert_true (isnan (scores[1]));
+  g_assert_nonnull (strstr (messages[1], "/nonexistent/missing.png"));
+  for (int i = 0; i < n; i++)
+    if (i != 1)
+      {
+        g_assert_null (messages[i]);
+        g_assert_true (isfinite (scores[i]));
+      }
+  g_assert_true (cp_model_good_parts (model, (const char *const *) train->pdata, n, &cancel,
+                                      &embeddings, &features, index, &n_read, skipped, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (n_read, ==, n - 1);
+  g_assert_cmpint (index[0], ==, 0);
+  g_assert_cmpint (index[1], ==, 2);
+  g_assert_cmpint (index[n_read - 1], ==, n - 1);
+  g_assert_cmpuint (skipped->len, ==, 1);
+  g_assert_nonnull (strstr (skipped->pdata[0], "/nonexistent/missing.png"));
+  for (int i = 0; i < n; i++)
+    g_free (messages[i]);
+}
+
 static char *
 read_all (const char *path, gsize *length)
 {
@@ -504,6 +558,7 @@ main (int argc, char **argv)
   g_test_add_func ("/refit/reproduces-training", test_refit_reproduces_training);
   g_test_add_func ("/refit/drift-reference-global-only", test_drift_reference_global_only);
   g_test_add_func ("/refit/drift-reference-region-model", test_drift_reference_region_model);
+  g_test_add_func ("/refit/reading-cancelled-and-unreadable", test_reading_cancelled_and_unreadable);
   g_test_add_func ("/refit/add-undo", test_add_undo);
   g_test_add_func ("/refit/bad-requests-change-nothing", test_bad_requests_change_nothing);
   g_test_add_func ("/refit/model-without-dataset", test_model_without_dataset);
