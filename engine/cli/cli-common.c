@@ -1,4 +1,5 @@
-/* cli-common.c: option parsing and category lists for the commands. */
+/* cli-common.c: option parsing, category lists and JSON strings for the
+ * commands. */
 #include "cli-common.h"
 
 #include <errno.h>
@@ -103,4 +104,20 @@ cp_cli_parse_u64 (const char *text, guint64 *value)
     return FALSE;
   *value = v;
   return TRUE;
+}
+
+void
+cp_cli_print_json_string (const char *s)
+{
+  putchar ('"');
+  for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+    {
+      if (*p == '"' || *p == '\\')
+        printf ("\\%c", *p);
+      else if (*p < 0x20)
+        printf ("\\u%04x", *p);
+      else
+        putchar (*p);
+    }
+  putchar ('"');
 }

@@ -28,4 +28,8 @@ gboolean cp_cli_parse_double (const char *text, double *value);
 gboolean cp_cli_parse_int    (const char *text, int *value);
 gboolean cp_cli_parse_u64    (const char *text, guint64 *value);
 
+/* Prints @s to stdout as a JSON string: quoted, with '"', '\\' and
+ * control characters escaped. */
+void     cp_cli_print_json_string (const char *s);
+
 G_END_DECLS

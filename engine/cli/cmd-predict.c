@@ -10,22 +10,6 @@
 #include "pipeline/pipeline.h"
 #include "pipeline/localize.h"
 
-static void
-print_json_string (const char *s)
-{
-  putchar ('"');
-  for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-    {
-      if (*p == '"' || *p == '\\')
-        printf ("\\%c", *p);
-      else if (*p < 0x20)
-        printf ("\\u%04x", *p);
-      else
-        putchar (*p);
-    }
-  putchar ('"');
-}
-
 /* JSON has no NaN: an unknown number is null. */
 static void
 print_json_number (double value)
@@ -122,7 +106,7 @@ cp_cmd_predict (int argc, char **argv)
       if (json)
         {
           printf ("{\"path\": ");
-          print_json_string (path);
+          cp_cli_print_json_string (path);
           printf (", \"score\": %.6f, \"threshold\": ", scores[i]);
           print_json_number (threshold);
           /* The rate holds only for a cross-validated threshold: null once

@@ -25,22 +25,6 @@ typedef struct
 } WatchRun;
 
 static void
-print_json_string (const char *s)
-{
-  putchar ('"');
-  for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-    {
-      if (*p == '"' || *p == '\\')
-        printf ("\\%c", *p);
-      else if (*p < 0x20)
-        printf ("\\u%04x", *p);
-      else
-        putchar (*p);
-    }
-  putchar ('"');
-}
-
-static void
 on_started (CpWatcher *watcher, const char *description, gpointer user_data)
 {
   fprintf (stderr, "cutpaste watch: %s\n", description);
@@ -56,9 +40,9 @@ on_part (CpWatcher *watcher, const CpPart *part, gboolean already, gpointer user
   if (run->json)
     {
       printf ("{\"time\": \"%s\", \"path\": ", time);
-      print_json_string (part->file_path);
+      cp_cli_print_json_string (part->file_path);
       printf (", \"final_path\": ");
-      print_json_string (part->final_path ? part->final_path : part->file_path);
+      cp_cli_print_json_string (part->final_path ? part->final_path : part->file_path);
       printf (", \"sha256\": \"%s\", \"score\": %.6f, \"threshold\": %.6f, \"verdict\": \"%s\", "
               "\"already_recorded\": %s", part->content_hash, part->score, part->threshold,
               cp_verdict_to_string (part->verdict), already ? "true" : "false");

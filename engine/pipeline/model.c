@@ -516,14 +516,15 @@ image_to_tensor_at (const CpImage *image, int size, float *dst)
 }
 
 /* The tensors of image slot @slot of a batch: at the model's size into
- * @tensors, and at the local size into model->local_buf. */
+ * @tensors, and, with @regions (only for a model with a local part), at
+ * the local size into model->local_buf. */
 static void
-prepare_image (CpModel *model, const CpImage *image, float *tensors, int slot)
+prepare_image (CpModel *model, const CpImage *image, float *tensors, int slot, gboolean regions)
 {
   int s = model->image_size;
 
   image_to_tensor_at (image, s, tensors + (size_t) slot * 3 * s * s);
-  if (model->local != NULL)
+  if (regions)
     {
       int ls = cp_local_model_spec (model->local)->image_size;
 
@@ -567,7 +568,7 @@ cp_model_score_images_full (CpModel *model, const CpImage *const *images, int n,
       int count = MIN (CP_PIPELINE_EMBED_BATCH, n - start);
 
       for (int i = 0; i < count; i++)
-        prepare_image (model, images[start + i], tensors, i);
+        prepare_image (model, images[start + i], tensors, i, model->local != NULL);
       if (!score_tensors (model, tensors, model->local_buf, count, scores ? scores + start : NULL,
                           embeddings ? embeddings + (gsize) start * CP_EMBEDDING_DIM : NULL,
                           global ? global + start : NULL, local ? local + start : NULL,
@@ -584,6 +585,73 @@ cp_model_score_images (CpModel *model, const CpImage *const *images, int n, doub
   return cp_model_score_images_full (model, images, n, scores, embeddings, NULL, NULL, NULL, error);
 }
 
+/* Images read from files, a batch at a time, into the model's input
+ * tensors (and, with @regions, its local-size tensors). */
+typedef struct
+{
+  CpModel           *model;
+  const char *const *paths;
+  int                n;
+  int                next;        /* the next path to read */
+  gboolean           regions;
+  float             *tensors;     /* CP_PIPELINE_EMBED_BATCH images */
+  int                index[CP_PIPELINE_EMBED_BATCH];   /* each slot's path */
+} FileBatches;
+
+/* Called for each path taken, in order: @message is NULL when the image
+ * was read, else why it was not (it is then left out of the batch). */
+typedef void (*FileSeenFunc) (int i, const char *message, gpointer data);
+
+/* Fills the next batch: how many images it holds (0 once every path is
+ * taken), or -1 (@error set) when @cancel was raised before a read. */
+static int
+file_batches_next (FileBatches *fb, const volatile int *cancel, FileSeenFunc seen, gpointer data,
+                   GError **error)
+{
+  int filled = 0;
+
+  while (filled < CP_PIPELINE_EMBED_BATCH && fb->next < fb->n)
+    {
+      int i = fb->next++;
+      g_autoptr (CpImage) image = NULL;
+      g_autoptr (GError) local = NULL;
+
+      if (cp_pipeline_cancelled (cancel))
+        {
+          g_set_error_literal (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CANCELLED, "cancelled");
+          return -1;
+        }
+      if (!cp_image_load (fb->paths[i], &image, &local))
+        {
+          seen (i, local->message, data);
+          continue;
+        }
+      seen (i, NULL, data);
+      prepare_image (fb->model, image, fb->tensors, filled, fb->regions);
+      fb->index[filled++] = i;
+    }
+  return filled;
+}
+
+typedef struct
+{
+  double *scores;
+  float  *embeddings;
+  char  **messages;
+} ScoreFilesSeen;
+
+static void
+score_files_seen (int i, const char *message, gpointer data)
+{
+  ScoreFilesSeen *out = data;
+
+  if (out->messages)
+    out->messages[i] = g_strdup (message);
+  out->scores[i] = NAN;
+  if (out->embeddings)
+    memset (out->embeddings + (gsize) i * CP_EMBEDDING_DIM, 0, CP_EMBEDDING_DIM * sizeof (float));
+}
+
 gboolean
 cp_model_score_files (CpModel *model, const char *const *paths, int n, double *scores,
                       float *embeddings, char **messages, const volatile int *cancel,
@@ -591,53 +659,35 @@ cp_model_score_files (CpModel *model, const char *const *paths, int n, double *s
 {
   size_t per_image = (size_t) 3 * model->image_size * model->image_size;
   g_autofree float *tensors = g_new (float, per_image * CP_PIPELINE_EMBED_BATCH);
-  int index[CP_PIPELINE_EMBED_BATCH];
   double batch_scores[CP_PIPELINE_EMBED_BATCH];
   g_autofree float *batch_emb = g_new (float, (gsize) CP_PIPELINE_EMBED_BATCH * CP_EMBEDDING_DIM);
-  int filled = 0;
+  FileBatches fb = { model, paths, n, 0, model->local != NULL, tensors, { 0 } };
+  ScoreFilesSeen out = { scores, embeddings, messages };
+  int filled;
 
-  for (int i = 0; i <= n; i++)
+  while ((filled = file_batches_next (&fb, cancel, score_files_seen, &out, error)) > 0)
     {
-      if (i < n)
+      if (!score_tensors (model, tensors, model->local_buf, filled, batch_scores, batch_emb,
+                          NULL, NULL, NULL, error))
+        return FALSE;
+      for (int k = 0; k < filled; k++)
         {
-          g_autoptr (CpImage) image = NULL;
-          g_autoptr (GError) local = NULL;
-
-          if (cp_pipeline_cancelled (cancel))
-            {
-              g_set_error_literal (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CANCELLED, "cancelled");
-              return FALSE;
-            }
-          if (messages)
-            messages[i] = NULL;
-          scores[i] = NAN;
+          scores[fb.index[k]] = batch_scores[k];
           if (embeddings)
-            memset (embeddings + (gsize) i * CP_EMBEDDING_DIM, 0, CP_EMBEDDING_DIM * sizeof (float));
-          if (!cp_image_load (paths[i], &image, &local))
-            {
-              if (messages)
-                messages[i] = g_strdup (local->message);
-              continue;
-            }
-          prepare_image (model, image, tensors, filled);
-          index[filled++] = i;
-        }
-      if (filled == CP_PIPELINE_EMBED_BATCH || (i == n && filled > 0))
-        {
-          if (!score_tensors (model, tensors, model->local_buf, filled, batch_scores, batch_emb,
-                              NULL, NULL, NULL, error))
-            return FALSE;
-          for (int k = 0; k < filled; k++)
-            {
-              scores[index[k]] = batch_scores[k];
-              if (embeddings)
-                memcpy (embeddings + (gsize) index[k] * CP_EMBEDDING_DIM,
-                        batch_emb + (gsize) k * CP_EMBEDDING_DIM, CP_EMBEDDING_DIM * sizeof (float));
-            }
-          filled = 0;
+            memcpy (embeddings + (gsize) fb.index[k] * CP_EMBEDDING_DIM,
+                    batch_emb + (gsize) k * CP_EMBEDDING_DIM, CP_EMBEDDING_DIM * sizeof (float));
         }
     }
-  return TRUE;
+  return filled == 0;
+}
+
+static void
+good_parts_seen (int i, const char *message, gpointer data)
+{
+  GPtrArray *skipped = data;
+
+  if (message != NULL && skipped != NULL)
+    g_ptr_array_add (skipped, g_strdup (message));
 }
 
 gboolean
@@ -645,60 +695,41 @@ cp_model_good_parts (CpModel *model, const char *const *paths, int n, const vola
                      float **embeddings, float **features, int *index, int *n_read,
                      GPtrArray *skipped, GError **error)
 {
+  /* Region vectors only for a caller that wants them. */
+  const gboolean regions = model->local != NULL && features != NULL;
   size_t per_image = (size_t) 3 * model->image_size * model->image_size;
-  size_t per_out = model->local ? cp_local_feature_count (cp_local_model_spec (model->local)) : 0;
+  size_t per_out = regions ? cp_local_feature_count (cp_local_model_spec (model->local)) : 0;
   g_autofree float *tensors = g_new (float, per_image * CP_PIPELINE_EMBED_BATCH);
   g_autofree float *emb = g_new (float, (gsize) MAX (n, 1) * CP_EMBEDDING_DIM);
-  g_autofree float *feat = model->local ? g_try_new (float, per_out * MAX (n, 1)) : NULL;
-  int kept = 0, filled = 0;
-  CpError err = { 0 };
+  g_autofree float *feat = regions ? g_try_new (float, per_out * MAX (n, 1)) : NULL;
+  FileBatches fb = { model, paths, n, 0, regions, tensors, { 0 } };
+  int kept = 0, filled;
 
-  if (model->local != NULL && feat == NULL)
+  if (regions && feat == NULL)
     {
       g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_FAILED,
                    "out of memory for the region vectors of %d images", n);
       return FALSE;
     }
-  for (int i = 0; i <= n; i++)
+  while ((filled = file_batches_next (&fb, cancel, good_parts_seen, skipped, error)) > 0)
     {
-      if (i < n)
-        {
-          g_autoptr (CpImage) image = NULL;
-          g_autoptr (GError) local = NULL;
-
-          if (cp_pipeline_cancelled (cancel))
-            {
-              g_set_error_literal (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CANCELLED, "cancelled");
-              return FALSE;
-            }
-          if (!cp_image_load (paths[i], &image, &local))
-            {
-              if (skipped)
-                g_ptr_array_add (skipped, g_strdup (local->message));
-              continue;
-            }
-          prepare_image (model, image, tensors, filled);
-          index[kept + filled] = i;
-          filled++;
-        }
-      if (filled == CP_PIPELINE_EMBED_BATCH || (i == n && filled > 0))
-        {
-          if (!cp_pipeline_embed_tensors (model->net, model->device_buf, tensors, filled,
-                                          model->image_size, emb + (gsize) kept * CP_EMBEDDING_DIM,
-                                          error))
-            return FALSE;
-          if (model->local
-              && !cp_local_model_features (model->local, model->local_buf, filled,
-                                           feat + per_out * kept, error))
-            return FALSE;
-          kept += filled;
-          filled = 0;
-        }
+      if (!cp_pipeline_embed_tensors (model->net, model->device_buf, tensors, filled,
+                                      model->image_size, emb + (gsize) kept * CP_EMBEDDING_DIM,
+                                      error))
+        return FALSE;
+      if (regions
+          && !cp_local_model_features (model->local, model->local_buf, filled,
+                                       feat + per_out * kept, error))
+        return FALSE;
+      memcpy (index + kept, fb.index, filled * sizeof (int));
+      kept += filled;
     }
-  (void) err;
+  if (filled < 0)
+    return FALSE;
   *n_read = kept;
   *embeddings = g_steal_pointer (&emb);
-  *features = g_steal_pointer (&feat);
+  if (features != NULL)
+    *features = g_steal_pointer (&feat);
   return TRUE;
 }
 
@@ -805,75 +836,17 @@ cp_model_score_image_file (CpModel *model, const char *path, double *score, GErr
   return cp_model_score_images (model, (const CpImage *const *) &image, 1, score, NULL, error);
 }
 
-static int
-compare_keys (gconstpointer a, gconstpointer b)
-{
-  return strcmp (*(const char *const *) a, *(const char *const *) b);
-}
-
-/* Writes a model file: network, Gaussian, the local part and calibration
- * scores when there are any, and @metadata (char * -> char *; the local
- * model adds its keys) in sorted key order, so the same model always
- * gives the same bytes.  Atomic (temporary file, then rename). */
+/* Writes a model file (see cp_pipeline_write_model ()) stamped with this
+ * format and version. */
 static gboolean
 model_write (CpNetwork *net, const CpGde *gde, CpLocalModel *local, const double *calibration,
              int n_calibration, GHashTable *metadata, const char *path, GError **error)
 {
-  CpSafetensorsWriter *w = cp_safetensors_writer_new ();
-  int dim = cp_gde_dim (gde);
-  int64_t mean_shape[1] = { dim };
-  int64_t prec_shape[2] = { dim, dim };
-  g_autoptr (GPtrArray) keys = g_ptr_array_new ();
-  GHashTableIter iter;
-  gpointer key, value;
-  CpError err = { 0 };
-  gboolean ok = FALSE;
-
   g_hash_table_insert (metadata, g_strdup ("format"), g_strdup (CP_MODEL_FORMAT));
   g_hash_table_insert (metadata, g_strdup ("format_version"),
                        g_strdup_printf ("%d", CP_MODEL_FORMAT_VERSION));
-  if (cp_network_save (net, w, &err) != CP_OK
-      || cp_safetensors_writer_add (w, "gde.mean", CP_DTYPE_F32, mean_shape, 1,
-                                    cp_gde_mean_f32 (gde), &err) != CP_OK
-      || cp_safetensors_writer_add (w, "gde.precision", CP_DTYPE_F32, prec_shape, 2,
-                                    cp_gde_precision_f32 (gde), &err) != CP_OK)
-    goto out;
-  if (local != NULL && !cp_local_model_save (local, w, metadata, error))
-    {
-      cp_safetensors_writer_free (w);
-      g_prefix_error (error, "cannot write model %s: ", path);
-      return FALSE;
-    }
-  if (calibration != NULL && n_calibration > 0)
-    {
-      g_autofree float *values = g_new (float, n_calibration);
-      int64_t shape[1] = { n_calibration };
-
-      for (int i = 0; i < n_calibration; i++)
-        values[i] = (float) calibration[i];
-      if (cp_safetensors_writer_add (w, "calibration.scores", CP_DTYPE_F32, shape, 1, values, &err)
-          != CP_OK)
-        goto out;
-    }
-  g_hash_table_iter_init (&iter, metadata);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    g_ptr_array_add (keys, key);
-  g_ptr_array_sort (keys, compare_keys);
-  for (guint i = 0; i < keys->len; i++)
-    if (cp_safetensors_writer_set_metadata (w, keys->pdata[i],
-                                            g_hash_table_lookup (metadata, keys->pdata[i]), &err)
-        != CP_OK)
-      goto out;
-  if (cp_safetensors_writer_save (w, path, &err) != CP_OK)
-    goto out;
-  ok = TRUE;
-out:
-  cp_safetensors_writer_free (w);
-  if (!ok)
-    g_set_error (error, CP_PIPELINE_ERROR,
-                 err.code == CP_ERR_IO ? CP_PIPELINE_ERROR_IO : cp_pipeline_error_from_status (err.code),
-                 "cannot write model %s: %s", path, err.message);
-  return ok;
+  return cp_pipeline_write_model (net, gde, local, calibration, n_calibration, metadata, path,
+                                  error);
 }
 
 gboolean

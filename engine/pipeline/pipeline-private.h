@@ -33,8 +33,18 @@ gboolean   cp_pipeline_embed_tensors (CpNetwork *net, float *device_buf, const f
 
 /* ---- pipeline-model-write.c ---- */
 
+/* Writes a model file: network, Gaussian, the local part when @local is
+ * not NULL (it adds its keys to @metadata), calibration scores when there
+ * are any, and @metadata (char * -> char *) in sorted key order, so the
+ * same model always gives the same bytes.  Atomic (temporary file, then
+ * rename); a failure says "cannot write model PATH: ...". */
+gboolean   cp_pipeline_write_model  (CpNetwork *net, const CpGde *gde, CpLocalModel *local,
+                                     const double *calibration, int n_calibration,
+                                     GHashTable *metadata, const char *path, GError **error);
+
 /* Writes network + Gaussian + @metadata (key, value, ..., NULL pairs in a
- * NULL-terminated array) atomically to @path. */
+ * NULL-terminated array) atomically to @path, through
+ * cp_pipeline_write_model (). */
 gboolean   cp_pipeline_save_model   (CpNetwork *net, const CpGde *gde, const char *const *metadata,
                                      const char *path, GError **error);
 
@@ -57,7 +67,8 @@ gboolean   cp_model_parts_save      (CpNetwork *net, const CpDensityFit *fit, Cp
 
 /* For refit.c: decodes @paths as predict does and gives the raw
  * embeddings (*@embeddings, n_read x 512) and, with a local part, the
- * region vectors (*@features, NULL without) of those that were read;
+ * region vectors (*@features, NULL without; pass @features NULL when
+ * they are not wanted and they are not computed) of those that were read;
  * @index (n) receives, for each row, the position of its path.  Messages
  * of unreadable images go to @skipped. */
 gboolean   cp_model_good_parts      (CpModel *model, const char *const *paths, int n,

@@ -121,7 +121,7 @@ cp_model_cross_validated_scores (CpModel *model, const char *const *good_paths, 
                                  const volatile int *cancel, double **scores, int *n_scores,
                                  GError **error)
 {
-  g_autofree float *embeddings = NULL, *features = NULL;
+  g_autofree float *embeddings = NULL;
   g_autofree int *index = g_new (int, MAX (n, 1));
   CpDensityFit fit = { 0 };
   CpDensityFitInput in = { 0 };
@@ -129,8 +129,9 @@ cp_model_cross_validated_scores (CpModel *model, const char *const *good_paths, 
 
   /* The global part's k-fold scores, read as a refit reads the images,
    * for a model that stored no calibration scores (those written before
-   * the quick profile held images out). */
-  if (!cp_model_good_parts (model, good_paths, n, cancel, &embeddings, &features, index, &n_read,
+   * the quick profile held images out): the region vectors a local
+   * part would add are not needed, so they are not computed. */
+  if (!cp_model_good_parts (model, good_paths, n, cancel, &embeddings, NULL, index, &n_read,
                             NULL, error))
     return FALSE;
   if (n_read < 3)

@@ -4,13 +4,15 @@
  * lands in train/good, in the model's list, and in the fit; undo brings
  * the model back; a bad request changes nothing; a model without a
  * recorded dataset needs one given; the cross-validated reference scores
- * are the refit's held-out scores. */
+ * are the refit's held-out scores, and for a model with a region part
+ * the global part's alone. */
 #include <math.h>
 #include <string.h>
 
 #include <glib.h>
 #include <glib/gstdio.h>
 
+#include "core/density/threshold.h"
 #include "data/dataset.h"
 #include "data/file-hash.h"
 #include "data/synth.h"
@@ -155,6 +157,108 @@ test_drift_reference_global_only (void)
   for (int i = 0; i < n_reference; i++)
     g_assert_cmpfloat_with_epsilon (reference[i], result.held_out_scores[i], 1e-9 * reference[i]);
   cp_refit_result_clear (&result);
+}
+
+/* A model with a region part: its drift reference is still the global
+ * part's k-fold scores, so the region vectors are not needed for it: the
+ * embeddings read without them are the same, and the reference is the
+ * k-fold fit of those embeddings alone. */
+static void
+test_drift_reference_region_model (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CpModel) model = cp_model_load (model_path, "cpu", &error);
+  g_autoptr (GPtrArray) train = train_paths ();
+  g_autofree float *embeddings = NULL, *features = NULL, *embeddings_only = NULL;
+  g_autofree int *index = g_new (int, train->len);
+  g_autofree int *index_only = g_new (int, train->len);
+  g_autofree double *reference = NULL;
+  CpDensityFit fit = { 0 };
+  CpDensityFitInput in = { 0 };
+  int n_read = 0, n_read_only = 0, n_reference = 0;
+
+  g_assert_no_error (error);
+  g_assert_true (cp_model_has_local (model));
+  g_assert_true (cp_model_good_parts (model, (const char *const *) train->pdata, (int) train->len, NULL,
+                                      &embeddings, &features, index, &n_read, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_nonnull (features);
+  g_assert_true (cp_model_good_parts (model, (const char *const *) train->pdata, (int) train->len, NULL,
+                                      &embeddings_only, NULL, index_only, &n_read_only, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (n_read, ==, (int) train->len);
+  g_assert_cmpint (n_read_only, ==, n_read);
+  g_assert_cmpmem (index_only, n_read * sizeof (int), index, n_read * sizeof (int));
+  g_assert_cmpmem (embeddings_only, (gsize) n_read * CP_EMBEDDING_DIM * sizeof (float), embeddings,
+                   (gsize) n_read * CP_EMBEDDING_DIM * sizeof (float));
+
+  g_assert_true (cp_model_cross_validated_scores (model, (const char *const *) train->pdata, (int) train->len,
+                                                  NULL, &reference, &n_reference, &error));
+  g_assert_no_error (error);
+  in.embeddings = embeddings;
+  in.n = n_read;
+  in.folds = CP_THRESHOLD_DEFAULT_FOLDS;
+  in.false_reject_rate = CP_THRESHOLD_DEFAULT_FALSE_REJECT_RATE;
+  g_assert_true (cp_density_fit (&in, &fit, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (n_reference, ==, fit.n_calibration);
+  for (int i = 0; i < n_reference; i++)
+    g_assert_cmpfloat_with_epsilon (reference[i], fit.calibration_scores[i], 1e-9 * fabs (reference[i]));
+  cp_density_fit_clear (&fit);
+}
+
+/* Reading images for scoring or a refit stops, with "cancelled", when
+ * asked before a read; an unreadable image is named and left out. */
+static void
+test_reading_cancelled_and_unreadable (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CpModel) model = cp_model_load (model_path, "cpu", &error);
+  g_autoptr (GPtrArray) train = train_paths ();
+  g_autoptr (GPtrArray) skipped = g_ptr_array_new_with_free_func (g_free);
+  g_autofree float *embeddings = NULL, *features = NULL;
+  g_autofree int *index = g_new (int, train->len + 1);
+  g_autofree double *scores = g_new (double, train->len + 1);
+  g_autofree char **messages = g_new0 (char *, train->len + 1);
+  volatile int cancel = 1;
+  int n_read = 0, n = (int) train->len;
+
+  g_assert_no_error (error);
+  g_assert_false (cp_model_score_files (model, (const char *const *) train->pdata, n, scores, NULL,
+                                        messages, &cancel, &error));
+  g_assert_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_assert_false (cp_model_good_parts (model, (const char *const *) train->pdata, n, &cancel,
+                                       &embeddings, &features, index, &n_read, skipped, &error));
+  g_assert_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_CANCELLED);
+  g_clear_error (&error);
+
+  /* The same paths with a missing file in the middle. */
+  cancel = 0;
+  g_ptr_array_insert (train, 1, g_strdup ("/nonexistent/missing.png"));
+  n = (int) train->len;
+  g_assert_true (cp_model_score_files (model, (const char *const *) train->pdata, n, scores, NULL,
+                                       messages, &cancel, &error));
+  g_assert_no_error (error);
+  g_assert_true (isnan (scores[1]));
+  g_assert_nonnull (strstr (messages[1], "/nonexistent/missing.png"));
+  for (int i = 0; i < n; i++)
+    if (i != 1)
+      {
+        g_assert_null (messages[i]);
+        g_assert_true (isfinite (scores[i]));
+      }
+  g_assert_true (cp_model_good_parts (model, (const char *const *) train->pdata, n, &cancel,
+                                      &embeddings, &features, index, &n_read, skipped, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (n_read, ==, n - 1);
+  g_assert_cmpint (index[0], ==, 0);
+  g_assert_cmpint (index[1], ==, 2);
+  g_assert_cmpint (index[n_read - 1], ==, n - 1);
+  g_assert_cmpuint (skipped->len, ==, 1);
+  g_assert_nonnull (strstr (skipped->pdata[0], "/nonexistent/missing.png"));
+  for (int i = 0; i < n; i++)
+    g_free (messages[i]);
 }
 
 static char *
@@ -453,6 +557,8 @@ main (int argc, char **argv)
 
   g_test_add_func ("/refit/reproduces-training", test_refit_reproduces_training);
   g_test_add_func ("/refit/drift-reference-global-only", test_drift_reference_global_only);
+  g_test_add_func ("/refit/drift-reference-region-model", test_drift_reference_region_model);
+  g_test_add_func ("/refit/reading-cancelled-and-unreadable", test_reading_cancelled_and_unreadable);
   g_test_add_func ("/refit/add-undo", test_add_undo);
   g_test_add_func ("/refit/bad-requests-change-nothing", test_bad_requests_change_nothing);
   g_test_add_func ("/refit/model-without-dataset", test_model_without_dataset);

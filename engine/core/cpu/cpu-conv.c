@@ -107,6 +107,23 @@ conv_plan (const CpConvDesc *d, CpConvPlan *p, int n_threads)
     }
 }
 
+/* The output columns [*ow_lo, *ow_hi) whose input column
+ * iw = ow * stride + @shift is inside the image (an empty range when
+ * none is). */
+static void
+inside_columns (const CpConvDesc *d, int shift, int *ow_lo, int *ow_hi)
+{
+  int lo = shift < 0 ? (-shift + d->stride - 1) / d->stride : 0;
+  int hi = d->w_in - 1 - shift >= 0 ? (d->w_in - 1 - shift) / d->stride + 1 : 0;
+
+  if (hi > d->w_out)
+    hi = d->w_out;
+  if (lo > hi)
+    lo = hi;
+  *ow_lo = lo;
+  *ow_hi = hi;
+}
+
 /* Unfolds row @r = (ci, ki, kj) of the patches of output pixels [p0, p1)
  * of image @img into out[0, p1 - p0). */
 static void
@@ -116,17 +133,10 @@ im2col_row (const CpConvDesc *d, const float *img, int r, size_t p0, size_t p1, 
   const int ci = r / kk, ki = (r % kk) / d->kw, kj = r % d->kw;
   const float *plane = img + (size_t) ci * d->h_in * d->w_in;
   const int shift = kj - d->pad;
-  /* Output columns whose input column iw = ow*s + shift is inside the
-   * image: [ow_lo, ow_hi). */
-  int ow_lo = shift < 0 ? (-shift + d->stride - 1) / d->stride : 0;
-  int ow_hi = d->w_in - 1 - shift >= 0 ? (d->w_in - 1 - shift) / d->stride + 1 : 0;
+  int ow_lo, ow_hi;
   size_t p = p0;
 
-  if (ow_hi > d->w_out)
-    ow_hi = d->w_out;
-  if (ow_lo > ow_hi)
-    ow_lo = ow_hi;
-
+  inside_columns (d, shift, &ow_lo, &ow_hi);
   while (p < p1)
     {
       int oh = (int) (p / d->w_out);
@@ -186,15 +196,10 @@ col2im_channel (const CpConvDesc *d, const float *col, size_t ldcol, int ci, siz
         const int r = (ci * d->kh + ki) * d->kw + kj;
         const float *in = col + (size_t) r * ldcol;
         const int shift = kj - d->pad;
-        int ow_lo = shift < 0 ? (-shift + d->stride - 1) / d->stride : 0;
-        int ow_hi = d->w_in - 1 - shift >= 0 ? (d->w_in - 1 - shift) / d->stride + 1 : 0;
+        int ow_lo, ow_hi;
         size_t p = p0;
 
-        if (ow_hi > d->w_out)
-          ow_hi = d->w_out;
-        if (ow_lo > ow_hi)
-          ow_lo = ow_hi;
-
+        inside_columns (d, shift, &ow_lo, &ow_hi);
         while (p < p1)
           {
             int oh = (int) (p / d->w_out);

@@ -363,6 +363,27 @@ same_key (const Entry *e, Kind kind, const CpConvDesc *d, int residual, int relu
          && e->x_nchw == x_nchw && e->w_ld == w_ld && memcmp (&e->d, d, sizeof *d) == 0;
 }
 
+/* A cleared cache entry to fill: a free one, else the least recently
+ * used. */
+static Entry *
+cache_slot (CpDnnl *dn)
+{
+  Entry *e;
+
+  if (dn->n_cache < CACHE_SIZE)
+    e = &dn->cache[dn->n_cache++];
+  else
+    {
+      e = &dn->cache[0];
+      for (int i = 1; i < CACHE_SIZE; i++)
+        if (dn->cache[i].used < e->used)
+          e = &dn->cache[i];
+      entry_clear (e);
+    }
+  memset (e, 0, sizeof *e);
+  return e;
+}
+
 /* The primitive and reorders of one layer shape, from the cache or made
  * now; NULL when oneDNN cannot make them. */
 static Entry *
@@ -486,18 +507,7 @@ lookup (CpDnnl *dn, Kind kind, const CpConvDesc *d, int residual, int relu, int 
 
   if (ok)
     {
-      /* Evict the least recently used entry when full. */
-      if (dn->n_cache < CACHE_SIZE)
-        e = &dn->cache[dn->n_cache++];
-      else
-        {
-          e = &dn->cache[0];
-          for (int i = 1; i < CACHE_SIZE; i++)
-            if (dn->cache[i].used < e->used)
-              e = &dn->cache[i];
-          entry_clear (e);
-        }
-      memset (e, 0, sizeof *e);
+      e = cache_slot (dn);
       e->kind = kind;
       e->d = *d;
       e->residual = residual;
@@ -606,17 +616,7 @@ lookup_pool (CpDnnl *dn, Kind kind, const CpConvDesc *d)
   api.dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user);
   if (api.dnnl_primitive_desc_create (&pd, &pdesc, attr, dn->engine, NULL) == dnnl_success)
     {
-      if (dn->n_cache < CACHE_SIZE)
-        e = &dn->cache[dn->n_cache++];
-      else
-        {
-          e = &dn->cache[0];
-          for (int i = 1; i < CACHE_SIZE; i++)
-            if (dn->cache[i].used < e->used)
-              e = &dn->cache[i];
-          entry_clear (e);
-        }
-      memset (e, 0, sizeof *e);
+      e = cache_slot (dn);
       e->kind = kind;
       e->d = *d;
       e->u_in = e->p_in = src;
@@ -844,102 +844,92 @@ cp_cpu_dnnl_pool_nhwc (CpDnnl *dn, int n, int c, int h, int w, int kernel, int s
   return CP_OK;
 }
 
-CpStatus
-cp_cpu_dnnl_conv_forward (CpDnnl *dn, const CpConvDesc *d, const float *x, const float *w,
-                          float *y)
+/* One operand of a training convolution: its oneDNN argument, the reorder
+ * between our layout (@u) and the primitive's (@p), NULL when they are
+ * the same, and the buffer that holds the primitive-layout copy. */
+typedef struct
+{
+  int                       arg;
+  dnnl_primitive_t          r;
+  const dnnl_memory_desc_t *u, *p;
+  int                       which;
+} Operand;
+
+/* Runs the training convolution @kind on inputs @a and @b, writing @out;
+ * the three kinds differ only in which operand is which. */
+static CpStatus
+conv_training (CpDnnl *dn, Kind kind, const CpConvDesc *d, const float *a, const float *b,
+               float *out)
 {
   Entry *e;
-  const void *src, *wei;
-  void *dst, *scratch;
+  Operand in_a, in_b, res;
+  const void *pa, *pb;
+  void *pout, *scratch;
 
   set_threads (dn);
-  e = lookup (dn, KIND_FORWARD, d, 0, 0, 1, 0);
+  e = lookup (dn, kind, d, 0, 0, 1, 0);
   if (e == NULL)
     return CP_ERR_UNSUPPORTED;
-  src = to_primitive (dn, e->r_in, &e->u_in, &e->p_in, x, BUF_SRC);
-  wei = to_primitive (dn, e->r_wei, &e->u_wei, &e->p_wei, w, BUF_WEI);
-  dst = e->r_out == NULL ? (void *) y : buffer (dn, BUF_DST, api.dnnl_memory_desc_get_size (&e->p_out));
+  switch (kind)
+    {
+    case KIND_FORWARD:
+      in_a = (Operand) { DNNL_ARG_SRC, e->r_in, &e->u_in, &e->p_in, BUF_SRC };
+      in_b = (Operand) { DNNL_ARG_WEIGHTS, e->r_wei, &e->u_wei, &e->p_wei, BUF_WEI };
+      res = (Operand) { DNNL_ARG_DST, e->r_out, &e->u_out, &e->p_out, BUF_DST };
+      break;
+    case KIND_BACKWARD_DATA:
+      in_a = (Operand) { DNNL_ARG_DIFF_DST, e->r_in, &e->u_in, &e->p_in, BUF_SRC };
+      in_b = (Operand) { DNNL_ARG_WEIGHTS, e->r_wei, &e->u_wei, &e->p_wei, BUF_WEI };
+      res = (Operand) { DNNL_ARG_DIFF_SRC, e->r_out, &e->u_out, &e->p_out, BUF_DST };
+      break;
+    case KIND_BACKWARD_FILTER:
+      in_a = (Operand) { DNNL_ARG_SRC, e->r_in, &e->u_in, &e->p_in, BUF_SRC };
+      in_b = (Operand) { DNNL_ARG_DIFF_DST, e->r_aux, &e->u_aux, &e->p_aux, BUF_AUX };
+      res = (Operand) { DNNL_ARG_DIFF_WEIGHTS, e->r_wei, &e->u_wei, &e->p_wei, BUF_WEI };
+      break;
+    default:
+      return CP_ERR_UNSUPPORTED;
+    }
+  pa = to_primitive (dn, in_a.r, in_a.u, in_a.p, a, in_a.which);
+  pb = to_primitive (dn, in_b.r, in_b.u, in_b.p, b, in_b.which);
+  pout = res.r == NULL ? (void *) out
+                       : buffer (dn, res.which, api.dnnl_memory_desc_get_size (res.p));
   scratch = buffer (dn, BUF_SCRATCH, api.dnnl_memory_desc_get_size (&e->scratch));
-  if (src == NULL || wei == NULL || dst == NULL || scratch == NULL)
+  if (pa == NULL || pb == NULL || pout == NULL || scratch == NULL)
     return CP_ERR_NOMEM;
   {
-    Arg args[] = { { DNNL_ARG_SRC, &e->p_in, src },
-                   { DNNL_ARG_WEIGHTS, &e->p_wei, wei },
-                   { DNNL_ARG_DST, &e->p_out, dst },
+    Arg args[] = { { in_a.arg, in_a.p, pa },
+                   { in_b.arg, in_b.p, pb },
+                   { res.arg, res.p, pout },
                    { DNNL_ARG_SCRATCHPAD, &e->scratch, scratch } };
 
     if (!run (dn, e->prim, args, 4))
       return CP_ERR_UNSUPPORTED;
   }
-  if (e->r_out != NULL && !reorder (dn, e->r_out, &e->p_out, dst, &e->u_out, y))
+  if (res.r != NULL && !reorder (dn, res.r, res.p, pout, res.u, out))
     return CP_ERR_UNSUPPORTED;
   return CP_OK;
+}
+
+CpStatus
+cp_cpu_dnnl_conv_forward (CpDnnl *dn, const CpConvDesc *d, const float *x, const float *w,
+                          float *y)
+{
+  return conv_training (dn, KIND_FORWARD, d, x, w, y);
 }
 
 CpStatus
 cp_cpu_dnnl_conv_backward_data (CpDnnl *dn, const CpConvDesc *d, const float *dy,
                                 const float *w, float *dx)
 {
-  Entry *e;
-  const void *ddst, *wei;
-  void *dsrc, *scratch;
-
-  set_threads (dn);
-  e = lookup (dn, KIND_BACKWARD_DATA, d, 0, 0, 1, 0);
-  if (e == NULL)
-    return CP_ERR_UNSUPPORTED;
-  ddst = to_primitive (dn, e->r_in, &e->u_in, &e->p_in, dy, BUF_SRC);
-  wei = to_primitive (dn, e->r_wei, &e->u_wei, &e->p_wei, w, BUF_WEI);
-  dsrc = e->r_out == NULL ? (void *) dx
-                          : buffer (dn, BUF_DST, api.dnnl_memory_desc_get_size (&e->p_out));
-  scratch = buffer (dn, BUF_SCRATCH, api.dnnl_memory_desc_get_size (&e->scratch));
-  if (ddst == NULL || wei == NULL || dsrc == NULL || scratch == NULL)
-    return CP_ERR_NOMEM;
-  {
-    Arg args[] = { { DNNL_ARG_DIFF_DST, &e->p_in, ddst },
-                   { DNNL_ARG_WEIGHTS, &e->p_wei, wei },
-                   { DNNL_ARG_DIFF_SRC, &e->p_out, dsrc },
-                   { DNNL_ARG_SCRATCHPAD, &e->scratch, scratch } };
-
-    if (!run (dn, e->prim, args, 4))
-      return CP_ERR_UNSUPPORTED;
-  }
-  if (e->r_out != NULL && !reorder (dn, e->r_out, &e->p_out, dsrc, &e->u_out, dx))
-    return CP_ERR_UNSUPPORTED;
-  return CP_OK;
+  return conv_training (dn, KIND_BACKWARD_DATA, d, dy, w, dx);
 }
 
 CpStatus
 cp_cpu_dnnl_conv_backward_filter (CpDnnl *dn, const CpConvDesc *d, const float *x,
                                   const float *dy, float *dw)
 {
-  Entry *e;
-  const void *src, *ddst;
-  void *dwei, *scratch;
-
-  set_threads (dn);
-  e = lookup (dn, KIND_BACKWARD_FILTER, d, 0, 0, 1, 0);
-  if (e == NULL)
-    return CP_ERR_UNSUPPORTED;
-  src = to_primitive (dn, e->r_in, &e->u_in, &e->p_in, x, BUF_SRC);
-  ddst = to_primitive (dn, e->r_aux, &e->u_aux, &e->p_aux, dy, BUF_AUX);
-  dwei = e->r_wei == NULL ? (void *) dw
-                          : buffer (dn, BUF_WEI, api.dnnl_memory_desc_get_size (&e->p_wei));
-  scratch = buffer (dn, BUF_SCRATCH, api.dnnl_memory_desc_get_size (&e->scratch));
-  if (src == NULL || ddst == NULL || dwei == NULL || scratch == NULL)
-    return CP_ERR_NOMEM;
-  {
-    Arg args[] = { { DNNL_ARG_SRC, &e->p_in, src },
-                   { DNNL_ARG_DIFF_DST, &e->p_aux, ddst },
-                   { DNNL_ARG_DIFF_WEIGHTS, &e->p_wei, dwei },
-                   { DNNL_ARG_SCRATCHPAD, &e->scratch, scratch } };
-
-    if (!run (dn, e->prim, args, 4))
-      return CP_ERR_UNSUPPORTED;
-  }
-  if (e->r_wei != NULL && !reorder (dn, e->r_wei, &e->p_wei, dwei, &e->u_wei, dw))
-    return CP_ERR_UNSUPPORTED;
-  return CP_OK;
+  return conv_training (dn, KIND_BACKWARD_FILTER, d, x, dy, dw);
 }
 
 #endif /* CP_CPU_HAVE_DNNL */

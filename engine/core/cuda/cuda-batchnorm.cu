@@ -38,6 +38,20 @@ cp_cuda_bn_scratch_bytes (int n, int c, int hw, int sm_count)
   return partial + (size_t) 3 * c * sizeof (float) + 16;
 }
 
+/* Moves the (plane @b, offset @i) pair of a value on by (@step_b planes,
+ * @step_i values), planes being @plane values long. */
+__device__ static void
+plane_step (long long *b, long long *i, long long step_b, long long step_i, long long plane)
+{
+  *b += step_b;
+  *i += step_i;
+  if (*i >= plane)
+    {
+      *i -= plane;
+      (*b)++;
+    }
+}
+
 /* @center: NULL for statistics (shift by the first value of the channel),
  * else the saved mean for the backward sums, where @dy is also given:
  * sums of dy and dy * (x - mean). */
@@ -79,13 +93,7 @@ bn_partial_kernel (const float *x, const float *dy, const float *center, int c, 
               a1 += (d0 + d1) + (d2 + d3);
               a2 += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
             }
-          b += step_b;
-          i += step_i;
-          if (i >= hw4)
-            {
-              i -= hw4;
-              b++;
-            }
+          plane_step (&b, &i, step_b, step_i, hw4);
         }
     }
   else
@@ -109,13 +117,7 @@ bn_partial_kernel (const float *x, const float *dy, const float *center, int c, 
               a1 += d;
               a2 += d * d;
             }
-          b += step_b;
-          i += step_i;
-          if (i >= hw)
-            {
-              i -= hw;
-              b++;
-            }
+          plane_step (&b, &i, step_b, step_i, hw);
         }
     }
   block_reduce2 (&a1, &a2);
@@ -126,6 +128,22 @@ bn_partial_kernel (const float *x, const float *dy, const float *center, int c, 
     }
 }
 
+/* Channel @ch's two sums: its slices' partial sums added in slice order,
+ * so that every run gives the same bits. */
+__device__ static void
+bn_channel_sums (const double *partial, int splits, int ch, double *s1, double *s2)
+{
+  double a1 = 0.0, a2 = 0.0;
+
+  for (int s = 0; s < splits; s++)
+    {
+      a1 += partial[((size_t) ch * splits + s) * 2];
+      a2 += partial[((size_t) ch * splits + s) * 2 + 1];
+    }
+  *s1 = a1;
+  *s2 = a2;
+}
+
 /* coef: scale (c), shift (c) for the apply kernel. */
 __global__ static void
 bn_finalize_train_kernel (const double *partial, int splits, int c, int hw, double m,
@@ -134,16 +152,12 @@ bn_finalize_train_kernel (const double *partial, int splits, int c, int hw, doub
                           float *save_mean, float *save_invstd, float *coef)
 {
   const int ch = blockIdx.x * blockDim.x + threadIdx.x;
-  double s1 = 0.0, s2 = 0.0, dm, var;
+  double s1, s2, dm, var;
   float fmean, invstd, scale;
 
   if (ch >= c)
     return;
-  for (int s = 0; s < splits; s++)
-    {
-      s1 += partial[((size_t) ch * splits + s) * 2];
-      s2 += partial[((size_t) ch * splits + s) * 2 + 1];
-    }
+  bn_channel_sums (partial, splits, ch, &s1, &s2);
   dm = s1 / m;
   var = s2 / m - dm * dm;
   if (var < 0.0)
@@ -218,16 +232,12 @@ bn_finalize_backward_kernel (const double *partial, int splits, int c, double m,
                              float *dbeta, float *coef)
 {
   const int ch = blockIdx.x * blockDim.x + threadIdx.x;
-  double sum_dy = 0.0, sum_dy_xc = 0.0;
+  double sum_dy, sum_dy_xc;
   float invstd;
 
   if (ch >= c)
     return;
-  for (int s = 0; s < splits; s++)
-    {
-      sum_dy += partial[((size_t) ch * splits + s) * 2];
-      sum_dy_xc += partial[((size_t) ch * splits + s) * 2 + 1];
-    }
+  bn_channel_sums (partial, splits, ch, &sum_dy, &sum_dy_xc);
   invstd = save_invstd[ch];
   if (dbeta != NULL)
     dbeta[ch] = (float) sum_dy;
@@ -271,6 +281,26 @@ bn_dx_kernel (const float *x, const float *dy, float *dx, const float *mean, con
     }
 }
 
+/* Stage 1 on @scratch: the per-slice partial sums (see bn_partial_kernel)
+ * of each channel; *splits and *coef say how many slices there are and
+ * where the per-channel coefficients go after them. */
+static cudaError_t
+bn_launch_partial (cudaStream_t stream, int sm_count, int n, int c, int hw, const float *x,
+                   const float *dy, const float *center, int vec, void *scratch, int *splits,
+                   float **coef)
+{
+  const int s = bn_splits (n, c, hw, sm_count);
+  const long long units = (long long) n * (vec ? hw / 4 : hw);
+  const long long per_split = (units + s - 1) / s;
+  double *partial = (double *) scratch;
+
+  *splits = s;
+  *coef = (float *) (partial + (size_t) 2 * c * s);
+  bn_partial_kernel<<<dim3 (c, s), CP_THREADS, 0, stream>>> (x, dy, center, c, hw, vec, units,
+                                                             per_split, s, partial);
+  return cudaGetLastError ();
+}
+
 extern "C" cudaError_t
 cp_cuda_launch_bn_forward_train (cudaStream_t stream, int sm_count, int n, int c, int hw,
                                  const float *x, const float *gamma, const float *beta,
@@ -278,23 +308,19 @@ cp_cuda_launch_bn_forward_train (cudaStream_t stream, int sm_count, int n, int c
                                  float eps, float *y, float *save_mean, float *save_invstd,
                                  void *scratch)
 {
-  const int splits = bn_splits (n, c, hw, sm_count);
   const size_t count = (size_t) n * c * hw;
   const int vec = hw % 4 == 0 && aligned16 (x) && aligned16 (y);
-  const long long units = (long long) n * (vec ? hw / 4 : hw);
-  const long long per_split = (units + splits - 1) / splits;
-  double *partial = (double *) scratch;
-  float *coef = (float *) (partial + (size_t) 2 * c * splits);
+  int splits;
+  float *coef;
   cudaError_t err;
 
-  bn_partial_kernel<<<dim3 (c, splits), CP_THREADS, 0, stream>>> (x, NULL, NULL, c, hw, vec,
-                                                                    units, per_split, splits,
-                                                                    partial);
-  if ((err = cudaGetLastError ()) != cudaSuccess)
+  if ((err = bn_launch_partial (stream, sm_count, n, c, hw, x, NULL, NULL, vec, scratch, &splits,
+                                &coef))
+      != cudaSuccess)
     return err;
   bn_finalize_train_kernel<<<channel_blocks (c), CP_THREADS, 0, stream>>> (
-      partial, splits, c, hw, (double) n * hw, x, gamma, beta, running_mean, running_var,
-      momentum, eps, save_mean, save_invstd, coef);
+      (const double *) scratch, splits, c, hw, (double) n * hw, x, gamma, beta, running_mean,
+      running_var, momentum, eps, save_mean, save_invstd, coef);
   if ((err = cudaGetLastError ()) != cudaSuccess)
     return err;
   bn_apply_kernel<<<grid_for (vec ? count / 4 : count), CP_THREADS, 0, stream>>> (x, y, coef, c,
@@ -328,22 +354,19 @@ cp_cuda_launch_bn_backward (cudaStream_t stream, int sm_count, int n, int c, int
                             const float *save_mean, const float *save_invstd, float *dx,
                             float *dgamma, float *dbeta, void *scratch)
 {
-  const int splits = bn_splits (n, c, hw, sm_count);
   const size_t count = (size_t) n * c * hw;
   const int vec = hw % 4 == 0 && aligned16 (x) && aligned16 (dy) && aligned16 (dx);
-  const long long units = (long long) n * (vec ? hw / 4 : hw);
-  const long long per_split = (units + splits - 1) / splits;
-  double *partial = (double *) scratch;
-  float *coef = (float *) (partial + (size_t) 2 * c * splits);
+  int splits;
+  float *coef;
   cudaError_t err;
 
-  bn_partial_kernel<<<dim3 (c, splits), CP_THREADS, 0, stream>>> (x, dy, save_mean, c, hw, vec,
-                                                                    units, per_split, splits,
-                                                                    partial);
-  if ((err = cudaGetLastError ()) != cudaSuccess)
+  if ((err = bn_launch_partial (stream, sm_count, n, c, hw, x, dy, save_mean, vec, scratch,
+                                &splits, &coef))
+      != cudaSuccess)
     return err;
   bn_finalize_backward_kernel<<<channel_blocks (c), CP_THREADS, 0, stream>>> (
-      partial, splits, c, (double) n * hw, gamma, save_invstd, dgamma, dbeta, coef);
+      (const double *) scratch, splits, c, (double) n * hw, gamma, save_invstd, dgamma, dbeta,
+      coef);
   if ((err = cudaGetLastError ()) != cudaSuccess)
     return err;
   bn_dx_kernel<<<grid_for (vec ? count / 4 : count), CP_THREADS, 0, stream>>> (

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 
 #include "fs.h"
 #include "json.h"
+#include "name-index.h"
 
 /* As the reference implementation (safetensors' MAX_HEADER_SIZE). */
 #define HEADER_MAX 100000000u
@@ -667,24 +669,13 @@ const CpTensorInfo *
 cp_safetensors_find (const CpSafetensors *st,
                      const char          *name)
 {
-  int lo = 0, hi;
+  int i;
 
   if (st == NULL || name == NULL)
     return NULL;
-  hi = st->count;
-  while (lo < hi)
-    {
-      int mid = lo + (hi - lo) / 2;
-      int c = strcmp (st->infos[st->by_name[mid]].name, name);
-
-      if (c == 0)
-        return &st->infos[st->by_name[mid]];
-      if (c < 0)
-        lo = mid + 1;
-      else
-        hi = mid;
-    }
-  return NULL;
+  i = cp_name_index_find (st->by_name, st->count, st->infos, sizeof *st->infos,
+                          offsetof (CpTensorInfo, name), name);
+  return i >= 0 ? &st->infos[i] : NULL;
 }
 
 const void *

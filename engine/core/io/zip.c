@@ -11,9 +11,12 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "name-index.h"
 
 #define SIG_LOCAL        0x04034b50u
 #define SIG_CENTRAL      0x02014b50u
@@ -413,24 +416,13 @@ const CpZipEntry *
 cp_zip_find (const CpZip *zip,
              const char  *name)
 {
-  int lo = 0, hi;
+  int i;
 
   if (zip == NULL || name == NULL)
     return NULL;
-  hi = zip->count;
-  while (lo < hi)
-    {
-      int mid = lo + (hi - lo) / 2;
-      int c = strcmp (zip->entries[zip->by_name[mid]].name, name);
-
-      if (c == 0)
-        return &zip->entries[zip->by_name[mid]];
-      if (c < 0)
-        lo = mid + 1;
-      else
-        hi = mid;
-    }
-  return NULL;
+  i = cp_name_index_find (zip->by_name, zip->count, zip->entries, sizeof *zip->entries,
+                          offsetof (CpZipEntry, name), name);
+  return i >= 0 ? &zip->entries[i] : NULL;
 }
 
 static const char *
