@@ -1043,6 +1043,15 @@ on_slider_moved (GtkAdjustment *adjustment,
     cp_category_item_set_threshold (self->category, gtk_adjustment_get_value (adjustment));
 }
 
+/* GTK 4.8's GtkScale places its value label only when the value changes:
+ * a new range moves the knob but would leave the label where the old range
+ * put it (the test scores widen the slider after it was first laid out). */
+static void
+on_slider_range_changed (CpInspectPage *self)
+{
+  gtk_widget_queue_allocate (GTK_WIDGET (self->threshold_scale));
+}
+
 static void
 on_threshold_changed (CpInspectPage *self)
 {
@@ -1388,6 +1397,7 @@ cp_inspect_page_init (CpInspectPage *self)
   gtk_list_box_bind_model (self->inspect_list, G_LIST_MODEL (self->items), create_row, self, NULL);
   g_signal_connect (self->inspect_list, "row-selected", G_CALLBACK (on_row_selected), self);
   g_signal_connect (self->threshold_adjustment, "value-changed", G_CALLBACK (on_slider_moved), self);
+  g_signal_connect_swapped (self->threshold_adjustment, "changed", G_CALLBACK (on_slider_range_changed), self);
   g_signal_connect_swapped (self->heatmap_toggle, "notify::active", G_CALLBACK (on_heatmap_toggled), self);
   g_signal_connect_swapped (self->heatmap_opacity, "value-changed", G_CALLBACK (update_view), self);
 
