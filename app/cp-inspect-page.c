@@ -23,6 +23,7 @@
 
 #include <adwaita.h>
 
+#include "core/localize/localize.h"
 #include "data/dataset.h"
 #include "data/image.h"
 #include "pipeline/localize.h"
@@ -50,6 +51,9 @@ struct _CpInspectPage
   CpInspectHeatmap *heatmap;         /* of the selected image, or NULL */
   PatchCache       *patch_cache;     /* the loaded patch model (engine thread only) */
   gboolean          syncing;         /* the slider follows the category */
+  gboolean          want_heatmap;    /* the user's choice, kept while there is no heatmap model */
+  gboolean          has_patch_model; /* the category's model has a heatmap model beside it */
+  gboolean          syncing_toggle;  /* the check button follows the above */
 
   /* template widgets */
   GtkScale         *threshold_scale;
@@ -65,6 +69,11 @@ struct _CpInspectPage
   GtkScale         *heatmap_opacity_scale;
   GtkAdjustment    *heatmap_opacity;
   GtkLabel         *heatmap_status;
+  GtkWidget        *heatmap_legend;
+  GtkDrawingArea   *heatmap_legend_bar;
+  GtkLabel         *heatmap_legend_low;
+  GtkLabel         *heatmap_legend_mid;
+  GtkLabel         *heatmap_legend_high;
 };
 
 enum
@@ -260,6 +269,7 @@ struct _CpInspectHeatmap
   uint8_t *overlay;    /* (height, width, 4) the map blended over it, from the engine */
   uint8_t *outline;    /* (height, width) 1 on the ground-truth contour, or NULL */
   double   score;
+  double   low, high;  /* the colour range: good patches' median, then twice as far as their 99.9th percentile */
   char    *problem;    /* why there is no heatmap (rgb NULL), NULL when there is one or no patch model */
   gboolean has_model;  /* a patch model file exists */
 };
@@ -363,6 +373,8 @@ heatmap_run (CpWorkerJob        *worker_job,
   hm->width = heat.width;
   hm->height = heat.height;
   hm->score = heat.score;
+  hm->low = heat.low;
+  hm->high = heat.high;
   hm->overlay = g_steal_pointer (&heat.overlay);
   cp_heatmap_clear (&heat);
   hm->rgb = g_malloc ((gsize) hm->width * hm->height * 3);
@@ -739,6 +751,100 @@ add_files (CpInspectPage *self,
 
 /* ---- the large view and its heatmap -------------------------------------------- */
 
+/* "Show heatmap" is ticked only where there can be a heatmap: a category
+ * without a heatmap model shows it off and says why, and gets the user's
+ * choice back with a model that has one. */
+static void
+update_heatmap_toggle (CpInspectPage *self)
+{
+  gboolean usable = self->has_patch_model &&
+                    (self->heatmap == NULL || self->heatmap->problem == NULL);
+
+  self->syncing_toggle = TRUE;
+  gtk_check_button_set_active (self->heatmap_toggle, usable && self->want_heatmap);
+  self->syncing_toggle = FALSE;
+  gtk_widget_set_sensitive (GTK_WIDGET (self->heatmap_toggle), usable);
+  if (self->has_patch_model && !usable)
+    gtk_widget_set_tooltip_text (GTK_WIDGET (self->heatmap_toggle),
+                                 _("The heatmap model cannot be used: see the line below"));
+  else if (!usable)
+    gtk_widget_set_tooltip_text (GTK_WIDGET (self->heatmap_toggle),
+                                 _("This category has no heatmap model: switch on Defect heatmaps on "
+                                   "the Training page and train it again"));
+  else
+    gtk_widget_set_tooltip_text (GTK_WIDGET (self->heatmap_toggle),
+                                 _("Colour each part of the image by how unlike the good patches it is"));
+}
+
+/* The colour scale under the view: viridis, as the engine colours the
+ * map (cp_heatmap_blend), from the good patches' median to twice as far
+ * as their 99.9th percentile (which falls in the middle), with a mark at
+ * this image's most unusual patch. */
+static void
+draw_legend (GtkDrawingArea *area,
+             cairo_t        *cr,
+             int             width,
+             int             height,
+             gpointer        user_data)
+{
+  CpInspectPage *self = CP_INSPECT_PAGE (user_data);
+  CpInspectHeatmap *hm = self->heatmap;
+  cairo_pattern_t *gradient = cairo_pattern_create_linear (0, 0, width, 0);
+  const int samples = 8;   /* viridis is linear between its 8 samples */
+
+  for (int i = 0; i < samples; i++)
+    {
+      double t = (double) i / (samples - 1);
+      uint8_t rgb[3];
+
+      cp_colormap_viridis (t, rgb);
+      cairo_pattern_add_color_stop_rgb (gradient, t, rgb[0] / 255.0, rgb[1] / 255.0, rgb[2] / 255.0);
+    }
+  cairo_rectangle (cr, 0, 0, width, height);
+  cairo_set_source (cr, gradient);
+  cairo_fill (cr);
+  cairo_pattern_destroy (gradient);
+
+  if (hm != NULL && hm->rgb != NULL && hm->high > hm->low)
+    {
+      double t = CLAMP ((hm->score - hm->low) / (hm->high - hm->low), 0, 1);
+      double x = t * width;
+      double half = height / 2.0;
+
+      /* A notch from the top edge, leaving the colours below it readable. */
+      cairo_move_to (cr, x - half * 0.8, 0);
+      cairo_line_to (cr, x + half * 0.8, 0);
+      cairo_line_to (cr, x, half);
+      cairo_close_path (cr);
+      cairo_set_source_rgb (cr, 1, 1, 1);
+      cairo_fill_preserve (cr);
+      cairo_set_line_width (cr, 1);
+      cairo_set_source_rgb (cr, 0, 0, 0);
+      cairo_stroke (cr);
+    }
+}
+
+static void
+update_legend (CpInspectPage *self,
+               gboolean       shown)
+{
+  CpInspectHeatmap *hm = self->heatmap;
+  g_autofree char *low = NULL, *mid = NULL, *high = NULL;
+
+  gtk_widget_set_visible (self->heatmap_legend, shown);
+  if (!shown)
+    return;
+  /* Translators: the ends and middle of the heatmap's colour scale, with
+   * the patch distances they stand for. */
+  low = g_strdup_printf (_("Typical good patch (%.1f)"), hm->low);
+  mid = g_strdup_printf (_("Rarest good (%.1f)"), (hm->low + hm->high) / 2);
+  high = g_strdup_printf (_("Twice as far (%.1f)"), hm->high);
+  gtk_label_set_text (self->heatmap_legend_low, low);
+  gtk_label_set_text (self->heatmap_legend_mid, mid);
+  gtk_label_set_text (self->heatmap_legend_high, high);
+  gtk_widget_queue_draw (GTK_WIDGET (self->heatmap_legend_bar));
+}
+
 /* The large view: the image, with the heatmap blended at the chosen
  * opacity when it is on, and the ground-truth outline in red. */
 static void
@@ -746,15 +852,17 @@ update_view (CpInspectPage *self)
 {
   CpInspectHeatmap *hm = self->heatmap;
   gboolean have = hm != NULL && hm->rgb != NULL;
-  gboolean show = gtk_check_button_get_active (self->heatmap_toggle);
+  gboolean show;
   double alpha = gtk_adjustment_get_value (self->heatmap_opacity) / 100.0;
   g_autoptr(GBytes) bytes = NULL;
   g_autoptr(GdkTexture) texture = NULL;
   uint8_t *out;
   gsize n;
 
-  gtk_widget_set_sensitive (GTK_WIDGET (self->heatmap_toggle), have);
+  update_heatmap_toggle (self);
+  show = gtk_check_button_get_active (self->heatmap_toggle);
   gtk_widget_set_sensitive (GTK_WIDGET (self->heatmap_opacity_scale), have && show);
+  update_legend (self, have && show);
   if (!have)
     {
       gtk_picture_set_paintable (self->inspect_picture, GDK_PAINTABLE (self->texture));
@@ -852,6 +960,7 @@ heatmap_request (CpInspectPage *self,
 
   g_clear_pointer (&self->heatmap, inspect_heatmap_free);
   g_clear_pointer (&self->heatmap_path, g_free);
+  self->has_patch_model = FALSE;
   set_heatmap_status (self, NULL);
   notify_heatmap (self);
   if (session == NULL)
@@ -863,7 +972,8 @@ heatmap_request (CpInspectPage *self,
   if (model_path == NULL)
     return;
   patch_path = cp_patch_model_path_for (model_path);
-  if (!g_file_test (patch_path, G_FILE_TEST_IS_REGULAR))
+  self->has_patch_model = g_file_test (patch_path, G_FILE_TEST_IS_REGULAR);
+  if (!self->has_patch_model)
     {
       /* Say how to get one rather than leave "Show heatmap" doing nothing. */
       if (item != NULL && cp_inspect_item_get_error (item) == NULL &&
@@ -1270,7 +1380,7 @@ cp_inspect_page_get_property (GObject    *object,
                                            : GTK_INVALID_LIST_POSITION);
       break;
     case PROP_SHOW_HEATMAP:
-      g_value_set_boolean (value, gtk_check_button_get_active (self->heatmap_toggle));
+      g_value_set_boolean (value, self->want_heatmap);
       break;
     case PROP_HEATMAP_AVAILABLE:
       g_value_set_boolean (value, have);
@@ -1303,7 +1413,12 @@ cp_inspect_page_set_property (GObject      *object,
         gtk_list_box_select_row (self->inspect_list, row);
       break;
     case PROP_SHOW_HEATMAP:
-      gtk_check_button_set_active (self->heatmap_toggle, g_value_get_boolean (value));
+      if (self->want_heatmap != g_value_get_boolean (value))
+        {
+          self->want_heatmap = g_value_get_boolean (value);
+          update_view (self);
+          g_object_notify_by_pspec (object, pspec);
+        }
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1313,6 +1428,9 @@ cp_inspect_page_set_property (GObject      *object,
 static void
 on_heatmap_toggled (CpInspectPage *self)
 {
+  if (self->syncing_toggle)
+    return;
+  self->want_heatmap = gtk_check_button_get_active (self->heatmap_toggle);
   update_view (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SHOW_HEATMAP]);
 }
@@ -1376,6 +1494,11 @@ cp_inspect_page_class_init (CpInspectPageClass *klass)
   BIND (heatmap_opacity_scale);
   BIND (heatmap_opacity);
   BIND (heatmap_status);
+  BIND (heatmap_legend);
+  BIND (heatmap_legend_bar);
+  BIND (heatmap_legend_low);
+  BIND (heatmap_legend_mid);
+  BIND (heatmap_legend_high);
 #undef BIND
 }
 
@@ -1391,6 +1514,8 @@ cp_inspect_page_init (CpInspectPage *self)
   };
 
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->want_heatmap = TRUE;
+  gtk_drawing_area_set_draw_func (self->heatmap_legend_bar, draw_legend, self, NULL);
   cp_page_add_actions (CP_PAGE (self), actions, G_N_ELEMENTS (actions));
   self->items = g_list_store_new (CP_TYPE_INSPECT_ITEM);
   self->patch_cache = g_atomic_rc_box_new0 (PatchCache);

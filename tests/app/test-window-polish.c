@@ -18,6 +18,7 @@
 #include "cp-window.h"
 #include "window-probe.h"
 #include "cp-worker.h"
+#include "core/localize/localize.h"
 #include "data/synth.h"
 #include "pipeline/localize.h"
 #include "pipeline/model.h"
@@ -105,6 +106,90 @@ centre_x (GtkWidget *widget,
   return bounds.origin.x + bounds.size.width / 2;
 }
 
+/* @widget as its parent draws it, in a new texture. */
+static GdkTexture *
+render_widget (GtkWidget *widget)
+{
+  GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (window));
+  GtkSnapshot *snapshot = gtk_snapshot_new ();
+  GskRenderNode *node;
+  GdkTexture *texture;
+
+  wait_frame (widget);
+  gtk_widget_snapshot_child (gtk_widget_get_parent (widget), widget, snapshot);
+  node = gtk_snapshot_free_to_node (snapshot);
+  g_assert_nonnull (node);
+  texture = gsk_renderer_render_texture (renderer, node, NULL);
+  gsk_render_node_unref (node);
+  return texture;
+}
+
+/* The colour of @texture at (@x, @y), as 0xRRGGBB. */
+static guint32
+texture_rgb (GdkTexture *texture,
+             int         x,
+             int         y)
+{
+  int w = gdk_texture_get_width (texture), h = gdk_texture_get_height (texture);
+  g_autofree guchar *pixels = g_malloc ((gsize) w * h * 4);
+  const guchar *p;
+
+  gdk_texture_download (texture, pixels, w * 4);
+  p = pixels + ((gsize) y * w + x) * 4;   /* Cairo's ARGB32, little-endian: B G R A */
+  return (guint32) p[2] << 16 | (guint32) p[1] << 8 | p[0];
+}
+
+static gboolean
+colour_near (guint32 rgb,
+             guint32 want)
+{
+  for (int shift = 0; shift < 24; shift += 8)
+    if (ABS ((int) ((rgb >> shift) & 0xff) - (int) ((want >> shift) & 0xff)) > 12)
+      return FALSE;
+  return TRUE;
+}
+
+static GtkWidget *
+heatmap_toggle (void)
+{
+  return probe_child (window, "inspect", "heatmap_toggle");
+}
+
+static gboolean
+show_heatmap_wanted (void)
+{
+  gboolean shown = FALSE;
+
+  g_object_get (probe_page (window, "inspect"), "show-heatmap", &shown, NULL);
+  return shown;
+}
+
+/* The first row with a score. */
+static guint
+first_scored_row (void)
+{
+  GListModel *items = probe_inspect_items (window);
+
+  for (guint i = 0; i < g_list_model_get_n_items (items); i++)
+    {
+      g_autoptr(CpInspectItem) item = g_list_model_get_item (items, i);
+
+      if (!isnan (cp_inspect_item_get_score (item)))
+        return i;
+    }
+  g_assert_not_reached ();
+}
+
+static void
+drop_folder (const char *path)
+{
+  GSList *files = g_slist_append (NULL, g_file_new_for_path (path));
+
+  probe_drop (window, files);
+  g_slist_free_full (files, g_object_unref);
+  wait_idle ();
+}
+
 static void
 open_and_train (void)
 {
@@ -146,6 +231,73 @@ test_threshold_label_follows_knob (void)
   g_assert_cmpfloat (fabs (centre_x (value, scale) - centre_x (slider, scale)), <, 2.0);
 }
 
+/* Without a heatmap model "Show heatmap" is off, greyed out and says
+ * why (issue 19: it was ticked though disabled); the choice comes back
+ * with a heatmap model, and the heatmap has a colour scale that says what
+ * its ends mean, drawn in the colours the engine blends. */
+static void
+test_heatmap_scale (void)
+{
+  GSettings *settings = cp_application_get_settings (app);
+  const char *defect = cp_synth_defect_types (CATEGORY)[0];
+  g_autofree char *defect_dir = g_build_filename (data_dir, CATEGORY, "test", defect, NULL);
+  GtkWidget *toggle = heatmap_toggle ();
+  GtkWidget *legend = probe_child (window, "inspect", "heatmap_legend");
+  GtkWidget *bar = probe_child (window, "inspect", "heatmap_legend_bar");
+  GtkLabel *low = GTK_LABEL (probe_child (window, "inspect", "heatmap_legend_low"));
+  GdkTexture *texture;
+  uint8_t dark[3], bright[3];
+  int w, h;
+
+  probe_show_page (window, "inspect");
+  activate ("win.inspect-clear");
+  drop_folder (defect_dir);
+  probe_select_inspect_row (window, first_scored_row ());
+  wait_idle ();
+  g_assert_true (show_heatmap_wanted ());
+  g_assert_false (gtk_check_button_get_active (GTK_CHECK_BUTTON (toggle)));
+  g_assert_false (gtk_widget_get_sensitive (toggle));
+  g_assert_nonnull (gtk_widget_get_tooltip_text (toggle));
+  g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (toggle), "no heatmap model"));
+  g_assert_false (gtk_widget_get_visible (legend));
+
+  g_settings_set_boolean (settings, "heatmaps", TRUE);
+  g_settings_set_int (settings, "image-size", 64);
+  g_settings_set_int (settings, "steps", 2);
+  activate ("win.train");
+  wait_idle ();
+  g_settings_set_boolean (settings, "heatmaps", FALSE);
+  probe_show_page (window, "inspect");
+  wait_idle ();
+  probe_select_inspect_row (window, first_scored_row ());
+  wait_idle ();
+  g_assert_true (gtk_widget_get_sensitive (toggle));
+  g_assert_true (gtk_check_button_get_active (GTK_CHECK_BUTTON (toggle)));
+  g_assert_true (gtk_widget_get_visible (legend));
+  g_assert_nonnull (strstr (gtk_label_get_text (low), "Typical good"));
+  g_assert_nonnull (gtk_widget_get_tooltip_text (legend));
+
+  /* The bar runs from the darkest colour of the map to its brightest
+   * (the notch at this image's score is in its top half). */
+  texture = render_widget (bar);
+  w = gdk_texture_get_width (texture);
+  h = gdk_texture_get_height (texture);
+  g_assert_cmpint (w, >, 20);
+  cp_colormap_viridis (0, dark);
+  cp_colormap_viridis (1, bright);
+  g_assert_true (colour_near (texture_rgb (texture, 0, h - 1),
+                              (guint32) dark[0] << 16 | dark[1] << 8 | dark[2]));
+  g_assert_true (colour_near (texture_rgb (texture, w - 1, h - 1),
+                              (guint32) bright[0] << 16 | bright[1] << 8 | bright[2]));
+  g_object_unref (texture);
+
+  /* Switched off by hand, the scale goes with the heatmap. */
+  gtk_check_button_set_active (GTK_CHECK_BUTTON (toggle), FALSE);
+  g_assert_false (show_heatmap_wanted ());
+  g_assert_false (gtk_widget_get_visible (legend));
+  gtk_check_button_set_active (GTK_CHECK_BUTTON (toggle), TRUE);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -184,6 +336,7 @@ main (int argc, char **argv)
   gtk_window_present (GTK_WINDOW (window));
 
   g_test_add_func ("/app/window-polish/threshold-label-follows-knob", test_threshold_label_follows_knob);
+  g_test_add_func ("/app/window-polish/heatmap-scale", test_heatmap_scale);
   status = g_test_run ();
 
   gtk_window_destroy (GTK_WINDOW (window));
