@@ -32,6 +32,8 @@
 #include "cp-inspect-page.h"
 
 #define THUMBNAIL_SIZE 64
+/* The share of defective test images the "missed" threshold lets pass. */
+#define MISS_RATE 0.05
 
 typedef struct _PatchCache PatchCache;
 typedef struct _CpInspectHeatmap CpInspectHeatmap;
@@ -62,6 +64,9 @@ struct _CpInspectPage
   GtkWidget        *threshold_save_button;
   GtkLabel         *threshold_origin;
   GtkLabel         *threshold_stats;
+  GtkWidget        *threshold_warning;
+  GtkLabel         *threshold_warning_label;
+  GtkWidget        *threshold_miss_button;
   GtkListBox       *inspect_list;
   GtkPicture       *inspect_picture;
   GtkLabel         *inspect_caption;
@@ -1032,6 +1037,54 @@ clear (CpInspectPage *self)
 
 /* ---- the threshold --------------------------------------------------------------- */
 
+static int
+compare_doubles (gconstpointer a,
+                 gconstpointer b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+
+  return (x > y) - (x < y);
+}
+
+/* The threshold under which at most @rate of @eval's defective test images
+ * pass (a score at or below the threshold passes): halfway between the
+ * lowest defective score that must fail and the next score below it,
+ * good or defective, so that no image sits on the line.  FALSE without
+ * defective test images. */
+static gboolean
+threshold_for_misses (const CpEvalResult *eval,
+                      double              rate,
+                      double             *threshold)
+{
+  g_autoptr(GArray) defects = g_array_new (FALSE, FALSE, sizeof (double));
+  double must_fail, below = -INFINITY;
+  guint allowed;
+
+  for (guint i = 0; i < eval->images->len; i++)
+    {
+      const CpEvalImage *img = &g_array_index (eval->images, CpEvalImage, i);
+
+      if (img->label != 0 && !isnan (img->score))
+        g_array_append_val (defects, img->score);
+    }
+  if (defects->len == 0)
+    return FALSE;
+  g_array_sort (defects, compare_doubles);
+  allowed = (guint) floor (rate * defects->len + 1e-9);
+  must_fail = g_array_index (defects, double, allowed);
+  for (guint i = 0; i < eval->images->len; i++)
+    {
+      double s = g_array_index (eval->images, CpEvalImage, i).score;
+
+      if (s < must_fail && s > below)
+        below = s;
+    }
+  *threshold = isfinite (below) ? (below + must_fail) / 2
+                                : must_fail - 1e-3 * MAX (1.0, fabs (must_fail));
+  *threshold = MAX (*threshold, 0);
+  return TRUE;
+}
+
 /* Save and Reset, and the line under the slider: what is stored and where
  * it comes from.  The false-reject rate is only claimed for the threshold
  * it was measured for. */
@@ -1085,6 +1138,58 @@ update_controls (CpInspectPage *self)
   gtk_label_set_text (self->threshold_origin, text);
 }
 
+/* A threshold that lets most defective test images pass is said in red,
+ * and the threshold that misses MISS_RATE of them is one click away. */
+static void
+update_miss_controls (CpInspectPage      *self,
+                      const CpEvalResult *eval,
+                      int                 passed,
+                      int                 defect)
+{
+  double target = NAN;
+  gboolean offer = defect > 0 && threshold_for_misses (eval, MISS_RATE, &target);
+  gboolean most_pass = defect > 0 && passed * 2 > defect;
+
+  if (most_pass)
+    {
+      g_autofree char *warning =
+        g_strdup_printf (_("This threshold passes %d of %d defective test images: most defects "
+                           "would go unnoticed."), passed, defect);
+
+      gtk_label_set_text (self->threshold_warning_label, warning);
+    }
+  gtk_widget_set_visible (self->threshold_warning, most_pass);
+  gtk_widget_set_visible (self->threshold_miss_button, offer);
+  cp_page_set_action_enabled (CP_PAGE (self), "threshold-for-misses",
+                              offer && fabs (target - current_threshold (self)) > 1e-9);
+  if (offer)
+    {
+      int missed = 0, rejected = 0, good = 0;
+      g_autofree char *label = NULL;
+      g_autofree char *tooltip = NULL;
+
+      for (guint i = 0; i < eval->images->len; i++)
+        {
+          const CpEvalImage *img = &g_array_index (eval->images, CpEvalImage, i);
+
+          if (img->label == 0)
+            {
+              good++;
+              rejected += img->score > target;
+            }
+          else
+            missed += img->score <= target;
+        }
+      /* Translators: "%g %%" is a percentage, "5 %". */
+      label = g_strdup_printf (_("Use Threshold for %g %% _Missed"), MISS_RATE * 100);
+      tooltip = g_strdup_printf (_("Move the slider to %.2f: %d of %d defective test images pass, "
+                                   "%d of %d good ones are rejected. Save it to keep it."),
+                                 target, missed, defect, rejected, good);
+      gtk_button_set_label (GTK_BUTTON (self->threshold_miss_button), label);
+      gtk_widget_set_tooltip_text (self->threshold_miss_button, tooltip);
+    }
+}
+
 /* The verdicts, the caption, and counts over the evaluation's test
  * images: the live consequence of the threshold for parts we know the
  * truth of. */
@@ -1107,6 +1212,9 @@ update_threshold (CpInspectPage *self)
 
       gtk_label_set_text (self->threshold_stats,
                           eval == NULL && stored ? _("Evaluating the test images…") : "");
+      gtk_widget_set_visible (self->threshold_warning, FALSE);
+      gtk_widget_set_visible (self->threshold_miss_button, FALSE);
+      cp_page_set_action_enabled (CP_PAGE (self), "threshold-for-misses", FALSE);
       return;
     }
   for (guint i = 0; i < eval->images->len; i++)
@@ -1127,6 +1235,7 @@ update_threshold (CpInspectPage *self)
   text = g_strdup_printf (_("On the test images: %d of %d good rejected, %d of %d defective passed"),
                           rejected, good, passed, defect);
   gtk_label_set_text (self->threshold_stats, text);
+  update_miss_controls (self, eval, passed, defect);
 }
 
 /* The slider covers every test score, so every verdict can be reached. */
@@ -1340,6 +1449,22 @@ action_threshold_reset (GSimpleAction *action,
     cp_category_item_reset_threshold (self->category);
 }
 
+/* Moves the slider to the threshold that lets MISS_RATE of the defective
+ * test images pass: unsaved until saved, as any other move. */
+static void
+action_threshold_for_misses (GSimpleAction *action,
+                             GVariant      *param,
+                             gpointer       user_data)
+{
+  CpInspectPage *self = CP_INSPECT_PAGE (user_data);
+  CpEvaluation *evaluation = self->category != NULL
+    ? cp_category_item_get_evaluation (self->category) : NULL;
+  double threshold;
+
+  if (evaluation != NULL && threshold_for_misses (evaluation->result, MISS_RATE, &threshold))
+    cp_category_item_set_threshold (self->category, threshold);
+}
+
 /* ---- life cycle ------------------------------------------------------------------ */
 
 static void
@@ -1487,6 +1612,9 @@ cp_inspect_page_class_init (CpInspectPageClass *klass)
   BIND (threshold_save_button);
   BIND (threshold_origin);
   BIND (threshold_stats);
+  BIND (threshold_warning);
+  BIND (threshold_warning_label);
+  BIND (threshold_miss_button);
   BIND (inspect_list);
   BIND (inspect_picture);
   BIND (inspect_caption);
@@ -1511,6 +1639,7 @@ cp_inspect_page_init (CpInspectPage *self)
     { "inspect-clear", action_inspect_clear },
     { "threshold-save", action_threshold_save },
     { "threshold-reset", action_threshold_reset },
+    { "threshold-for-misses", action_threshold_for_misses },
   };
 
   gtk_widget_init_template (GTK_WIDGET (self));

@@ -298,6 +298,77 @@ test_heatmap_scale (void)
   gtk_check_button_set_active (GTK_CHECK_BUTTON (toggle), TRUE);
 }
 
+/* Defective test images that pass the threshold in use (score at or
+ * below it), of @defect. */
+static int
+defects_passing (CpCategoryItem *item,
+                 int            *defect)
+{
+  CpEvalResult *eval = cp_category_item_get_evaluation (item)->result;
+  double threshold = cp_category_item_get_threshold (item);
+  int passed = 0;
+
+  *defect = 0;
+  for (guint i = 0; i < eval->images->len; i++)
+    {
+      const CpEvalImage *img = &g_array_index (eval->images, CpEvalImage, i);
+
+      if (img->label != 0)
+        {
+          (*defect)++;
+          passed += img->score <= threshold;
+        }
+    }
+  return passed;
+}
+
+/* A threshold that passes most defective test images is said in red
+ * (issue 19: only grey small print said so), and one button moves the
+ * slider to the threshold that misses 5 % of them: unsaved, as any move. */
+static void
+test_threshold_for_misses (void)
+{
+  CpSession *session = probe_session (window);
+  CpCategoryItem *item;
+  GtkWidget *warning = probe_child (window, "inspect", "threshold_warning");
+  GtkWidget *label = probe_child (window, "inspect", "threshold_warning_label");
+  GtkWidget *button = probe_child (window, "inspect", "threshold_miss_button");
+  GtkAdjustment *adjustment = gtk_range_get_adjustment (GTK_RANGE (probe_threshold (window, "scale")));
+  int defect = 0;
+
+  probe_show_page (window, "inspect");
+  wait_idle ();
+  item = cp_session_get_selected (session);
+  g_assert_nonnull (cp_category_item_get_evaluation (item));
+  cp_category_item_reset_threshold (item);
+  wait_idle ();
+
+  /* Above every score: every defect passes. */
+  cp_category_item_set_threshold (item, gtk_adjustment_get_upper (adjustment));
+  wait_idle ();
+  g_assert_cmpint (defects_passing (item, &defect), ==, defect);
+  g_assert_cmpint (defect, >, 0);
+  g_assert_true (gtk_widget_get_visible (warning));
+  g_assert_true (gtk_widget_has_css_class (label, "error"));
+  g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (label)), "defective"));
+
+  /* The offer: at most 5 % of the defective test images pass. */
+  g_assert_true (gtk_widget_get_visible (button));
+  g_assert_nonnull (strstr (gtk_button_get_label (GTK_BUTTON (button)), "5"));
+  g_assert_true (gtk_widget_get_sensitive (button));
+  g_signal_emit_by_name (button, "clicked");
+  wait_idle ();
+  g_assert_cmpint (defects_passing (item, &defect) * 20, <=, defect);
+  g_assert_false (gtk_widget_get_visible (warning));
+  g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, cp_category_item_get_threshold (item));
+  g_assert_true (cp_category_item_get_moved (item));
+  g_assert_true (gtk_widget_get_sensitive (probe_threshold (window, "save")));
+  /* Already there: nothing more to do. */
+  g_assert_false (gtk_widget_get_sensitive (button));
+  cp_category_item_reset_threshold (item);
+  wait_idle ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -336,6 +407,7 @@ main (int argc, char **argv)
   gtk_window_present (GTK_WINDOW (window));
 
   g_test_add_func ("/app/window-polish/threshold-label-follows-knob", test_threshold_label_follows_knob);
+  g_test_add_func ("/app/window-polish/threshold-for-misses", test_threshold_for_misses);
   g_test_add_func ("/app/window-polish/heatmap-scale", test_heatmap_scale);
   status = g_test_run ();
 
