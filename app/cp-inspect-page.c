@@ -726,6 +726,8 @@ add_files (CpInspectPage *self,
            GSList        *files)
 {
   CpSession *session = session_of (self);
+  guint first_new = n_items (self);
+  GtkListBoxRow *row;
 
   if (session == NULL)
     return;
@@ -751,6 +753,11 @@ add_files (CpInspectPage *self,
         add_item (self, path, NULL);
     }
   score_pending (self);
+  /* The first new image is shown large at once, rather than an empty view
+   * until a row is clicked. */
+  row = gtk_list_box_get_row_at_index (self->inspect_list, (int) first_new);
+  if (row != NULL)
+    gtk_list_box_select_row (self->inspect_list, row);
   cp_page_present (CP_PAGE (self));
 }
 

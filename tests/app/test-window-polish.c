@@ -369,6 +369,38 @@ test_threshold_for_misses (void)
   wait_idle ();
 }
 
+static guint
+selected_row (void)
+{
+  guint selected = GTK_INVALID_LIST_POSITION;
+
+  g_object_get (probe_page (window, "inspect"), "selected", &selected, NULL);
+  return selected;
+}
+
+/* Newly opened images are shown at once: the first new one is selected
+ * (issue 19: the large view stayed empty until a click). */
+static void
+test_new_images_selected (void)
+{
+  g_autofree char *good_dir = g_build_filename (data_dir, CATEGORY, "test", "good", NULL);
+  GtkPicture *picture = GTK_PICTURE (probe_child (window, "inspect", "inspect_picture"));
+  guint before;
+
+  probe_show_page (window, "inspect");
+  activate ("win.inspect-clear");
+  g_assert_null (gtk_picture_get_paintable (picture));
+  drop_folder (good_dir);
+  g_assert_cmpuint (g_list_model_get_n_items (probe_inspect_items (window)), >, 0);
+  g_assert_cmpuint (selected_row (), ==, 0);
+  g_assert_nonnull (gtk_picture_get_paintable (picture));
+
+  /* More images: the first of them, not the first row. */
+  before = g_list_model_get_n_items (probe_inspect_items (window));
+  drop_folder (good_dir);
+  g_assert_cmpuint (selected_row (), ==, before);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -408,6 +440,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/app/window-polish/threshold-label-follows-knob", test_threshold_label_follows_knob);
   g_test_add_func ("/app/window-polish/threshold-for-misses", test_threshold_for_misses);
+  g_test_add_func ("/app/window-polish/new-images-selected", test_new_images_selected);
   g_test_add_func ("/app/window-polish/heatmap-scale", test_heatmap_scale);
   status = g_test_run ();
 
