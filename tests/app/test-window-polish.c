@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <glib/gstdio.h>
+#include <adwaita.h>
 #include <gtk/gtk.h>
 
 #include "cp-application.h"
@@ -401,6 +402,107 @@ test_new_images_selected (void)
   g_assert_cmpuint (selected_row (), ==, before);
 }
 
+/* A descendant of @widget that is a @type, and (for labels) reads @text. */
+static GtkWidget *
+find_descendant (GtkWidget  *widget,
+                 GType       type,
+                 const char *text)
+{
+  if (G_TYPE_CHECK_INSTANCE_TYPE (widget, type) &&
+      (text == NULL || g_strcmp0 (gtk_label_get_text (GTK_LABEL (widget)), text) == 0))
+    return widget;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_descendant (child, type, text);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+static GtkWidget *
+dataset_row (const char *name)
+{
+  GtkWidget *list = probe_child (window, "dataset", "category_list");
+
+  for (GtkWidget *row = gtk_widget_get_first_child (list); row != NULL; row = gtk_widget_get_next_sibling (row))
+    if (ADW_IS_ACTION_ROW (row) &&
+        g_strcmp0 (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (row)), name) == 0)
+      return row;
+  return NULL;
+}
+
+/* Opening a dataset selects its first trained category, not the first
+ * one (issue 19), and the Dataset page marks an untrained one with a word
+ * rather than an empty circle that reads as a radio button. */
+static void
+test_open_prefers_trained (void)
+{
+  const char *names[] = { "washer", "weave", NULL };
+  g_autofree char *two = g_build_filename (tmp_dir, "trained-second", NULL);
+  g_autofree char *model_dir = NULL;
+  CpSession *session = probe_session (window);
+  CpSynthOptions synth;
+  CpTrainOptions opts;
+  CpTrainResult result;
+  g_autoptr(GError) error = NULL;
+  GtkWidget *row, *icon;
+
+  cp_synth_options_init (&synth);
+  synth.categories = names;
+  synth.size = 32;
+  synth.n_train = 4;
+  synth.n_test_good = 1;
+  synth.n_test_defect = 1;
+  g_assert_true (cp_synth_write (two, &synth, NULL, NULL, &error));
+  g_assert_no_error (error);
+  probe_open_dataset (window, two);
+  wait_idle ();
+  model_dir = g_strdup (cp_session_get_model_dir (session));
+
+  /* Only the second category has a model. */
+  cp_train_options_init (&opts, "quick");
+  opts.data_dir = two;
+  opts.category = "weave";
+  opts.model_dir = model_dir;
+  opts.image_size = 32;
+  opts.steps = 1;
+  opts.batch_size = 2;
+  opts.device = "cpu";
+  opts.evaluate_test = FALSE;
+  cp_train_result_init (&result);
+  g_assert_true (cp_train_category (&opts, NULL, NULL, NULL, &result, &error));
+  g_assert_no_error (error);
+  cp_train_result_clear (&result);
+
+  /* Another dataset, then this one again, as a user would. */
+  probe_open_dataset (window, data_dir);
+  wait_idle ();
+  g_assert_true (cp_session_select_name (session, CATEGORY));
+  g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
+  probe_open_dataset (window, two);
+  wait_idle ();
+  g_assert_cmpstr (cp_session_get_data_dir (session), ==, two);
+  g_assert_cmpint (probe_category_state (window, "washer"), ==, CP_CATEGORY_STATE_NOT_TRAINED);
+  g_assert_cmpstr (cp_category_item_get_name (cp_session_get_selected (session)), ==, "weave");
+
+  probe_show_page (window, "dataset");
+  wait_idle ();
+  row = dataset_row ("washer");
+  g_assert_nonnull (row);
+  g_assert_nonnull (find_descendant (row, GTK_TYPE_LABEL, "Not trained"));
+  icon = find_descendant (row, GTK_TYPE_IMAGE, NULL);
+  g_assert_nonnull (icon);
+  g_assert_cmpstr (gtk_image_get_icon_name (GTK_IMAGE (icon)), !=, "radio-symbolic");
+  g_assert_nonnull (find_descendant (dataset_row ("weave"), GTK_TYPE_LABEL, "Trained"));
+
+  probe_open_dataset (window, data_dir);
+  wait_idle ();
+  g_assert_cmpstr (cp_category_item_get_name (cp_session_get_selected (session)), ==, CATEGORY);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -441,6 +543,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window-polish/threshold-label-follows-knob", test_threshold_label_follows_knob);
   g_test_add_func ("/app/window-polish/threshold-for-misses", test_threshold_for_misses);
   g_test_add_func ("/app/window-polish/new-images-selected", test_new_images_selected);
+  g_test_add_func ("/app/window-polish/open-prefers-trained", test_open_prefers_trained);
   g_test_add_func ("/app/window-polish/heatmap-scale", test_heatmap_scale);
   status = g_test_run ();
 
