@@ -503,6 +503,60 @@ test_open_prefers_trained (void)
   g_assert_cmpstr (cp_category_item_get_name (cp_session_get_selected (session)), ==, CATEGORY);
 }
 
+/* Before a dataset the Augmentations page says what to do (issue 19: a
+ * blank page with a disabled button). */
+static void
+test_augment_before_dataset (void)
+{
+  GtkStack *stack = GTK_STACK (probe_child (window, "augment", "augment_stack"));
+  GtkWidget *empty = probe_child (window, "augment", "augment_empty");
+
+  g_assert_null (cp_session_get_data_dir (probe_session (window)));
+  probe_show_page (window, "augment");
+  wait_idle ();
+  g_assert_true (gtk_stack_get_visible_child (stack) == empty);
+  g_assert_nonnull (strstr (adw_status_page_get_description (ADW_STATUS_PAGE (empty)),
+                            "Open a dataset"));
+}
+
+/* At 900 x 600 the seed, New Samples and the column headings stay in
+ * view: only the previews scroll (issue 19: everything scrolled away). */
+static void
+test_augment_headings_fixed (void)
+{
+  GtkStack *stack = GTK_STACK (probe_child (window, "augment", "augment_stack"));
+  GtkWidget *headings = probe_child (window, "augment", "augment_headings");
+  GtkWidget *button = probe_child (window, "augment", "new_samples_button");
+  GtkWidget *grid = probe_child (window, "augment", "augment_grid");
+  GtkWidget *scroll = gtk_widget_get_ancestor (grid, GTK_TYPE_SCROLLED_WINDOW);
+  GtkAdjustment *vadjustment;
+  gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+
+  gtk_window_set_default_size (GTK_WINDOW (window), 900, 600);
+  g_assert_true (cp_session_select_name (probe_session (window), CATEGORY));
+  probe_show_page (window, "augment");
+  wait_idle ();
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (stack), ==, "previews");
+  while (gtk_widget_get_first_child (grid) == NULL && g_get_monotonic_time () < deadline)
+    wait_idle ();
+  wait_frame (grid);
+  g_assert_cmpint (gtk_widget_get_height (GTK_WIDGET (window)), <=, 620);
+
+  g_assert_nonnull (scroll);
+  vadjustment = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (scroll));
+  /* The previews do not fit: they scroll ... */
+  g_assert_cmpfloat (gtk_adjustment_get_upper (vadjustment), >, gtk_adjustment_get_page_size (vadjustment));
+  /* ... and what tells them apart does not. */
+  g_assert_null (gtk_widget_get_ancestor (headings, GTK_TYPE_SCROLLED_WINDOW));
+  g_assert_null (gtk_widget_get_ancestor (button, GTK_TYPE_SCROLLED_WINDOW));
+  g_assert_true (gtk_widget_get_mapped (headings));
+  g_assert_true (gtk_widget_get_mapped (button));
+  /* The headings sit over their columns. */
+  g_assert_cmpfloat (fabs (centre_x (gtk_widget_get_first_child (headings), GTK_WIDGET (window)) -
+                           centre_x (gtk_widget_get_first_child (grid), GTK_WIDGET (window))), <, 4);
+  gtk_window_set_default_size (GTK_WINDOW (window), 1280, 800);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -540,7 +594,9 @@ main (int argc, char **argv)
   window = cp_window_new (app);
   gtk_window_present (GTK_WINDOW (window));
 
+  g_test_add_func ("/app/window-polish/augment-before-dataset", test_augment_before_dataset);
   g_test_add_func ("/app/window-polish/threshold-label-follows-knob", test_threshold_label_follows_knob);
+  g_test_add_func ("/app/window-polish/augment-headings-fixed", test_augment_headings_fixed);
   g_test_add_func ("/app/window-polish/threshold-for-misses", test_threshold_for_misses);
   g_test_add_func ("/app/window-polish/new-images-selected", test_new_images_selected);
   g_test_add_func ("/app/window-polish/open-prefers-trained", test_open_prefers_trained);
