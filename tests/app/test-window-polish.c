@@ -16,6 +16,7 @@
 
 #include "cp-application.h"
 #include "cp-inspect-item.h"
+#include "cp-plot-view.h"
 #include "cp-window.h"
 #include "window-probe.h"
 #include "cp-worker.h"
@@ -24,6 +25,7 @@
 #include "pipeline/localize.h"
 #include "pipeline/model.h"
 #include "pipeline/train.h"
+#include "plot/plot.h"
 #include "test-support.h"
 
 #define CATEGORY "washer"
@@ -554,6 +556,33 @@ test_augment_headings_fixed (void)
   /* The headings sit over their columns. */
   g_assert_cmpfloat (fabs (centre_x (gtk_widget_get_first_child (headings), GTK_WIDGET (window)) -
                            centre_x (gtk_widget_get_first_child (grid), GTK_WIDGET (window))), <, 4);
+}
+
+/* At 900 x 600 the Evaluation page's plots are small enough that text
+ * scaled with them would be 7.6 px high: it stays at the plots' minimum
+ * (tests/plot's /plot/min-text measures the drawn text). */
+static void
+test_small_window_plots (void)
+{
+  const char *names[] = { "roc_view", "hist_view", "tsne_view" };
+
+  gtk_window_set_default_size (GTK_WINDOW (window), 900, 600);
+  probe_show_page (window, "eval");
+  wait_idle ();
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      GtkWidget *plot = probe_child (window, "eval", names[i]);
+      int w, h;
+
+      wait_frame (plot);
+      w = gtk_widget_get_width (plot);
+      h = gtk_widget_get_height (plot);
+      g_assert_true (cp_plot_view_has_plot (CP_PLOT_VIEW (plot)));
+      /* Scaled with the plot, the tick labels would be under the minimum ... */
+      g_assert_cmpfloat (12.0 * 0.9 * CLAMP (MIN (w / 640.0, h / 480.0), 0.7, 2.5), <, CP_PLOT_MIN_TEXT_PX);
+      /* ... and they are drawn at it. */
+      g_assert_cmpfloat (cp_plot_min_text_px (w, h), >=, CP_PLOT_MIN_TEXT_PX);
+    }
   gtk_window_set_default_size (GTK_WINDOW (window), 1280, 800);
 }
 
@@ -597,6 +626,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window-polish/augment-before-dataset", test_augment_before_dataset);
   g_test_add_func ("/app/window-polish/threshold-label-follows-knob", test_threshold_label_follows_knob);
   g_test_add_func ("/app/window-polish/augment-headings-fixed", test_augment_headings_fixed);
+  g_test_add_func ("/app/window-polish/small-window-plots", test_small_window_plots);
   g_test_add_func ("/app/window-polish/threshold-for-misses", test_threshold_for_misses);
   g_test_add_func ("/app/window-polish/new-images-selected", test_new_images_selected);
   g_test_add_func ("/app/window-polish/open-prefers-trained", test_open_prefers_trained);
