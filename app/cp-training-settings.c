@@ -1,6 +1,8 @@
 /* cp-training-settings.c: one group of rows for the training settings. */
 #include "config.h"
 
+#include <glib/gi18n.h>
+
 #include "cp-settings-bind.h"
 #include "cp-training-settings.h"
 
@@ -39,6 +41,26 @@ custom_profile_mapping (GValue   *value,
   return TRUE;
 }
 
+/* The profile row says what the chosen preset does and about how long it
+ * takes (issue 19: "Paper" was not explained).  Times: docs/results.md's
+ * training speed on a 2-core CPU. */
+static void
+update_profile_subtitle (CpTrainingSettings *self)
+{
+  g_autofree char *profile = g_settings_get_string (self->settings, "profile");
+  const char *text;
+
+  if (g_str_equal (profile, "paper"))
+    text = _("The paper’s setting: 10000 steps of 32 images at 256 px. About two days a category "
+             "on a laptop CPU: meant for an NVIDIA GPU");
+  else if (g_str_equal (profile, "quick"))
+    text = _("800 steps of 8 images at 64 px, with region scores for small defects: about 6 "
+             "minutes a category on a laptop CPU");
+  else
+    text = _("Your own steps, batch size and image size, below");
+  adw_action_row_set_subtitle (ADW_ACTION_ROW (self->profile_row), text);
+}
+
 void
 cp_training_settings_set_settings (CpTrainingSettings *self,
                                    GSettings          *settings)
@@ -57,6 +79,9 @@ cp_training_settings_set_settings (CpTrainingSettings *self,
   g_settings_bind (settings, "batch-size", self->batch_spin, "value", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (settings, "image-size", self->size_spin, "value", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (settings, "heatmaps", self->heatmaps_switch, "active", G_SETTINGS_BIND_DEFAULT);
+  g_signal_connect_object (settings, "changed::profile", G_CALLBACK (update_profile_subtitle), self,
+                           G_CONNECT_SWAPPED);
+  update_profile_subtitle (self);
   /* Presets own the numbers: editing them would silently mean "custom". */
   for (gsize i = 0; i < G_N_ELEMENTS (spins); i++)
     g_settings_bind_with_mapping (settings, "profile", spins[i], "sensitive",

@@ -586,6 +586,27 @@ test_small_window_plots (void)
   gtk_window_set_default_size (GTK_WINDOW (window), 1280, 800);
 }
 
+/* The Training page's profile row says what each preset does and about
+ * how long it takes (issue 19: "Paper" was not explained). */
+static void
+test_profile_explained (void)
+{
+  GSettings *settings = cp_application_get_settings (app);
+  GtkWidget *group = probe_child (window, "train", "training_settings");
+  GObject *row = gtk_widget_get_template_child (group, G_OBJECT_TYPE (group), "profile_row");
+  g_autofree char *before = g_settings_get_string (settings, "profile");
+
+  g_assert_nonnull (row);
+  g_settings_set_string (settings, "profile", "paper");
+  g_assert_nonnull (strstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (row)), "256 px"));
+  g_assert_nonnull (strstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (row)), "GPU"));
+  g_settings_set_string (settings, "profile", "quick");
+  g_assert_nonnull (strstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (row)), "minutes"));
+  g_settings_set_string (settings, "profile", "custom");
+  g_assert_nonnull (strstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (row)), "below"));
+  g_settings_set_string (settings, "profile", before);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -624,6 +645,7 @@ main (int argc, char **argv)
   gtk_window_present (GTK_WINDOW (window));
 
   g_test_add_func ("/app/window-polish/augment-before-dataset", test_augment_before_dataset);
+  g_test_add_func ("/app/window-polish/profile-explained", test_profile_explained);
   g_test_add_func ("/app/window-polish/threshold-label-follows-knob", test_threshold_label_follows_knob);
   g_test_add_func ("/app/window-polish/augment-headings-fixed", test_augment_headings_fixed);
   g_test_add_func ("/app/window-polish/small-window-plots", test_small_window_plots);
