@@ -820,8 +820,9 @@ draw_legend (GtkDrawingArea *area,
   if (hm != NULL && hm->rgb != NULL && hm->high > hm->low)
     {
       double t = CLAMP ((hm->score - hm->low) / (hm->high - hm->low), 0, 1);
-      double x = t * width;
       double half = height / 2.0;
+      /* Whole at either end too: a score beyond the scale sits at its end. */
+      double x = CLAMP (t * width, half * 0.8 + 1, width - half * 0.8 - 1);
 
       /* A notch from the top edge, leaving the colours below it readable. */
       cairo_move_to (cr, x - half * 0.8, 0);
