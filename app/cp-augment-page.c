@@ -25,7 +25,11 @@ struct _CpAugmentPage
   guint64       seed;
 
   /* template widgets */
+  GtkStack     *augment_stack;
+  GtkWidget    *augment_empty;
+  GtkWidget    *new_samples_button;
   GtkLabel     *augment_seed_label;
+  GtkWidget    *augment_headings;
   GtkGrid      *augment_grid;
 };
 
@@ -131,11 +135,11 @@ augment_done (gpointer      result,
 {
   CpAugmentPage *self = CP_AUGMENT_PAGE (user_data);
   GPtrArray *pixbufs = result;
-  const char *headers[] = { N_("Original"), N_("CutPaste"), N_("Scar") };
 
   if (dropped)
     return;
   clear_grid (self);
+  gtk_widget_set_visible (self->augment_headings, pixbufs != NULL);
   if (pixbufs == NULL)
     {
       GtkWidget *label = gtk_label_new (error != NULL ? error->message : "");
@@ -143,13 +147,6 @@ augment_done (gpointer      result,
       gtk_label_set_wrap (GTK_LABEL (label), TRUE);
       gtk_grid_attach (self->augment_grid, label, 0, 0, 3, 1);
       return;
-    }
-  for (int c = 0; c < 3; c++)
-    {
-      GtkWidget *label = gtk_label_new (_(headers[c]));
-
-      gtk_widget_add_css_class (label, "heading");
-      gtk_grid_attach (self->augment_grid, label, c, 0, 1, 1);
     }
   for (guint i = 0; i < pixbufs->len; i++)
     {
@@ -164,7 +161,7 @@ augment_done (gpointer      result,
       gtk_widget_add_css_class (picture, "card");
       gtk_widget_set_overflow (picture, GTK_OVERFLOW_HIDDEN);
       gtk_aspect_frame_set_child (GTK_ASPECT_FRAME (frame), picture);
-      gtk_grid_attach (self->augment_grid, frame, i % 3, 1 + i / 3, 1, 1);
+      gtk_grid_attach (self->augment_grid, frame, i % 3, i / 3, 1, 1);
     }
 }
 
@@ -180,6 +177,9 @@ refresh (CpAugmentPage *self,
   g_autofree char *seed_number = NULL;
 
   cp_page_set_action_enabled (CP_PAGE (self), "new-samples", item != NULL);
+  /* Before a dataset, say what the page is for rather than show nothing. */
+  gtk_stack_set_visible_child_name (self->augment_stack,
+                                    item == NULL || data_dir == NULL ? "empty" : "previews");
   if (item == NULL || data_dir == NULL)
     {
       clear_grid (self);
@@ -248,7 +248,11 @@ cp_augment_page_class_init (CpAugmentPageClass *klass)
   CP_PAGE_CLASS (klass)->session_changed = cp_augment_page_session_changed;
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/cutpaste/Inspector/cp-augment-page.ui");
+  gtk_widget_class_bind_template_child (widget_class, CpAugmentPage, augment_stack);
+  gtk_widget_class_bind_template_child (widget_class, CpAugmentPage, augment_empty);
+  gtk_widget_class_bind_template_child (widget_class, CpAugmentPage, new_samples_button);
   gtk_widget_class_bind_template_child (widget_class, CpAugmentPage, augment_seed_label);
+  gtk_widget_class_bind_template_child (widget_class, CpAugmentPage, augment_headings);
   gtk_widget_class_bind_template_child (widget_class, CpAugmentPage, augment_grid);
 }
 

@@ -111,17 +111,41 @@ update_row (CpDatasetPage *self,
   GtkImage *image = g_object_get_data (G_OBJECT (row), "cp-icon");
   int size = session != NULL ? g_settings_get_int (cp_session_get_settings (session), "image-size") : 0;
   g_autofree char *subtitle = category_subtitle (item, size);
-  const char *icon;
+  GtkWidget *badge = g_object_get_data (G_OBJECT (row), "cp-badge");
+  static const char *const classes[] = { "success", "accent", "error", "dim-label" };
+  const char *icon, *text, *css;
 
   adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
+  /* An icon and a word: an empty circle read as a radio button. */
   switch (cp_category_item_get_state (item))
     {
-    case CP_CATEGORY_STATE_TRAINED: icon = "emblem-ok-symbolic"; break;
-    case CP_CATEGORY_STATE_TRAINING: icon = "emblem-synchronizing-symbolic"; break;
-    case CP_CATEGORY_STATE_MODEL_ERROR: icon = "dialog-warning-symbolic"; break;
-    default: icon = "radio-symbolic"; break;
+    case CP_CATEGORY_STATE_TRAINED:
+      icon = "emblem-ok-symbolic";
+      text = _("Trained");
+      css = "success";
+      break;
+    case CP_CATEGORY_STATE_TRAINING:
+      icon = "emblem-synchronizing-symbolic";
+      text = _("Training…");
+      css = "accent";
+      break;
+    case CP_CATEGORY_STATE_MODEL_ERROR:
+      icon = "dialog-warning-symbolic";
+      text = _("Model unusable");
+      css = "error";
+      break;
+    case CP_CATEGORY_STATE_NOT_TRAINED:
+    default:
+      icon = "action-unavailable-symbolic";
+      text = _("Not trained");
+      css = "dim-label";
+      break;
     }
   gtk_image_set_from_icon_name (image, icon);
+  gtk_label_set_text (GTK_LABEL (badge), text);
+  for (gsize i = 0; i < G_N_ELEMENTS (classes); i++)
+    gtk_widget_remove_css_class (badge, classes[i]);
+  gtk_widget_add_css_class (badge, css);
 }
 
 static void
@@ -143,12 +167,17 @@ create_row (gpointer object,
   CpCategoryItem *item = CP_CATEGORY_ITEM (object);
   GtkWidget *row = adw_action_row_new ();
   GtkWidget *icon = gtk_image_new ();
+  GtkWidget *badge = gtk_label_new (NULL);
 
   adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), cp_category_item_get_name (item));
   adw_action_row_add_prefix (ADW_ACTION_ROW (row), icon);
+  gtk_widget_set_valign (badge, GTK_ALIGN_CENTER);
+  gtk_widget_add_css_class (badge, "caption-heading");
+  adw_action_row_add_suffix (ADW_ACTION_ROW (row), badge);
   g_object_set_data_full (G_OBJECT (row), "cp-item", g_object_ref (item), g_object_unref);
   g_object_set_data (G_OBJECT (row), "cp-icon", icon);
+  g_object_set_data (G_OBJECT (row), "cp-badge", badge);
   update_row (self, row);
   /* The row lives no longer than the list shows the item. */
   g_signal_connect_object (item, "notify", G_CALLBACK (on_item_notify), row, 0);

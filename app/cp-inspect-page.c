@@ -24,6 +24,7 @@
 
 #include <adwaita.h>
 
+#include "core/localize/localize.h"
 #include "data/dataset.h"
 #include "data/image.h"
 #include "pipeline/localize.h"
@@ -33,6 +34,8 @@
 #include "cp-mark-good.h"
 
 #define THUMBNAIL_SIZE 64
+/* The share of defective test images the "missed" threshold lets pass. */
+#define MISS_RATE 0.05
 
 typedef struct _PatchCache PatchCache;
 typedef struct _CpInspectHeatmap CpInspectHeatmap;
@@ -52,6 +55,9 @@ struct _CpInspectPage
   CpInspectHeatmap *heatmap;         /* of the selected image, or NULL */
   PatchCache       *patch_cache;     /* the loaded patch model (engine thread only) */
   gboolean          syncing;         /* the slider follows the category */
+  gboolean          want_heatmap;    /* the user's choice, kept while there is no heatmap model */
+  gboolean          has_patch_model; /* the category's model has a heatmap model beside it */
+  gboolean          syncing_toggle;  /* the check button follows the above */
 
   /* template widgets */
   GtkScale         *threshold_scale;
@@ -60,6 +66,9 @@ struct _CpInspectPage
   GtkWidget        *threshold_save_button;
   GtkLabel         *threshold_origin;
   GtkLabel         *threshold_stats;
+  GtkWidget        *threshold_warning;
+  GtkLabel         *threshold_warning_label;
+  GtkWidget        *threshold_miss_button;
   GtkListBox       *inspect_list;
   GtkPicture       *inspect_picture;
   GtkLabel         *inspect_caption;
@@ -67,6 +76,11 @@ struct _CpInspectPage
   GtkScale         *heatmap_opacity_scale;
   GtkAdjustment    *heatmap_opacity;
   GtkLabel         *heatmap_status;
+  GtkWidget        *heatmap_legend;
+  GtkDrawingArea   *heatmap_legend_bar;
+  GtkLabel         *heatmap_legend_low;
+  GtkLabel         *heatmap_legend_mid;
+  GtkLabel         *heatmap_legend_high;
 };
 
 enum
@@ -262,6 +276,7 @@ struct _CpInspectHeatmap
   uint8_t *overlay;    /* (height, width, 4) the map blended over it, from the engine */
   uint8_t *outline;    /* (height, width) 1 on the ground-truth contour, or NULL */
   double   score;
+  double   low, high;  /* the colour range: good patches' median, then twice as far as their 99.9th percentile */
   char    *problem;    /* why there is no heatmap (rgb NULL), NULL when there is one or no patch model */
   gboolean has_model;  /* a patch model file exists */
 };
@@ -365,6 +380,8 @@ heatmap_run (CpWorkerJob        *worker_job,
   hm->width = heat.width;
   hm->height = heat.height;
   hm->score = heat.score;
+  hm->low = heat.low;
+  hm->high = heat.high;
   hm->overlay = g_steal_pointer (&heat.overlay);
   cp_heatmap_clear (&heat);
   hm->rgb = g_malloc ((gsize) hm->width * hm->height * 3);
@@ -730,6 +747,8 @@ add_files (CpInspectPage *self,
            GSList        *files)
 {
   CpSession *session = session_of (self);
+  guint first_new = n_items (self);
+  GtkListBoxRow *row;
 
   if (session == NULL)
     return;
@@ -755,10 +774,110 @@ add_files (CpInspectPage *self,
         add_item (self, path, NULL);
     }
   score_pending (self);
+  /* The first new image is shown large at once, rather than an empty view
+   * until a row is clicked. */
+  row = gtk_list_box_get_row_at_index (self->inspect_list, (int) first_new);
+  if (row != NULL)
+    gtk_list_box_select_row (self->inspect_list, row);
   cp_page_present (CP_PAGE (self));
 }
 
 /* ---- the large view and its heatmap -------------------------------------------- */
+
+/* "Show heatmap" is ticked only where there can be a heatmap: a category
+ * without a heatmap model shows it off and says why, and gets the user's
+ * choice back with a model that has one. */
+static void
+update_heatmap_toggle (CpInspectPage *self)
+{
+  gboolean usable = self->has_patch_model &&
+                    (self->heatmap == NULL || self->heatmap->problem == NULL);
+
+  self->syncing_toggle = TRUE;
+  gtk_check_button_set_active (self->heatmap_toggle, usable && self->want_heatmap);
+  self->syncing_toggle = FALSE;
+  gtk_widget_set_sensitive (GTK_WIDGET (self->heatmap_toggle), usable);
+  if (self->has_patch_model && !usable)
+    gtk_widget_set_tooltip_text (GTK_WIDGET (self->heatmap_toggle),
+                                 _("The heatmap model cannot be used: see the line below"));
+  else if (!usable)
+    gtk_widget_set_tooltip_text (GTK_WIDGET (self->heatmap_toggle),
+                                 _("This category has no heatmap model: switch on Defect heatmaps on "
+                                   "the Training page and train it again"));
+  else
+    gtk_widget_set_tooltip_text (GTK_WIDGET (self->heatmap_toggle),
+                                 _("Colour each part of the image by how unlike the good patches it is"));
+}
+
+/* The colour scale under the view: viridis, as the engine colours the
+ * map (cp_heatmap_blend), from the good patches' median to twice as far
+ * as their 99.9th percentile (which falls in the middle), with a mark at
+ * this image's most unusual patch. */
+static void
+draw_legend (GtkDrawingArea *area,
+             cairo_t        *cr,
+             int             width,
+             int             height,
+             gpointer        user_data)
+{
+  CpInspectPage *self = CP_INSPECT_PAGE (user_data);
+  CpInspectHeatmap *hm = self->heatmap;
+  cairo_pattern_t *gradient = cairo_pattern_create_linear (0, 0, width, 0);
+  const int samples = 8;   /* viridis is linear between its 8 samples */
+
+  for (int i = 0; i < samples; i++)
+    {
+      double t = (double) i / (samples - 1);
+      uint8_t rgb[3];
+
+      cp_colormap_viridis (t, rgb);
+      cairo_pattern_add_color_stop_rgb (gradient, t, rgb[0] / 255.0, rgb[1] / 255.0, rgb[2] / 255.0);
+    }
+  cairo_rectangle (cr, 0, 0, width, height);
+  cairo_set_source (cr, gradient);
+  cairo_fill (cr);
+  cairo_pattern_destroy (gradient);
+
+  if (hm != NULL && hm->rgb != NULL && hm->high > hm->low)
+    {
+      double t = CLAMP ((hm->score - hm->low) / (hm->high - hm->low), 0, 1);
+      double half = height / 2.0;
+      /* Whole at either end too: a score beyond the scale sits at its end. */
+      double x = CLAMP (t * width, half * 0.8 + 1, width - half * 0.8 - 1);
+
+      /* A notch from the top edge, leaving the colours below it readable. */
+      cairo_move_to (cr, x - half * 0.8, 0);
+      cairo_line_to (cr, x + half * 0.8, 0);
+      cairo_line_to (cr, x, half);
+      cairo_close_path (cr);
+      cairo_set_source_rgb (cr, 1, 1, 1);
+      cairo_fill_preserve (cr);
+      cairo_set_line_width (cr, 1);
+      cairo_set_source_rgb (cr, 0, 0, 0);
+      cairo_stroke (cr);
+    }
+}
+
+static void
+update_legend (CpInspectPage *self,
+               gboolean       shown)
+{
+  CpInspectHeatmap *hm = self->heatmap;
+  g_autofree char *low = NULL, *mid = NULL, *high = NULL;
+
+  gtk_widget_set_visible (self->heatmap_legend, shown);
+  if (!shown)
+    return;
+  /* Translators: the ends and middle of the heatmap's colour scale, with
+   * the patch distances they stand for. */
+  low = g_strdup_printf (_("Typical good patch (%.1f)"), hm->low);
+  mid = g_strdup_printf (_("Rarest good (%.1f)"), (hm->low + hm->high) / 2);
+  high = g_strdup_printf (_("Twice as far (%.1f)"), hm->high);
+  gtk_label_set_text (self->heatmap_legend_low, low);
+  gtk_label_set_text (self->heatmap_legend_mid, mid);
+  gtk_label_set_text (self->heatmap_legend_high, high);
+  gtk_widget_queue_draw (GTK_WIDGET (self->heatmap_legend_bar));
+}
 
 /* The large view: the image, with the heatmap blended at the chosen
  * opacity when it is on, and the ground-truth outline in red. */
@@ -767,15 +886,17 @@ update_view (CpInspectPage *self)
 {
   CpInspectHeatmap *hm = self->heatmap;
   gboolean have = hm != NULL && hm->rgb != NULL;
-  gboolean show = gtk_check_button_get_active (self->heatmap_toggle);
+  gboolean show;
   double alpha = gtk_adjustment_get_value (self->heatmap_opacity) / 100.0;
   g_autoptr(GBytes) bytes = NULL;
   g_autoptr(GdkTexture) texture = NULL;
   uint8_t *out;
   gsize n;
 
-  gtk_widget_set_sensitive (GTK_WIDGET (self->heatmap_toggle), have);
+  update_heatmap_toggle (self);
+  show = gtk_check_button_get_active (self->heatmap_toggle);
   gtk_widget_set_sensitive (GTK_WIDGET (self->heatmap_opacity_scale), have && show);
+  update_legend (self, have && show);
   if (!have)
     {
       gtk_picture_set_paintable (self->inspect_picture, GDK_PAINTABLE (self->texture));
@@ -873,6 +994,7 @@ heatmap_request (CpInspectPage *self,
 
   g_clear_pointer (&self->heatmap, inspect_heatmap_free);
   g_clear_pointer (&self->heatmap_path, g_free);
+  self->has_patch_model = FALSE;
   set_heatmap_status (self, NULL);
   notify_heatmap (self);
   if (session == NULL)
@@ -884,7 +1006,8 @@ heatmap_request (CpInspectPage *self,
   if (model_path == NULL)
     return;
   patch_path = cp_patch_model_path_for (model_path);
-  if (!g_file_test (patch_path, G_FILE_TEST_IS_REGULAR))
+  self->has_patch_model = g_file_test (patch_path, G_FILE_TEST_IS_REGULAR);
+  if (!self->has_patch_model)
     {
       /* Say how to get one rather than leave "Show heatmap" doing nothing. */
       if (item != NULL && cp_inspect_item_get_error (item) == NULL &&
@@ -944,6 +1067,54 @@ clear (CpInspectPage *self)
 
 /* ---- the threshold --------------------------------------------------------------- */
 
+static int
+compare_doubles (gconstpointer a,
+                 gconstpointer b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+
+  return (x > y) - (x < y);
+}
+
+/* The threshold under which at most @rate of @eval's defective test images
+ * pass (a score at or below the threshold passes): halfway between the
+ * lowest defective score that must fail and the next score below it,
+ * good or defective, so that no image sits on the line.  FALSE without
+ * defective test images. */
+static gboolean
+threshold_for_misses (const CpEvalResult *eval,
+                      double              rate,
+                      double             *threshold)
+{
+  g_autoptr(GArray) defects = g_array_new (FALSE, FALSE, sizeof (double));
+  double must_fail, below = -INFINITY;
+  guint allowed;
+
+  for (guint i = 0; i < eval->images->len; i++)
+    {
+      const CpEvalImage *img = &g_array_index (eval->images, CpEvalImage, i);
+
+      if (img->label != 0 && !isnan (img->score))
+        g_array_append_val (defects, img->score);
+    }
+  if (defects->len == 0)
+    return FALSE;
+  g_array_sort (defects, compare_doubles);
+  allowed = (guint) floor (rate * defects->len + 1e-9);
+  must_fail = g_array_index (defects, double, allowed);
+  for (guint i = 0; i < eval->images->len; i++)
+    {
+      double s = g_array_index (eval->images, CpEvalImage, i).score;
+
+      if (s < must_fail && s > below)
+        below = s;
+    }
+  *threshold = isfinite (below) ? (below + must_fail) / 2
+                                : must_fail - 1e-3 * MAX (1.0, fabs (must_fail));
+  *threshold = MAX (*threshold, 0);
+  return TRUE;
+}
+
 /* Save and Reset, and the line under the slider: what is stored and where
  * it comes from.  The false-reject rate is only claimed for the threshold
  * it was measured for. */
@@ -997,6 +1168,58 @@ update_controls (CpInspectPage *self)
   gtk_label_set_text (self->threshold_origin, text);
 }
 
+/* A threshold that lets most defective test images pass is said in red,
+ * and the threshold that misses MISS_RATE of them is one click away. */
+static void
+update_miss_controls (CpInspectPage      *self,
+                      const CpEvalResult *eval,
+                      int                 passed,
+                      int                 defect)
+{
+  double target = NAN;
+  gboolean offer = defect > 0 && threshold_for_misses (eval, MISS_RATE, &target);
+  gboolean most_pass = defect > 0 && passed * 2 > defect;
+
+  if (most_pass)
+    {
+      g_autofree char *warning =
+        g_strdup_printf (_("This threshold passes %d of %d defective test images: most defects "
+                           "would go unnoticed."), passed, defect);
+
+      gtk_label_set_text (self->threshold_warning_label, warning);
+    }
+  gtk_widget_set_visible (self->threshold_warning, most_pass);
+  gtk_widget_set_visible (self->threshold_miss_button, offer);
+  cp_page_set_action_enabled (CP_PAGE (self), "threshold-for-misses",
+                              offer && fabs (target - current_threshold (self)) > 1e-9);
+  if (offer)
+    {
+      int missed = 0, rejected = 0, good = 0;
+      g_autofree char *label = NULL;
+      g_autofree char *tooltip = NULL;
+
+      for (guint i = 0; i < eval->images->len; i++)
+        {
+          const CpEvalImage *img = &g_array_index (eval->images, CpEvalImage, i);
+
+          if (img->label == 0)
+            {
+              good++;
+              rejected += img->score > target;
+            }
+          else
+            missed += img->score <= target;
+        }
+      /* Translators: "%g %%" is a percentage, "5 %". */
+      label = g_strdup_printf (_("Use Threshold for %g %% _Missed"), MISS_RATE * 100);
+      tooltip = g_strdup_printf (_("Move the slider to %.2f: %d of %d defective test images pass, "
+                                   "%d of %d good ones are rejected. Save it to keep it."),
+                                 target, missed, defect, rejected, good);
+      gtk_button_set_label (GTK_BUTTON (self->threshold_miss_button), label);
+      gtk_widget_set_tooltip_text (self->threshold_miss_button, tooltip);
+    }
+}
+
 /* The verdicts, the caption, and counts over the evaluation's test
  * images: the live consequence of the threshold for parts we know the
  * truth of. */
@@ -1019,6 +1242,9 @@ update_threshold (CpInspectPage *self)
 
       gtk_label_set_text (self->threshold_stats,
                           eval == NULL && stored ? _("Evaluating the test images…") : "");
+      gtk_widget_set_visible (self->threshold_warning, FALSE);
+      gtk_widget_set_visible (self->threshold_miss_button, FALSE);
+      cp_page_set_action_enabled (CP_PAGE (self), "threshold-for-misses", FALSE);
       return;
     }
   for (guint i = 0; i < eval->images->len; i++)
@@ -1039,6 +1265,7 @@ update_threshold (CpInspectPage *self)
   text = g_strdup_printf (_("On the test images: %d of %d good rejected, %d of %d defective passed"),
                           rejected, good, passed, defect);
   gtk_label_set_text (self->threshold_stats, text);
+  update_miss_controls (self, eval, passed, defect);
 }
 
 /* The slider covers every test score, so every verdict can be reached. */
@@ -1063,6 +1290,15 @@ on_slider_moved (GtkAdjustment *adjustment,
 {
   if (!self->syncing && self->category != NULL)
     cp_category_item_set_threshold (self->category, gtk_adjustment_get_value (adjustment));
+}
+
+/* GTK 4.8's GtkScale places its value label only when the value changes:
+ * a new range moves the knob but would leave the label where the old range
+ * put it (the test scores widen the slider after it was first laid out). */
+static void
+on_slider_range_changed (CpInspectPage *self)
+{
+  gtk_widget_queue_allocate (GTK_WIDGET (self->threshold_scale));
 }
 
 static void
@@ -1257,6 +1493,22 @@ action_threshold_reset (GSimpleAction *action,
     cp_category_item_reset_threshold (self->category);
 }
 
+/* Moves the slider to the threshold that lets MISS_RATE of the defective
+ * test images pass: unsaved until saved, as any other move. */
+static void
+action_threshold_for_misses (GSimpleAction *action,
+                             GVariant      *param,
+                             gpointer       user_data)
+{
+  CpInspectPage *self = CP_INSPECT_PAGE (user_data);
+  CpEvaluation *evaluation = self->category != NULL
+    ? cp_category_item_get_evaluation (self->category) : NULL;
+  double threshold;
+
+  if (evaluation != NULL && threshold_for_misses (evaluation->result, MISS_RATE, &threshold))
+    cp_category_item_set_threshold (self->category, threshold);
+}
+
 /* ---- life cycle ------------------------------------------------------------------ */
 
 static void
@@ -1297,7 +1549,7 @@ cp_inspect_page_get_property (GObject    *object,
                                            : GTK_INVALID_LIST_POSITION);
       break;
     case PROP_SHOW_HEATMAP:
-      g_value_set_boolean (value, gtk_check_button_get_active (self->heatmap_toggle));
+      g_value_set_boolean (value, self->want_heatmap);
       break;
     case PROP_HEATMAP_AVAILABLE:
       g_value_set_boolean (value, have);
@@ -1330,7 +1582,12 @@ cp_inspect_page_set_property (GObject      *object,
         gtk_list_box_select_row (self->inspect_list, row);
       break;
     case PROP_SHOW_HEATMAP:
-      gtk_check_button_set_active (self->heatmap_toggle, g_value_get_boolean (value));
+      if (self->want_heatmap != g_value_get_boolean (value))
+        {
+          self->want_heatmap = g_value_get_boolean (value);
+          update_view (self);
+          g_object_notify_by_pspec (object, pspec);
+        }
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1340,6 +1597,9 @@ cp_inspect_page_set_property (GObject      *object,
 static void
 on_heatmap_toggled (CpInspectPage *self)
 {
+  if (self->syncing_toggle)
+    return;
+  self->want_heatmap = gtk_check_button_get_active (self->heatmap_toggle);
   update_view (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SHOW_HEATMAP]);
 }
@@ -1396,6 +1656,9 @@ cp_inspect_page_class_init (CpInspectPageClass *klass)
   BIND (threshold_save_button);
   BIND (threshold_origin);
   BIND (threshold_stats);
+  BIND (threshold_warning);
+  BIND (threshold_warning_label);
+  BIND (threshold_miss_button);
   BIND (inspect_list);
   BIND (inspect_picture);
   BIND (inspect_caption);
@@ -1403,6 +1666,11 @@ cp_inspect_page_class_init (CpInspectPageClass *klass)
   BIND (heatmap_opacity_scale);
   BIND (heatmap_opacity);
   BIND (heatmap_status);
+  BIND (heatmap_legend);
+  BIND (heatmap_legend_bar);
+  BIND (heatmap_legend_low);
+  BIND (heatmap_legend_mid);
+  BIND (heatmap_legend_high);
 #undef BIND
 }
 
@@ -1416,15 +1684,19 @@ cp_inspect_page_init (CpInspectPage *self)
     { "threshold-save", action_threshold_save },
     { "threshold-reset", action_threshold_reset },
     { "inspect-mark-good", action_mark_good },
+    { "threshold-for-misses", action_threshold_for_misses },
   };
 
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->want_heatmap = TRUE;
+  gtk_drawing_area_set_draw_func (self->heatmap_legend_bar, draw_legend, self, NULL);
   cp_page_add_actions (CP_PAGE (self), actions, G_N_ELEMENTS (actions));
   self->items = g_list_store_new (CP_TYPE_INSPECT_ITEM);
   self->patch_cache = g_atomic_rc_box_new0 (PatchCache);
   gtk_list_box_bind_model (self->inspect_list, G_LIST_MODEL (self->items), create_row, self, NULL);
   g_signal_connect (self->inspect_list, "row-selected", G_CALLBACK (on_row_selected), self);
   g_signal_connect (self->threshold_adjustment, "value-changed", G_CALLBACK (on_slider_moved), self);
+  g_signal_connect_swapped (self->threshold_adjustment, "changed", G_CALLBACK (on_slider_range_changed), self);
   g_signal_connect_swapped (self->heatmap_toggle, "notify::active", G_CALLBACK (on_heatmap_toggled), self);
   g_signal_connect_swapped (self->heatmap_opacity, "value-changed", G_CALLBACK (update_view), self);
 

@@ -319,7 +319,9 @@ merge_scan (CpSession  *self,
                           : self->selected != NULL ? g_strdup (cp_category_item_get_name (self->selected))
                           : NULL;
   guint n_old = g_list_model_get_n_items (G_LIST_MODEL (self->categories));
+  gboolean fresh = self->fresh;
   gboolean same = !self->fresh && n_old == scanned->len;
+  CpCategoryItem *first_trained = NULL;
 
   for (guint i = 0; i < scanned->len; i++)
     {
@@ -356,6 +358,19 @@ merge_scan (CpSession  *self,
         sc->info.state = CP_CATEGORY_STATE_TRAINING;
       cp_category_item_set_counts (item, sc->n_train, sc->n_test);
       cp_session_update_model (self, item, &sc->info);
+    }
+
+  /* A dataset just opened shows a category that has a model, where one
+   * has: the one asked for, else the one selected before if it is trained
+   * here too, else the first trained one. */
+  for (guint i = 0; i < items->len && first_trained == NULL; i++)
+    if (cp_category_item_is_trained (g_ptr_array_index (items, i)))
+      first_trained = g_ptr_array_index (items, i);
+  if (fresh && select == NULL && first_trained != NULL &&
+      (keep == NULL || !cp_category_item_is_trained (cp_session_find (self, keep))))
+    {
+      g_free (keep);
+      keep = g_strdup (cp_category_item_get_name (first_trained));
     }
 
   /* The category that was selected stays so (by name, in a new dataset

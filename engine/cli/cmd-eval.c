@@ -47,7 +47,7 @@ cp_cmd_eval (int argc, char **argv)
     { "type", 0, 0, G_OPTION_ARG_STRING, &type, "Categories: CAT[,CAT...] or all", "CAT" },
     { "model-dir", 0, 0, G_OPTION_ARG_FILENAME, &model_dir, "Folder of <category>.safetensors models", "DIR" },
     { "save-plots", 0, 0, G_OPTION_ARG_FILENAME, &plots_dir, "Write ROC, histogram and t-SNE PNGs here", "DIR" },
-    { "csv", 0, 0, G_OPTION_ARG_FILENAME, &csv_path, "Per-image scores (path,label,defect_type,score,verdict)", "FILE" },
+    { "csv", 0, 0, G_OPTION_ARG_FILENAME, &csv_path, "Per-image scores (path,label,defect_type,score,verdict: PASS or FAIL)", "FILE" },
     { "summary", 0, 0, G_OPTION_ARG_FILENAME, &summary_path, "Summary table: FILE.md and FILE.csv", "FILE" },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, "auto (default), cpu or cuda", "DEV" },
     { "localize", 0, 0, G_OPTION_ARG_NONE, &localize, "Also pixel AUROC of <category>.patch.safetensors (and its own image AUROC)", NULL },

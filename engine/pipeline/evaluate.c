@@ -390,8 +390,9 @@ cp_eval_write_csv (const CpEvalResult *result, const char *path, GError **error)
       append_csv_field (out, im->path);
       g_string_append_printf (out, ",%s,", im->label ? "defect" : "good");
       append_csv_field (out, im->defect_type);
+      /* The verdict in the window's words (the label column is the truth). */
       g_string_append_printf (out, ",%s,%s\n", g_ascii_formatd (buf, sizeof buf, "%.6f", im->score),
-                              im->anomalous ? "anomalous" : "good");
+                              im->anomalous ? "FAIL" : "PASS");
     }
   return write_atomically (path, out, error);
 }

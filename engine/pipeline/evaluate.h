@@ -123,7 +123,9 @@ gboolean cp_eval_tsne (const CpEvalResult *result,
                        int                *n_points,
                        GError            **error);
 
-/* path,label,defect_type,score,verdict: one row per image, atomic write. */
+/* path,label,defect_type,score,verdict: one row per image, atomic write.
+ * label is the truth (good or defect), verdict the threshold's (PASS or
+ * FAIL, as the application says). */
 gboolean cp_eval_write_csv (const CpEvalResult *result, const char *path, GError **error);
 
 /* Per-category summary with the mean AUROC: Markdown table as text

@@ -39,10 +39,31 @@ plot_set_color (cairo_t *cr, const PlotColor *c, double alpha)
 
 /* Base font: 12 px at 640 x 480, growing and shrinking with the smaller
  * side, within limits that keep labels legible in a small widget. */
+#define BASE_FONT_PX    12.0
+#define TICK_LABEL_SIZE 0.9   /* the tick labels' size: the smallest common text */
+
+static double
+frame_unit (int width, int height)
+{
+  return CLAMP (MIN (width / 640.0, height / 480.0), 0.7, 2.5);
+}
+
+static double
+frame_text_unit (int width, int height)
+{
+  return MAX (frame_unit (width, height), CP_PLOT_MIN_TEXT_PX / (BASE_FONT_PX * TICK_LABEL_SIZE));
+}
+
+double
+cp_plot_min_text_px (int width, int height)
+{
+  return MAX (BASE_FONT_PX * frame_text_unit (width, height) * TICK_LABEL_SIZE, CP_PLOT_MIN_TEXT_PX);
+}
+
 static double
 base_font_px (const PlotFrame *f)
 {
-  return 12.0 * f->unit;
+  return BASE_FONT_PX * f->text_unit;
 }
 
 static PangoLayout *
@@ -51,7 +72,7 @@ make_layout (PlotFrame *f, const char *text, double size, gboolean bold)
   PangoLayout *layout = pango_cairo_create_layout (f->cr);
   PangoFontDescription *desc = pango_font_description_from_string ("Sans");
 
-  pango_font_description_set_absolute_size (desc, base_font_px (f) * size * PANGO_SCALE);
+  pango_font_description_set_absolute_size (desc, MAX (base_font_px (f) * size, CP_PLOT_MIN_TEXT_PX) * PANGO_SCALE);
   if (bold)
     pango_font_description_set_weight (desc, PANGO_WEIGHT_BOLD);
   pango_layout_set_font_description (layout, desc);
@@ -107,7 +128,8 @@ plot_frame_begin (PlotFrame *f, cairo_t *cr, int width, int height, const char *
   f->cr = cr;
   f->width = width;
   f->height = height;
-  f->unit = CLAMP (MIN (width / 640.0, height / 480.0), 0.7, 2.5);
+  f->unit = frame_unit (width, height);
+  f->text_unit = frame_text_unit (width, height);
   f->xmin = f->ymin = 0;
   f->xmax = f->ymax = 1;
 
@@ -331,8 +353,9 @@ plot_axes (PlotFrame *f, const char *xlabel, const char *ylabel, gboolean ticks)
   plot_text_size (f, "0", 1.0, FALSE, NULL, &line_h);
   if (ticks)
     {
-      int target_x = MAX (2, (int) ((f->right - f->left) / (90.0 * f->unit)));
-      int target_y = MAX (2, (int) ((f->bottom - f->top) / (55.0 * f->unit)));
+      /* Tick spacing follows the size of their labels. */
+      int target_x = MAX (2, (int) ((f->right - f->left) / (90.0 * f->text_unit)));
+      int target_y = MAX (2, (int) ((f->bottom - f->top) / (55.0 * f->text_unit)));
       if (f->xtime)
         nx = plot_time_ticks (f->xmin, f->xmax, MAX (2, target_x * 3 / 4), xt, &xstep);
       else
@@ -413,7 +436,7 @@ plot_right_axis (PlotFrame *f, double lo, double hi, const char *label, const Pl
 {
   cairo_t *cr = f->cr;
   double t[32], step = 1, line_h;
-  int target = MAX (2, (int) ((f->bottom - f->top) / (55.0 * f->unit)));
+  int target = MAX (2, (int) ((f->bottom - f->top) / (55.0 * f->text_unit)));
   int n = plot_nice_ticks (lo, hi, target, t, &step);
   char buf[64];
 

@@ -5,6 +5,8 @@
 #include <glib.h>
 #include <pango/pangocairo.h>
 
+#include "plot.h"
+
 G_BEGIN_DECLS
 
 typedef struct
@@ -31,7 +33,9 @@ typedef struct
 {
   cairo_t *cr;
   int      width, height;
-  double   unit;                 /* 1 at 640 x 480; scales fonts and strokes */
+  double   unit;                 /* 1 at 640 x 480; scales strokes and gaps */
+  double   text_unit;            /* scales fonts: unit, but never so small that tick labels
+                                  * fall under CP_PLOT_MIN_TEXT_PX */
   double   left, top, right, bottom;   /* plot area in device units */
   double   xmin, xmax, ymin, ymax;
   gboolean xlog, ylog;

@@ -15,6 +15,15 @@
 
 G_BEGIN_DECLS
 
+/* ---- text size ---- */
+
+/* The smallest text a plot draws (its tick labels), in device units
+ * (pixels on screen): it grows and shrinks with the plot, but never under
+ * CP_PLOT_MIN_TEXT_PX however small the plot, so that a small window
+ * still shows legible plots (issue 19). */
+#define CP_PLOT_MIN_TEXT_PX 10.0
+double cp_plot_min_text_px (int width, int height);
+
 /* ---- ROC curve ---- */
 
 typedef struct

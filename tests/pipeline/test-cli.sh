@@ -56,6 +56,8 @@ grep -q "| \*\*mean\*\* |" out.txt || fail "eval printed no summary table"
 grep -q "^weave by defect: hole [01n]" out.txt || fail "eval printed no per-defect AUROCs: $(cat out.txt)"
 head -1 scores.csv | grep -q "^path,label,defect_type,score,verdict$" || fail "bad CSV header"
 [ "$(wc -l <scores.csv)" -eq 11 ] || fail "CSV should have 10 rows: $(wc -l <scores.csv)"
+# The verdicts in the application's words.
+[ "$(tail -n +2 scores.csv | grep -c -E ',(PASS|FAIL)$')" -eq 10 ] || fail "CSV verdicts are not PASS/FAIL: $(cat scores.csv)"
 for p in roc hist tsne; do
   [ -s plots/weave-$p.png ] || fail "no $p plot"
 done

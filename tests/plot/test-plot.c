@@ -467,6 +467,39 @@ test_degenerate (void)
   g_free (path);
 }
 
+/* Text in a small plot (a plot on the Evaluation page of a 900 x 600
+ * window) stays legible: its tick labels are drawn no smaller than
+ * CP_PLOT_MIN_TEXT_PX (10 px, against 10.8 px at 640 x 480), where they
+ * used to shrink with the plot down to 7.6 px; and text grows again with
+ * a larger plot. */
+static double
+tick_label_height (int width,
+                   int height)
+{
+  cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, width, height);
+  cairo_t *cr = cairo_create (surface);
+  PlotFrame f;
+  double h;
+
+  plot_frame_begin (&f, cr, width, height, "Title", FALSE, 0);
+  plot_text_size (&f, "0.25", 0.9, FALSE, NULL, &h);
+  cairo_destroy (cr);
+  cairo_surface_destroy (surface);
+  return h;
+}
+
+static void
+test_min_text (void)
+{
+  double reference = tick_label_height (640, 480);   /* 10.8 px text */
+  double floor_ratio = CP_PLOT_MIN_TEXT_PX / 10.8;
+
+  g_assert_cmpfloat (tick_label_height (280, 230) / reference, >=, floor_ratio - 0.03);
+  g_assert_cmpfloat (tick_label_height (200, 150) / reference, >=, floor_ratio - 0.03);
+  g_assert_cmpfloat (cp_plot_min_text_px (200, 150), >=, CP_PLOT_MIN_TEXT_PX);
+  g_assert_cmpfloat (tick_label_height (1600, 1200), >, reference);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -491,6 +524,7 @@ main (int argc, char **argv)
   g_test_add_func ("/plot/loss", test_loss);
   g_test_add_func ("/plot/line", test_line_plots);
   g_test_add_func ("/plot/degenerate", test_degenerate);
+  g_test_add_func ("/plot/min-text", test_min_text);
   status = g_test_run ();
 
   if (keep == NULL || keep[0] == '\0')
