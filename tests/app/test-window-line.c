@@ -22,6 +22,7 @@
 #include "window-probe.h"
 #include "data/synth.h"
 #include "line/records.h"
+#include "pipeline/model.h"
 #include "pipeline/train.h"
 #include "test-support.h"
 
@@ -487,6 +488,73 @@ test_report (void)
   g_assert_nonnull (strstr (last_toast (), pdf));
 }
 
+/* ---- drift --------------------------------------------------------------------- */
+
+static gboolean
+drift_warned (void)
+{
+  return gtk_widget_has_css_class (line_child ("drift_label"), "warning");
+}
+
+/* Parts that all score below every reference score (copies of the good
+ * image the model scores lowest: it is in the Gaussian's fit, the
+ * reference scores are of images left out of it) must turn the drift
+ * label into a warning that says "lower", as docs/line.md's rule says. */
+static void
+test_drift_warning (void)
+{
+  g_autofree char *good = g_build_filename (data_dir, CATEGORY, "train", "good", NULL);
+  g_autofree char *drift_hot = g_build_filename (tmp_dir, "hot-drift", NULL);
+  g_autofree char *drift_db = g_build_filename (tmp_dir, "station-drift.sqlite", NULL);
+  g_autofree char *model_path = cp_session_model_path (probe_session (window), CATEGORY);
+  g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GDir) dir = g_dir_open (good, 0, NULL);
+  g_autoptr(CpModel) model = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree double *scores = NULL;
+  g_autofree char *bytes = NULL;
+  const char *name;
+  const char *text;
+  gsize size;
+  guint lowest = 0;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_suffix (name, ".png") && !g_str_has_prefix (name, "refit-"))
+      g_ptr_array_add (paths, g_build_filename (good, name, NULL));
+  g_assert_cmpuint (paths->len, >, 0);
+  model = cp_model_load (model_path, "cpu", &error);
+  g_assert_no_error (error);
+  scores = g_new (double, paths->len);
+  g_assert_true (cp_model_score_files (model, (const char *const *) paths->pdata, (int) paths->len,
+                                       scores, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  for (guint i = 1; i < paths->len; i++)
+    if (scores[i] < scores[lowest])
+      lowest = i;
+  g_assert_true (g_file_get_contents (paths->pdata[lowest], &bytes, &size, NULL));
+
+  g_assert_cmpint (g_mkdir_with_parents (drift_hot, 0755), ==, 0);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.line-set-database", "s", drift_db));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.line-set-folder", "s", drift_hot));
+  activate ("win.line-start");
+  g_assert_true (line_running ());
+  g_assert_false (drift_warned ());
+  /* More than the 20 passed parts the rule waits for, fewer than its
+   * window of 50. */
+  for (int i = 0; i < 30; i++)
+    {
+      g_autofree char *copy = g_strdup_printf ("%s/drift-%02d.png", drift_hot, i);
+
+      g_assert_true (g_file_set_contents (copy, bytes, size, NULL));
+    }
+  g_assert_true (wait_for (drift_warned, 90));
+  text = gtk_label_get_text (GTK_LABEL (line_child ("drift_label")));
+  g_assert_nonnull (strstr (text, "lower"));
+  activate ("win.line-stop");
+  g_assert_true (wait_for (line_stopped, 30));
+}
+
 static char *other_hot;
 
 static gboolean
@@ -612,6 +680,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window-line/mark-good-line", test_mark_good_line);
   g_test_add_func ("/app/window-line/mark-good-inspect", test_mark_good_inspect);
   g_test_add_func ("/app/window-line/report", test_report);
+  g_test_add_func ("/app/window-line/drift-warning", test_drift_warning);
   g_test_add_func ("/app/window-line/close-while-watching", test_close_while_watching);
   status = g_test_run ();
 
