@@ -34,8 +34,6 @@
 #include "cp-mark-good.h"
 
 #define THUMBNAIL_SIZE 64
-/* The share of defective test images the "missed" threshold lets pass. */
-#define MISS_RATE 0.05
 
 typedef struct _PatchCache PatchCache;
 typedef struct _CpInspectHeatmap CpInspectHeatmap;
@@ -69,6 +67,8 @@ struct _CpInspectPage
   GtkWidget        *threshold_warning;
   GtkLabel         *threshold_warning_label;
   GtkWidget        *threshold_miss_button;
+  GtkWidget        *threshold_miss_box;
+  GtkSpinButton    *threshold_miss_rate;
   GtkListBox       *inspect_list;
   GtkPicture       *inspect_picture;
   GtkLabel         *inspect_caption;
@@ -1168,8 +1168,16 @@ update_controls (CpInspectPage *self)
   gtk_label_set_text (self->threshold_origin, text);
 }
 
+/* The share of defective test images the offered threshold lets pass:
+ * the spin button beside the offer, kept in the "miss-rate" setting. */
+static double
+miss_rate (CpInspectPage *self)
+{
+  return gtk_spin_button_get_value (self->threshold_miss_rate) / 100.0;
+}
+
 /* A threshold that lets most defective test images pass is said in red,
- * and the threshold that misses MISS_RATE of them is one click away. */
+ * and the threshold that misses miss_rate () of them is one click away. */
 static void
 update_miss_controls (CpInspectPage      *self,
                       const CpEvalResult *eval,
@@ -1177,7 +1185,7 @@ update_miss_controls (CpInspectPage      *self,
                       int                 defect)
 {
   double target = NAN;
-  gboolean offer = defect > 0 && threshold_for_misses (eval, MISS_RATE, &target);
+  gboolean offer = defect > 0 && threshold_for_misses (eval, miss_rate (self), &target);
   gboolean most_pass = defect > 0 && passed * 2 > defect;
 
   if (most_pass)
@@ -1189,7 +1197,7 @@ update_miss_controls (CpInspectPage      *self,
       gtk_label_set_text (self->threshold_warning_label, warning);
     }
   gtk_widget_set_visible (self->threshold_warning, most_pass);
-  gtk_widget_set_visible (self->threshold_miss_button, offer);
+  gtk_widget_set_visible (self->threshold_miss_box, offer);
   cp_page_set_action_enabled (CP_PAGE (self), "threshold-for-misses",
                               offer && fabs (target - current_threshold (self)) > 1e-9);
   if (offer)
@@ -1211,7 +1219,7 @@ update_miss_controls (CpInspectPage      *self,
             missed += img->score <= target;
         }
       /* Translators: "%g %%" is a percentage, "5 %". */
-      label = g_strdup_printf (_("Use Threshold for %g %% _Missed"), MISS_RATE * 100);
+      label = g_strdup_printf (_("Use Threshold for %g %% _Missed"), miss_rate (self) * 100);
       tooltip = g_strdup_printf (_("Move the slider to %.2f: %d of %d defective test images pass, "
                                    "%d of %d good ones are rejected. Save it to keep it."),
                                  target, missed, defect, rejected, good);
@@ -1243,7 +1251,7 @@ update_threshold (CpInspectPage *self)
       gtk_label_set_text (self->threshold_stats,
                           eval == NULL && stored ? _("Evaluating the test images…") : "");
       gtk_widget_set_visible (self->threshold_warning, FALSE);
-      gtk_widget_set_visible (self->threshold_miss_button, FALSE);
+      gtk_widget_set_visible (self->threshold_miss_box, FALSE);
       cp_page_set_action_enabled (CP_PAGE (self), "threshold-for-misses", FALSE);
       return;
     }
@@ -1493,8 +1501,8 @@ action_threshold_reset (GSimpleAction *action,
     cp_category_item_reset_threshold (self->category);
 }
 
-/* Moves the slider to the threshold that lets MISS_RATE of the defective
- * test images pass: unsaved until saved, as any other move. */
+/* Moves the slider to the threshold that lets miss_rate () of the
+ * defective test images pass: unsaved until saved, as any other move. */
 static void
 action_threshold_for_misses (GSimpleAction *action,
                              GVariant      *param,
@@ -1505,7 +1513,7 @@ action_threshold_for_misses (GSimpleAction *action,
     ? cp_category_item_get_evaluation (self->category) : NULL;
   double threshold;
 
-  if (evaluation != NULL && threshold_for_misses (evaluation->result, MISS_RATE, &threshold))
+  if (evaluation != NULL && threshold_for_misses (evaluation->result, miss_rate (self), &threshold))
     cp_category_item_set_threshold (self->category, threshold);
 }
 
@@ -1524,7 +1532,14 @@ cp_inspect_page_session_changed (CpPage    *page,
 {
   CpInspectPage *self = CP_INSPECT_PAGE (page);
 
-  g_signal_group_set_target (self->session_signals, cp_page_get_session (page));
+  CpSession *session = cp_page_get_session (page);
+
+  g_signal_group_set_target (self->session_signals, session);
+  /* One binding per property: a later session's replaces this one. */
+  if (session != NULL)
+    g_settings_bind (cp_session_get_settings (session), "miss-rate",
+                     gtk_spin_button_get_adjustment (self->threshold_miss_rate), "value",
+                     G_SETTINGS_BIND_DEFAULT);
   on_selected_changed (self);
 }
 
@@ -1659,6 +1674,8 @@ cp_inspect_page_class_init (CpInspectPageClass *klass)
   BIND (threshold_warning);
   BIND (threshold_warning_label);
   BIND (threshold_miss_button);
+  BIND (threshold_miss_box);
+  BIND (threshold_miss_rate);
   BIND (inspect_list);
   BIND (inspect_picture);
   BIND (inspect_caption);
@@ -1688,6 +1705,9 @@ cp_inspect_page_init (CpInspectPage *self)
   };
 
   gtk_widget_init_template (GTK_WIDGET (self));
+  /* Another miss rate: another offer (label, tooltip, whether it moves). */
+  g_signal_connect_swapped (self->threshold_miss_rate, "value-changed",
+                            G_CALLBACK (update_threshold), self);
   self->want_heatmap = TRUE;
   gtk_drawing_area_set_draw_func (self->heatmap_legend_bar, draw_legend, self, NULL);
   cp_page_add_actions (CP_PAGE (self), actions, G_N_ELEMENTS (actions));

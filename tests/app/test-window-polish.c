@@ -383,6 +383,30 @@ test_threshold_for_misses (void)
   g_assert_true (gtk_widget_get_sensitive (probe_threshold (window, "save")));
   /* Already there: nothing more to do. */
   g_assert_false (gtk_widget_get_sensitive (button));
+
+  /* Another rate, chosen beside the button (and kept in the settings):
+   * the offer follows it, and at most that share of defects passes. */
+  {
+    GSettings *settings = cp_application_get_settings (app);
+    GtkSpinButton *rate = GTK_SPIN_BUTTON (probe_child (window, "inspect", "threshold_miss_rate"));
+    double at_5 = cp_category_item_get_threshold (item);
+    int passing;
+
+    gtk_spin_button_set_value (rate, 40);
+    wait_idle ();
+    g_assert_cmpfloat (g_settings_get_double (settings, "miss-rate"), ==, 40);
+    g_assert_nonnull (strstr (gtk_button_get_label (GTK_BUTTON (button)), "40"));
+    g_assert_true (gtk_widget_get_sensitive (button));
+    g_signal_emit_by_name (button, "clicked");
+    wait_idle ();
+    passing = defects_passing (item, &defect);
+    g_assert_cmpint (passing * 100, <=, 40 * defect);
+    /* Letting more defects pass never asks for a lower threshold. */
+    g_assert_cmpfloat (cp_category_item_get_threshold (item), >=, at_5);
+    g_settings_set_double (settings, "miss-rate", 5);
+    wait_idle ();
+    g_assert_cmpfloat (gtk_spin_button_get_value (rate), ==, 5);
+  }
   cp_category_item_reset_threshold (item);
   wait_idle ();
 }
