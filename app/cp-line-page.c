@@ -715,12 +715,27 @@ action_stop (GSimpleAction *action,
 
 /* ---- folders and the database ----------------------------------------------------- */
 
+/* The station's folders and database are kept in the settings, so that
+ * the page shows them again after a restart ("" = not chosen). */
+static void
+remember (CpLinePage *self,
+          const char *key,
+          const char *value)
+{
+  CpSession *session = cp_page_get_session (CP_PAGE (self));
+  GSettings *settings = session != NULL ? cp_session_get_settings (session) : NULL;
+
+  if (settings != NULL)
+    g_settings_set_string (settings, key, value != NULL ? value : "");
+}
+
 static void
 set_folder (CpLinePage *self,
             const char *folder)
 {
   g_free (self->folder);
   self->folder = folder != NULL && *folder != '\0' ? g_strdup (folder) : NULL;
+  remember (self, "line-folder", self->folder);
   update_rows_labels (self);
   update_actions (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FOLDER]);
@@ -735,6 +750,8 @@ set_move_folders (CpLinePage *self,
   g_free (self->fail_dir);
   self->pass_dir = pass_dir != NULL && *pass_dir != '\0' ? g_strdup (pass_dir) : NULL;
   self->fail_dir = fail_dir != NULL && *fail_dir != '\0' ? g_strdup (fail_dir) : NULL;
+  remember (self, "line-pass-folder", self->pass_dir);
+  remember (self, "line-fail-folder", self->fail_dir);
   update_rows_labels (self);
   update_actions (self);
 }
@@ -745,6 +762,7 @@ set_database (CpLinePage *self,
 {
   g_free (self->db_path);
   self->db_path = path != NULL && *path != '\0' ? g_strdup (path) : NULL;
+  remember (self, "line-database", self->db_path);
   g_clear_pointer (&self->records, cp_records_close);
   set_fault (self, NULL);
   update_rows_labels (self);
@@ -1046,8 +1064,24 @@ cp_line_page_session_changed (CpPage    *page,
                               CpSession *previous)
 {
   CpLinePage *self = CP_LINE_PAGE (page);
+  CpSession *session = cp_page_get_session (page);
+  GSettings *settings = session != NULL ? cp_session_get_settings (session) : NULL;
 
-  g_signal_group_set_target (self->session_signals, cp_page_get_session (page));
+  g_signal_group_set_target (self->session_signals, session);
+  /* A new window shows the station as it was left (not while watching:
+   * the running watcher keeps what it was started with). */
+  if (settings != NULL && self->watcher == NULL)
+    {
+      g_autofree char *folder = g_settings_get_string (settings, "line-folder");
+      g_autofree char *pass_dir = g_settings_get_string (settings, "line-pass-folder");
+      g_autofree char *fail_dir = g_settings_get_string (settings, "line-fail-folder");
+      g_autofree char *db = g_settings_get_string (settings, "line-database");
+
+      set_folder (self, folder);
+      set_move_folders (self, pass_dir, fail_dir);
+      if (g_strcmp0 (db, self->db_path != NULL ? self->db_path : "") != 0)
+        set_database (self, db);
+    }
   on_selected_changed (self);
 }
 

@@ -605,6 +605,20 @@ test_close_while_watching (void)
   g_assert_cmpint (g_mkdir_with_parents (other_hot, 0755), ==, 0);
   gtk_window_present (GTK_WINDOW (second));
   window = second;
+  /* A new window shows the station as the last one left it (the drift
+   * test's folder and database; the move folders of test_watch). */
+  {
+    g_autofree char *drift_hot = g_build_filename (tmp_dir, "hot-drift", NULL);
+    g_autofree char *drift_db = g_build_filename (tmp_dir, "station-drift.sqlite", NULL);
+    g_autofree char *folder = NULL;
+    g_autofree char *db = NULL;
+
+    g_object_get (probe_page (window, "line"), "folder", &folder, "db-path", &db, NULL);
+    g_assert_cmpstr (folder, ==, drift_hot);
+    g_assert_cmpstr (db, ==, drift_db);
+    g_assert_nonnull (strstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (line_child ("move_row"))),
+                              pass_dir));
+  }
   probe_open_dataset (window, data_dir);
   wait_idle ();
   g_assert_true (cp_session_select_name (probe_session (window), CATEGORY));
