@@ -40,6 +40,8 @@ typedef struct
   char             *problem;            /* why the model cannot be used, or NULL */
   char             *refits;             /* the model's "refit_added" list, or NULL: a refit
                                          * ("Mark as good") changes the scores, not "created" */
+  gboolean          has_regions;        /* scores regions too (score_parts global+local):
+                                         * its region map is a heatmap */
 } CpModelInfo;
 
 void cp_model_info_init  (CpModelInfo       *info);

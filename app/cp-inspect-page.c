@@ -210,6 +210,13 @@ struct _PatchCache
   goffset       size;
   char         *device;
   CpPatchModel *model;
+  /* The category's image model, for the region map of a model with a
+   * local part (the quick profile's), checked the same way. */
+  char         *image_path;
+  gint64        image_mtime;
+  goffset       image_size;
+  char         *image_device;
+  CpModel      *image_model;
 };
 
 typedef struct
@@ -217,6 +224,7 @@ typedef struct
   char       *model_path;   /* the category's image model */
   char       *device;
   char       *image_path;   /* NULL: only load the patch model */
+  gboolean    regions;      /* no patch model: the image model's region map */
   PatchCache *cache;        /* a reference */
 } HeatmapJob;
 
@@ -228,6 +236,9 @@ patch_cache_clear (gpointer data)
   g_clear_pointer (&cache->model, cp_patch_model_free);
   g_clear_pointer (&cache->path, g_free);
   g_clear_pointer (&cache->device, g_free);
+  g_clear_pointer (&cache->image_model, cp_model_free);
+  g_clear_pointer (&cache->image_path, g_free);
+  g_clear_pointer (&cache->image_device, g_free);
 }
 
 static void
@@ -267,6 +278,39 @@ patch_cache_get (PatchCache  *cache,
   return cache->model;
 }
 
+/* The image model at @path (for its region map), loaded unless the cache
+ * holds it already. */
+static CpModel *
+image_model_cache_get (PatchCache  *cache,
+                       const char  *path,
+                       const char  *device,
+                       GError     **error)
+{
+  GStatBuf st;
+
+  if (g_stat (path, &st) != 0)
+    {
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", path,
+                   g_strerror (errno));
+      return NULL;
+    }
+  if (cache->image_model != NULL && g_strcmp0 (cache->image_path, path) == 0 &&
+      cache->image_mtime == (gint64) st.st_mtime && cache->image_size == (goffset) st.st_size &&
+      g_strcmp0 (cache->image_device, device) == 0)
+    return cache->image_model;
+  g_clear_pointer (&cache->image_model, cp_model_free);
+  g_clear_pointer (&cache->image_path, g_free);
+  g_clear_pointer (&cache->image_device, g_free);
+  cache->image_model = cp_model_load (path, device, error);
+  if (cache->image_model == NULL)
+    return NULL;
+  cache->image_path = g_strdup (path);
+  cache->image_device = g_strdup (device);
+  cache->image_mtime = (gint64) st.st_mtime;
+  cache->image_size = (goffset) st.st_size;
+  return cache->image_model;
+}
+
 /* The heatmap of one image as the large view composes it. */
 struct _CpInspectHeatmap
 {
@@ -276,7 +320,10 @@ struct _CpInspectHeatmap
   uint8_t *overlay;    /* (height, width, 4) the map blended over it, from the engine */
   uint8_t *outline;    /* (height, width) 1 on the ground-truth contour, or NULL */
   double   score;
-  double   low, high;  /* the colour range: good patches' median, then twice as far as their 99.9th percentile */
+  double   low, high;  /* the colour range: good patches' median, then twice as far as their 99.9th
+                        * percentile; a region map: the held-out good images' median region, then
+                        * the most unusual region any of them showed */
+  gboolean regions;    /* the image model's region map, not a patch model's */
   char    *problem;    /* why there is no heatmap (rgb NULL), NULL when there is one or no patch model */
   gboolean has_model;  /* a patch model file exists */
 };
@@ -360,22 +407,48 @@ heatmap_run (CpWorkerJob        *worker_job,
 
   hm->image_path = g_strdup (job->image_path);
   if (!g_file_test (patch_path, G_FILE_TEST_IS_REGULAR))
-    return hm;
-  hm->has_model = TRUE;
-  model = patch_cache_get (job->cache, patch_path, job->device, &local);
-  if (model == NULL)
     {
-      hm->problem = g_strdup (local->message);
-      return hm;
+      CpModel *image_model;
+
+      /* No patch model: the quick profile's region map, when it has one. */
+      if (!job->regions)
+        return hm;
+      hm->has_model = TRUE;
+      hm->regions = TRUE;
+      image_model = image_model_cache_get (job->cache, job->model_path, job->device, &local);
+      if (image_model == NULL)
+        {
+          hm->problem = g_strdup (local->message);
+          return hm;
+        }
+      if (job->image_path == NULL)
+        return hm;
+      if (!cp_image_load (job->image_path, &image, &local) ||
+          !cp_model_region_heatmap (image_model, image, &heat, &local))
+        {
+          hm->problem = g_strdup (local != NULL ? local->message : "");
+          cp_heatmap_clear (&heat);
+          return hm;
+        }
     }
-  if (job->image_path == NULL)
-    return hm;
-  if (!cp_image_load (job->image_path, &image, &local) ||
-      !cp_patch_model_heatmap (model, image, &heat, cancel, &local))
+  else
     {
-      hm->problem = g_strdup (local != NULL ? local->message : "");
-      cp_heatmap_clear (&heat);
-      return hm;
+      hm->has_model = TRUE;
+      model = patch_cache_get (job->cache, patch_path, job->device, &local);
+      if (model == NULL)
+        {
+          hm->problem = g_strdup (local->message);
+          return hm;
+        }
+      if (job->image_path == NULL)
+        return hm;
+      if (!cp_image_load (job->image_path, &image, &local) ||
+          !cp_patch_model_heatmap (model, image, &heat, cancel, &local))
+        {
+          hm->problem = g_strdup (local != NULL ? local->message : "");
+          cp_heatmap_clear (&heat);
+          return hm;
+        }
     }
   hm->width = heat.width;
   hm->height = heat.height;
@@ -870,9 +943,20 @@ update_legend (CpInspectPage *self,
     return;
   /* Translators: the ends and middle of the heatmap's colour scale, with
    * the patch distances they stand for. */
-  low = g_strdup_printf (_("Typical good patch (%.1f)"), hm->low);
-  mid = g_strdup_printf (_("Rarest good (%.1f)"), (hm->low + hm->high) / 2);
-  high = g_strdup_printf (_("Twice as far (%.1f)"), hm->high);
+  if (hm->regions)
+    {
+      /* Translators: the ends of a region map's colour scale: the
+       * held-out good images' median region and their most unusual one. */
+      low = g_strdup_printf (_("Typical held-out good region (%.1f)"), hm->low);
+      mid = g_strdup ("");
+      high = g_strdup_printf (_("Most unusual held-out good region (%.1f)"), hm->high);
+    }
+  else
+    {
+      low = g_strdup_printf (_("Typical good patch (%.1f)"), hm->low);
+      mid = g_strdup_printf (_("Rarest good (%.1f)"), (hm->low + hm->high) / 2);
+      high = g_strdup_printf (_("Twice as far (%.1f)"), hm->high);
+    }
   gtk_label_set_text (self->heatmap_legend_low, low);
   gtk_label_set_text (self->heatmap_legend_mid, mid);
   gtk_label_set_text (self->heatmap_legend_high, high);
@@ -1006,7 +1090,10 @@ heatmap_request (CpInspectPage *self,
   if (model_path == NULL)
     return;
   patch_path = cp_patch_model_path_for (model_path);
-  self->has_patch_model = g_file_test (patch_path, G_FILE_TEST_IS_REGULAR);
+  /* A patch model beside the image model, or the image model's own
+   * region map (the quick profile's local part). */
+  self->has_patch_model = g_file_test (patch_path, G_FILE_TEST_IS_REGULAR) ||
+                          cp_category_item_get_model_info (self->category)->has_regions;
   if (!self->has_patch_model)
     {
       /* Say how to get one rather than leave "Show heatmap" doing nothing. */
@@ -1026,6 +1113,7 @@ heatmap_request (CpInspectPage *self,
   job->model_path = g_steal_pointer (&model_path);
   job->device = g_settings_get_string (cp_session_get_settings (session), "device");
   job->image_path = g_strdup (self->heatmap_path);
+  job->regions = cp_category_item_get_model_info (self->category)->has_regions;
   job->cache = g_atomic_rc_box_acquire (self->patch_cache);
   cp_worker_submit (cp_session_get_worker (session), "heatmap", heatmap_run, job, heatmap_job_free,
                     NULL, heatmap_done, inspect_heatmap_free, G_OBJECT (self));

@@ -255,6 +255,26 @@ test_heatmap_scale (void)
   uint8_t dark[3], bright[3];
   int w, h;
 
+  /* A model without region scores and no patch model beside it: no
+   * heatmap at all (the quick profile's own models draw their region
+   * map, app-window's train-heatmaps). */
+  cp_train_options_init (&opts, "quick");
+  opts.data_dir = data_dir;
+  opts.category = CATEGORY;
+  opts.image_size = 32;
+  opts.steps = 2;
+  opts.batch_size = 2;
+  opts.device = "cpu";
+  opts.model_dir = cp_session_get_model_dir (probe_session (window));
+  opts.evaluate_test = FALSE;
+  opts.local = CP_TRAIN_LOCAL_NONE;
+  cp_train_result_init (&result);
+  g_assert_true (cp_train_category (&opts, NULL, NULL, NULL, &result, &error));
+  g_assert_no_error (error);
+  cp_train_result_clear (&result);
+  cp_session_refresh (probe_session (window));
+  wait_idle ();
+
   probe_show_page (window, "inspect");
   activate ("win.inspect-clear");
   drop_folder (defect_dir);

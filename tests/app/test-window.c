@@ -1208,9 +1208,16 @@ first_scored_row (void)
   g_assert_not_reached ();
 }
 
-/* Without a patch model the Inspection page says how to get heatmaps;
- * with Defect heatmaps on, Train also trains the patch model, and the
- * page then draws them. */
+static const char *
+legend_low (CpWindow *w)
+{
+  return gtk_label_get_text (GTK_LABEL (probe_child (w, "inspect", "heatmap_legend_low")));
+}
+
+/* Without a patch model the Inspection page draws the quick profile's
+ * region map, coloured from the held-out good images; with Defect
+ * heatmaps on, Train also trains the patch model, and the page then draws
+ * its map instead. */
 static void
 test_train_heatmaps (void)
 {
@@ -1226,8 +1233,8 @@ test_train_heatmaps (void)
   row = first_scored_row ();
   probe_select_inspect_row (window, row);
   wait_idle ();
-  g_assert_false (heatmap_available (window, NULL));
-  g_assert_nonnull (strstr (heatmap_status (window), "Defect heatmaps"));
+  g_assert_true (heatmap_available (window, NULL));
+  g_assert_nonnull (strstr (legend_low (window), "held-out"));
 
   use_tiny_settings (2);
   g_settings_set_boolean (settings, "heatmaps", TRUE);
@@ -1242,6 +1249,7 @@ test_train_heatmaps (void)
   wait_idle ();
   g_assert_true (heatmap_available (window, NULL));
   g_assert_null (strstr (heatmap_status (window), "Defect heatmaps"));
+  g_assert_nonnull (strstr (legend_low (window), "Typical good patch"));
   g_settings_set_boolean (settings, "heatmaps", FALSE);
 }
 
