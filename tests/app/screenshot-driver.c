@@ -115,6 +115,9 @@ main (int argc, char **argv)
   gtk_window_present (GTK_WINDOW (window));
   settle (1000);
   capture (out_dir, "welcome");
+  /* The first start offers ImageNet weights (the welcome picture shows
+   * the banner); the other pictures are of the pages, as after "Not Now". */
+  g_settings_set_boolean (settings, "offer-weights", FALSE);
 
   probe_open_dataset (window, data_dir);
   wait_idle ();

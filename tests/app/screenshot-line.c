@@ -197,6 +197,8 @@ main (int argc, char **argv)
   g_application_register (G_APPLICATION (app), NULL, NULL);
   worker = cp_application_get_worker (app);
   g_settings_set_string (cp_application_get_settings (app), "device", "cpu");
+  /* The page, not the first start's offer of ImageNet weights. */
+  g_settings_set_boolean (cp_application_get_settings (app), "offer-weights", FALSE);
   window = cp_window_new (app);
   gtk_window_present (GTK_WINDOW (window));
   probe_open_dataset (window, data_dir);
