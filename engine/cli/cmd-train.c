@@ -122,7 +122,7 @@ cp_cmd_train (int argc, char **argv)
     { "checkpoint-every", 0, 0, G_OPTION_ARG_STRING, &checkpoint_every, "Steps between checkpoints (0 = none)", "N" },
     { "localize", 0, 0, G_OPTION_ARG_NONE, &localize, "Train the patch model for defect localisation (<category>.patch.safetensors)", NULL },
     { "density", 0, 0, G_OPTION_ARG_STRING, &density, "With --localize: per-location or shared Gaussians (default: by category)", "D" },
-    { "local", 0, 0, G_OPTION_ARG_STRING, &local_mode, "Region scores beside the global embedding: auto (default; none for instant), per-location, shared or none", "MODE" },
+    { "local", 0, 0, G_OPTION_ARG_STRING, &local_mode, "Region scores beside the global embedding: auto (default; none for instant), per-location, shared, pattern or none", "MODE" },
     { "local-size", 0, 0, G_OPTION_ARG_STRING, &local_size, "Image side the regions are read at (default 4 x S, at most 256)", "S" },
     { "local-grid", 0, 0, G_OPTION_ARG_STRING, &local_grid, "Regions per side (default local size / 8)", "G" },
     { "local-channels", 0, 0, G_OPTION_ARG_STRING, &local_channels, "Feature channels kept per region, 1 to 128 (default 64)", "D" },
@@ -201,7 +201,7 @@ cp_cmd_train (int argc, char **argv)
   if (device && strcmp (device, "auto") != 0 && strcmp (device, "cpu") != 0 && strcmp (device, "cuda") != 0)
     USAGE ("unknown --device '%s' (expected auto, cpu or cuda)", device);
   if (local_mode && !cp_train_local_from_string (local_mode, &opts.local))
-    USAGE ("unknown --local '%s' (expected auto, per-location, shared or none)", local_mode);
+    USAGE ("unknown --local '%s' (expected auto, per-location, shared, pattern or none)", local_mode);
   if (local_size && (!cp_cli_parse_int (local_size, &opts.local_image_size) || opts.local_image_size < 64
                      || opts.local_image_size > 1024 || opts.local_image_size % 32 != 0))
     USAGE ("--local-size must be a multiple of 32 between 64 and 1024 (got '%s')", local_size);
@@ -362,7 +362,10 @@ cp_cmd_train (int argc, char **argv)
       if (!localize && result.calibration_images > 0)
         printf ("%s: threshold from %d good images held out of training\n", categories[i],
                 result.calibration_images);
-      if (!localize && result.local_density != NULL)
+      if (!localize && result.local_density != NULL && strcmp (result.local_density, "pattern") == 0)
+        printf ("%s: region scores from binary patterns (two-level separation %.3f)\n",
+                categories[i], result.local_separation);
+      else if (!localize && result.local_density != NULL)
         printf ("%s: region scores with %s Gaussians (alignment %.2f)\n", categories[i],
                 result.local_density, result.local_alignment);
       if (!localize && !isnan (result.auroc))

@@ -23,6 +23,20 @@ struct _CpLocalModel
   float             *host_stem;
   float             *host_layer1;
   float             *scratch;     /* (S/2)^2 */
+  /* Pattern models (spec.patterns): how often good images showed each
+   * code, and their sum; NULL before a fit.  No extractor then. */
+  double            *pattern_counts;
+  double             pattern_total;
+  unsigned char     *pattern_scratch; /* 2 S^2 */
+};
+
+/* What a fit produces, taken out and put back as one (a refit that fails
+ * leaves a model as it was). */
+struct _CpLocalFit
+{
+  CpPatchDensity *density;
+  double         *pattern_counts;
+  double          pattern_total;
 };
 
 /* The parameters the extractor reads: the stem and layer1, weights and
@@ -60,6 +74,8 @@ cp_local_model_free (CpLocalModel *lm)
     }
   cp_network_free (lm->net);
   cp_patch_density_free (lm->density);
+  g_free (lm->pattern_counts);
+  g_free (lm->pattern_scratch);
   g_free (lm->host_stem);
   g_free (lm->host_layer1);
   g_free (lm->scratch);
@@ -79,6 +95,11 @@ local_model_alloc (CpBackend *be, const CpLocalFeatureSpec *spec, const char *pa
 
   lm->be = be;
   lm->spec = *spec;
+  if (spec->patterns)
+    {
+      lm->pattern_scratch = g_new (unsigned char, (gsize) 2 * s * s);
+      return lm;
+    }
   lm->net = cp_network_new (be, &config, &err);
   if (lm->net == NULL
       || (lm->dev_input = be->alloc (be, (size_t) LOCAL_BATCH * 3 * s * s * sizeof (float), &err)) == NULL
@@ -132,7 +153,98 @@ cp_local_model_new (CpNetwork *source, const CpLocalFeatureSpec *spec, GError **
 gboolean
 cp_local_model_present (const CpSafetensors *st)
 {
-  return cp_safetensors_find (st, LOCAL_PREFIX "channels") != NULL;
+  return cp_safetensors_find (st, LOCAL_PREFIX "channels") != NULL
+         || cp_safetensors_find (st, LOCAL_PREFIX "pattern_counts") != NULL;
+}
+
+gboolean
+cp_local_model_use_patterns (CpLocalModel *lm, GError **error)
+{
+  CpLocalFeatureSpec spec = lm->spec;
+  CpError err = { 0 };
+
+  cp_local_feature_spec_use_patterns (&spec);
+  if (cp_local_feature_spec_check (&spec, &err) != CP_OK)
+    return cp_pipeline_set_error (error, &err);
+  lm->spec = spec;
+  cp_patch_density_free (g_steal_pointer (&lm->density));
+  if (lm->pattern_scratch == NULL)
+    lm->pattern_scratch = g_new (unsigned char, (gsize) 2 * spec.image_size * spec.image_size);
+  return TRUE;
+}
+
+gboolean
+cp_local_model_uses_patterns (const CpLocalModel *lm)
+{
+  return lm->spec.patterns != 0;
+}
+
+double
+cp_local_model_separation (CpLocalModel *lm, const float *tensor)
+{
+  int s = lm->spec.image_size;
+
+  if (lm->pattern_scratch == NULL)
+    lm->pattern_scratch = g_new (unsigned char, (gsize) 2 * s * s);
+  return cp_local_pattern_separation (tensor, s, lm->pattern_scratch);
+}
+
+static gboolean parse_meta_int (const CpSafetensors *st, const char *key, const char *path,
+                                int *value, GError **error);
+
+/* The pattern counts of a model file: 512 non-negative whole numbers. */
+static CpLocalModel *
+load_patterns (CpBackend *be, const CpSafetensors *st, const char *path, GError **error)
+{
+  CpLocalFeatureSpec spec = { 0 };
+  const CpTensorInfo *info = cp_safetensors_find (st, LOCAL_PREFIX "pattern_counts");
+  int64_t shape[1] = { CP_LOCAL_PATTERN_CODES };
+  int64_t counts[CP_LOCAL_PATTERN_CODES];
+  CpLocalModel *lm;
+  CpError err = { 0 };
+  double total = 0.0;
+
+  if (info == NULL)
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_MODEL,
+                   "%s: a pattern local model needs tensor local.pattern_counts", path);
+      return NULL;
+    }
+  if (!parse_meta_int (st, "local_image_size", path, &spec.image_size, error)
+      || !parse_meta_int (st, "local_grid", path, &spec.grid, error))
+    return NULL;
+  cp_local_feature_spec_use_patterns (&spec);
+  if (cp_local_feature_spec_check (&spec, &err) != CP_OK
+      || cp_safetensors_read_i64 (st, LOCAL_PREFIX "pattern_counts", shape, 1, counts, &err) != CP_OK)
+    {
+      set_error (error, path, &err);
+      return NULL;
+    }
+  for (int c = 0; c < CP_LOCAL_PATTERN_CODES; c++)
+    {
+      if (counts[c] < 0)
+        {
+          g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_MODEL,
+                       "%s: local.pattern_counts[%d] is negative (%" G_GINT64_FORMAT ")", path, c,
+                       (gint64) counts[c]);
+          return NULL;
+        }
+      total += (double) counts[c];
+    }
+  if (!(total > 0.0))
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_MODEL,
+                   "%s: local.pattern_counts counts no pixel", path);
+      return NULL;
+    }
+  lm = local_model_alloc (be, &spec, path, error);
+  if (lm == NULL)
+    return NULL;
+  lm->pattern_counts = g_new (double, CP_LOCAL_PATTERN_CODES);
+  for (int c = 0; c < CP_LOCAL_PATTERN_CODES; c++)
+    lm->pattern_counts[c] = (double) counts[c];
+  lm->pattern_total = total;
+  return lm;
 }
 
 static gboolean
@@ -171,6 +283,8 @@ cp_local_model_load (CpBackend *be, const CpSafetensors *st, const char *path, G
   int64_t channels[CP_LOCAL_ALL_CHANNELS];
   int count, dim;
 
+  if (g_strcmp0 (cp_safetensors_metadata (st, "local_density"), "pattern") == 0)
+    return load_patterns (be, st, path, error);
   if (info == NULL || info->ndim != 1 || info->shape[0] < 1
       || info->shape[0] > CP_LOCAL_ALL_CHANNELS)
     {
@@ -199,7 +313,7 @@ cp_local_model_load (CpBackend *be, const CpSafetensors *st, const char *path, G
   if (!cp_patch_density_kind_from_string (cp_safetensors_metadata (st, "local_density"), &kind))
     {
       g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_MODEL,
-                   "%s: metadata local_density must be 'per-location' or 'shared'", path);
+                   "%s: metadata local_density must be 'per-location', 'shared' or 'pattern'", path);
       return NULL;
     }
 
@@ -253,17 +367,50 @@ fail:
 
 const CpLocalFeatureSpec *cp_local_model_spec (const CpLocalModel *lm) { return &lm->spec; }
 
-CpPatchDensity *
-cp_local_model_steal_density (CpLocalModel *lm)
+CpLocalFit *
+cp_local_model_steal_fit (CpLocalModel *lm)
 {
-  return g_steal_pointer (&lm->density);
+  CpLocalFit *fit = g_new0 (CpLocalFit, 1);
+
+  fit->density = g_steal_pointer (&lm->density);
+  fit->pattern_counts = g_steal_pointer (&lm->pattern_counts);
+  fit->pattern_total = lm->pattern_total;
+  return fit;
 }
 
 void
-cp_local_model_set_density (CpLocalModel *lm, CpPatchDensity *density)
+cp_local_model_set_fit (CpLocalModel *lm, CpLocalFit *fit)
 {
   cp_patch_density_free (lm->density);
-  lm->density = density;
+  g_free (lm->pattern_counts);
+  lm->density = g_steal_pointer (&fit->density);
+  lm->pattern_counts = g_steal_pointer (&fit->pattern_counts);
+  lm->pattern_total = fit->pattern_total;
+  cp_local_fit_free (fit);
+}
+
+void
+cp_local_fit_free (CpLocalFit *fit)
+{
+  if (fit == NULL)
+    return;
+  cp_patch_density_free (fit->density);
+  g_free (fit->pattern_counts);
+  g_free (fit);
+}
+
+CpPatchDensityKind
+cp_local_fit_kind (const CpLocalFit *fit)
+{
+  return fit && fit->density ? cp_patch_density_kind (fit->density) : CP_PATCH_DENSITY_PER_LOCATION;
+}
+
+const char *
+cp_local_model_kind_name (const CpLocalModel *lm)
+{
+  if (lm->spec.patterns)
+    return "pattern";
+  return lm->density ? cp_patch_density_kind_to_string (cp_patch_density_kind (lm->density)) : NULL;
 }
 const CpPatchDensity *cp_local_model_density (const CpLocalModel *lm) { return lm->density; }
 int cp_local_model_regions (const CpLocalModel *lm) { return lm->spec.grid * lm->spec.grid; }
@@ -281,6 +428,13 @@ cp_local_model_features (CpLocalModel *lm, const float *tensors, int n, float *f
   float *taps[5] = { lm->dev_stem, lm->dev_layer1, NULL, NULL, NULL };
   CpError err = { 0 };
 
+  if (lm->spec.patterns)
+    {
+      for (int i = 0; i < n; i++)
+        cp_local_pattern_codes (tensors + (size_t) i * per_image, s, lm->spec.grid,
+                                lm->pattern_scratch, features + (size_t) i * per_out);
+      return TRUE;
+    }
   for (int start = 0; start < n; start += LOCAL_BATCH)
     {
       int count = MIN (LOCAL_BATCH, n - start);
@@ -346,6 +500,23 @@ cp_local_model_fit (CpLocalModel *lm, const float *features, int n, CpPatchDensi
   CpPatchDensity *d;
   CpError err = { 0 };
 
+  if (lm->spec.patterns)
+    {
+      size_t values = (size_t) n * cp_local_feature_count (&lm->spec);
+      double *counts = g_new0 (double, CP_LOCAL_PATTERN_CODES);
+
+      for (size_t i = 0; i < values; i++)
+        {
+          int code = (int) features[i];
+
+          if (code >= 0 && code < CP_LOCAL_PATTERN_CODES)
+            counts[code] += 1.0;
+        }
+      g_free (lm->pattern_counts);
+      lm->pattern_counts = counts;
+      lm->pattern_total = (double) values;
+      return TRUE;
+    }
   for (int r = 0; r < regions; r++)
     {
       loc_i[r] = r / g;
@@ -365,6 +536,49 @@ cp_local_model_fit (CpLocalModel *lm, const float *features, int n, CpPatchDensi
   return TRUE;
 }
 
+/* A region's score is the rarity of the least common pattern among its
+ * pixels: one pixel of a never-seen boundary shape is a defect. */
+static gboolean
+score_patterns (CpLocalModel *lm, const float *features, int n, float *maps, double *max_scores,
+                GError **error)
+{
+  int regions = cp_local_model_regions (lm), per_region = lm->spec.n_channels;
+  double rarity[CP_LOCAL_PATTERN_CODES];
+
+  if (lm->pattern_counts == NULL)
+    {
+      g_set_error_literal (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_INVALID,
+                           "local model: scored before it was fitted");
+      return FALSE;
+    }
+  for (int c = 0; c < CP_LOCAL_PATTERN_CODES; c++)
+    rarity[c] = cp_local_pattern_rarity (lm->pattern_counts[c], lm->pattern_total);
+  for (int i = 0; i < n; i++)
+    {
+      double top = 0.0;
+
+      for (int r = 0; r < regions; r++)
+        {
+          const float *codes = features + ((size_t) i * regions + r) * per_region;
+          double worst = 0.0;
+
+          for (int k = 0; k < per_region; k++)
+            {
+              int code = (int) codes[k];
+
+              if (code >= 0 && code < CP_LOCAL_PATTERN_CODES)
+                worst = MAX (worst, rarity[code]);
+            }
+          if (maps)
+            maps[(size_t) i * regions + r] = (float) worst;
+          top = MAX (top, worst);
+        }
+      if (max_scores)
+        max_scores[i] = top;
+    }
+  return TRUE;
+}
+
 gboolean
 cp_local_model_score (CpLocalModel *lm, const float *features, int n, float *maps,
                       double *max_scores, GError **error)
@@ -373,6 +587,8 @@ cp_local_model_score (CpLocalModel *lm, const float *features, int n, float *map
   g_autofree float *map = g_new (float, regions);
   CpError err = { 0 };
 
+  if (lm->spec.patterns)
+    return score_patterns (lm, features, n, maps, max_scores, error);
   if (lm->density == NULL)
     {
       g_set_error_literal (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_INVALID,
@@ -396,6 +612,31 @@ cp_local_model_score (CpLocalModel *lm, const float *features, int n, float *map
   return TRUE;
 }
 
+static gboolean
+save_patterns (CpLocalModel *lm, CpSafetensorsWriter *w, GHashTable *metadata, GError **error)
+{
+  int64_t counts[CP_LOCAL_PATTERN_CODES];
+  int64_t shape[1] = { CP_LOCAL_PATTERN_CODES };
+  CpError err = { 0 };
+
+  if (lm->pattern_counts == NULL)
+    {
+      g_set_error_literal (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_INVALID,
+                           "local model: saved before it was fitted");
+      return FALSE;
+    }
+  for (int c = 0; c < CP_LOCAL_PATTERN_CODES; c++)
+    counts[c] = (int64_t) lm->pattern_counts[c];
+  if (cp_safetensors_writer_add (w, LOCAL_PREFIX "pattern_counts", CP_DTYPE_I64, shape, 1, counts,
+                                 &err) != CP_OK)
+    return cp_pipeline_set_error (error, &err);
+  g_hash_table_insert (metadata, g_strdup ("local_image_size"),
+                       g_strdup_printf ("%d", lm->spec.image_size));
+  g_hash_table_insert (metadata, g_strdup ("local_grid"), g_strdup_printf ("%d", lm->spec.grid));
+  g_hash_table_insert (metadata, g_strdup ("local_density"), g_strdup ("pattern"));
+  return TRUE;
+}
+
 gboolean
 cp_local_model_save (CpLocalModel *lm, CpSafetensorsWriter *w, GHashTable *metadata,
                      GError **error)
@@ -405,6 +646,8 @@ cp_local_model_save (CpLocalModel *lm, CpSafetensorsWriter *w, GHashTable *metad
   int64_t channels[CP_LOCAL_ALL_CHANNELS];
   int64_t cshape[1] = { dim };
 
+  if (lm->spec.patterns)
+    return save_patterns (lm, w, metadata, error);
   if (lm->density == NULL)
     {
       g_set_error_literal (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_INVALID,

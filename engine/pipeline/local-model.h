@@ -21,6 +21,14 @@
  * read at, and the trained extractor found fewer small defects than the
  * starting one (docs/quick-profile.md has the measurements).
  *
+ * Two-level images (binarised scans, artwork, masks) are scored by binary
+ * 3 x 3 patterns instead (core/localize/local-patterns.h): "auto" picks
+ * them when the training images' mean separation reaches
+ * CP_LOCAL_PATTERN_SEPARATION.  A region's score is then the rarity among
+ * good pixels of the least common pattern in it; the model file holds
+ * "local.pattern_counts" I64 [512] and local_density "pattern", and no
+ * extractor.
+ *
  * In the model file: "local.resnet18.conv1.weight", "local.resnet18.bn1.*",
  * "local.resnet18.layer1.*" (the extractor), "local.channels" I64 [D],
  * "local.mean" F32 [K, D] and "local.precision" F32 [K, D, D] (K = grid^2
@@ -35,12 +43,14 @@
 
 #include "core/io/safetensors.h"
 #include "core/localize/local-features.h"
+#include "core/localize/local-patterns.h"
 #include "core/localize/localize.h"
 #include "core/nn/network.h"
 
 G_BEGIN_DECLS
 
 typedef struct _CpLocalModel CpLocalModel;
+typedef struct _CpLocalFit   CpLocalFit;
 
 /* Which density "auto" picks: per-location when the regions' mean vectors
  * differ from each other by more than this fraction of the spread of the
@@ -67,11 +77,26 @@ const CpLocalFeatureSpec *cp_local_model_spec (const CpLocalModel *lm);
 /* Gaussians fitted or loaded (NULL before). */
 const CpPatchDensity     *cp_local_model_density (const CpLocalModel *lm);
 int           cp_local_model_regions  (const CpLocalModel *lm);   /* grid * grid */
-/* Takes the Gaussians out (NULL before a fit), and puts Gaussians back
- * (taking @density; the ones there are freed): so a refit that fails can
- * leave a model as it was. */
-CpPatchDensity *cp_local_model_steal_density (CpLocalModel *lm);
-void          cp_local_model_set_density (CpLocalModel *lm, CpPatchDensity *density);
+/* Takes what a fit produced out (the Gaussians or the pattern counts;
+ * empty before a fit), and puts it back (taking @fit; what is there is
+ * freed): so a refit that fails can leave a model as it was. */
+CpLocalFit   *cp_local_model_steal_fit (CpLocalModel *lm);
+void          cp_local_model_set_fit  (CpLocalModel *lm, CpLocalFit *fit);
+void          cp_local_fit_free       (CpLocalFit *fit);
+/* The Gaussians' kind of @fit (per-location for patterns or nothing: the
+ * kind is then unused). */
+CpPatchDensityKind cp_local_fit_kind  (const CpLocalFit *fit);
+
+/* "per-location", "shared", "pattern", or NULL before a Gaussian fit. */
+const char   *cp_local_model_kind_name (const CpLocalModel *lm);
+
+/* Switches @lm to binary patterns (its spec's size and grid kept; any fit
+ * dropped).  Features computed before are no longer valid. */
+gboolean      cp_local_model_use_patterns  (CpLocalModel *lm, GError **error);
+gboolean      cp_local_model_uses_patterns (const CpLocalModel *lm);
+/* The two-level separation of one normalised (3, S, S) tensor at the
+ * spec's size (local-patterns.h). */
+double        cp_local_model_separation (CpLocalModel *lm, const float *tensor);
 
 /* The region vectors of @n images given as normalised (3, S, S) float
  * tensors in host memory (S = the spec's image size), into @features (n,
@@ -89,7 +114,8 @@ double        cp_local_features_alignment (const float *features, int n, int reg
 
 /* Fits the Gaussians of @kind on @features (n, regions, D) of good images;
  * raw vectors (not L2-normalised: their length carries the local contrast).
- * Replaces earlier ones. */
+ * Replaces earlier ones.  A pattern model counts the codes instead and
+ * ignores @kind. */
 gboolean      cp_local_model_fit      (CpLocalModel *lm, const float *features, int n,
                                        CpPatchDensityKind kind, GError **error);
 

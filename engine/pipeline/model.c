@@ -738,12 +738,12 @@ cp_model_refit_densities (CpModel *model, const float *embeddings, const float *
                           const gboolean *held_out, double false_reject_rate, CpDensityFit *fit,
                           GError **error)
 {
-  CpPatchDensity *saved = model->local ? cp_local_model_steal_density (model->local) : NULL;
+  CpLocalFit *saved = model->local ? cp_local_model_steal_fit (model->local) : NULL;
   CpDensityFitInput in = {
     .embeddings = embeddings,
     .features = model->local ? features : NULL,
     .local = model->local,
-    .local_kind = saved ? cp_patch_density_kind (saved) : CP_PATCH_DENSITY_PER_LOCATION,
+    .local_kind = cp_local_fit_kind (saved),
     .n = n,
     .held_out = held_out,
     .folds = 5,
@@ -753,11 +753,11 @@ cp_model_refit_densities (CpModel *model, const float *embeddings, const float *
   if (!cp_density_fit (&in, fit, error))
     {
       if (model->local)
-        cp_local_model_set_density (model->local, saved);
+        cp_local_model_set_fit (model->local, saved);
       cp_density_fit_clear (fit);
       return FALSE;
     }
-  cp_patch_density_free (saved);
+  cp_local_fit_free (saved);
   cp_gde_free (model->gde);
   model->gde = g_steal_pointer (&fit->gde);
   model->global_scale = fit->global_scale;

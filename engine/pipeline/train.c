@@ -31,7 +31,7 @@
 const char *
 cp_train_local_to_string (CpTrainLocal local)
 {
-  static const char *const names[] = { "none", "auto", "per-location", "shared" };
+  static const char *const names[] = { "none", "auto", "per-location", "shared", "pattern" };
 
   return (unsigned) local < G_N_ELEMENTS (names) ? names[local] : NULL;
 }
@@ -39,7 +39,7 @@ cp_train_local_to_string (CpTrainLocal local)
 gboolean
 cp_train_local_from_string (const char *name, CpTrainLocal *local)
 {
-  for (int i = CP_TRAIN_LOCAL_NONE; i <= CP_TRAIN_LOCAL_SHARED; i++)
+  for (int i = CP_TRAIN_LOCAL_NONE; i <= CP_TRAIN_LOCAL_PATTERN; i++)
     if (name != NULL && strcmp (name, cp_train_local_to_string (i)) == 0)
       {
         *local = i;
@@ -132,6 +132,7 @@ cp_train_result_init (CpTrainResult *result)
   result->threshold = NAN;
   result->final_loss = NAN;
   result->local_alignment = NAN;
+  result->local_separation = NAN;
   result->skipped_images = g_ptr_array_new_with_free_func (g_free);
   result->loss_history = g_array_new (FALSE, FALSE, sizeof (float));
 }
@@ -199,6 +200,7 @@ typedef struct
   gboolean             *held_out;        /* (cache->n), NULL without a held-out split */
   CpLocalModel         *local;           /* region scores, NULL when not asked for */
   double                local_alignment; /* of the training regions (local_density_kind) */
+  double                local_separation; /* mean over training images (local-patterns.h) */
 } Trainer;
 
 static void
@@ -492,7 +494,7 @@ validate_options (const CpTrainOptions *o, GError **error)
   if (o->crop_size != 0 && (o->crop_size < 32 || o->crop_size % 32 != 0 || o->crop_size > o->image_size))
     BAD ("crop size must be a multiple of 32 between 32 and the image size %d (got %d)",
          o->image_size, o->crop_size);
-  if ((unsigned) o->local > CP_TRAIN_LOCAL_SHARED)
+  if ((unsigned) o->local > CP_TRAIN_LOCAL_PATTERN)
     BAD ("unknown local model kind %d", (int) o->local);
   if (o->local != CP_TRAIN_LOCAL_NONE)
     {
@@ -538,14 +540,39 @@ embed_cache (Trainer *t, float *embeddings, GError **error)
   return TRUE;
 }
 
-/* Region vectors (n, regions, D) of every cached training image, decoded
- * again at the local model's size. */
+/* Whether the local part reads binary patterns: asked for, or for "auto"
+ * when the training images are two-level (their mean separation, measured
+ * on @big's @n images, reaches CP_LOCAL_PATTERN_SEPARATION). */
 static gboolean
-local_features_of_cache (Trainer *t, float *features, GError **error)
+local_wants_patterns (Trainer *t, const CpImageCache *big, float *tensor)
+{
+  int ls = cp_local_model_spec (t->local)->image_size;
+  size_t per_image = (size_t) ls * ls * 3;
+  double sum = 0.0;
+
+  if (t->opts->local == CP_TRAIN_LOCAL_PATTERN)
+    return TRUE;
+  if (t->opts->local != CP_TRAIN_LOCAL_AUTO)
+    return FALSE;
+  for (size_t i = 0; i < big->n; i++)
+    {
+      cp_rgb_to_tensor (big->pixels + i * per_image, ls, ls, tensor);
+      sum += cp_local_model_separation (t->local, tensor);
+    }
+  t->local_separation = big->n > 0 ? sum / (double) big->n : NAN;
+  return t->local_separation >= CP_LOCAL_PATTERN_SEPARATION;
+}
+
+/* Region vectors (n, regions, D) of every cached training image, decoded
+ * again at the local model's size, into a new array at *@features; the
+ * local model switches to patterns first when local_wants_patterns says
+ * so. */
+static gboolean
+local_features_of_cache (Trainer *t, float **features, GError **error)
 {
   int ls = cp_local_model_spec (t->local)->image_size;
   size_t per_image = (size_t) ls * ls * 3, per_tensor = (size_t) 3 * ls * ls;
-  size_t per_out = cp_local_feature_count (cp_local_model_spec (t->local));
+  size_t per_out;
   int n = (int) t->cache->n;
   g_autoptr (CpImageCache) big = NULL;
   g_autoptr (GError) local = NULL;
@@ -561,6 +588,16 @@ local_features_of_cache (Trainer *t, float *features, GError **error)
                    local ? local->message : big->failed_reasons[0]);
       return FALSE;
     }
+  if (local_wants_patterns (t, big, tensors) && !cp_local_model_use_patterns (t->local, error))
+    return FALSE;
+  per_out = cp_local_feature_count (cp_local_model_spec (t->local));
+  *features = g_try_new (float, (size_t) n * per_out);
+  if (*features == NULL)
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_FAILED,
+                   "out of memory for the region vectors of %d images", n);
+      return FALSE;
+    }
   for (int start = 0; start < n; start += CP_PIPELINE_EMBED_BATCH)
     {
       int count = MIN (CP_PIPELINE_EMBED_BATCH, n - start);
@@ -570,7 +607,7 @@ local_features_of_cache (Trainer *t, float *features, GError **error)
       for (int i = 0; i < count; i++)
         cp_rgb_to_tensor (big->pixels + (size_t) (start + i) * per_image, ls, ls,
                           tensors + i * per_tensor);
-      if (!cp_local_model_features (t->local, tensors, count, features + (size_t) start * per_out,
+      if (!cp_local_model_features (t->local, tensors, count, *features + (size_t) start * per_out,
                                     error))
         return FALSE;
       report (t, CP_TRAIN_PHASE_FITTING, start + count, n, NAN, NAN, NAN, NAN, 0);
@@ -822,6 +859,7 @@ cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpo
   double auroc = NAN;
 
   t.opts = opts;
+  t.local_separation = NAN;
   t.progress_cb = progress;
   t.user_data = user_data;
   t.cancel = cancel;
@@ -1018,18 +1056,8 @@ cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpo
                    "the Gaussian and choose a threshold", opts->category, t.cache->n);
       goto out;
     }
-  if (t.local)
-    {
-      features = g_try_new (float, t.cache->n * cp_local_feature_count (cp_local_model_spec (t.local)));
-      if (features == NULL)
-        {
-          g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_FAILED,
-                       "out of memory for the region vectors of %zu images", t.cache->n);
-          goto out;
-        }
-      if (!local_features_of_cache (&t, features, error))
-        goto out;
-    }
+  if (t.local && !local_features_of_cache (&t, &features, error))
+    goto out;
   {
     CpDensityFitInput in = {
       .embeddings = embeddings,
@@ -1044,9 +1072,15 @@ cp_train_category (const CpTrainOptions *opts, CpTrainProgressFunc progress, gpo
 
     if (t.local)
       {
-        in.local_kind = local_density_kind (&t, features);
-        result->local_alignment = t.local_alignment;
-        result->local_density = cp_patch_density_kind_to_string (in.local_kind);
+        result->local_separation = t.local_separation;
+        if (cp_local_model_uses_patterns (t.local))
+          result->local_density = "pattern";
+        else
+          {
+            in.local_kind = local_density_kind (&t, features);
+            result->local_alignment = t.local_alignment;
+            result->local_density = cp_patch_density_kind_to_string (in.local_kind);
+          }
       }
     if (!cp_density_fit (&in, &fit, error))
       goto out;

@@ -24,12 +24,14 @@ G_BEGIN_DECLS
 typedef enum
 {
   CP_TRAIN_LOCAL_NONE,           /* the global Gaussian alone (the instant profile) */
-  CP_TRAIN_LOCAL_AUTO,           /* per-location or shared, from the regions' alignment */
+  CP_TRAIN_LOCAL_AUTO,           /* pattern for two-level images, else per-location or
+                                  * shared from the regions' alignment */
   CP_TRAIN_LOCAL_PER_LOCATION,   /* a Gaussian per region: aligned parts */
   CP_TRAIN_LOCAL_SHARED,         /* one Gaussian for all regions: textures, free pose */
+  CP_TRAIN_LOCAL_PATTERN,        /* binary 3 x 3 patterns: binarised scans, artwork */
 } CpTrainLocal;
 
-/* "none", "auto", "per-location", "shared". */
+/* "none", "auto", "per-location", "shared", "pattern". */
 const char *cp_train_local_to_string   (CpTrainLocal local);
 gboolean    cp_train_local_from_string (const char *name, CpTrainLocal *local);
 
@@ -154,8 +156,11 @@ struct _CpTrainResult
   char      *backbone_init;       /* SHA-256 of the weights the backbone started from, or
                                    * "scratch" (the model's backbone_init metadata) */
   int        calibration_images;  /* train/good images held out to set the threshold (0: k-fold) */
-  double     local_alignment;     /* of the training regions (NaN without a local model) */
-  const char *local_density;      /* "per-location", "shared" (static), NULL without one */
+  double     local_alignment;     /* of the training regions (NaN without Gaussians) */
+  double     local_separation;    /* two-level separation of the training images (NaN when
+                                   * not measured) */
+  const char *local_density;      /* "per-location", "shared", "pattern" (static), NULL
+                                   * without a local model */
 };
 
 void        cp_train_result_init  (CpTrainResult *result);

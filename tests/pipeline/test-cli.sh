@@ -73,6 +73,19 @@ expect_status 0 "$CUTPASTE" predict --model models/weave.safetensors --threshold
 expect_status 0 "$CUTPASTE" predict --model models/weave.safetensors --threshold 0 --json $good
 [ "$(grep -c '"verdict": "anomalous"' out.txt)" -eq 2 ] || fail "--threshold 0 should fail everything: $(cat out.txt)"
 
+# Binary pattern region scores (the local kind "auto" picks for two-level
+# images), forced here on the weave: written, loaded, scored with a heatmap
+# and refitted like the Gaussian kinds.
+expect_status 0 "$CUTPASTE" train $TRAIN --local pattern --local-size 64 --model-dir models-pattern
+grep -q "weave: region scores from binary patterns" out.txt || fail "no pattern line: $(cat out.txt)"
+grep -q '"local_density":"pattern"' models-pattern/weave.safetensors || fail "pattern model not marked"
+expect_status 0 "$CUTPASTE" predict --model models-pattern/weave.safetensors --heatmap heat $good
+[ "$(grep -c -E '	[0-9.]+	(good|anomalous)$' out.txt)" -eq 2 ] || fail "pattern predict output: $(cat out.txt)"
+[ "$(ls heat/*.png | wc -l)" -eq 2 ] || fail "pattern model drew no heatmaps"
+extra=$(ls data/weave/test/good/* | tail -1)
+expect_status 0 "$CUTPASTE" refit --model models-pattern/weave.safetensors --add-good "$extra"
+grep -q '"local_density":"pattern"' models-pattern/weave.safetensors || fail "refit lost the pattern kind"
+
 # A corrupt image is reported by path, skipped and counted.
 printf 'not an image' > broken.png
 expect_status 1 "$CUTPASTE" predict --model models/weave.safetensors broken.png $good

@@ -6,7 +6,11 @@
 
 #include <glib.h>
 
+#include <glib/gstdio.h>
+
+#include "core/augment/normalize.h"
 #include "core/density/threshold.h"
+#include "core/io/safetensors.h"
 #include "core/rng.h"
 #include "pipeline/density-fit.h"
 #include "pipeline/local-model.h"
@@ -238,6 +242,151 @@ test_fit (void)
   cp_backend_free (be);
 }
 
+/* A two-level tensor (3, 64, 64): vertical tracks 3 pixels wide every 8,
+ * shifted by @phase; with @speck, one dark pixel alone in the bright field
+ * at (37, 21) (region (4, 2) of an 8 x 8 grid). */
+static float *
+two_level_tensor (int phase, gboolean speck)
+{
+  const int size = 64;
+  g_autofree guint8 *rgb = g_new (guint8, size * size * 3);
+  float *tensor = g_new (float, 3 * size * size);
+
+  for (int y = 0; y < size; y++)
+    for (int x = 0; x < size; x++)
+      {
+        guint8 v = (x + phase) % 8 < 3 ? 25 : 230;
+
+        if (speck && y == 37 && x == 21)
+          v = 25;
+        memset (rgb + (y * size + x) * 3, v, 3);
+      }
+  cp_images_to_tensor (rgb, 1, size, size, tensor);
+  return tensor;
+}
+
+/* The pattern kind end to end: codes of good two-level images, the
+ * calibration, a speck found in its region above the threshold, and the
+ * counts saved and loaded back with the same scores.  A refit that fails
+ * leaves the counts as they were. */
+static void
+test_patterns (void)
+{
+  const int n = 20, size = 64, grid = 8, regions = grid * grid;
+  g_autoptr (GError) error = NULL;
+  CpError err = { 0 };
+  CpBackend *be = cp_backend_cpu_new (&err);
+  CpNetworkConfig config = { .head_layers = 1, .num_classes = 3 };
+  CpNetwork *net = cp_network_new (be, &config, &err);
+  CpLocalFeatureSpec spec;
+  CpLocalModel *lm;
+  CpRng rng;
+  g_autofree float *emb = g_new (float, n * CP_EMBEDDING_DIM);
+  g_autofree float *feat = g_new (float, (gsize) n * size * size);
+  g_autofree float *bad_feat = g_new (float, (gsize) size * size);
+  g_autofree char *dir = g_dir_make_tmp ("cp-patterns-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "m.safetensors", NULL);
+  float map[64], map2[64];
+  double top, top2, good_top[20];
+  CpDensityFit fit;
+  CpDensityFitInput in;
+
+  cp_rng_seed (&rng, 3);
+  cp_network_init (net, &rng);
+  cp_local_feature_spec_init (&spec, size, grid, 16, &rng);
+  lm = cp_local_model_new (net, &spec, &error);
+  g_assert_no_error (error);
+  {
+    g_autofree float *t = two_level_tensor (0, FALSE);
+
+    g_assert_cmpfloat (cp_local_model_separation (lm, t), >, CP_LOCAL_PATTERN_SEPARATION);
+  }
+  g_assert_true (cp_local_model_use_patterns (lm, &error));
+  g_assert_true (cp_local_model_uses_patterns (lm));
+  g_assert_cmpint (cp_local_feature_count (cp_local_model_spec (lm)), ==, size * size);
+  for (int i = 0; i < n; i++)
+    {
+      g_autofree float *t = two_level_tensor (i % 8, FALSE);
+
+      g_assert_true (cp_local_model_features (lm, t, 1, feat + (gsize) i * size * size, &error));
+    }
+  for (int i = 0; i < n * CP_EMBEDDING_DIM; i++)
+    emb[i] = (float) cp_rng_normal (&rng);
+  in = (CpDensityFitInput) {
+    .embeddings = emb, .features = feat, .local = lm,
+    .local_kind = CP_PATCH_DENSITY_PER_LOCATION, .n = n, .held_out = NULL,
+    .folds = 5, .false_reject_rate = 0.01,
+  };
+  g_assert_true (cp_density_fit (&in, &fit, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (cp_local_model_kind_name (lm), ==, "pattern");
+  g_assert_cmpfloat (fit.local_scale, >, 0.0);
+
+  /* Good images show only common patterns; the speck's patterns were
+   * never seen: its region holds the image's maximum, log (total + 1). */
+  g_assert_true (cp_local_model_score (lm, feat, n, NULL, good_top, &error));
+  {
+    g_autofree float *t = two_level_tensor (2, TRUE);
+
+    g_assert_true (cp_local_model_features (lm, t, 1, bad_feat, &error));
+  }
+  g_assert_true (cp_local_model_score (lm, bad_feat, 1, map, &top, &error));
+  g_assert_cmpfloat_with_epsilon (top, log (n * size * size + 1.0), 1e-9);
+  g_assert_cmpfloat (map[4 * grid + 2], ==, (float) top);
+  for (int i = 0; i < n; i++)
+    g_assert_cmpfloat (good_top[i], <, top);
+  g_assert_cmpfloat (top / fit.local_scale, >, fit.threshold);
+  for (int r = 0; r < regions; r++)
+    if (r != 4 * grid + 2)              /* the speck's 3 x 3 neighbourhood lies in it */
+      g_assert_cmpfloat (map[r], <, (float) top);
+
+  /* Saved and loaded: same kind, same scores, no extractor in the file. */
+  {
+    CpSafetensorsWriter *w = cp_safetensors_writer_new ();
+    g_autoptr (GHashTable) meta = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+    GHashTableIter iter;
+    gpointer key, value;
+    CpSafetensors *st;
+    CpLocalModel *back;
+
+    g_assert_true (cp_local_model_save (lm, w, meta, &error));
+    g_hash_table_iter_init (&iter, meta);
+    while (g_hash_table_iter_next (&iter, &key, &value))
+      g_assert_cmpint (cp_safetensors_writer_set_metadata (w, key, value, &err), ==, CP_OK);
+    g_assert_cmpint (cp_safetensors_writer_save (w, path, &err), ==, CP_OK);
+    cp_safetensors_writer_free (w);
+    st = cp_safetensors_open (path, &err);
+    g_assert_nonnull (st);
+    g_assert_true (cp_local_model_present (st));
+    g_assert_null (cp_safetensors_find (st, "local.resnet18.conv1.weight"));
+    back = cp_local_model_load (be, st, path, &error);
+    g_assert_no_error (error);
+    g_assert_true (cp_local_model_uses_patterns (back));
+    g_assert_true (cp_local_model_score (back, bad_feat, 1, map2, &top2, &error));
+    g_assert_cmpfloat (top2, ==, top);
+    g_assert_true (memcmp (map, map2, sizeof map) == 0);
+    cp_local_model_free (back);
+    cp_safetensors_close (st);
+    g_unlink (path);
+    g_rmdir (dir);
+  }
+
+  /* Taken out and put back: the same counts score the same. */
+  {
+    CpLocalFit *saved = cp_local_model_steal_fit (lm);
+
+    g_assert_false (cp_local_model_score (lm, bad_feat, 1, NULL, &top2, NULL));
+    cp_local_model_fit (lm, feat, 1, CP_PATCH_DENSITY_PER_LOCATION, &error);
+    cp_local_model_set_fit (lm, saved);
+    g_assert_true (cp_local_model_score (lm, bad_feat, 1, map2, &top2, &error));
+    g_assert_cmpfloat (top2, ==, top);
+  }
+  cp_density_fit_clear (&fit);
+  cp_local_model_free (lm);
+  cp_network_free (net);
+  cp_backend_free (be);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -246,5 +395,6 @@ main (int argc, char **argv)
   g_test_add_func ("/density-fit/threshold", test_threshold);
   g_test_add_func ("/density-fit/combine", test_combine);
   g_test_add_func ("/density-fit/fit", test_fit);
+  g_test_add_func ("/density-fit/patterns", test_patterns);
   return g_test_run ();
 }

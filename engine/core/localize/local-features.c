@@ -43,6 +43,16 @@ cp_local_feature_spec_init (CpLocalFeatureSpec *spec, int image_size, int grid, 
     spec->channels[i] = pool[i];
 }
 
+void
+cp_local_feature_spec_use_patterns (CpLocalFeatureSpec *spec)
+{
+  int block = spec->grid > 0 ? spec->image_size / spec->grid : 0;
+
+  memset (spec->channels, 0, sizeof spec->channels);
+  spec->patterns = 1;
+  spec->n_channels = block * block;
+}
+
 CpStatus
 cp_local_feature_spec_check (const CpLocalFeatureSpec *spec, CpError *error)
 {
@@ -55,6 +65,14 @@ cp_local_feature_spec_check (const CpLocalFeatureSpec *spec, CpError *error)
     return cp_error_set (error, CP_ERR_INVALID,
                          "local features: a grid of %d regions does not divide layer1's %d x %d map",
                          g, s / 4, s / 4);
+  if (spec->patterns)
+    {
+      if (s % g != 0 || spec->n_channels != (s / g) * (s / g))
+        return cp_error_set (error, CP_ERR_INVALID,
+                             "local patterns: a grid of %d regions does not cut a %d-pixel image "
+                             "into %d pixels each", g, s, spec->n_channels);
+      return CP_OK;
+    }
   if (spec->n_channels < 1 || spec->n_channels > CP_LOCAL_ALL_CHANNELS)
     return cp_error_set (error, CP_ERR_INVALID, "local features: %d channels (1..%d allowed)",
                          spec->n_channels, CP_LOCAL_ALL_CHANNELS);

@@ -46,7 +46,15 @@ typedef struct
   int     grid;                             /* regions per side; S / 4 a multiple of it */
   int     n_channels;                       /* kept, 1..CP_LOCAL_ALL_CHANNELS */
   int32_t channels[CP_LOCAL_ALL_CHANNELS];  /* ascending; < 64: stem, >= 64: layer1 */
+  /* Nonzero: each region's vector is the binary pattern codes of its
+   * pixels instead (local-patterns.h); n_channels is then (S / grid)^2
+   * and channels[] is unused. */
+  int     patterns;
 } CpLocalFeatureSpec;
+
+/* Turns @spec into a pattern spec (local-patterns.h) for the same size
+ * and grid. */
+void     cp_local_feature_spec_use_patterns (CpLocalFeatureSpec *spec);
 
 /* Fills @spec for @image_size and @grid, keeping @n_channels channels
  * drawn without repeats from @rng (all 128, in order, when @n_channels is
