@@ -23,20 +23,21 @@
 
 struct _CpDatasetPage
 {
-  CpPage         parent_instance;
+  CpPage              parent_instance;
 
-  GSignalGroup  *session_signals;
-  GSignalGroup  *categories_signals;
-  gulong         size_handler;     /* on the session's settings */
-  GSettings     *settings;         /* of the size handler */
-  gboolean       syncing;          /* the list follows the session */
+  GSignalGroup       *session_signals;
+  GSignalGroup       *categories_signals;
+  gulong              size_handler;     /* on the session's settings */
+  GSettings          *settings;         /* of the size handler */
+  gboolean            syncing;          /* the list follows the session */
 
   /* template widgets */
-  GtkStack      *dataset_stack;
-  AdwStatusPage *empty_page;
-  GtkWidget     *sample_button;
-  GtkLabel      *dataset_label;
-  GtkListBox    *category_list;
+  GtkStack           *dataset_stack;
+  AdwStatusPage      *empty_page;
+  GtkWidget          *sample_button;
+  GtkLabel           *dataset_label;
+  GtkListBox         *category_list;
+  CpModelFolderGroup *model_folder_group;
 };
 
 G_DEFINE_FINAL_TYPE (CpDatasetPage, cp_dataset_page, CP_TYPE_PAGE)
@@ -516,6 +517,7 @@ cp_dataset_page_session_changed (CpPage    *page,
       self->size_handler = g_signal_connect_swapped (self->settings, "changed::image-size",
                                                      G_CALLBACK (update_all_rows), self);
     }
+  cp_model_folder_group_set_session (self->model_folder_group, session);
   update_labels (self);
   update_stack (self);
 }
@@ -547,7 +549,7 @@ cp_dataset_page_class_init (CpDatasetPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CpDatasetPage, sample_button);
   gtk_widget_class_bind_template_child (widget_class, CpDatasetPage, dataset_label);
   gtk_widget_class_bind_template_child (widget_class, CpDatasetPage, category_list);
-  gtk_widget_class_bind_template_child_full (widget_class, "model_folder_group", FALSE, 0);
+  gtk_widget_class_bind_template_child (widget_class, CpDatasetPage, model_folder_group);
 }
 
 static void
