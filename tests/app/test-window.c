@@ -1287,6 +1287,28 @@ test_app_actions (void)
       }
     g_assert_true (found);
   }
+  /* Every accelerator is in it (the Line page's were not). */
+  {
+    g_auto(GStrv) actions = gtk_application_list_action_descriptions (GTK_APPLICATION (app));
+    GtkWidget *shortcuts = NULL;
+
+    for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+      {
+        g_autoptr(GtkWidget) top = g_list_model_get_item (toplevels, i);
+
+        if (GTK_IS_SHORTCUTS_WINDOW (top))
+          shortcuts = top;
+      }
+    g_assert_nonnull (shortcuts);
+    g_assert_true (g_strv_contains ((const char *const *) actions, "win.line-start"));
+    for (guint i = 0; actions[i] != NULL; i++)
+      {
+        g_auto(GStrv) keys = gtk_application_get_accels_for_action (GTK_APPLICATION (app), actions[i]);
+
+        if (keys[0] != NULL && !has_accelerator_label (shortcuts, keys[0]))
+          g_test_fail_printf ("%s (%s) is not in the keyboard shortcuts window", actions[i], keys[0]);
+      }
+  }
 }
 
 /* Rows belong to the model that scored them: each says which, and
