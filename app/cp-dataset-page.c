@@ -61,6 +61,20 @@ format_created (const char *iso)
   return g_date_time_format (local, "%Y-%m-%d %H:%M");
 }
 
+/* What the model's backbone started from ("backbone_init"), or NULL
+ * when it does not say. */
+static char *
+format_started_from (const char *backbone_init)
+{
+  if (backbone_init == NULL || g_str_equal (backbone_init, "unknown"))
+    return NULL;
+  if (g_str_equal (backbone_init, "scratch"))
+    return g_strdup (_("Started from: nothing (trained from scratch)"));
+  /* Translators: %s is the start of the weights file's SHA-256, as
+   * Preferences shows it: enough to tell two files apart. */
+  return g_strdup_printf (_("Started from: ImageNet weights (%.12s…)"), backbone_init);
+}
+
 static char *
 category_subtitle (CpCategoryItem *item,
                    int             settings_size)
@@ -92,10 +106,14 @@ category_subtitle (CpCategoryItem *item,
         g_autofree char *size_note = info->image_size > 0 && info->image_size != settings_size
           ? g_strdup_printf (_(" · trained at %d px, settings say %d px"), info->image_size, settings_size)
           : g_strdup ("");
+        g_autofree char *started = format_started_from (info->backbone_init);
+        g_autofree char *details = NULL;
 
         date = format_created (info->created);
-        return g_strdup_printf (_("%s · trained %s · %s%s"), counts, date != NULL ? date : "",
-                                auroc, size_note);
+        details = g_strdup_printf (_("%s · trained %s · %s%s"), counts, date != NULL ? date : "",
+                                   auroc, size_note);
+        /* On a line of its own: the first one is long enough. */
+        return started != NULL ? g_strconcat (details, "\n", started, NULL) : g_steal_pointer (&details);
       }
     case CP_CATEGORY_STATE_NOT_TRAINED:
     default:

@@ -682,6 +682,12 @@ test_train_records_weights (void)
   train ();
   from_weights = model_metadata ("backbone_init");
   g_assert_cmpstr (from_weights, ==, weights_sha);
+  /* The Dataset page says so, with the start of the file's SHA-256. */
+  {
+    g_autofree char *said = g_strdup_printf ("Started from: ImageNet weights (%.12s…)", weights_sha);
+
+    g_assert_nonnull (strstr (probe_dataset_subtitle (window, CATEGORY), said));
+  }
 
   g_settings_set_boolean (settings, "use-imagenet-weights", FALSE);
   g_assert_false (instant_choice_sensitive (&tooltip));

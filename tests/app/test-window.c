@@ -213,6 +213,9 @@ test_train (void)
   wait_idle ();
   g_assert_true (g_file_test (model, G_FILE_TEST_IS_REGULAR));
   g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
+  /* No ImageNet weights in the test's caches: the model says so. */
+  g_assert_nonnull (strstr (probe_dataset_subtitle (window, CATEGORY),
+                            "Started from: nothing (trained from scratch)"));
 }
 
 static GFile *

@@ -6,6 +6,7 @@
  * the tests train with the engine. */
 #pragma once
 
+#include <adwaita.h>
 #include <gtk/gtk.h>
 
 #include "cp-application.h"
@@ -65,6 +66,21 @@ probe_model_folder (CpWindow   *w,
 
   g_assert_nonnull (child);
   return GTK_WIDGET (child);
+}
+
+/* The subtitle of category @name's row on the Dataset page: its counts
+ * and what its model says. */
+static inline const char *
+probe_dataset_subtitle (CpWindow   *w,
+                        const char *name)
+{
+  GtkWidget *list = probe_child (w, "dataset", "category_list");
+
+  for (GtkWidget *row = gtk_widget_get_first_child (list); row != NULL; row = gtk_widget_get_next_sibling (row))
+    if (ADW_IS_ACTION_ROW (row) &&
+        g_strcmp0 (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (row)), name) == 0)
+      return adw_action_row_get_subtitle (ADW_ACTION_ROW (row));
+  g_assert_not_reached ();
 }
 
 static inline void
