@@ -17,6 +17,7 @@
 #include "cp-application.h"
 #include "cp-inspect-item.h"
 #include "cp-plot-view.h"
+#include "cp-preferences-window.h"
 #include "cp-window.h"
 #include "window-probe.h"
 #include "cp-worker.h"
@@ -596,6 +597,56 @@ test_small_window_plots (void)
   gtk_window_set_default_size (GTK_WINDOW (window), 1280, 800);
 }
 
+/* Preferences opens showing its ImageNet Weights and Model Folder groups
+ * whole (they were below the fold, under the training settings) and the
+ * start of the training settings after them, and fits a 1280 x 800
+ * screen with a top bar.  The default profile's explanation and an open
+ * dataset's model folder are shown, as a new user meets them. */
+static void
+test_preferences_fit (void)
+{
+  GSettings *settings = cp_application_get_settings (app);
+  GListModel *toplevels = gtk_window_get_toplevels ();
+  g_autofree char *profile = g_settings_get_string (settings, "profile");
+  const char *whole[] = { "weights_settings", "model_folder_group" };
+  GtkWidget *prefs = NULL;
+  GtkWidget *training;
+  graphene_rect_t bounds;
+  int width, height;
+
+  g_assert_nonnull (cp_session_get_data_dir (probe_session (window)));
+  g_settings_reset (settings, "profile");
+  g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GtkWidget) top = g_list_model_get_item (toplevels, i);
+
+      if (CP_IS_PREFERENCES_WINDOW (top))
+        prefs = top;
+    }
+  g_assert_nonnull (prefs);
+  gtk_window_get_default_size (GTK_WINDOW (prefs), &width, &height);
+  g_assert_cmpint (width, <=, 1280);
+  g_assert_cmpint (height, <=, 800 - 32);
+  for (gsize i = 0; i < G_N_ELEMENTS (whole); i++)
+    {
+      GtkWidget *group = GTK_WIDGET (gtk_widget_get_template_child (prefs, CP_TYPE_PREFERENCES_WINDOW,
+                                                                     whole[i]));
+
+      wait_frame (group);
+      g_assert_true (gtk_widget_compute_bounds (group, prefs, &bounds));
+      g_assert_cmpfloat (bounds.origin.y, >=, 0);
+      g_assert_cmpfloat (bounds.origin.y + bounds.size.height, <=, gtk_widget_get_height (prefs));
+    }
+  /* Its title and first row at least: there is more below. */
+  training = GTK_WIDGET (gtk_widget_get_template_child (prefs, CP_TYPE_PREFERENCES_WINDOW,
+                                                        "training_settings"));
+  g_assert_true (gtk_widget_compute_bounds (training, prefs, &bounds));
+  g_assert_cmpfloat (bounds.origin.y + 100, <=, gtk_widget_get_height (prefs));
+  gtk_window_destroy (GTK_WINDOW (prefs));
+  g_settings_set_string (settings, "profile", profile);
+}
+
 /* The Training page's profile row says what each preset does and about
  * how long it takes (issue 19: "Paper" was not explained). */
 static void
@@ -635,6 +686,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window-polish/new-images-selected", test_new_images_selected);
   g_test_add_func ("/app/window-polish/open-prefers-trained", test_open_prefers_trained);
   g_test_add_func ("/app/window-polish/heatmap-scale", test_heatmap_scale);
+  g_test_add_func ("/app/window-polish/preferences-fit", test_preferences_fit);
   status = g_test_run ();
 
   probe_teardown (tmp_dir, data_dir, app, worker, window);
