@@ -159,6 +159,9 @@ cp_application_startup (GApplication *app)
     { "win.inspect-open", { "<Control>i", NULL } },
     { "win.export-plots", { "<Control>e", NULL } },
     { "win.export-csv", { "<Control><Shift>e", NULL } },
+    { "win.line-choose-folder", { "<Control><Shift>o", NULL } },
+    { "win.line-start", { "<Control>r", NULL } },
+    { "win.line-stop", { "<Control>period", NULL } },
   };
 
   G_APPLICATION_CLASS (cp_application_parent_class)->startup (app);

@@ -66,6 +66,7 @@ cp_model_info_clear (CpModelInfo *info)
   g_clear_pointer (&info->created, g_free);
   g_clear_pointer (&info->problem, g_free);
   g_clear_pointer (&info->refits, g_free);
+  g_clear_pointer (&info->backbone_init, g_free);
 }
 
 void
@@ -79,6 +80,7 @@ cp_model_info_copy (CpModelInfo       *dest,
   dest->created = g_strdup (src->created);
   dest->problem = g_strdup (src->problem);
   dest->refits = g_strdup (src->refits);
+  dest->backbone_init = g_strdup (src->backbone_init);
 }
 
 /* The creation time names a model file's content well enough: a new

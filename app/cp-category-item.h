@@ -42,6 +42,9 @@ typedef struct
                                          * ("Mark as good") changes the scores, not "created" */
   gboolean          has_regions;        /* scores regions too (score_parts global+local):
                                          * its region map is a heatmap */
+  char             *backbone_init;      /* the weights its backbone started from: their
+                                         * SHA-256, "scratch", "unknown", or NULL (the
+                                         * model does not say) */
 } CpModelInfo;
 
 void cp_model_info_init  (CpModelInfo       *info);

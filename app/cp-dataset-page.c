@@ -23,20 +23,21 @@
 
 struct _CpDatasetPage
 {
-  CpPage         parent_instance;
+  CpPage              parent_instance;
 
-  GSignalGroup  *session_signals;
-  GSignalGroup  *categories_signals;
-  gulong         size_handler;     /* on the session's settings */
-  GSettings     *settings;         /* of the size handler */
-  gboolean       syncing;          /* the list follows the session */
+  GSignalGroup       *session_signals;
+  GSignalGroup       *categories_signals;
+  gulong              size_handler;     /* on the session's settings */
+  GSettings          *settings;         /* of the size handler */
+  gboolean            syncing;          /* the list follows the session */
 
   /* template widgets */
-  GtkStack      *dataset_stack;
-  AdwStatusPage *empty_page;
-  GtkWidget     *sample_button;
-  GtkLabel      *dataset_label;
-  GtkListBox    *category_list;
+  GtkStack           *dataset_stack;
+  AdwStatusPage      *empty_page;
+  GtkWidget          *sample_button;
+  GtkLabel           *dataset_label;
+  GtkListBox         *category_list;
+  CpModelFolderGroup *model_folder_group;
 };
 
 G_DEFINE_FINAL_TYPE (CpDatasetPage, cp_dataset_page, CP_TYPE_PAGE)
@@ -58,6 +59,20 @@ format_created (const char *iso)
   /* ISO 8601, local time: "%x" gives 12/06/26 in the C and US locales,
    * which reads differently across the world. */
   return g_date_time_format (local, "%Y-%m-%d %H:%M");
+}
+
+/* What the model's backbone started from ("backbone_init"), or NULL
+ * when it does not say. */
+static char *
+format_started_from (const char *backbone_init)
+{
+  if (backbone_init == NULL || g_str_equal (backbone_init, "unknown"))
+    return NULL;
+  if (g_str_equal (backbone_init, "scratch"))
+    return g_strdup (_("Started from: nothing (trained from scratch)"));
+  /* Translators: %s is the start of the weights file's SHA-256, as
+   * Preferences shows it: enough to tell two files apart. */
+  return g_strdup_printf (_("Started from: ImageNet weights (%.12s…)"), backbone_init);
 }
 
 static char *
@@ -91,10 +106,14 @@ category_subtitle (CpCategoryItem *item,
         g_autofree char *size_note = info->image_size > 0 && info->image_size != settings_size
           ? g_strdup_printf (_(" · trained at %d px, settings say %d px"), info->image_size, settings_size)
           : g_strdup ("");
+        g_autofree char *started = format_started_from (info->backbone_init);
+        g_autofree char *details = NULL;
 
         date = format_created (info->created);
-        return g_strdup_printf (_("%s · trained %s · %s%s"), counts, date != NULL ? date : "",
-                                auroc, size_note);
+        details = g_strdup_printf (_("%s · trained %s · %s%s"), counts, date != NULL ? date : "",
+                                   auroc, size_note);
+        /* On a line of its own: the first one is long enough. */
+        return started != NULL ? g_strconcat (details, "\n", started, NULL) : g_steal_pointer (&details);
       }
     case CP_CATEGORY_STATE_NOT_TRAINED:
     default:
@@ -516,6 +535,7 @@ cp_dataset_page_session_changed (CpPage    *page,
       self->size_handler = g_signal_connect_swapped (self->settings, "changed::image-size",
                                                      G_CALLBACK (update_all_rows), self);
     }
+  cp_model_folder_group_set_session (self->model_folder_group, session);
   update_labels (self);
   update_stack (self);
 }
@@ -547,7 +567,7 @@ cp_dataset_page_class_init (CpDatasetPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CpDatasetPage, sample_button);
   gtk_widget_class_bind_template_child (widget_class, CpDatasetPage, dataset_label);
   gtk_widget_class_bind_template_child (widget_class, CpDatasetPage, category_list);
-  gtk_widget_class_bind_template_child_full (widget_class, "model_folder_group", FALSE, 0);
+  gtk_widget_class_bind_template_child (widget_class, CpDatasetPage, model_folder_group);
 }
 
 static void

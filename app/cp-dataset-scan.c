@@ -78,6 +78,7 @@ cp_model_info_read (CpModelInfo *info,
   info->created = g_strdup (cp_safetensors_metadata (st, "created"));
   info->refits = g_strdup (cp_safetensors_metadata (st, "refit_added"));
   info->has_regions = g_strcmp0 (cp_safetensors_metadata (st, "score_parts"), "global+local") == 0;
+  info->backbone_init = g_strdup (cp_safetensors_metadata (st, "backbone_init"));
   cp_safetensors_close (st);
 }
 

@@ -19,15 +19,6 @@ struct _CpModelFolderGroup
   GtkLabel     *origin_label;
 };
 
-enum
-{
-  PROP_0,
-  PROP_SESSION,
-  N_PROPS
-};
-
-static GParamSpec *properties[N_PROPS];
-
 G_DEFINE_FINAL_TYPE (CpModelFolderGroup, cp_model_folder_group, ADW_TYPE_PREFERENCES_GROUP)
 
 static void
@@ -106,7 +97,6 @@ cp_model_folder_group_set_session (CpModelFolderGroup *self,
     return;
   g_signal_group_set_target (self->session_signals, session);
   update (self);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SESSION]);
 }
 
 static void
@@ -123,55 +113,12 @@ cp_model_folder_group_dispose (GObject *object)
 }
 
 static void
-cp_model_folder_group_get_property (GObject    *object,
-                                    guint       prop_id,
-                                    GValue     *value,
-                                    GParamSpec *pspec)
-{
-  CpModelFolderGroup *self = CP_MODEL_FOLDER_GROUP (object);
-
-  switch (prop_id)
-    {
-    case PROP_SESSION:
-      g_value_set_object (value, self->session);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static void
-cp_model_folder_group_set_property (GObject      *object,
-                                    guint         prop_id,
-                                    const GValue *value,
-                                    GParamSpec   *pspec)
-{
-  CpModelFolderGroup *self = CP_MODEL_FOLDER_GROUP (object);
-
-  switch (prop_id)
-    {
-    case PROP_SESSION:
-      cp_model_folder_group_set_session (self, g_value_get_object (value));
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static void
 cp_model_folder_group_class_init (CpModelFolderGroupClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   object_class->dispose = cp_model_folder_group_dispose;
-  object_class->get_property = cp_model_folder_group_get_property;
-  object_class->set_property = cp_model_folder_group_set_property;
-
-  properties[PROP_SESSION] =
-    g_param_spec_object ("session", NULL, NULL, CP_TYPE_SESSION,
-                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
-  g_object_class_install_properties (object_class, N_PROPS, properties);
 
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/cutpaste/Inspector/cp-model-folder-group.ui");

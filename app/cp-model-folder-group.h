@@ -1,7 +1,7 @@
 /* cp-model-folder-group.h: where the open dataset's models are, with
  * "Use Models from Folder…" and "Import Model…" (cp-model-folder.h), as
  * one preferences group.  The Dataset page and the Preferences window
- * each show one; it follows its "session" (NULL: nothing to show). */
+ * each show one and hand it their session (NULL: nothing to show). */
 #pragma once
 
 #include <adwaita.h>

@@ -79,6 +79,7 @@ typedef struct
   char           *error;          /* MSG_CATEGORY_DONE, NULL on success */
   char           *notice;
   char           *patch_error;    /* MSG_CATEGORY_DONE: the model trained, its patch model did not */
+  char           *backbone_init;  /* MSG_CATEGORY_DONE: what the model records it started from */
 } TrainMsg;
 
 typedef struct
@@ -121,6 +122,7 @@ train_msg_free (gpointer data)
   g_free (msg->error);
   g_free (msg->notice);
   g_free (msg->patch_error);
+  g_free (msg->backbone_init);
   g_free (msg);
 }
 
@@ -278,6 +280,7 @@ train_run (CpWorkerJob        *worker_job,
           msg->auroc = result.auroc;
           msg->threshold = result.threshold;
           msg->notice = g_strdup (result.notice);
+          msg->backbone_init = g_strdup (result.backbone_init);
           /* The patch model trains; the instant profile has none. */
           if (job->heatmaps && !is_instant (job) && !g_atomic_int_get (cancel))
             {
@@ -426,6 +429,7 @@ category_done (CpTrainPage    *self,
       info.cv_threshold = msg->threshold;
       info.image_size = g_settings_get_int (cp_session_get_settings (session), "image-size");
       info.created = g_date_time_format_iso8601 (now);
+      info.backbone_init = g_strdup (msg->backbone_init);
       cp_session_update_model (session, item, &info);
       cp_model_info_clear (&info);
     }

@@ -25,15 +25,6 @@ struct _CpWeightsBanner
   GtkWidget      *cancel_button;
 };
 
-enum
-{
-  PROP_0,
-  PROP_SESSION,
-  N_PROPS
-};
-
-static GParamSpec *properties[N_PROPS];
-
 G_DEFINE_FINAL_TYPE (CpWeightsBanner, cp_weights_banner, GTK_TYPE_WIDGET)
 
 static CpWeightsState *
@@ -170,10 +161,12 @@ action_cancel (GtkWidget  *widget,
     cp_weights_state_cancel (weights);
 }
 
-static void
-set_session (CpWeightsBanner *self,
-             CpSession       *session)
+void
+cp_weights_banner_set_session (CpWeightsBanner *self,
+                               CpSession       *session)
 {
+  g_return_if_fail (CP_IS_WEIGHTS_BANNER (self));
+
   if (self->session == session)
     return;
   g_set_object (&self->session, session);
@@ -183,43 +176,6 @@ set_session (CpWeightsBanner *self,
   g_signal_group_set_target (self->settings_signals,
                              session != NULL ? cp_session_get_settings (session) : NULL);
   update (self);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SESSION]);
-}
-
-static void
-cp_weights_banner_get_property (GObject    *object,
-                                guint       prop_id,
-                                GValue     *value,
-                                GParamSpec *pspec)
-{
-  CpWeightsBanner *self = CP_WEIGHTS_BANNER (object);
-
-  switch (prop_id)
-    {
-    case PROP_SESSION:
-      g_value_set_object (value, self->session);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static void
-cp_weights_banner_set_property (GObject      *object,
-                                guint         prop_id,
-                                const GValue *value,
-                                GParamSpec   *pspec)
-{
-  CpWeightsBanner *self = CP_WEIGHTS_BANNER (object);
-
-  switch (prop_id)
-    {
-    case PROP_SESSION:
-      set_session (self, g_value_get_object (value));
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
 }
 
 static void
@@ -245,13 +201,6 @@ cp_weights_banner_class_init (CpWeightsBannerClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   object_class->dispose = cp_weights_banner_dispose;
-  object_class->get_property = cp_weights_banner_get_property;
-  object_class->set_property = cp_weights_banner_set_property;
-
-  properties[PROP_SESSION] =
-    g_param_spec_object ("session", NULL, NULL, CP_TYPE_SESSION,
-                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
-  g_object_class_install_properties (object_class, N_PROPS, properties);
 
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
   gtk_widget_class_set_template_from_resource (widget_class,

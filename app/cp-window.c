@@ -31,6 +31,7 @@ struct _CpWindow
   AdwViewStack         *stack;
   AdwViewSwitcherTitle *switcher_title;
   GtkDropDown          *category_dropdown;
+  CpWeightsBanner      *weights_banner;
 };
 
 enum
@@ -280,7 +281,9 @@ set_session (CpWindow  *self,
                            session != NULL ? cp_session_get_categories (session) : NULL);
   self->syncing = FALSE;
   sync_category (self);
-  /* The pages follow through their bindings (cp-window.ui). */
+  /* The pages follow through their bindings (cp-window.ui); the banner,
+   * no page, is handed it. */
+  cp_weights_banner_set_session (self->weights_banner, session);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SESSION]);
 }
 
@@ -415,7 +418,7 @@ cp_window_class_init (CpWindowClass *klass)
   gtk_widget_class_bind_template_child_full (widget_class, "augment_page", FALSE, 0);
   gtk_widget_class_bind_template_child_full (widget_class, "inspect_page", FALSE, 0);
   gtk_widget_class_bind_template_child_full (widget_class, "eval_page", FALSE, 0);
-  gtk_widget_class_bind_template_child_full (widget_class, "weights_banner", FALSE, 0);
+  gtk_widget_class_bind_template_child (widget_class, CpWindow, weights_banner);
   gtk_widget_class_bind_template_child_full (widget_class, "line_page", FALSE, 0);
 
   gtk_widget_class_install_property_action (widget_class, "win.page", "visible-page");

@@ -273,9 +273,6 @@ test_watch (void)
   g_autoptr(GPtrArray) parts = NULL;
   CpPartQuery query;
   CpPartCounts counts;
-  CpTrainOptions opts;
-  CpTrainResult result;
-  g_autoptr(GError) error = NULL;
   gsize size;
 
   /* A tiny model of the global part only (a refit then takes a second). */
@@ -283,23 +280,7 @@ test_watch (void)
   wait_idle ();
   g_assert_true (cp_session_select_name (probe_session (window), CATEGORY));
   g_settings_set_string (settings, "device", "cpu");
-  cp_train_options_init (&opts, "quick");
-  opts.data_dir = data_dir;
-  opts.category = CATEGORY;
-  opts.image_size = 32;
-  opts.steps = 2;
-  opts.batch_size = 2;
-  opts.device = "cpu";
-  opts.model_dir = cp_session_get_model_dir (probe_session (window));
-  opts.seed = 3;
-  opts.evaluate_test = FALSE;
-  opts.local = CP_TRAIN_LOCAL_NONE;
-  cp_train_result_init (&result);
-  g_assert_true (cp_train_category (&opts, NULL, NULL, NULL, &result, &error));
-  g_assert_no_error (error);
-  cp_train_result_clear (&result);
-  cp_session_refresh (probe_session (window));
-  wait_idle ();
+  probe_train_tiny (window, CATEGORY, CP_TRAIN_LOCAL_NONE, 3);
   g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
 
   probe_show_page (window, "line");
@@ -649,24 +630,11 @@ test_close_while_watching (void)
 int
 main (int argc, char **argv)
 {
-  CpSynthOptions synth;
-  const char *categories[] = { CATEGORY, NULL };
-  g_autoptr(GError) error = NULL;
+  const ProbeSetup setup = { "cp-app-line-XXXXXX", CATEGORY, 3, 2, NULL };
   int status;
 
-  tmp_dir = cp_test_make_tmp_dir ("cp-app-line-XXXXXX");
-  g_setenv ("XDG_DATA_HOME", tmp_dir, TRUE);
-  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
-
-  g_test_init (&argc, &argv, NULL);
-  if (!gtk_init_check () || gdk_display_get_default () == NULL)
-    {
-      g_printerr ("no display: skipping\n");
-      cp_test_remove_tree (tmp_dir);
-      return 77;
-    }
-
-  data_dir = g_build_filename (tmp_dir, "data", NULL);
+  if (!probe_setup (&argc, &argv, &setup, &tmp_dir, &data_dir, &app, &worker, &window))
+    return 77;
   hot_dir = g_build_filename (tmp_dir, "hot", NULL);
   pass_dir = g_build_filename (tmp_dir, "pass", NULL);
   fail_dir = g_build_filename (tmp_dir, "fail", NULL);
@@ -675,20 +643,6 @@ main (int argc, char **argv)
   g_assert_cmpint (g_mkdir_with_parents (hot_dir, 0755), ==, 0);
   g_assert_cmpint (g_mkdir_with_parents (pass_dir, 0755), ==, 0);
   g_assert_cmpint (g_mkdir_with_parents (fail_dir, 0755), ==, 0);
-  cp_synth_options_init (&synth);
-  synth.categories = categories;
-  synth.size = 64;
-  synth.n_train = 10;
-  synth.n_test_good = 3;
-  synth.n_test_defect = 2;
-  if (!cp_synth_write (data_dir, &synth, NULL, NULL, &error))
-    g_error ("synthetic dataset: %s", error->message);
-
-  app = cp_application_new ();
-  g_assert_true (g_application_register (G_APPLICATION (app), NULL, NULL));
-  worker = cp_application_get_worker (app);
-  window = cp_window_new (app);
-  gtk_window_present (GTK_WINDOW (window));
 
   g_test_add_func ("/app/window-line/watch", test_watch);
   g_test_add_func ("/app/window-line/mark-good-line", test_mark_good_line);
@@ -698,9 +652,6 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window-line/close-while-watching", test_close_while_watching);
   status = g_test_run ();
 
-  gtk_window_destroy (GTK_WINDOW (window));
-  cp_worker_shutdown (worker);
-  g_object_unref (app);
-  cp_test_remove_tree (tmp_dir);
+  probe_teardown (tmp_dir, data_dir, app, worker, window);
   return status;
 }

@@ -152,55 +152,6 @@ listing (const char *dir)
   return g_strjoinv (" ", (char **) names->pdata);
 }
 
-/* A tiny model of @category, written by the engine exactly as the command
- * line writes it: MODEL_DIR/<category>.safetensors. */
-static void
-train_tiny (const char *data,
-            const char *category,
-            const char *model_dir)
-{
-  CpTrainOptions opts;
-  CpTrainResult result;
-  g_autoptr(GError) error = NULL;
-  gboolean ok;
-
-  cp_train_options_init (&opts, "quick");
-  opts.data_dir = data;
-  opts.category = category;
-  opts.image_size = 32;
-  opts.steps = 2;
-  opts.batch_size = 2;
-  opts.device = "cpu";
-  opts.weights_path = NULL;
-  opts.local = CP_TRAIN_LOCAL_NONE;
-  opts.model_dir = model_dir;
-  opts.seed = 7;
-  opts.evaluate_test = FALSE;
-  cp_train_result_init (&result);
-  ok = cp_train_category (&opts, NULL, NULL, NULL, &result, &error);
-  g_assert_no_error (error);
-  g_assert_true (ok);
-  cp_train_result_clear (&result);
-}
-
-static void
-make_dataset (const char *root,
-              const char *category)
-{
-  const char *categories[] = { category, NULL };
-  CpSynthOptions synth;
-  g_autoptr(GError) error = NULL;
-
-  cp_synth_options_init (&synth);
-  synth.categories = categories;
-  synth.size = 64;
-  synth.n_train = 10;
-  synth.n_test_good = 2;
-  synth.n_test_defect = 2;
-  if (!cp_synth_write (root, &synth, NULL, NULL, &error))
-    g_error ("synthetic dataset: %s", error->message);
-}
-
 /* ---- (a) DATASET/models is picked up ---- */
 
 static void
@@ -379,54 +330,33 @@ test_import (void)
 int
 main (int argc, char **argv)
 {
+  const ProbeSetup setup = { "cp-app-models-XXXXXX", CATEGORY, 2, 2, NULL };
   g_autofree char *other_models = NULL;
   g_autofree char *beside = NULL;
   int status;
 
-  tmp_dir = cp_test_make_tmp_dir ("cp-app-models-XXXXXX");
-  /* The application's own model folders go under the user data folder. */
-  g_setenv ("XDG_DATA_HOME", tmp_dir, TRUE);
-  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
+  if (!probe_setup (&argc, &argv, &setup, &tmp_dir, &data_dir, &app, &worker, &window))
+    return 77;
 
-  g_test_init (&argc, &argv, NULL);
-  if (!gtk_init_check () || gdk_display_get_default () == NULL)
-    {
-      g_printerr ("no display: skipping\n");
-      cp_test_remove_tree (tmp_dir);
-      return 77;
-    }
-
-  data_dir = g_build_filename (tmp_dir, "data", NULL);
   other_dir = g_build_filename (tmp_dir, "other", NULL);
   chosen_dir = g_build_filename (tmp_dir, "chosen-models", NULL);
   other_models = g_build_filename (tmp_dir, "other-models", NULL);
   beside = g_build_filename (data_dir, "models", NULL);
-  make_dataset (data_dir, CATEGORY);
-  make_dataset (other_dir, OTHER);
+  probe_make_dataset (other_dir, OTHER, 2, 2);
   g_assert_cmpint (g_mkdir_with_parents (chosen_dir, 0755), ==, 0);
-  train_tiny (data_dir, CATEGORY, beside);
-  train_tiny (other_dir, OTHER, other_models);
+  /* Written by the engine as `cutpaste train --model-dir` writes them. */
+  probe_train_tiny_into (data_dir, CATEGORY, beside, CP_TRAIN_LOCAL_NONE, 7);
+  probe_train_tiny_into (other_dir, OTHER, other_models, CP_TRAIN_LOCAL_NONE, 7);
   other_model = cp_train_model_path (other_models, OTHER);
-
-  app = cp_application_new ();
-  g_assert_true (g_application_register (G_APPLICATION (app), NULL, NULL));
-  worker = cp_application_get_worker (app);
-  window = cp_window_new (app);
-  gtk_window_present (GTK_WINDOW (window));
 
   g_test_add_func ("/app/window-models/dataset-models", test_dataset_models);
   g_test_add_func ("/app/window-models/use-folder", test_use_folder);
   g_test_add_func ("/app/window-models/import", test_import);
   status = g_test_run ();
 
-  gtk_window_destroy (GTK_WINDOW (window));
-  cp_worker_shutdown (worker);
-  g_object_unref (app);
-  cp_test_remove_tree (tmp_dir);
-  g_free (data_dir);
+  probe_teardown (tmp_dir, data_dir, app, worker, window);
   g_free (other_dir);
   g_free (chosen_dir);
   g_free (other_model);
-  g_free (tmp_dir);
   return status;
 }

@@ -17,6 +17,7 @@
 #include "cp-application.h"
 #include "cp-inspect-item.h"
 #include "cp-plot-view.h"
+#include "cp-preferences-window.h"
 #include "cp-window.h"
 #include "window-probe.h"
 #include "cp-worker.h"
@@ -241,10 +242,6 @@ test_threshold_label_follows_knob (void)
 static void
 test_heatmap_scale (void)
 {
-  CpTrainOptions opts;
-  CpLocalizeOptions loc;
-  CpTrainResult result;
-  g_autoptr(GError) error = NULL;
   const char *defect = cp_synth_defect_types (CATEGORY)[0];
   g_autofree char *defect_dir = g_build_filename (data_dir, CATEGORY, "test", defect, NULL);
   GtkWidget *toggle = heatmap_toggle ();
@@ -258,22 +255,7 @@ test_heatmap_scale (void)
   /* A model without region scores and no patch model beside it: no
    * heatmap at all (the quick profile's own models draw their region
    * map, app-window's train-heatmaps). */
-  cp_train_options_init (&opts, "quick");
-  opts.data_dir = data_dir;
-  opts.category = CATEGORY;
-  opts.image_size = 32;
-  opts.steps = 2;
-  opts.batch_size = 2;
-  opts.device = "cpu";
-  opts.model_dir = cp_session_get_model_dir (probe_session (window));
-  opts.evaluate_test = FALSE;
-  opts.local = CP_TRAIN_LOCAL_NONE;
-  cp_train_result_init (&result);
-  g_assert_true (cp_train_category (&opts, NULL, NULL, NULL, &result, &error));
-  g_assert_no_error (error);
-  cp_train_result_clear (&result);
-  cp_session_refresh (probe_session (window));
-  wait_idle ();
+  probe_train_tiny (window, CATEGORY, CP_TRAIN_LOCAL_NONE, 0);
 
   probe_show_page (window, "inspect");
   activate ("win.inspect-clear");
@@ -289,23 +271,7 @@ test_heatmap_scale (void)
 
   /* A tiny heatmap model beside the category's model, as Defect heatmaps
    * would train (few images and one shared Gaussian keep it quick). */
-  cp_train_options_init (&opts, "quick");
-  opts.data_dir = data_dir;
-  opts.category = CATEGORY;
-  opts.image_size = 64;
-  opts.steps = 2;
-  opts.batch_size = 2;
-  opts.device = "cpu";
-  opts.model_dir = cp_session_get_model_dir (probe_session (window));
-  opts.evaluate_test = FALSE;
-  cp_localize_options_init (&loc);
-  loc.density = CP_PATCH_DENSITY_SHARED;
-  loc.max_fit_images = 4;
-  cp_localize_train_setup (&opts, &loc);
-  cp_train_result_init (&result);
-  g_assert_true (cp_train_category (&opts, NULL, NULL, NULL, &result, &error));
-  g_assert_no_error (error);
-  cp_train_result_clear (&result);
+  probe_train_tiny_patch_model (data_dir, CATEGORY, cp_session_get_model_dir (probe_session (window)), 0);
   /* Opened again: the first image is shown, with its heatmap. */
   activate ("win.inspect-clear");
   drop_folder (defect_dir);
@@ -506,8 +472,6 @@ test_open_prefers_trained (void)
   g_autofree char *model_dir = NULL;
   CpSession *session = probe_session (window);
   CpSynthOptions synth;
-  CpTrainOptions opts;
-  CpTrainResult result;
   g_autoptr(GError) error = NULL;
   GtkWidget *row, *icon;
 
@@ -524,19 +488,7 @@ test_open_prefers_trained (void)
   model_dir = g_strdup (cp_session_get_model_dir (session));
 
   /* Only the second category has a model. */
-  cp_train_options_init (&opts, "quick");
-  opts.data_dir = two;
-  opts.category = "weave";
-  opts.model_dir = model_dir;
-  opts.image_size = 32;
-  opts.steps = 1;
-  opts.batch_size = 2;
-  opts.device = "cpu";
-  opts.evaluate_test = FALSE;
-  cp_train_result_init (&result);
-  g_assert_true (cp_train_category (&opts, NULL, NULL, NULL, &result, &error));
-  g_assert_no_error (error);
-  cp_train_result_clear (&result);
+  probe_train_tiny_into (two, "weave", model_dir, CP_TRAIN_LOCAL_AUTO, 0);
 
   /* Another dataset, then this one again, as a user would. */
   probe_open_dataset (window, data_dir);
@@ -645,6 +597,56 @@ test_small_window_plots (void)
   gtk_window_set_default_size (GTK_WINDOW (window), 1280, 800);
 }
 
+/* Preferences opens showing its ImageNet Weights and Model Folder groups
+ * whole (they were below the fold, under the training settings) and the
+ * start of the training settings after them, and fits a 1280 x 800
+ * screen with a top bar.  The default profile's explanation and an open
+ * dataset's model folder are shown, as a new user meets them. */
+static void
+test_preferences_fit (void)
+{
+  GSettings *settings = cp_application_get_settings (app);
+  GListModel *toplevels = gtk_window_get_toplevels ();
+  g_autofree char *profile = g_settings_get_string (settings, "profile");
+  const char *whole[] = { "weights_settings", "model_folder_group" };
+  GtkWidget *prefs = NULL;
+  GtkWidget *training;
+  graphene_rect_t bounds;
+  int width, height;
+
+  g_assert_nonnull (cp_session_get_data_dir (probe_session (window)));
+  g_settings_reset (settings, "profile");
+  g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GtkWidget) top = g_list_model_get_item (toplevels, i);
+
+      if (CP_IS_PREFERENCES_WINDOW (top))
+        prefs = top;
+    }
+  g_assert_nonnull (prefs);
+  gtk_window_get_default_size (GTK_WINDOW (prefs), &width, &height);
+  g_assert_cmpint (width, <=, 1280);
+  g_assert_cmpint (height, <=, 800 - 32);
+  for (gsize i = 0; i < G_N_ELEMENTS (whole); i++)
+    {
+      GtkWidget *group = GTK_WIDGET (gtk_widget_get_template_child (prefs, CP_TYPE_PREFERENCES_WINDOW,
+                                                                     whole[i]));
+
+      wait_frame (group);
+      g_assert_true (gtk_widget_compute_bounds (group, prefs, &bounds));
+      g_assert_cmpfloat (bounds.origin.y, >=, 0);
+      g_assert_cmpfloat (bounds.origin.y + bounds.size.height, <=, gtk_widget_get_height (prefs));
+    }
+  /* Its title and first row at least: there is more below. */
+  training = GTK_WIDGET (gtk_widget_get_template_child (prefs, CP_TYPE_PREFERENCES_WINDOW,
+                                                        "training_settings"));
+  g_assert_true (gtk_widget_compute_bounds (training, prefs, &bounds));
+  g_assert_cmpfloat (bounds.origin.y + 100, <=, gtk_widget_get_height (prefs));
+  gtk_window_destroy (GTK_WINDOW (prefs));
+  g_settings_set_string (settings, "profile", profile);
+}
+
 /* The Training page's profile row says what each preset does and about
  * how long it takes (issue 19: "Paper" was not explained). */
 static void
@@ -669,39 +671,11 @@ test_profile_explained (void)
 int
 main (int argc, char **argv)
 {
-  CpSynthOptions synth;
-  const char *categories[] = { CATEGORY, NULL };
-  g_autoptr(GError) error = NULL;
+  const ProbeSetup setup = { "cp-app-polish-XXXXXX", CATEGORY, 4, 4, NULL };
   int status;
 
-  tmp_dir = cp_test_make_tmp_dir ("cp-app-polish-XXXXXX");
-  /* Models go under the user data folder: keep them in the temp dir. */
-  g_setenv ("XDG_DATA_HOME", tmp_dir, TRUE);
-  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
-
-  g_test_init (&argc, &argv, NULL);
-  if (!gtk_init_check () || gdk_display_get_default () == NULL)
-    {
-      g_printerr ("no display: skipping\n");
-      cp_test_remove_tree (tmp_dir);
-      return 77;
-    }
-
-  data_dir = g_build_filename (tmp_dir, "data", NULL);
-  cp_synth_options_init (&synth);
-  synth.categories = categories;
-  synth.size = 64;
-  synth.n_train = 10;
-  synth.n_test_good = 4;
-  synth.n_test_defect = 4;
-  if (!cp_synth_write (data_dir, &synth, NULL, NULL, &error))
-    g_error ("synthetic dataset: %s", error->message);
-
-  app = cp_application_new ();
-  g_assert_true (g_application_register (G_APPLICATION (app), NULL, NULL));
-  worker = cp_application_get_worker (app);
-  window = cp_window_new (app);
-  gtk_window_present (GTK_WINDOW (window));
+  if (!probe_setup (&argc, &argv, &setup, &tmp_dir, &data_dir, &app, &worker, &window))
+    return 77;
 
   g_test_add_func ("/app/window-polish/augment-before-dataset", test_augment_before_dataset);
   g_test_add_func ("/app/window-polish/profile-explained", test_profile_explained);
@@ -712,13 +686,9 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window-polish/new-images-selected", test_new_images_selected);
   g_test_add_func ("/app/window-polish/open-prefers-trained", test_open_prefers_trained);
   g_test_add_func ("/app/window-polish/heatmap-scale", test_heatmap_scale);
+  g_test_add_func ("/app/window-polish/preferences-fit", test_preferences_fit);
   status = g_test_run ();
 
-  gtk_window_destroy (GTK_WINDOW (window));
-  cp_worker_shutdown (worker);
-  g_object_unref (app);
-  cp_test_remove_tree (tmp_dir);
-  g_free (data_dir);
-  g_free (tmp_dir);
+  probe_teardown (tmp_dir, data_dir, app, worker, window);
   return status;
 }

@@ -682,6 +682,12 @@ test_train_records_weights (void)
   train ();
   from_weights = model_metadata ("backbone_init");
   g_assert_cmpstr (from_weights, ==, weights_sha);
+  /* The Dataset page says so, with the start of the file's SHA-256. */
+  {
+    g_autofree char *said = g_strdup_printf ("Started from: ImageNet weights (%.12s…)", weights_sha);
+
+    g_assert_nonnull (strstr (probe_dataset_subtitle (window, CATEGORY), said));
+  }
 
   g_settings_set_boolean (settings, "use-imagenet-weights", FALSE);
   g_assert_false (instant_choice_sensitive (&tooltip));
@@ -695,21 +701,30 @@ test_train_records_weights (void)
 }
 
 static void
-set_env_dir (const char *name,
+set_env_dir (const char *tmp,
+             const char *name,
              const char *sub)
 {
-  g_autofree char *path = g_build_filename (tmp_dir, sub, NULL);
+  g_autofree char *path = g_build_filename (tmp, sub, NULL);
 
   g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
   g_setenv (name, path, TRUE);
 }
 
+/* Every cache the engine looks in, empty. */
+static void
+empty_caches (const char *tmp)
+{
+  set_env_dir (tmp, "XDG_CACHE_HOME", "cache");
+  set_env_dir (tmp, "TORCH_HOME", "torch");
+  set_env_dir (tmp, "HF_HOME", "huggingface");
+  g_unsetenv ("HF_HUB_CACHE");
+}
+
 int
 main (int argc, char **argv)
 {
-  CpSynthOptions synth;
-  const char *categories[] = { CATEGORY, NULL };
-  g_autoptr(GError) error = NULL;
+  const ProbeSetup setup = { "cp-app-weights-XXXXXX", CATEGORY, 2, 2, empty_caches };
   g_autoptr(GSocketService) server = NULL;
   CpError err = { 0 };
   g_autofree char *master = NULL;
@@ -717,23 +732,9 @@ main (int argc, char **argv)
   gsize length;
   int status;
 
-  tmp_dir = cp_test_make_tmp_dir ("cp-app-weights-XXXXXX");
-  g_setenv ("XDG_DATA_HOME", tmp_dir, TRUE);
-  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
-  /* Every cache the engine looks in, empty. */
-  set_env_dir ("XDG_CACHE_HOME", "cache");
-  set_env_dir ("TORCH_HOME", "torch");
-  set_env_dir ("HF_HOME", "huggingface");
-  g_unsetenv ("HF_HUB_CACHE");
+  if (!probe_setup (&argc, &argv, &setup, &tmp_dir, &data_dir, &app, &worker, &window))
+    return 77;
   cache_dir = g_build_filename (tmp_dir, "cache", "cutpaste", "weights", NULL);
-
-  g_test_init (&argc, &argv, NULL);
-  if (!gtk_init_check () || gdk_display_get_default () == NULL)
-    {
-      g_printerr ("no display: skipping\n");
-      cp_test_remove_tree (tmp_dir);
-      return 77;
-    }
 
   /* Genuine weights, written by our own safetensors writer. */
   master = g_build_filename (tmp_dir, "served.safetensors", NULL);
@@ -744,22 +745,6 @@ main (int argc, char **argv)
   weights_sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, weights_bytes);
   server = start_server ();
   serve ("missing/resnet18.safetensors");
-
-  data_dir = g_build_filename (tmp_dir, "data", NULL);
-  cp_synth_options_init (&synth);
-  synth.categories = categories;
-  synth.size = 64;
-  synth.n_train = 10;
-  synth.n_test_good = 2;
-  synth.n_test_defect = 2;
-  if (!cp_synth_write (data_dir, &synth, NULL, NULL, &error))
-    g_error ("synthetic dataset: %s", error->message);
-
-  app = cp_application_new ();
-  g_assert_true (g_application_register (G_APPLICATION (app), NULL, NULL));
-  worker = cp_application_get_worker (app);
-  window = cp_window_new (app);
-  gtk_window_present (GTK_WINDOW (window));
 
   g_test_add_func ("/app/window-weights/banner-when-none", test_banner_when_none);
   g_test_add_func ("/app/window-weights/instant-needs-weights", test_instant_needs_weights);
@@ -775,16 +760,11 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window-weights/train-records-weights", test_train_records_weights);
   status = g_test_run ();
 
-  gtk_window_destroy (GTK_WINDOW (window));
-  cp_worker_shutdown (worker);
-  g_object_unref (app);
+  probe_teardown (tmp_dir, data_dir, app, worker, window);
   g_socket_service_stop (server);
   g_socket_listener_close (G_SOCKET_LISTENER (server));
-  cp_test_remove_tree (tmp_dir);
   g_bytes_unref (weights_bytes);
   g_free (weights_sha);
   g_free (cache_dir);
-  g_free (data_dir);
-  g_free (tmp_dir);
   return status;
 }

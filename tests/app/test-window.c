@@ -213,6 +213,9 @@ test_train (void)
   wait_idle ();
   g_assert_true (g_file_test (model, G_FILE_TEST_IS_REGULAR));
   g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
+  /* No ImageNet weights in the test's caches: the model says so. */
+  g_assert_nonnull (strstr (probe_dataset_subtitle (window, CATEGORY),
+                            "Started from: nothing (trained from scratch)"));
 }
 
 static GFile *
@@ -507,37 +510,14 @@ test_heatmap (void)
   const char *defect = cp_synth_defect_types (CATEGORY)[0];
   g_autofree char *defect_dir = g_build_filename (data_dir, CATEGORY, "test", defect, NULL);
   g_autofree char *patch_path = cp_patch_model_path (model_dir, CATEGORY);
-  CpTrainOptions opts;
-  CpLocalizeOptions loc;
-  CpTrainResult result;
-  g_autoptr(GError) error = NULL;
   GSList *files = NULL;
   GValue value = G_VALUE_INIT;
   guint before = inspect_count (window);
   gboolean has_outline = FALSE;
   GdkTexture *on, *off;
   GtkWidget *view;
-  gboolean ok;
 
-  cp_train_options_init (&opts, "quick");
-  opts.data_dir = data_dir;
-  opts.category = CATEGORY;
-  opts.image_size = 64;
-  opts.steps = 2;
-  opts.batch_size = 2;
-  opts.device = "cpu";
-  opts.model_dir = model_dir;
-  opts.seed = 5;
-  opts.evaluate_test = FALSE;
-  cp_localize_options_init (&loc);
-  loc.density = CP_PATCH_DENSITY_SHARED;   /* 64 x 64 images: too few patches per location */
-  loc.max_fit_images = 4;
-  cp_localize_train_setup (&opts, &loc);
-  cp_train_result_init (&result);
-  ok = cp_train_category (&opts, NULL, NULL, NULL, &result, &error);
-  g_assert_no_error (error);
-  g_assert_true (ok);
-  cp_train_result_clear (&result);
+  probe_train_tiny_patch_model (data_dir, CATEGORY, model_dir, 5);
   g_assert_true (g_file_test (patch_path, G_FILE_TEST_IS_REGULAR));
 
   files = g_slist_append (files, g_file_new_for_path (defect_dir));
@@ -1310,6 +1290,28 @@ test_app_actions (void)
       }
     g_assert_true (found);
   }
+  /* Every accelerator is in it (the Line page's were not). */
+  {
+    g_auto(GStrv) actions = gtk_application_list_action_descriptions (GTK_APPLICATION (app));
+    GtkWidget *shortcuts = NULL;
+
+    for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+      {
+        g_autoptr(GtkWidget) top = g_list_model_get_item (toplevels, i);
+
+        if (GTK_IS_SHORTCUTS_WINDOW (top))
+          shortcuts = top;
+      }
+    g_assert_nonnull (shortcuts);
+    g_assert_true (g_strv_contains ((const char *const *) actions, "win.line-start"));
+    for (guint i = 0; actions[i] != NULL; i++)
+      {
+        g_auto(GStrv) keys = gtk_application_get_accels_for_action (GTK_APPLICATION (app), actions[i]);
+
+        if (keys[0] != NULL && !has_accelerator_label (shortcuts, keys[0]))
+          g_test_fail_printf ("%s (%s) is not in the keyboard shortcuts window", actions[i], keys[0]);
+      }
+  }
 }
 
 /* Rows belong to the model that scored them: each says which, and
@@ -1341,24 +1343,7 @@ test_rows_keep_their_model (void)
   probe_open_dataset (window, two);
   wait_idle ();
   for (int i = 0; names[i] != NULL; i++)
-    {
-      CpTrainOptions opts;
-      CpTrainResult result;
-
-      cp_train_options_init (&opts, "quick");
-      opts.data_dir = two;
-      opts.category = names[i];
-      opts.model_dir = model_dir_of (window);
-      opts.image_size = 32;
-      opts.steps = 2;
-      opts.batch_size = 2;
-      opts.device = "cpu";
-      opts.evaluate_test = FALSE;
-      cp_train_result_init (&result);
-      g_assert_true (cp_train_category (&opts, NULL, NULL, NULL, &result, &error));
-      g_assert_no_error (error);
-      cp_train_result_clear (&result);
-    }
+    probe_train_tiny_into (two, names[i], model_dir_of (window), CP_TRAIN_LOCAL_AUTO, 0);
   /* Opened again, it finds both models. */
   probe_open_dataset (window, two);
   wait_idle ();
@@ -1500,39 +1485,11 @@ test_train_page_says_why (void)
 int
 main (int argc, char **argv)
 {
-  CpSynthOptions synth;
-  const char *categories[] = { CATEGORY, NULL };
-  g_autoptr(GError) error = NULL;
+  const ProbeSetup setup = { "cp-app-test-XXXXXX", CATEGORY, 4, 2, NULL };
   int status;
 
-  tmp_dir = cp_test_make_tmp_dir ("cp-app-test-XXXXXX");
-  /* Models go under the user data folder: keep them in the temp dir. */
-  g_setenv ("XDG_DATA_HOME", tmp_dir, TRUE);
-  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
-
-  g_test_init (&argc, &argv, NULL);
-  if (!gtk_init_check () || gdk_display_get_default () == NULL)
-    {
-      g_printerr ("no display: skipping\n");
-      cp_test_remove_tree (tmp_dir);
-      return 77;
-    }
-
-  data_dir = g_build_filename (tmp_dir, "data", NULL);
-  cp_synth_options_init (&synth);
-  synth.categories = categories;
-  synth.size = 64;
-  synth.n_train = 10;
-  synth.n_test_good = 4;
-  synth.n_test_defect = 2;
-  if (!cp_synth_write (data_dir, &synth, NULL, NULL, &error))
-    g_error ("synthetic dataset: %s", error->message);
-
-  app = cp_application_new ();
-  g_assert_true (g_application_register (G_APPLICATION (app), NULL, NULL));
-  worker = cp_application_get_worker (app);
-  window = cp_window_new (app);
-  gtk_window_present (GTK_WINDOW (window));
+  if (!probe_setup (&argc, &argv, &setup, &tmp_dir, &data_dir, &app, &worker, &window))
+    return 77;
 
   g_test_add_func ("/app/window/bad-folder", test_bad_folder);
   g_test_add_func ("/app/window/open-dataset", test_open_dataset);
@@ -1558,11 +1515,6 @@ main (int argc, char **argv)
   g_test_add_func ("/app/window/train-page-says-why", test_train_page_says_why);
   status = g_test_run ();
 
-  gtk_window_destroy (GTK_WINDOW (window));
-  cp_worker_shutdown (worker);
-  g_object_unref (app);
-  cp_test_remove_tree (tmp_dir);
-  g_free (data_dir);
-  g_free (tmp_dir);
+  probe_teardown (tmp_dir, data_dir, app, worker, window);
   return status;
 }

@@ -1,15 +1,24 @@
 /* window-probe.h: how the window tests and the screenshot driver reach
  * into the real window: through its session, its pages' properties and
  * actions, and the template children of the pages (GTK's own lookup).
- * Nothing here is a getter the application exports for tests. */
+ * Nothing here is a getter the application exports for tests.  At the
+ * end, what every window test's main () sets up, and the tiny models
+ * the tests train with the engine. */
 #pragma once
 
+#include <adwaita.h>
 #include <gtk/gtk.h>
 
+#include "cp-application.h"
 #include "cp-category-item.h"
 #include "cp-model-folder-group.h"
 #include "cp-session.h"
 #include "cp-window.h"
+#include "cp-worker.h"
+#include "data/synth.h"
+#include "pipeline/localize.h"
+#include "pipeline/train.h"
+#include "test-support.h"
 
 static inline CpSession *
 probe_session (CpWindow *w)
@@ -57,6 +66,21 @@ probe_model_folder (CpWindow   *w,
 
   g_assert_nonnull (child);
   return GTK_WIDGET (child);
+}
+
+/* The subtitle of category @name's row on the Dataset page: its counts
+ * and what its model says. */
+static inline const char *
+probe_dataset_subtitle (CpWindow   *w,
+                        const char *name)
+{
+  GtkWidget *list = probe_child (w, "dataset", "category_list");
+
+  for (GtkWidget *row = gtk_widget_get_first_child (list); row != NULL; row = gtk_widget_get_next_sibling (row))
+    if (ADW_IS_ACTION_ROW (row) &&
+        g_strcmp0 (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (row)), name) == 0)
+      return adw_action_row_get_subtitle (ADW_ACTION_ROW (row));
+  g_assert_not_reached ();
 }
 
 static inline void
@@ -131,4 +155,194 @@ probe_threshold (CpWindow   *w,
                    : "threshold_origin";
 
   return probe_child (w, "inspect", id);
+}
+
+/* ---- a window test's main () ------------------------------------------------ */
+
+/* A synthetic dataset of one @category at @root: 64 x 64 images, 10 in
+ * train/good, @n_test_good and @n_test_defect in test/. */
+static inline void
+probe_make_dataset (const char *root,
+                    const char *category,
+                    int         n_test_good,
+                    int         n_test_defect)
+{
+  const char *categories[] = { category, NULL };
+  CpSynthOptions synth;
+  g_autoptr(GError) error = NULL;
+
+  cp_synth_options_init (&synth);
+  synth.categories = categories;
+  synth.size = 64;
+  synth.n_train = 10;
+  synth.n_test_good = n_test_good;
+  synth.n_test_defect = n_test_defect;
+  if (!cp_synth_write (root, &synth, NULL, NULL, &error))
+    g_error ("synthetic dataset: %s", error->message);
+}
+
+/* What a window test's main () asks of probe_setup (). */
+typedef struct
+{
+  const char *tmp_template;    /* of the temporary folder: "cp-app-NAME-XXXXXX" */
+  const char *category;        /* the one category of the dataset at TMP/data */
+  int         n_test_good;
+  int         n_test_defect;
+  /* Sets more of the environment (in the temporary folder) before GTest
+   * and GTK start; may be NULL. */
+  void      (*prepare) (const char *tmp_dir);
+} ProbeSetup;
+
+/* Before g_test_run (): a temporary folder for all the test writes (also
+ * the user's data folder: the application's own model folders go there),
+ * GSettings in memory, GTest and GTK, a synthetic dataset at TMP/data
+ * (probe_make_dataset ()), the application and its window, presented.
+ * FALSE without a display, having removed the folder: main () then
+ * returns 77 (skipped).  probe_teardown () undoes it all. */
+static inline gboolean
+probe_setup (int               *argc,
+             char            ***argv,
+             const ProbeSetup  *setup,
+             char             **tmp_dir,
+             char             **data_dir,
+             CpApplication    **app,
+             CpWorker         **worker,
+             CpWindow         **window)
+{
+  *tmp_dir = cp_test_make_tmp_dir (setup->tmp_template);
+  g_setenv ("XDG_DATA_HOME", *tmp_dir, TRUE);
+  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
+  if (setup->prepare != NULL)
+    setup->prepare (*tmp_dir);
+
+  g_test_init (argc, argv, NULL);
+  if (!gtk_init_check () || gdk_display_get_default () == NULL)
+    {
+      g_printerr ("no display: skipping\n");
+      cp_test_remove_tree (*tmp_dir);
+      g_clear_pointer (tmp_dir, g_free);
+      return FALSE;
+    }
+
+  *data_dir = g_build_filename (*tmp_dir, "data", NULL);
+  probe_make_dataset (*data_dir, setup->category, setup->n_test_good, setup->n_test_defect);
+
+  *app = cp_application_new ();
+  g_assert_true (g_application_register (G_APPLICATION (*app), NULL, NULL));
+  *worker = cp_application_get_worker (*app);
+  *window = cp_window_new (*app);
+  gtk_window_present (GTK_WINDOW (*window));
+  return TRUE;
+}
+
+/* After g_test_run (): the window, the engine thread, the application
+ * and the temporary folder go. */
+static inline void
+probe_teardown (char          *tmp_dir,
+                char          *data_dir,
+                CpApplication *app,
+                CpWorker      *worker,
+                CpWindow      *window)
+{
+  gtk_window_destroy (GTK_WINDOW (window));
+  cp_worker_shutdown (worker);
+  g_object_unref (app);
+  cp_test_remove_tree (tmp_dir);
+  g_free (data_dir);
+  g_free (tmp_dir);
+}
+
+/* ---- tiny models, trained by the engine --------------------------------------- */
+
+/* A tiny model of @category of the dataset at @data_dir, written into
+ * @model_dir exactly as `cutpaste train` writes it: 32 x 32 images, 2
+ * steps of 2 images on the CPU from scratch, no test evaluation.
+ * @local: CP_TRAIN_LOCAL_NONE for the global Gaussian alone, or the
+ * quick profile's CP_TRAIN_LOCAL_AUTO (region scores: its region map is
+ * a heatmap).  @seed picks the model. */
+static inline void
+probe_train_tiny_into (const char   *data_dir,
+                       const char   *category,
+                       const char   *model_dir,
+                       CpTrainLocal  local,
+                       guint64       seed)
+{
+  CpTrainOptions opts;
+  CpTrainResult result;
+  g_autoptr(GError) error = NULL;
+  gboolean ok;
+
+  cp_train_options_init (&opts, "quick");
+  opts.data_dir = data_dir;
+  opts.category = category;
+  opts.model_dir = model_dir;
+  opts.image_size = 32;
+  opts.steps = 2;
+  opts.batch_size = 2;
+  opts.device = "cpu";
+  opts.weights_path = NULL;
+  opts.local = local;
+  opts.seed = seed;
+  opts.evaluate_test = FALSE;
+  cp_train_result_init (&result);
+  ok = cp_train_category (&opts, NULL, NULL, NULL, &result, &error);
+  g_assert_no_error (error);
+  g_assert_true (ok);
+  cp_train_result_clear (&result);
+}
+
+/* The same for the dataset open in @w, into its model folder; then the
+ * session looks at its models again, as after a model made elsewhere,
+ * and the widgets catch up. */
+static inline void
+probe_train_tiny (CpWindow     *w,
+                  const char   *category,
+                  CpTrainLocal  local,
+                  guint64       seed)
+{
+  CpSession *session = probe_session (w);
+
+  probe_train_tiny_into (cp_session_get_data_dir (session), category,
+                         cp_session_get_model_dir (session), local, seed);
+  cp_session_refresh (session);
+  cp_worker_wait_idle (cp_session_get_worker (session));
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
+/* A tiny heatmap (patch) model of @category beside its model in
+ * @model_dir, as Defect heatmaps trains one: 64 x 64 images, 2 steps on
+ * the CPU, one shared Gaussian fitted on 4 images (too few patches per
+ * location at this size for one Gaussian each). */
+static inline void
+probe_train_tiny_patch_model (const char *data_dir,
+                              const char *category,
+                              const char *model_dir,
+                              guint64     seed)
+{
+  CpTrainOptions opts;
+  CpLocalizeOptions loc;
+  CpTrainResult result;
+  g_autoptr(GError) error = NULL;
+  gboolean ok;
+
+  cp_train_options_init (&opts, "quick");
+  opts.data_dir = data_dir;
+  opts.category = category;
+  opts.model_dir = model_dir;
+  opts.image_size = 64;
+  opts.steps = 2;
+  opts.batch_size = 2;
+  opts.device = "cpu";
+  opts.seed = seed;
+  opts.evaluate_test = FALSE;
+  cp_localize_options_init (&loc);
+  loc.density = CP_PATCH_DENSITY_SHARED;
+  loc.max_fit_images = 4;
+  cp_localize_train_setup (&opts, &loc);
+  cp_train_result_init (&result);
+  ok = cp_train_category (&opts, NULL, NULL, NULL, &result, &error);
+  g_assert_no_error (error);
+  g_assert_true (ok);
+  cp_train_result_clear (&result);
 }
