@@ -27,7 +27,7 @@ struct _CpLocalModel
    * code, and their sum; NULL before a fit.  No extractor then. */
   double            *pattern_counts;
   double             pattern_total;
-  unsigned char     *pattern_scratch; /* 2 S^2 */
+  unsigned char     *pattern_scratch; /* 2 S^2, made by the first features call */
 };
 
 /* What a fit produces, taken out and put back as one (a refit that fails
@@ -96,10 +96,7 @@ local_model_alloc (CpBackend *be, const CpLocalFeatureSpec *spec, const char *pa
   lm->be = be;
   lm->spec = *spec;
   if (spec->patterns)
-    {
-      lm->pattern_scratch = g_new (unsigned char, (gsize) 2 * s * s);
-      return lm;
-    }
+    return lm;
   lm->net = cp_network_new (be, &config, &err);
   if (lm->net == NULL
       || (lm->dev_input = be->alloc (be, (size_t) LOCAL_BATCH * 3 * s * s * sizeof (float), &err)) == NULL
@@ -168,8 +165,6 @@ cp_local_model_use_patterns (CpLocalModel *lm, GError **error)
     return cp_pipeline_set_error (error, &err);
   lm->spec = spec;
   cp_patch_density_free (g_steal_pointer (&lm->density));
-  if (lm->pattern_scratch == NULL)
-    lm->pattern_scratch = g_new (unsigned char, (gsize) 2 * spec.image_size * spec.image_size);
   return TRUE;
 }
 
@@ -179,18 +174,30 @@ cp_local_model_uses_patterns (const CpLocalModel *lm)
   return lm->spec.patterns != 0;
 }
 
-double
-cp_local_model_separation (CpLocalModel *lm, const float *tensor)
+static gboolean
+parse_meta_int (const CpSafetensors *st, const char *key, const char *path, int *value,
+                GError **error)
 {
-  int s = lm->spec.image_size;
+  const char *text = cp_safetensors_metadata (st, key);
+  gint64 v;
+  char *end = NULL;
 
-  if (lm->pattern_scratch == NULL)
-    lm->pattern_scratch = g_new (unsigned char, (gsize) 2 * s * s);
-  return cp_local_pattern_separation (tensor, s, lm->pattern_scratch);
+  if (text == NULL)
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_MODEL,
+                   "%s: the local model has no metadata '%s'", path, key);
+      return FALSE;
+    }
+  v = g_ascii_strtoll (text, &end, 10);
+  if (end == text || *end != '\0' || v < 0 || v > 1 << 20)
+    {
+      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_MODEL,
+                   "%s: metadata '%s' is '%s', not a size", path, key, text);
+      return FALSE;
+    }
+  *value = (int) v;
+  return TRUE;
 }
-
-static gboolean parse_meta_int (const CpSafetensors *st, const char *key, const char *path,
-                                int *value, GError **error);
 
 /* The pattern counts of a model file: 512 non-negative whole numbers. */
 static CpLocalModel *
@@ -245,31 +252,6 @@ load_patterns (CpBackend *be, const CpSafetensors *st, const char *path, GError 
     lm->pattern_counts[c] = (double) counts[c];
   lm->pattern_total = total;
   return lm;
-}
-
-static gboolean
-parse_meta_int (const CpSafetensors *st, const char *key, const char *path, int *value,
-                GError **error)
-{
-  const char *text = cp_safetensors_metadata (st, key);
-  gint64 v;
-  char *end = NULL;
-
-  if (text == NULL)
-    {
-      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_MODEL,
-                   "%s: the local model has no metadata '%s'", path, key);
-      return FALSE;
-    }
-  v = g_ascii_strtoll (text, &end, 10);
-  if (end == text || *end != '\0' || v < 0 || v > 1 << 20)
-    {
-      g_set_error (error, CP_PIPELINE_ERROR, CP_PIPELINE_ERROR_MODEL,
-                   "%s: metadata '%s' is '%s', not a size", path, key, text);
-      return FALSE;
-    }
-  *value = (int) v;
-  return TRUE;
 }
 
 CpLocalModel *
@@ -430,6 +412,8 @@ cp_local_model_features (CpLocalModel *lm, const float *tensors, int n, float *f
 
   if (lm->spec.patterns)
     {
+      if (lm->pattern_scratch == NULL)
+        lm->pattern_scratch = g_new (unsigned char, (gsize) 2 * s * s);
       for (int i = 0; i < n; i++)
         cp_local_pattern_codes (tensors + (size_t) i * per_image, s, lm->spec.grid,
                                 lm->pattern_scratch, features + (size_t) i * per_out);

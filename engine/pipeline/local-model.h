@@ -94,9 +94,6 @@ const char   *cp_local_model_kind_name (const CpLocalModel *lm);
  * dropped).  Features computed before are no longer valid. */
 gboolean      cp_local_model_use_patterns  (CpLocalModel *lm, GError **error);
 gboolean      cp_local_model_uses_patterns (const CpLocalModel *lm);
-/* The two-level separation of one normalised (3, S, S) tensor at the
- * spec's size (local-patterns.h). */
-double        cp_local_model_separation (CpLocalModel *lm, const float *tensor);
 
 /* The region vectors of @n images given as normalised (3, S, S) float
  * tensors in host memory (S = the spec's image size), into @features (n,

@@ -548,16 +548,18 @@ local_wants_patterns (Trainer *t, const CpImageCache *big, float *tensor)
 {
   int ls = cp_local_model_spec (t->local)->image_size;
   size_t per_image = (size_t) ls * ls * 3;
+  g_autofree unsigned char *scratch = NULL;
   double sum = 0.0;
 
   if (t->opts->local == CP_TRAIN_LOCAL_PATTERN)
     return TRUE;
   if (t->opts->local != CP_TRAIN_LOCAL_AUTO)
     return FALSE;
+  scratch = g_new (unsigned char, (gsize) ls * ls);
   for (size_t i = 0; i < big->n; i++)
     {
       cp_rgb_to_tensor (big->pixels + i * per_image, ls, ls, tensor);
-      sum += cp_local_model_separation (t->local, tensor);
+      sum += cp_local_pattern_separation (tensor, ls, scratch);
     }
   t->local_separation = big->n > 0 ? sum / (double) big->n : NAN;
   return t->local_separation >= CP_LOCAL_PATTERN_SEPARATION;
