@@ -6,6 +6,7 @@
 #include <glib/gi18n.h>
 
 #include "line/records.h"
+#include "line/refit-rows.h"
 #include "pipeline/good-set.h"
 #include "cp-dataset-scan.h"
 #include "cp-mark-good.h"
@@ -68,38 +69,10 @@ record_change (const MarkJob          *job,
                GError                **error)
 {
   g_autoptr(CpRecords) records = cp_records_open (job->db_path, CP_RECORDS_OPEN_EXISTING, 10000, error);
-  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) cp_refit_record_free);
-  g_autofree char *model = g_canonicalize_filename (job->model_path, NULL);
   const char *note = _("marked as good in CutPaste Inspector");
-  gint64 now = g_get_real_time ();
 
-  if (records == NULL)
-    return FALSE;
-  for (int pass = 0; pass < 2; pass++)
-    {
-      GPtrArray *images = pass == 0 ? change->added : change->removed;
-
-      for (guint i = 0; i < images->len; i++)
-        {
-          const CpGoodImage *image = images->pdata[i];
-          CpRefitRecord *row = g_new0 (CpRefitRecord, 1);
-
-          row->time_us = now;
-          row->added = pass == 0;
-          row->model_path = g_strdup (model);
-          row->model_hash_before = g_strdup (change->hash_before);
-          row->model_hash_after = g_strdup (change->hash_after);
-          row->image_path = g_strdup (image->path);
-          row->source_path = g_strdup (image->source);
-          row->content_hash = g_strdup (image->sha256);
-          row->note = g_strdup (note);
-          row->threshold_before = change->refit.threshold_before;
-          row->threshold_after = change->refit.threshold_after;
-          g_ptr_array_add (rows, row);
-        }
-    }
-  if (rows->len > 0 &&
-      !cp_records_add_refits (records, (CpRefitRecord *const *) rows->pdata, (int) rows->len, error))
+  if (records == NULL
+      || !cp_records_add_good_set_change (records, change, job->model_path, NULL, note, error))
     return FALSE;
   if (job->part_id > 0 &&
       !cp_records_set_override (records, job->part_id, CP_VERDICT_PASS, note, NULL, error))

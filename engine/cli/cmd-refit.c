@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "data/file-hash.h"
 #include "line/records.h"
+#include "line/refit-rows.h"
 #include "pipeline/good-set.h"
 #include "pipeline/pipeline.h"
 
@@ -36,38 +37,10 @@ record_change (const char *db_path, const char *model_path, const CpGoodSetChang
                const char *operator_name, const char *note, int *overridden, GError **error)
 {
   g_autoptr (CpRecords) records = cp_records_open (db_path, CP_RECORDS_OPEN_DEFAULT, 10000, error);
-  g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) cp_refit_record_free);
-  gint64 now = g_get_real_time ();
-  g_autofree char *canonical_model = g_canonicalize_filename (model_path, NULL);
 
   *overridden = 0;
-  if (records == NULL)
-    return FALSE;
-  for (int pass = 0; pass < 2; pass++)
-    {
-      GPtrArray *images = pass == 0 ? change->added : change->removed;
-
-      for (guint i = 0; i < images->len; i++)
-        {
-          const CpGoodImage *image = images->pdata[i];
-          CpRefitRecord *row = g_new0 (CpRefitRecord, 1);
-
-          row->time_us = now;
-          row->added = pass == 0;
-          row->model_path = g_strdup (canonical_model);
-          row->model_hash_before = g_strdup (change->hash_before);
-          row->model_hash_after = g_strdup (change->hash_after);
-          row->image_path = g_strdup (image->path);
-          row->source_path = g_strdup (image->source);
-          row->content_hash = g_strdup (image->sha256);
-          row->operator_name = g_strdup (operator_name);
-          row->note = g_strdup (note);
-          row->threshold_before = change->refit.threshold_before;
-          row->threshold_after = change->refit.threshold_after;
-          g_ptr_array_add (rows, row);
-        }
-    }
-  if (!cp_records_add_refits (records, (CpRefitRecord *const *) rows->pdata, (int) rows->len, error))
+  if (records == NULL
+      || !cp_records_add_good_set_change (records, change, model_path, operator_name, note, error))
     return FALSE;
   for (guint i = 0; i < change->added->len; i++)
     {
