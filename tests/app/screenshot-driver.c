@@ -25,25 +25,11 @@ static CpApplication *app;
 static CpWindow *window;
 static CpWorker *worker;
 
-/* Lets the main loop draw for @ms milliseconds. */
-static void
-settle (int ms)
-{
-  gint64 end = g_get_monotonic_time () + (gint64) ms * 1000;
-
-  while (g_get_monotonic_time () < end)
-    {
-      while (g_main_context_iteration (NULL, FALSE))
-        ;
-      g_usleep (10000);
-    }
-}
-
 static void
 wait_idle (void)
 {
   cp_worker_wait_idle (worker);
-  settle (500);
+  probe_settle (500);
 }
 
 static void
@@ -55,7 +41,7 @@ capture (const char *out_dir,
   g_autoptr(GError) error = NULL;
   int status = 0;
 
-  settle (800);
+  probe_settle (800);
   if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
                      &status, &error) || !g_spawn_check_wait_status (status, &error))
     g_error ("import %s: %s", path, error->message);
@@ -113,7 +99,7 @@ main (int argc, char **argv)
 
   window = cp_window_new (app);
   gtk_window_present (GTK_WINDOW (window));
-  settle (1000);
+  probe_settle (1000);
   capture (out_dir, "welcome");
   /* The first start offers ImageNet weights (the welcome picture shows
    * the banner); the other pictures are of the pages, as after "Not Now". */
@@ -136,7 +122,7 @@ main (int argc, char **argv)
         if (probe_category_state (window, "weave") == CP_CATEGORY_STATE_TRAINING)
           break;
       }
-    settle (150000);
+    probe_settle (150000);
   }
   capture (out_dir, "training");
   wait_idle ();
@@ -194,7 +180,7 @@ main (int argc, char **argv)
   capture (out_dir, "evaluation");
 
   g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
-  settle (500);
+  probe_settle (500);
   capture (out_dir, "preferences");
   {
     /* Close the preferences so that About is shown alone. */
@@ -209,7 +195,7 @@ main (int argc, char **argv)
       }
   }
   g_action_group_activate_action (G_ACTION_GROUP (app), "about", NULL);
-  settle (500);
+  probe_settle (500);
   capture (out_dir, "about");
 
   gtk_window_destroy (GTK_WINDOW (window));

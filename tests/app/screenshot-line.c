@@ -28,19 +28,6 @@ static CpWindow *window;
 static char *hot_dir;
 static int n_dropped;
 
-static void
-settle (int ms)
-{
-  gint64 end = g_get_monotonic_time () + (gint64) ms * 1000;
-
-  while (g_get_monotonic_time () < end)
-    {
-      while (g_main_context_iteration (NULL, FALSE))
-        ;
-      g_usleep (10000);
-    }
-}
-
 static int
 shown_parts (void)
 {
@@ -58,7 +45,7 @@ wait_scored (void)
   gint64 end = g_get_monotonic_time () + 600 * G_USEC_PER_SEC;
 
   while (shown_parts () < n_dropped && g_get_monotonic_time () < end)
-    settle (100);
+    probe_settle (100);
 }
 
 /* Writes @pixbuf into the hot folder (a temporary name, then a rename);
@@ -203,13 +190,13 @@ main (int argc, char **argv)
   gtk_window_present (GTK_WINDOW (window));
   probe_open_dataset (window, data_dir);
   cp_worker_wait_idle (worker);
-  settle (200);
+  probe_settle (200);
   train (data_dir, cp_session_get_model_dir (probe_session (window)), FALSE);
   train (data_dir, cp_session_get_model_dir (probe_session (window)), TRUE);
   cp_session_refresh (probe_session (window));
   cp_worker_wait_idle (worker);
   cp_session_select_name (probe_session (window), "weave");
-  settle (200);
+  probe_settle (200);
 
   probe_show_page (window, "line");
   gtk_widget_activate_action (GTK_WIDGET (window), "win.line-set-database", "s", db);
@@ -252,7 +239,7 @@ main (int argc, char **argv)
           drop (bad, bad_name, 0);
         }
       wait_scored ();
-      settle (300);
+      probe_settle (300);
     }
   for (guint i = 0; i < 36; i++)
     {
@@ -261,7 +248,7 @@ main (int argc, char **argv)
 
       drop (pixbuf, name, 1);
       wait_scored ();
-      settle (300);
+      probe_settle (300);
     }
   /* A last defective part: the list shows a rejected part on top. */
   {
@@ -271,7 +258,7 @@ main (int argc, char **argv)
     drop (bad, name, 0);
     wait_scored ();
   }
-  settle (1500);
+  probe_settle (1500);
 
   argv_import[3] = argv[1];
   if (!g_spawn_sync (NULL, (char **) argv_import, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
@@ -280,7 +267,7 @@ main (int argc, char **argv)
   g_print ("wrote %s\n", argv[1]);
 
   gtk_widget_activate_action (GTK_WIDGET (window), "win.line-stop", NULL);
-  settle (2000);
+  probe_settle (2000);
   gtk_window_destroy (GTK_WINDOW (window));
   cp_worker_shutdown (worker);
   return 0;

@@ -63,20 +63,6 @@ wait_for (gboolean (*done) (void),
   return ok;
 }
 
-static void
-wait_idle (void)
-{
-  cp_worker_wait_idle (worker);
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
-
-static void
-activate (const char *action)
-{
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), action, NULL));
-}
-
 static GtkWidget *
 line_child (const char *id)
 {
@@ -277,7 +263,7 @@ test_watch (void)
 
   /* A tiny model of the global part only (a refit then takes a second). */
   probe_open_dataset (window, data_dir);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_true (cp_session_select_name (probe_session (window), CATEGORY));
   g_settings_set_string (settings, "device", "cpu");
   probe_train_tiny (window, CATEGORY, CP_TRAIN_LOCAL_NONE, 3);
@@ -292,7 +278,7 @@ test_watch (void)
                                              pass_dir, fail_dir));
   /* The page shows the database it records into. */
   g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (line_child ("db_row"))), ==, db_file);
-  activate ("win.line-start");
+  probe_activate (window, "win.line-start");
   g_assert_true (line_running ());
 
   drop_copies (good_dir, 3);
@@ -329,7 +315,7 @@ test_watch (void)
   g_assert_true (cp_plot_view_has_plot (CP_PLOT_VIEW (line_child ("yield_view"))));
   g_assert_true (cp_plot_view_has_plot (CP_PLOT_VIEW (line_child ("scores_view"))));
 
-  activate ("win.line-stop");
+  probe_activate (window, "win.line-stop");
   g_assert_true (wait_for (line_stopped, 30));
   /* Stopped: the folder may be changed again. */
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.line-set-folder", "s", hot_dir));
@@ -351,7 +337,7 @@ test_mark_good_line (void)
 
   g_assert_cmpint (part->override_verdict, ==, CP_VERDICT_NONE);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.line-mark-good", "x", part->id));
-  wait_idle ();
+  probe_wait_idle (worker);
   /* The image is in the good set; the model file is another one (the
    * category item read it again); the database has the override and the
    * refit. */
@@ -385,7 +371,7 @@ test_mark_good_line (void)
   /* Undo, as the toast's button does. */
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.undo-mark-good", "(ss)", CATEGORY,
                                              db_file));
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_cmpint (n_refit_copies (), ==, copies);
   g_assert_false (g_file_test (refit->image_path, G_FILE_TEST_EXISTS));
   g_assert_cmpfloat_with_epsilon (threshold (), before, 1e-6 * MAX (1.0, fabs (before)));
@@ -421,23 +407,23 @@ test_mark_good_inspect (void)
 
   probe_show_page (window, "inspect");
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.inspect-files", "^as", uris));
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_cmpuint (g_list_model_get_n_items (probe_inspect_items (window)), ==, 1);
   probe_select_inspect_row (window, 0);
-  wait_idle ();
+  probe_wait_idle (worker);
   before = inspect_score ();
   g_assert_cmpfloat (before, >, threshold ());
-  activate ("win.inspect-mark-good");
-  wait_idle ();
+  probe_activate (window, "win.inspect-mark-good");
+  probe_wait_idle (worker);
   /* The page scores its rows again with the new model. */
-  wait_idle ();
+  probe_wait_idle (worker);
   marked = inspect_score ();
   g_assert_cmpint (n_refit_copies (), ==, copies + 1);
   g_assert_true (isfinite (marked));
   g_assert_cmpfloat (marked, <, before);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.undo-mark-good", "(ss)", CATEGORY, ""));
-  wait_idle ();
-  wait_idle ();
+  probe_wait_idle (worker);
+  probe_wait_idle (worker);
   undone = inspect_score ();
   g_assert_cmpint (n_refit_copies (), ==, copies);
   g_assert_cmpfloat_with_epsilon (undone, before, 1e-4 * MAX (1.0, fabs (before)));
@@ -454,7 +440,7 @@ test_report (void)
   int rows = 0;
 
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.line-write-report", "(ss)", "all", pdf));
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_true (g_file_get_contents (pdf, &bytes, &size, NULL));
   g_assert_cmpuint (size, >, 1000);
   g_assert_true (g_str_has_prefix (bytes, "%PDF"));
@@ -518,7 +504,7 @@ test_drift_warning (void)
   g_assert_cmpint (g_mkdir_with_parents (drift_hot, 0755), ==, 0);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.line-set-database", "s", drift_db));
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.line-set-folder", "s", drift_hot));
-  activate ("win.line-start");
+  probe_activate (window, "win.line-start");
   g_assert_true (line_running ());
   g_assert_false (drift_warned ());
   /* More than the 20 passed parts the rule waits for, fewer than its
@@ -532,7 +518,7 @@ test_drift_warning (void)
   g_assert_true (wait_for (drift_warned, 90));
   text = gtk_label_get_text (GTK_LABEL (line_child ("drift_label")));
   g_assert_nonnull (strstr (text, "lower"));
-  activate ("win.line-stop");
+  probe_activate (window, "win.line-stop");
   g_assert_true (wait_for (line_stopped, 30));
 }
 
@@ -601,11 +587,11 @@ test_close_while_watching (void)
                               pass_dir));
   }
   probe_open_dataset (window, data_dir);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_true (cp_session_select_name (probe_session (window), CATEGORY));
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.line-set-database", "s", db_file));
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.line-set-folder", "s", other_hot));
-  activate ("win.line-start");
+  probe_activate (window, "win.line-start");
   g_assert_true (line_running ());
   g_assert_true (wait_for (second_window_watching, 60));
   gtk_window_destroy (GTK_WINDOW (second));

@@ -43,9 +43,7 @@ wait_idle (void)
    * copy, then the scan): a few rounds let the chain finish. */
   for (int round = 0; round < 4; round++)
     {
-      cp_worker_wait_idle (worker);
-      while (g_main_context_iteration (NULL, FALSE))
-        ;
+      probe_wait_idle (worker);
     }
 }
 
@@ -78,53 +76,19 @@ last_toast (void)
   return toast;
 }
 
-/* The message dialog shown on the window, if any. */
-static AdwMessageDialog *
-shown_dialog (void)
-{
-  GListModel *toplevels = gtk_window_get_toplevels ();
-
-  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
-    {
-      g_autoptr(GtkWindow) toplevel = g_list_model_get_item (toplevels, i);
-
-      if (ADW_IS_MESSAGE_DIALOG (toplevel) && gtk_window_get_transient_for (toplevel) == GTK_WINDOW (window)
-          && gtk_widget_get_visible (GTK_WIDGET (toplevel)))
-        return ADW_MESSAGE_DIALOG (toplevel);
-    }
-  return NULL;
-}
-
-static GtkWidget *
-find_button (GtkWidget  *widget,
-             const char *label)
-{
-  if (GTK_IS_BUTTON (widget) && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (widget)), label) == 0)
-    return widget;
-  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
-       child = gtk_widget_get_next_sibling (child))
-    {
-      GtkWidget *found = find_button (child, label);
-
-      if (found != NULL)
-        return found;
-    }
-  return NULL;
-}
-
 /* Clicks the shown dialog's button labelled @label, as the user would. */
 static void
 respond (const char *label)
 {
-  AdwMessageDialog *dialog = shown_dialog ();
+  AdwMessageDialog *dialog = probe_dialog (window);
   GtkWidget *button;
 
   g_assert_nonnull (dialog);
-  button = find_button (GTK_WIDGET (dialog), label);
+  button = probe_find_button (GTK_WIDGET (dialog), label);
   g_assert_nonnull (button);
   g_signal_emit_by_name (button, "clicked");
   wait_idle ();
-  g_assert_null (shown_dialog ());
+  g_assert_null (probe_dialog (window));
 }
 
 static char *
@@ -230,11 +194,11 @@ test_use_folder (void)
   g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_NOT_TRAINED);
 
   /* A folder that is not there: said so, and nothing changes. */
-  g_assert_null (shown_dialog ());
+  g_assert_null (probe_dialog (window));
   activate_with_path ("win.use-model-folder", missing);
   wait_idle ();
-  g_assert_nonnull (shown_dialog ());
-  g_assert_nonnull (strstr (adw_message_dialog_get_body (shown_dialog ()), missing));
+  g_assert_nonnull (probe_dialog (window));
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (probe_dialog (window)), missing));
   respond ("_Close");
   g_assert_cmpstr (model_dir_of (window), ==, chosen_dir);
   g_assert_false (g_file_test (missing, G_FILE_TEST_EXISTS));
@@ -269,8 +233,8 @@ test_import (void)
   g_assert_true (g_file_set_contents (not_model, "not a model\n", -1, NULL));
   activate_with_path ("win.import-model", not_model);
   wait_idle ();
-  g_assert_nonnull (shown_dialog ());
-  body = adw_message_dialog_get_body (shown_dialog ());
+  g_assert_nonnull (probe_dialog (window));
+  body = adw_message_dialog_get_body (probe_dialog (window));
   g_assert_nonnull (strstr (body, not_model));
   g_assert_nonnull (strstr (body, "not a model"));
   respond ("_Close");
@@ -278,8 +242,8 @@ test_import (void)
   /* A real model, of a category this dataset does not have. */
   activate_with_path ("win.import-model", other_model);
   wait_idle ();
-  g_assert_nonnull (shown_dialog ());
-  body = adw_message_dialog_get_body (shown_dialog ());
+  g_assert_nonnull (probe_dialog (window));
+  body = adw_message_dialog_get_body (probe_dialog (window));
   g_assert_nonnull (strstr (body, other_model));
   g_assert_nonnull (strstr (body, OTHER));
   respond ("_Close");
@@ -294,7 +258,7 @@ test_import (void)
    * category can be inspected and evaluated. */
   activate_with_path ("win.import-model", source);
   wait_idle ();
-  g_assert_null (shown_dialog ());
+  g_assert_null (probe_dialog (window));
   g_assert_true (g_file_test (target, G_FILE_TEST_IS_REGULAR));
   source_bytes = read_all (source, &source_size);
   target_bytes = read_all (target, &target_size);
@@ -312,8 +276,8 @@ test_import (void)
   g_assert_true (g_file_set_contents (target, "a model the user wants kept", -1, NULL));
   activate_with_path ("win.import-model", source);
   wait_idle ();
-  g_assert_nonnull (shown_dialog ());
-  g_assert_nonnull (strstr (adw_message_dialog_get_body (shown_dialog ()), target));
+  g_assert_nonnull (probe_dialog (window));
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (probe_dialog (window)), target));
   respond ("_Cancel");
   kept_bytes = read_all (target, &kept_size);
   g_assert_cmpmem (kept_bytes, kept_size, "a model the user wants kept", strlen ("a model the user wants kept"));

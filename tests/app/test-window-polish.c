@@ -38,21 +38,6 @@ static char *tmp_dir;
 static char *data_dir;
 
 static void
-wait_idle (void)
-{
-  cp_worker_wait_idle (worker);
-  /* Let the widgets catch up with what the results changed. */
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
-
-static void
-activate (const char *action)
-{
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), action, NULL));
-}
-
-static void
 set_flag (gboolean *flag)
 {
   *flag = TRUE;
@@ -191,7 +176,7 @@ drop_folder (const char *path)
 
   probe_drop (window, files);
   g_slist_free_full (files, g_object_unref);
-  wait_idle ();
+  probe_wait_idle (worker);
 }
 
 static void
@@ -200,15 +185,15 @@ open_and_train (void)
   GSettings *settings = cp_application_get_settings (app);
 
   probe_open_dataset (window, data_dir);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_true (cp_session_select_name (probe_session (window), CATEGORY));
   g_settings_set_string (settings, "profile", "custom");
   g_settings_set_string (settings, "device", "cpu");
   g_settings_set_int (settings, "steps", 3);
   g_settings_set_int (settings, "batch-size", 2);
   g_settings_set_int (settings, "image-size", 32);
-  activate ("win.train");
-  wait_idle ();
+  probe_activate (window, "win.train");
+  probe_wait_idle (worker);
   g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
 }
 
@@ -224,7 +209,7 @@ test_threshold_label_follows_knob (void)
 
   open_and_train ();
   probe_show_page (window, "inspect");
-  wait_idle ();
+  probe_wait_idle (worker);
   item = cp_session_get_selected (probe_session (window));
   g_assert_nonnull (cp_category_item_get_evaluation (item));
   wait_frame (scale);
@@ -258,10 +243,10 @@ test_heatmap_scale (void)
   probe_train_tiny (window, CATEGORY, CP_TRAIN_LOCAL_NONE, 0);
 
   probe_show_page (window, "inspect");
-  activate ("win.inspect-clear");
+  probe_activate (window, "win.inspect-clear");
   drop_folder (defect_dir);
   probe_select_inspect_row (window, first_scored_row ());
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_true (show_heatmap_wanted ());
   g_assert_false (gtk_check_button_get_active (GTK_CHECK_BUTTON (toggle)));
   g_assert_false (gtk_widget_get_sensitive (toggle));
@@ -273,7 +258,7 @@ test_heatmap_scale (void)
    * would train (few images and one shared Gaussian keep it quick). */
   probe_train_tiny_patch_model (data_dir, CATEGORY, cp_session_get_model_dir (probe_session (window)), 0);
   /* Opened again: the first image is shown, with its heatmap. */
-  activate ("win.inspect-clear");
+  probe_activate (window, "win.inspect-clear");
   drop_folder (defect_dir);
   g_assert_true (gtk_widget_get_sensitive (toggle));
   g_assert_true (gtk_check_button_get_active (GTK_CHECK_BUTTON (toggle)));
@@ -341,15 +326,15 @@ test_threshold_for_misses (void)
   int defect = 0;
 
   probe_show_page (window, "inspect");
-  wait_idle ();
+  probe_wait_idle (worker);
   item = cp_session_get_selected (session);
   g_assert_nonnull (cp_category_item_get_evaluation (item));
   cp_category_item_reset_threshold (item);
-  wait_idle ();
+  probe_wait_idle (worker);
 
   /* Above every score: every defect passes. */
   cp_category_item_set_threshold (item, gtk_adjustment_get_upper (adjustment));
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_cmpint (defects_passing (item, &defect), ==, defect);
   g_assert_cmpint (defect, >, 0);
   g_assert_true (gtk_widget_get_visible (warning));
@@ -361,7 +346,7 @@ test_threshold_for_misses (void)
   g_assert_nonnull (strstr (gtk_button_get_label (GTK_BUTTON (button)), "5"));
   g_assert_true (gtk_widget_get_sensitive (button));
   g_signal_emit_by_name (button, "clicked");
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_cmpint (defects_passing (item, &defect) * 20, <=, defect);
   g_assert_false (gtk_widget_get_visible (warning));
   g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, cp_category_item_get_threshold (item));
@@ -379,22 +364,22 @@ test_threshold_for_misses (void)
     int passing;
 
     gtk_spin_button_set_value (rate, 40);
-    wait_idle ();
+    probe_wait_idle (worker);
     g_assert_cmpfloat (g_settings_get_double (settings, "miss-rate"), ==, 40);
     g_assert_nonnull (strstr (gtk_button_get_label (GTK_BUTTON (button)), "40"));
     g_assert_true (gtk_widget_get_sensitive (button));
     g_signal_emit_by_name (button, "clicked");
-    wait_idle ();
+    probe_wait_idle (worker);
     passing = defects_passing (item, &defect);
     g_assert_cmpint (passing * 100, <=, 40 * defect);
     /* Letting more defects pass never asks for a lower threshold. */
     g_assert_cmpfloat (cp_category_item_get_threshold (item), >=, at_5);
     g_settings_set_double (settings, "miss-rate", 5);
-    wait_idle ();
+    probe_wait_idle (worker);
     g_assert_cmpfloat (gtk_spin_button_get_value (rate), ==, 5);
   }
   cp_category_item_reset_threshold (item);
-  wait_idle ();
+  probe_wait_idle (worker);
 }
 
 static guint
@@ -416,7 +401,7 @@ test_new_images_selected (void)
   guint before;
 
   probe_show_page (window, "inspect");
-  activate ("win.inspect-clear");
+  probe_activate (window, "win.inspect-clear");
   g_assert_null (gtk_picture_get_paintable (picture));
   drop_folder (good_dir);
   g_assert_cmpuint (g_list_model_get_n_items (probe_inspect_items (window)), >, 0);
@@ -484,7 +469,7 @@ test_open_prefers_trained (void)
   g_assert_true (cp_synth_write (two, &synth, NULL, NULL, &error));
   g_assert_no_error (error);
   probe_open_dataset (window, two);
-  wait_idle ();
+  probe_wait_idle (worker);
   model_dir = g_strdup (cp_session_get_model_dir (session));
 
   /* Only the second category has a model. */
@@ -492,17 +477,17 @@ test_open_prefers_trained (void)
 
   /* Another dataset, then this one again, as a user would. */
   probe_open_dataset (window, data_dir);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_true (cp_session_select_name (session, CATEGORY));
   g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
   probe_open_dataset (window, two);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_cmpstr (cp_session_get_data_dir (session), ==, two);
   g_assert_cmpint (probe_category_state (window, "washer"), ==, CP_CATEGORY_STATE_NOT_TRAINED);
   g_assert_cmpstr (cp_category_item_get_name (cp_session_get_selected (session)), ==, "weave");
 
   probe_show_page (window, "dataset");
-  wait_idle ();
+  probe_wait_idle (worker);
   row = dataset_row ("washer");
   g_assert_nonnull (row);
   g_assert_nonnull (find_descendant (row, GTK_TYPE_LABEL, "Not trained"));
@@ -512,7 +497,7 @@ test_open_prefers_trained (void)
   g_assert_nonnull (find_descendant (dataset_row ("weave"), GTK_TYPE_LABEL, "Trained"));
 
   probe_open_dataset (window, data_dir);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_cmpstr (cp_category_item_get_name (cp_session_get_selected (session)), ==, CATEGORY);
 }
 
@@ -526,7 +511,7 @@ test_augment_before_dataset (void)
 
   g_assert_null (cp_session_get_data_dir (probe_session (window)));
   probe_show_page (window, "augment");
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_true (gtk_stack_get_visible_child (stack) == empty);
   g_assert_nonnull (strstr (adw_status_page_get_description (ADW_STATUS_PAGE (empty)),
                             "Open a dataset"));
@@ -548,10 +533,10 @@ test_augment_headings_fixed (void)
   gtk_window_set_default_size (GTK_WINDOW (window), 900, 600);
   g_assert_true (cp_session_select_name (probe_session (window), CATEGORY));
   probe_show_page (window, "augment");
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_cmpstr (gtk_stack_get_visible_child_name (stack), ==, "previews");
   while (gtk_widget_get_first_child (grid) == NULL && g_get_monotonic_time () < deadline)
-    wait_idle ();
+    probe_wait_idle (worker);
   wait_frame (grid);
   g_assert_cmpint (gtk_widget_get_height (GTK_WIDGET (window)), <=, 620);
 
@@ -579,7 +564,7 @@ test_small_window_plots (void)
 
   gtk_window_set_default_size (GTK_WINDOW (window), 900, 600);
   probe_show_page (window, "eval");
-  wait_idle ();
+  probe_wait_idle (worker);
   for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
     {
       GtkWidget *plot = probe_child (window, "eval", names[i]);

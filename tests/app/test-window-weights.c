@@ -222,14 +222,6 @@ download_started (gpointer data)
   return cp_weights_state_get_received (weights_state ()) > 0;
 }
 
-static void
-wait_idle (void)
-{
-  cp_worker_wait_idle (worker);
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
-
 static GtkWidget *
 banner_child (const char *id)
 {
@@ -423,7 +415,7 @@ train (void)
 
   g_unlink (model);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.train", NULL));
-  wait_idle ();
+  probe_wait_idle (worker);
 }
 
 /* ---- the tests ------------------------------------------------------------------ */
@@ -455,7 +447,7 @@ test_instant_needs_weights (void)
   g_assert_nonnull (strstr (tooltip, "ImageNet weights"));
 
   probe_open_dataset (window, data_dir);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_true (cp_session_select_name (probe_session (window), CATEGORY));
   use_settings ("instant");
   train ();
@@ -657,7 +649,7 @@ test_instant_trains (void)
   files = g_slist_append (NULL, g_file_new_for_path (image));
   probe_drop (window, files);
   g_slist_free_full (files, g_object_unref);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_cmpuint (g_list_model_get_n_items (probe_inspect_items (window)), ==, 1);
   item = g_list_model_get_item (probe_inspect_items (window), 0);
   g_assert_null (cp_inspect_item_get_error (item));

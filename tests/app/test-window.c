@@ -148,21 +148,6 @@ handle_drop (CpWindow     *w,
 }
 
 static void
-wait_idle (void)
-{
-  cp_worker_wait_idle (worker);
-  /* Let the widgets catch up with what the results changed. */
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
-
-static void
-activate (const char *action)
-{
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), action, NULL));
-}
-
-static void
 use_tiny_settings (int steps)
 {
   GSettings *settings = cp_application_get_settings (app);
@@ -181,7 +166,7 @@ test_bad_folder (void)
 
   g_assert_cmpint (g_mkdir_with_parents (empty, 0755), ==, 0);
   probe_open_dataset (window, empty);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_nonnull (dataset_error_of (window));
   /* The message says what is expected, not only what went wrong. */
   g_assert_nonnull (strstr (dataset_error_of (window), "train/good"));
@@ -193,7 +178,7 @@ static void
 test_open_dataset (void)
 {
   probe_open_dataset (window, data_dir);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_null (dataset_error_of (window));
   g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_NOT_TRAINED);
   select_category (window, CATEGORY);
@@ -209,8 +194,8 @@ test_train (void)
   g_autofree char *model = cp_train_model_path (model_dir_of (window), CATEGORY);
 
   use_tiny_settings (3);
-  activate ("win.train");
-  wait_idle ();
+  probe_activate (window, "win.train");
+  probe_wait_idle (worker);
   g_assert_true (g_file_test (model, G_FILE_TEST_IS_REGULAR));
   g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
   /* No ImageNet weights in the test's caches: the model says so. */
@@ -257,7 +242,7 @@ test_drop (void)
   g_value_take_boxed (&value, list);
 
   g_assert_true (handle_drop (window, &value));
-  wait_idle ();
+  probe_wait_idle (worker);
   g_value_unset (&value);
   g_slist_free_full (files, g_object_unref);
 
@@ -346,7 +331,7 @@ test_threshold_save (void)
   CpWindow *second;
 
   probe_show_page (window, "inspect");
-  wait_idle ();
+  probe_wait_idle (worker);
   trained = file_threshold (model, "threshold_source", &source);
   g_assert_true (trained > 0);
   g_assert_null (source);   /* a trained model: cross-validated */
@@ -365,7 +350,7 @@ test_threshold_save (void)
   g_assert_true (gtk_widget_get_sensitive (save));
   g_assert_true (gtk_widget_get_sensitive (reset));
   press (reset);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, trained);
   g_assert_false (gtk_widget_get_sensitive (save));
   g_assert_cmpfloat (file_threshold (model, NULL, NULL), ==, trained);
@@ -374,7 +359,7 @@ test_threshold_save (void)
   gtk_adjustment_set_value (adjustment, moved);
   press (save);
   g_assert_false (gtk_widget_get_sensitive (save));
-  wait_idle ();
+  probe_wait_idle (worker);
   g_clear_pointer (&source, g_free);
   g_assert_cmpfloat (file_threshold (model, "threshold_source", &source), ==, moved);
   g_assert_cmpstr (source, ==, "manual");
@@ -391,15 +376,15 @@ test_threshold_save (void)
 
   /* A new window (as at the next start) reads it from the file. */
   second = cp_window_new (app);
-  wait_idle ();
+  probe_wait_idle (worker);
   select_category (second, CATEGORY);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_cmpfloat (gtk_range_get_value (GTK_RANGE (probe_threshold (second, "scale"))),
                      ==, moved);
   g_assert_false (gtk_widget_get_sensitive (probe_threshold (second, "save")));
   g_assert_true (label_contains (probe_threshold (second, "origin"), "by hand"));
   gtk_window_destroy (GTK_WINDOW (second));
-  wait_idle ();
+  probe_wait_idle (worker);
 
   /* Changed elsewhere meanwhile (`cutpaste threshold --set`): not
    * overwritten unseen; the file's value becomes the baseline, and a
@@ -409,11 +394,11 @@ test_threshold_save (void)
   g_assert_true (cp_model_save (loaded, model, &error));
   gtk_adjustment_set_value (adjustment, trained);
   press (save);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_cmpfloat (file_threshold (model, NULL, NULL), ==, elsewhere);
   g_assert_true (gtk_widget_get_sensitive (save));
   press (save);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_cmpfloat (file_threshold (model, NULL, NULL), ==, trained);
   g_assert_false (gtk_widget_get_sensitive (save));
 
@@ -422,7 +407,7 @@ test_threshold_save (void)
   g_assert_true (g_file_set_contents (model, bytes, size / 2, NULL));
   gtk_adjustment_set_value (adjustment, moved);
   press (save);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_true (g_file_get_contents (model, &after, &after_size, NULL));
   g_assert_cmpuint (after_size, ==, size / 2);
   g_assert_true (memcmp (after, bytes, after_size) == 0);
@@ -526,23 +511,23 @@ test_heatmap (void)
   g_assert_true (handle_drop (window, &value));
   g_value_unset (&value);
   g_slist_free_full (files, g_object_unref);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_cmpuint (inspect_count (window), >, before);
 
   probe_show_page (window, "inspect");
   probe_select_inspect_row (window, before);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_true (heatmap_available (window, &has_outline));
   /* The synthetic defects all have a mask. */
   g_assert_true (has_outline);
 
   view = probe_child (window, "inspect", "inspect_picture");
   set_heatmap_shown (window, TRUE);
-  wait_idle ();
+  probe_wait_idle (worker);
   on = render_widget (view);
   g_assert_false (texture_is_blank (on));
   set_heatmap_shown (window, FALSE);
-  wait_idle ();
+  probe_wait_idle (worker);
   off = render_widget (view);
   g_assert_false (texture_is_blank (off));
   /* The overlay changes what is drawn. */
@@ -554,7 +539,7 @@ test_heatmap (void)
   /* A damaged patch model: no heatmap, the reason under the view, no crash. */
   g_assert_true (g_file_set_contents (patch_path, "not a model", 11, NULL));
   probe_select_inspect_row (window, before + 1);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_false (heatmap_available (window, NULL));
   g_assert_nonnull (strstr (heatmap_status (window), patch_path));
   g_unlink (patch_path);
@@ -599,7 +584,7 @@ test_plots (void)
   probe_show_page (window, "train");
   check_plot_draws ("loss");
   probe_show_page (window, "eval");
-  wait_idle ();
+  probe_wait_idle (worker);
   check_plot_draws ("roc");
   check_plot_draws ("hist");
   check_plot_draws ("tsne");
@@ -616,14 +601,14 @@ test_cancel_keeps_model (void)
 
   g_assert_true (g_file_get_contents (model, &before, &before_size, NULL));
   use_tiny_settings (100000);
-  activate ("win.train");
+  probe_activate (window, "win.train");
   /* Cancel once the run is really under way. */
   while (probe_category_state (window, CATEGORY) != CP_CATEGORY_STATE_TRAINING &&
          g_get_monotonic_time () < deadline)
     g_main_context_iteration (NULL, TRUE);
   g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINING);
-  activate ("win.cancel");
-  wait_idle ();
+  probe_activate (window, "win.cancel");
+  probe_wait_idle (worker);
 
   g_assert_true (g_file_get_contents (model, &after, &after_size, NULL));
   g_assert_cmpuint (before_size, ==, after_size);
@@ -657,7 +642,7 @@ test_model_other_version (void)
   cp_safetensors_writer_free (w);
 
   probe_open_dataset (window, data_dir);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_cmpint (probe_category_state (window, "other"), ==, CP_CATEGORY_STATE_MODEL_ERROR);
   problem = category_problem (window, "other");
   g_assert_nonnull (problem);
@@ -666,50 +651,16 @@ test_model_other_version (void)
   g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
 }
 
-/* The question about a moved threshold, if it is shown. */
-static AdwMessageDialog *
-unsaved_dialog (CpWindow *parent)
-{
-  GListModel *toplevels = gtk_window_get_toplevels ();
-
-  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
-    {
-      g_autoptr(GtkWindow) toplevel = g_list_model_get_item (toplevels, i);
-
-      if (ADW_IS_MESSAGE_DIALOG (toplevel) && gtk_window_get_transient_for (toplevel) == GTK_WINDOW (parent)
-          && gtk_widget_get_visible (GTK_WIDGET (toplevel)))
-        return ADW_MESSAGE_DIALOG (toplevel);
-    }
-  return NULL;
-}
-
-static GtkWidget *
-find_button (GtkWidget  *widget,
-             const char *label)
-{
-  if (GTK_IS_BUTTON (widget) && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (widget)), label) == 0)
-    return widget;
-  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
-       child = gtk_widget_get_next_sibling (child))
-    {
-      GtkWidget *found = find_button (child, label);
-
-      if (found != NULL)
-        return found;
-    }
-  return NULL;
-}
-
 /* Clicks the dialog's button labelled @label, as the user would. */
 static void
 respond (AdwMessageDialog *dialog,
          const char       *label)
 {
-  GtkWidget *button = find_button (GTK_WIDGET (dialog), label);
+  GtkWidget *button = probe_find_button (GTK_WIDGET (dialog), label);
 
   g_assert_nonnull (button);
   press (button);
-  wait_idle ();
+  probe_wait_idle (worker);
 }
 
 /* The question about a moved threshold is shown for @w: answers it with
@@ -720,12 +671,12 @@ answer (CpWindow   *w,
 {
   AdwMessageDialog *dialog;
 
-  wait_idle ();
-  dialog = unsaved_dialog (w);
+  probe_wait_idle (worker);
+  dialog = probe_dialog (w);
   g_assert_nonnull (dialog);
   respond (dialog, label);
-  wait_idle ();
-  g_assert_null (unsaved_dialog (w));
+  probe_wait_idle (worker);
+  g_assert_null (probe_dialog (w));
 }
 
 static GtkDropDown *
@@ -783,9 +734,9 @@ window_to_close (gboolean *closed)
   CpWindow *other = cp_window_new (app);
 
   gtk_window_present (GTK_WINDOW (other));
-  wait_idle ();
+  probe_wait_idle (worker);
   select_category (other, CATEGORY);
-  wait_idle ();
+  probe_wait_idle (worker);
   *closed = FALSE;
   g_signal_connect_swapped (other, "destroy", G_CALLBACK (set_flag), closed);
   return other;
@@ -818,7 +769,7 @@ test_threshold_unsaved (void)
 
   probe_show_page (window, "inspect");
   select_category (window, CATEGORY);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_cmpuint (gtk_drop_down_get_selected (dropdown), ==, washer);
   stored = file_threshold (model, NULL, NULL);
   g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, stored);
@@ -830,19 +781,19 @@ test_threshold_unsaved (void)
 
   /* Nothing moved: the switch needs no question. */
   gtk_drop_down_set_selected (dropdown, other);
-  wait_idle ();
-  g_assert_null (unsaved_dialog (window));
+  probe_wait_idle (worker);
+  g_assert_null (probe_dialog (window));
   g_assert_false (gtk_widget_get_sensitive (scale));   /* "other" has no usable model */
   gtk_drop_down_set_selected (dropdown, washer);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_true (gtk_widget_get_sensitive (scale));
 
   /* Cancel: the drop-down goes back, the slider keeps its place, the file
    * is untouched. */
   gtk_adjustment_set_value (adjustment, moved);
   gtk_drop_down_set_selected (dropdown, other);
-  wait_idle ();
-  dialog = unsaved_dialog (window);
+  probe_wait_idle (worker);
+  dialog = probe_dialog (window);
   g_assert_nonnull (dialog);
   g_assert_true (gtk_window_get_modal (GTK_WINDOW (dialog)));
   g_assert_nonnull (strstr (adw_message_dialog_get_body (dialog), CATEGORY));
@@ -850,7 +801,7 @@ test_threshold_unsaved (void)
   g_assert_nonnull (strstr (adw_message_dialog_get_body (dialog), moved_text));
   g_assert_cmpstr (adw_message_dialog_get_default_response (dialog), ==, "save");
   respond (dialog, "_Cancel");
-  g_assert_null (unsaved_dialog (window));
+  g_assert_null (probe_dialog (window));
   g_assert_cmpuint (gtk_drop_down_get_selected (dropdown), ==, washer);
   g_assert_true (gtk_widget_get_sensitive (scale));
   g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, moved);
@@ -859,8 +810,8 @@ test_threshold_unsaved (void)
 
   /* Opening another dataset asks too; Cancel stays on this one. */
   probe_open_dataset (window, elsewhere);
-  wait_idle ();
-  dialog = unsaved_dialog (window);
+  probe_wait_idle (worker);
+  dialog = probe_dialog (window);
   g_assert_nonnull (dialog);
   respond (dialog, "_Cancel");
   g_assert_null (dataset_error_of (window));
@@ -871,48 +822,48 @@ test_threshold_unsaved (void)
 
   /* Discard: switched, and the file is as it was. */
   gtk_drop_down_set_selected (dropdown, other);
-  wait_idle ();
-  dialog = unsaved_dialog (window);
+  probe_wait_idle (worker);
+  dialog = probe_dialog (window);
   g_assert_nonnull (dialog);
   respond (dialog, "_Discard");
-  g_assert_null (unsaved_dialog (window));
+  g_assert_null (probe_dialog (window));
   g_assert_cmpuint (gtk_drop_down_get_selected (dropdown), ==, other);
   g_assert_false (gtk_widget_get_sensitive (scale));
   g_assert_true (file_unchanged (model, bytes, size));
 
   /* Back without a question, at the stored value. */
   gtk_drop_down_set_selected (dropdown, washer);
-  wait_idle ();
-  g_assert_null (unsaved_dialog (window));
+  probe_wait_idle (worker);
+  g_assert_null (probe_dialog (window));
   g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, stored);
 
   /* Save: the file holds the moved value by the time the slider changes
    * hands to the other category. */
   gtk_adjustment_set_value (adjustment, moved);
   gtk_drop_down_set_selected (dropdown, other);
-  wait_idle ();
-  dialog = unsaved_dialog (window);
+  probe_wait_idle (worker);
+  dialog = probe_dialog (window);
   g_assert_nonnull (dialog);
   handler = g_signal_connect (scale, "notify::sensitive", G_CALLBACK (read_file_at_switch), &probe);
   respond (dialog, "_Save");
   g_signal_handler_disconnect (scale, handler);
-  g_assert_null (unsaved_dialog (window));
+  g_assert_null (probe_dialog (window));
   g_assert_cmpfloat (probe.threshold, ==, moved);
   g_assert_cmpfloat (file_threshold (model, NULL, NULL), ==, moved);
   g_assert_cmpuint (gtk_drop_down_get_selected (dropdown), ==, other);
   g_assert_false (gtk_widget_get_sensitive (scale));
   gtk_drop_down_set_selected (dropdown, washer);
-  wait_idle ();
-  g_assert_null (unsaved_dialog (window));
+  probe_wait_idle (worker);
+  g_assert_null (probe_dialog (window));
   g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, moved);
 
   /* Closing asks; Cancel keeps the window and the slider. */
   second = window_to_close (&closed);
   gtk_range_set_value (GTK_RANGE (probe_threshold (second, "scale")), stored);
   gtk_window_close (GTK_WINDOW (second));
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_false (closed);
-  dialog = unsaved_dialog (second);
+  dialog = probe_dialog (second);
   g_assert_nonnull (dialog);
   respond (dialog, "_Cancel");
   g_assert_false (closed);
@@ -921,8 +872,8 @@ test_threshold_unsaved (void)
 
   /* Save: stored, then closed. */
   gtk_window_close (GTK_WINDOW (second));
-  wait_idle ();
-  dialog = unsaved_dialog (second);
+  probe_wait_idle (worker);
+  dialog = probe_dialog (second);
   g_assert_nonnull (dialog);
   respond (dialog, "_Save");
   g_assert_true (closed);
@@ -934,8 +885,8 @@ test_threshold_unsaved (void)
   second = window_to_close (&closed);
   gtk_range_set_value (GTK_RANGE (probe_threshold (second, "scale")), moved);
   gtk_window_close (GTK_WINDOW (second));
-  wait_idle ();
-  dialog = unsaved_dialog (second);
+  probe_wait_idle (worker);
+  dialog = probe_dialog (second);
   g_assert_nonnull (dialog);
   respond (dialog, "_Discard");
   g_assert_true (closed);
@@ -948,8 +899,8 @@ test_threshold_unsaved (void)
   press (probe_threshold (second, "save"));
   gtk_window_close (GTK_WINDOW (second));
   g_assert_false (closed);
-  g_assert_null (unsaved_dialog (second));
-  wait_idle ();
+  g_assert_null (probe_dialog (second));
+  probe_wait_idle (worker);
   g_assert_true (closed);
   g_assert_cmpfloat (file_threshold (model, NULL, NULL), ==, moved);
 }
@@ -985,8 +936,8 @@ test_threshold_retrain (void)
   use_tiny_settings (3);
   probe_show_page (window, "inspect");
   select_category (window, CATEGORY);
-  wait_idle ();
-  g_assert_null (unsaved_dialog (window));
+  probe_wait_idle (worker);
+  g_assert_null (probe_dialog (window));
   g_assert_true (gtk_widget_get_sensitive (scale));
   g_assert_true (g_file_get_contents (model, &bytes, &size, NULL));
   moved = floor (gtk_adjustment_get_value (adjustment) * 60) / 100;
@@ -995,22 +946,22 @@ test_threshold_retrain (void)
   /* Cancel (asked by Train All too): nothing trains, the slider keeps
    * its place. */
   gtk_adjustment_set_value (adjustment, moved);
-  activate ("win.train-all");
-  wait_idle ();
-  dialog = unsaved_dialog (window);
+  probe_activate (window, "win.train-all");
+  probe_wait_idle (worker);
+  dialog = probe_dialog (window);
   g_assert_nonnull (dialog);
   g_assert_nonnull (strstr (adw_message_dialog_get_body (dialog), CATEGORY));
   g_assert_nonnull (strstr (adw_message_dialog_get_body (dialog), moved_text));
   respond (dialog, "_Cancel");
-  wait_idle ();
-  g_assert_null (unsaved_dialog (window));
+  probe_wait_idle (worker);
+  g_assert_null (probe_dialog (window));
   g_assert_true (file_unchanged (model, bytes, size));
   g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, moved);
 
   /* Discard: the category trains; the slider shows the new model's own
    * threshold. */
   wait_for_next_second ();
-  activate ("win.train");
+  probe_activate (window, "win.train");
   answer (window, "_Discard");
   g_assert_false (file_unchanged (model, bytes, size));
   g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
@@ -1021,13 +972,13 @@ test_threshold_retrain (void)
   g_clear_pointer (&bytes, g_free);
   g_assert_true (g_file_get_contents (model, &bytes, &size, NULL));
   wait_for_next_second ();
-  activate ("win.train");
-  g_assert_null (unsaved_dialog (window));
+  probe_activate (window, "win.train");
+  g_assert_null (probe_dialog (window));
   moved = floor (gtk_adjustment_get_value (adjustment) * 60) / 100;
   g_free (moved_text);
   moved_text = g_strdup_printf ("unsaved %.2f", moved);
   gtk_adjustment_set_value (adjustment, moved);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_false (file_unchanged (model, bytes, size));
   g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, file_threshold (model, NULL, NULL));
   g_assert_nonnull (last_toast (window));
@@ -1053,7 +1004,7 @@ test_threshold_unsaved_save_fails (void)
 
   probe_show_page (window, "inspect");
   select_category (window, CATEGORY);
-  wait_idle ();
+  probe_wait_idle (worker);
   stored = gtk_adjustment_get_value (adjustment);
   moved = floor (stored * 60) / 100;
   g_assert_cmpfloat (moved, !=, stored);
@@ -1078,8 +1029,8 @@ test_threshold_unsaved_save_fails (void)
   g_assert_cmpuint (gtk_drop_down_get_selected (dropdown), ==, other);
   g_assert_true (file_unchanged (model, bytes, size));
   gtk_drop_down_set_selected (dropdown, washer);
-  wait_idle ();
-  g_assert_null (unsaved_dialog (window));
+  probe_wait_idle (worker);
+  g_assert_null (probe_dialog (window));
   g_assert_cmpfloat (gtk_adjustment_get_value (adjustment), ==, stored);
 }
 
@@ -1100,7 +1051,7 @@ test_threshold_quit (void)
   g_assert_true (g_strv_contains ((const char *const *) accels, "<Control>q"));
   probe_show_page (window, "inspect");
   select_category (window, CATEGORY);
-  wait_idle ();
+  probe_wait_idle (worker);
   stored = gtk_adjustment_get_value (adjustment);
   moved = floor (stored * 60) / 100;
   second = window_to_close (&closed);
@@ -1108,13 +1059,13 @@ test_threshold_quit (void)
   gtk_adjustment_set_value (adjustment, moved);
 
   g_action_group_activate_action (G_ACTION_GROUP (app), "quit", NULL);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_false (closed);
-  g_assert_nonnull (unsaved_dialog (window));
-  g_assert_nonnull (unsaved_dialog (second));
+  g_assert_nonnull (probe_dialog (window));
+  g_assert_nonnull (probe_dialog (second));
   /* Not answer (): the window is gone once answered. */
-  respond (unsaved_dialog (second), "_Discard");
-  wait_idle ();
+  respond (probe_dialog (second), "_Discard");
+  probe_wait_idle (worker);
   g_assert_true (closed);
   answer (window, "_Cancel");
   g_assert_true (gtk_widget_get_visible (GTK_WIDGET (window)));
@@ -1137,7 +1088,7 @@ test_caption_follows_threshold (void)
 
   probe_show_page (window, "inspect");
   select_category (window, CATEGORY);
-  wait_idle ();
+  probe_wait_idle (worker);
   /* Switching to the other category (threshold-unsaved) cleared the rows
    * the drop test scored: they belong to the category that scored them.
    * One good image again. */
@@ -1147,7 +1098,7 @@ test_caption_follows_threshold (void)
 
     probe_drop (window, files);
     g_slist_free_full (files, g_object_unref);
-    wait_idle ();
+    probe_wait_idle (worker);
   }
   n = inspect_count (window);
   for (i = 0; i < n; i++)
@@ -1158,7 +1109,7 @@ test_caption_follows_threshold (void)
     }
   g_assert_cmpuint (i, <, n);
   probe_select_inspect_row (window, i);
-  wait_idle ();
+  probe_wait_idle (worker);
   stored = gtk_adjustment_get_value (adjustment);
   expected = g_strdup_printf ("Score %.3f (threshold %.3f)", score, stored);
   g_assert_nonnull (strstr (gtk_label_get_text (caption), expected));
@@ -1209,24 +1160,24 @@ test_train_heatmaps (void)
     g_assert_cmpint (g_unlink (patch_path), ==, 0);
   probe_show_page (window, "inspect");
   select_category (window, CATEGORY);
-  wait_idle ();
+  probe_wait_idle (worker);
   row = first_scored_row ();
   probe_select_inspect_row (window, row);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_true (heatmap_available (window, NULL));
   g_assert_nonnull (strstr (legend_low (window), "held-out"));
 
   use_tiny_settings (2);
   g_settings_set_boolean (settings, "heatmaps", TRUE);
   wait_for_next_second ();
-  activate ("win.train");
-  wait_idle ();
+  probe_activate (window, "win.train");
+  probe_wait_idle (worker);
   g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
   g_assert_true (g_file_test (patch_path, G_FILE_TEST_IS_REGULAR));
   probe_show_page (window, "inspect");
   row = first_scored_row ();
   probe_select_inspect_row (window, row);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_true (heatmap_available (window, NULL));
   g_assert_null (strstr (heatmap_status (window), "Defect heatmaps"));
   g_assert_nonnull (strstr (legend_low (window), "Typical good patch"));
@@ -1241,8 +1192,8 @@ test_sample_dataset (void)
   g_autofree char *expected = g_build_filename (tmp_dir, "cutpaste-inspector", "sample", NULL);
   g_autofree char *remembered = NULL;
 
-  activate ("win.create-sample");
-  wait_idle ();
+  probe_activate (window, "win.create-sample");
+  probe_wait_idle (worker);
   remembered = g_settings_get_string (settings, "data-folder");
   g_assert_cmpstr (remembered, ==, expected);
   g_assert_null (dataset_error_of (window));
@@ -1274,7 +1225,7 @@ test_app_actions (void)
   g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
   g_action_group_activate_action (G_ACTION_GROUP (app), "about", NULL);
   g_action_group_activate_action (G_ACTION_GROUP (app), "shortcuts", NULL);
-  wait_idle ();
+  probe_wait_idle (worker);
   /* Preferences, About and Shortcuts each opened a window. */
   g_assert_cmpuint (g_list_model_get_n_items (toplevels), ==, before + 3);
   /* The shortcuts window shows the keys, not only the actions' names. */
@@ -1341,23 +1292,23 @@ test_rows_keep_their_model (void)
   g_assert_true (cp_synth_write (two, &synth, NULL, NULL, &error));
   g_assert_no_error (error);
   probe_open_dataset (window, two);
-  wait_idle ();
+  probe_wait_idle (worker);
   for (int i = 0; names[i] != NULL; i++)
     probe_train_tiny_into (two, names[i], model_dir_of (window), CP_TRAIN_LOCAL_AUTO, 0);
   /* Opened again, it finds both models. */
   probe_open_dataset (window, two);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_cmpint (probe_category_state (window, "washer"), ==, CP_CATEGORY_STATE_TRAINED);
   g_assert_cmpint (probe_category_state (window, "weave"), ==, CP_CATEGORY_STATE_TRAINED);
 
   select_category (window, "washer");
   probe_show_page (window, "inspect");
-  wait_idle ();
-  activate ("win.inspect-clear");
+  probe_wait_idle (worker);
+  probe_activate (window, "win.inspect-clear");
   files = g_slist_append (files, g_file_new_for_path (image));
   probe_drop (window, files);
   g_slist_free_full (files, g_object_unref);
-  wait_idle ();
+  probe_wait_idle (worker);
   items = probe_inspect_items (window);
   g_assert_cmpuint (g_list_model_get_n_items (items), ==, 1);
   row = g_list_model_get_item (items, 0);
@@ -1369,11 +1320,11 @@ test_rows_keep_their_model (void)
 
   /* Another category: its model never scores the washer's rows. */
   select_category (window, "weave");
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_cmpuint (g_list_model_get_n_items (probe_inspect_items (window)), ==, 0);
 
   probe_open_dataset (window, data_dir);
-  wait_idle ();
+  probe_wait_idle (worker);
 }
 
 /* Opening a folder that is not a dataset leaves the open dataset as it
@@ -1401,31 +1352,31 @@ test_open_keeps_or_finds_dataset (void)
   g_assert_cmpint (g_mkdir_with_parents (empty, 0755), ==, 0);
 
   probe_open_dataset (window, data_dir);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_null (dataset_error_of (window));
   g_assert_cmpstr (cp_session_get_data_dir (session), ==, data_dir);
 
   probe_open_dataset (window, empty);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_null (dataset_error_of (window));
   g_assert_cmpstr (cp_session_get_data_dir (session), ==, data_dir);
   g_assert_nonnull (cp_session_find (session, CATEGORY));
   g_assert_nonnull (cp_session_get_selected (session));
 
   probe_open_dataset (window, weave);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_null (dataset_error_of (window));
   g_assert_cmpstr (cp_session_get_data_dir (session), ==, two);
   g_assert_cmpstr (cp_category_item_get_name (cp_session_get_selected (session)), ==, "weave");
   /* Untrained: Open Images... is off and says why. */
   probe_show_page (window, "inspect");
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_false (gtk_widget_get_sensitive (probe_child (window, "inspect", "open_button")));
   g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (probe_child (window, "inspect", "open_button")),
                             "train it"));
 
   probe_open_dataset (window, data_dir);
-  wait_idle ();
+  probe_wait_idle (worker);
 }
 
 /* The Dataset page gives when a model was trained as an ISO 8601 date
@@ -1438,7 +1389,7 @@ test_dates_iso (void)
   gboolean found = FALSE;
 
   probe_open_dataset (window, data_dir);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
   for (GtkWidget *row = gtk_widget_get_first_child (list); row != NULL; row = gtk_widget_get_next_sibling (row))
     if (ADW_IS_ACTION_ROW (row))
@@ -1457,8 +1408,8 @@ test_augment_seed_short (void)
   probe_show_page (window, "augment");
   for (int i = 0; i < 5; i++)
     {
-      activate ("win.new-samples");
-      wait_idle ();
+      probe_activate (window, "win.new-samples");
+      probe_wait_idle (worker);
       g_assert_true (g_regex_match (seed, gtk_label_get_text (label), 0, NULL));
     }
 }
@@ -1472,11 +1423,11 @@ test_train_page_says_why (void)
   GtkWidget *cancel = probe_child (window, "train", "cancel_button");
 
   probe_open_dataset (window, data_dir);
-  wait_idle ();
+  probe_wait_idle (worker);
   probe_show_page (window, "train");
   select_category (window, NULL);
   select_category (window, CATEGORY);
-  wait_idle ();
+  probe_wait_idle (worker);
   g_assert_cmpint (probe_category_state (window, CATEGORY), ==, CP_CATEGORY_STATE_TRAINED);
   g_assert_nonnull (strstr (gtk_label_get_text (status), "has a model"));
   g_assert_false (gtk_widget_has_css_class (cancel, "destructive-action"));

@@ -30,6 +30,74 @@ probe_session (CpWindow *w)
   return session;
 }
 
+/* Waits until the engine thread has nothing queued, then lets the
+ * widgets catch up with what the results changed. */
+static inline void
+probe_wait_idle (CpWorker *worker)
+{
+  cp_worker_wait_idle (worker);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
+/* Lets the main loop run (and draw) for @ms milliseconds. */
+static inline void
+probe_settle (int ms)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) ms * 1000;
+
+  while (g_get_monotonic_time () < end)
+    {
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      g_usleep (10000);
+    }
+}
+
+/* Activates window action @action (without a parameter), as its menu
+ * item or shortcut would. */
+static inline void
+probe_activate (CpWindow   *w,
+                const char *action)
+{
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (w), action, NULL));
+}
+
+/* The message dialog shown for @parent, if any. */
+static inline AdwMessageDialog *
+probe_dialog (CpWindow *parent)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GtkWindow) toplevel = g_list_model_get_item (toplevels, i);
+
+      if (ADW_IS_MESSAGE_DIALOG (toplevel) && gtk_window_get_transient_for (toplevel) == GTK_WINDOW (parent)
+          && gtk_widget_get_visible (GTK_WIDGET (toplevel)))
+        return ADW_MESSAGE_DIALOG (toplevel);
+    }
+  return NULL;
+}
+
+/* The button labelled @label in @widget's tree, or NULL. */
+static inline GtkWidget *
+probe_find_button (GtkWidget  *widget,
+                   const char *label)
+{
+  if (GTK_IS_BUTTON (widget) && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (widget)), label) == 0)
+    return widget;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = probe_find_button (child, label);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
 /* "dataset", "train", "augment", "inspect" or "eval". */
 static inline GtkWidget *
 probe_page (CpWindow   *w,
@@ -260,6 +328,29 @@ probe_teardown (char          *tmp_dir,
  * @local: CP_TRAIN_LOCAL_NONE for the global Gaussian alone, or the
  * quick profile's CP_TRAIN_LOCAL_AUTO (region scores: its region map is
  * a heatmap).  @seed picks the model. */
+/* The options both tiny trainings share: @category of @data_dir into
+ * @model_dir, @size x @size images, 2 steps of 2 on the CPU, no test
+ * evaluation. */
+static inline void
+probe_tiny_options (CpTrainOptions *opts,
+                    const char     *data_dir,
+                    const char     *category,
+                    const char     *model_dir,
+                    int             size,
+                    guint64         seed)
+{
+  cp_train_options_init (opts, "quick");
+  opts->data_dir = data_dir;
+  opts->category = category;
+  opts->model_dir = model_dir;
+  opts->image_size = size;
+  opts->steps = 2;
+  opts->batch_size = 2;
+  opts->device = "cpu";
+  opts->seed = seed;
+  opts->evaluate_test = FALSE;
+}
+
 static inline void
 probe_train_tiny_into (const char   *data_dir,
                        const char   *category,
@@ -272,18 +363,9 @@ probe_train_tiny_into (const char   *data_dir,
   g_autoptr(GError) error = NULL;
   gboolean ok;
 
-  cp_train_options_init (&opts, "quick");
-  opts.data_dir = data_dir;
-  opts.category = category;
-  opts.model_dir = model_dir;
-  opts.image_size = 32;
-  opts.steps = 2;
-  opts.batch_size = 2;
-  opts.device = "cpu";
+  probe_tiny_options (&opts, data_dir, category, model_dir, 32, seed);
   opts.weights_path = NULL;
   opts.local = local;
-  opts.seed = seed;
-  opts.evaluate_test = FALSE;
   cp_train_result_init (&result);
   ok = cp_train_category (&opts, NULL, NULL, NULL, &result, &error);
   g_assert_no_error (error);
@@ -305,9 +387,7 @@ probe_train_tiny (CpWindow     *w,
   probe_train_tiny_into (cp_session_get_data_dir (session), category,
                          cp_session_get_model_dir (session), local, seed);
   cp_session_refresh (session);
-  cp_worker_wait_idle (cp_session_get_worker (session));
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
+  probe_wait_idle (cp_session_get_worker (session));
 }
 
 /* A tiny heatmap (patch) model of @category beside its model in
@@ -326,16 +406,7 @@ probe_train_tiny_patch_model (const char *data_dir,
   g_autoptr(GError) error = NULL;
   gboolean ok;
 
-  cp_train_options_init (&opts, "quick");
-  opts.data_dir = data_dir;
-  opts.category = category;
-  opts.model_dir = model_dir;
-  opts.image_size = 64;
-  opts.steps = 2;
-  opts.batch_size = 2;
-  opts.device = "cpu";
-  opts.seed = seed;
-  opts.evaluate_test = FALSE;
+  probe_tiny_options (&opts, data_dir, category, model_dir, 64, seed);
   cp_localize_options_init (&loc);
   loc.density = CP_PATCH_DENSITY_SHARED;
   loc.max_fit_images = 4;
